@@ -1,0 +1,118 @@
+//! The command line: argument parsing, logging set-up and exit codes. The only module that
+//! uses `anyhow`; everything below it returns typed errors.
+
+mod check;
+mod validate;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError};
+
+/// upledger — uptime monitor with an SLA ledger.
+#[derive(Debug, Parser)]
+#[command(name = "upledger", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Main config file [default: $UPLEDGER_CONFIG, ./upledger.toml, /etc/upledger/upledger.toml]
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the configuration and print every problem (exit 0 valid, 2 invalid).
+    Validate,
+    /// Run probes once, now, concurrently, and print the results (exit 1 if any is down).
+    Check(check::CheckArgs),
+}
+
+/// Exit codes shared by every command (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything as expected.
+    Ok = 0,
+    /// A check failed or a target was missed.
+    Failed = 1,
+    /// Usage or configuration error.
+    Usage = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// Parses the command line, runs the command and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    // reqwest and tokio-rustls share one crypto provider; choose it once, explicitly. An error
+    // only means one is installed already, which is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match run(cli) {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            Exit::Usage.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let config_path = config::locate(cli.config.as_deref());
+    match cli.command {
+        Command::Validate => Ok(validate::run(&config_path)),
+        Command::Check(args) => {
+            let Some(config) = load_or_report(&config_path) else {
+                return Ok(Exit::Usage);
+            };
+            check::run(&config, &args)
+        }
+    }
+}
+
+/// Loads the configuration, printing every problem to stderr when it is invalid.
+fn load_or_report(path: &std::path::Path) -> Option<Config> {
+    match config::load(path) {
+        Ok(config) => Some(config),
+        Err(error) => {
+            report_config_error(&error);
+            None
+        }
+    }
+}
+
+/// Prints a configuration error: one `error:` line per problem and a count.
+fn report_config_error(error: &ConfigError) {
+    match error {
+        ConfigError::Invalid(diagnostics) => {
+            for diagnostic in &diagnostics.0 {
+                eprintln!("error: {diagnostic}");
+            }
+            let n = diagnostics.0.len();
+            eprintln!("{n} problem{} in the configuration", if n == 1 { "" } else { "s" });
+        }
+        ConfigError::Read { .. } => eprintln!("error: {error}"),
+    }
+}
+
+/// Plain lines on stderr (journald adds the time under systemd); `UPLEDGER_LOG` or `RUST_LOG`
+/// sets the filter, default `info`.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("UPLEDGER_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,301 @@
+//! Finding and loading the configuration: main file, then every `probes.d/*.toml`.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
+
+use toml::de::DeTable;
+
+use super::{
+    ConfigError,
+    main_file::{self, MAIN_KEYS},
+    probe::{default_keys, read_probe},
+    reader::{Ctx, Reporter, Section, process_env},
+    source::SourceFile,
+    spec::Config,
+};
+
+/// The system-wide config path, used when nothing else is given or found.
+pub const SYSTEM_CONFIG: &str = "/etc/upledger/upledger.toml";
+
+/// Picks the main config file: `--config`, else `$UPLEDGER_CONFIG`, else `./upledger.toml`,
+/// else [`SYSTEM_CONFIG`] (SPEC §1).
+pub fn locate(explicit: Option<&Path>) -> PathBuf {
+    if let Some(path) = explicit {
+        return path.to_owned();
+    }
+    if let Some(path) = std::env::var_os("UPLEDGER_CONFIG").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let local = PathBuf::from("upledger.toml");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(SYSTEM_CONFIG)
+    }
+}
+
+/// Loads and validates the configuration rooted at `main`, reporting every problem at once.
+pub fn load(main: &Path) -> Result<Config, ConfigError> {
+    load_with_env(main, &process_env)
+}
+
+/// [`load`] with an injected environment for `${VAR}` expansion.
+pub(crate) fn load_with_env(
+    main: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let main_text = read(main)?;
+    let main_source = SourceFile::new(0, main.to_owned(), main_text);
+    let mut reporter = Reporter::default();
+
+    let main_table = parse(&main_source, &mut reporter);
+    let section = |key: &str| -> Option<Section<'_>> {
+        let (_, value) = main_table.as_ref()?.get_key_value(key)?;
+        Some(Section {
+            file: &main_source,
+            table: value.get_ref().as_table()?,
+            span: value.span(),
+        })
+    };
+    let array = |key: &str| -> Vec<Section<'_>> {
+        array_of_tables(&main_source, main_table.as_ref(), key)
+    };
+
+    let mut ctx = Ctx::new(&mut reporter, None, env);
+    if let Some(table) = &main_table {
+        let top = Section {
+            file: &main_source,
+            table,
+            span: 0..0,
+        };
+        top.reject_unknown_keys(&mut ctx, MAIN_KEYS, "the main config");
+        check_section_shapes(&mut ctx, &top);
+    }
+    let daemon = main_file::read_daemon(&mut ctx, section("daemon"), main);
+    let defaults = section("defaults");
+    if let Some(defaults) = &defaults {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[defaults]".into()), env);
+        defaults.reject_unknown_keys(&mut ctx, &default_keys(), "[defaults]");
+    }
+    let mut channels = Vec::new();
+    for channel in array("channel") {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), None, env);
+        channels.extend(main_file::read_channel(&mut ctx, channel, main));
+    }
+    let mut slas = Vec::new();
+    for sla in array("sla") {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), None, env);
+        slas.extend(main_file::read_sla(&mut ctx, sla));
+    }
+    let mut maintenance = Vec::new();
+    for window in array("maintenance") {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[[maintenance]]".into()), env);
+        maintenance.extend(main_file::read_maintenance(&mut ctx, window));
+    }
+    drop(ctx);
+
+    // Channel names must be unique. Probes may name any declared channel, even one with
+    // errors of its own, so one mistake is not reported again at every probe using it.
+    let mut channel_names: Vec<&str> = Vec::new();
+    for channel in array("channel") {
+        let Some(item) = channel.get("name") else { continue };
+        let Some(name) = item.raw().as_str() else { continue };
+        if channel_names.contains(&name) {
+            reporter.error(
+                &main_source,
+                &item.span(),
+                Some(&format!("channel \"{name}\"")),
+                "duplicate channel name",
+            );
+        } else {
+            channel_names.push(name);
+        }
+    }
+
+    // Probe files, in name order so load order (and error order) is stable.
+    let probe_files = list_probe_files(&daemon.probes_dir)?;
+    let mut sources = Vec::with_capacity(probe_files.len());
+    for (i, path) in probe_files.into_iter().enumerate() {
+        let text = read(&path)?;
+        sources.push(SourceFile::new(i + 1, path, text));
+    }
+    let parsed: Vec<Option<DeTable<'_>>> = sources
+        .iter()
+        .map(|source| parse(source, &mut reporter))
+        .collect();
+
+    let mut probes = Vec::new();
+    let mut first_seen: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
+    for (source, table) in sources.iter().zip(&parsed) {
+        let Some(table) = table else { continue };
+        let mut ctx = Ctx::new(&mut reporter, None, env);
+        let top = Section {
+            file: source,
+            table,
+            span: 0..0,
+        };
+        top.reject_unknown_keys(&mut ctx, &["probe"], "a probe file (probes are [[probe]] tables)");
+        check_section_shapes(&mut ctx, &top);
+        for probe in array_of_tables(source, Some(table), "probe") {
+            let mut ctx = Ctx::new(&mut reporter, None, env);
+            let name_item = probe.get("name");
+            let spec = read_probe(&mut ctx, probe, defaults.clone(), &channel_names);
+            // Duplicate names are checked even for otherwise invalid probes.
+            if let Some(item) = name_item {
+                if let Some(name) = item.raw().as_str() {
+                    let (line, column) = source.position(&item.span());
+                    match first_seen.get(name) {
+                        Some((file, first_line, first_column)) => reporter.error(
+                            source,
+                            &item.span(),
+                            Some(&format!("probe \"{name}\"")),
+                            format!(
+                                "duplicate probe name; first defined at {}:{first_line}:{first_column}",
+                                file.display()
+                            ),
+                        ),
+                        None => {
+                            first_seen.insert(name.to_owned(), (source.path().to_owned(), line, column));
+                        }
+                    }
+                }
+            }
+            if let Some(spec) = spec {
+                probes.push(spec);
+            }
+        }
+    }
+
+    let names: Vec<_> = probes.iter().map(|p| p.name.clone()).collect();
+    if let (Some(sentinel), Some(item)) = (&daemon.sentinel, section("daemon").and_then(|d| d.get("sentinel"))) {
+        if !names.contains(sentinel) && !first_seen.contains_key(sentinel.as_str()) {
+            reporter.error(
+                &main_source,
+                &item.span(),
+                Some("[daemon]"),
+                format!("sentinel: no probe is named \"{sentinel}\""),
+            );
+        }
+    }
+    let all_names: Vec<&str> = first_seen.keys().map(String::as_str).collect();
+    let unmatched = |pattern: &str| !all_names.iter().any(|n| crate::model::glob_match(pattern, n));
+    for (what, sections) in [("sla", array("sla")), ("[[maintenance]]", array("maintenance"))] {
+        for section in sections {
+            let Some(item) = section.get("probes") else { continue };
+            let patterns: Vec<&str> = match item.raw() {
+                toml::de::DeValue::String(s) => vec![s.as_ref()],
+                toml::de::DeValue::Array(a) => a.iter().filter_map(|v| v.get_ref().as_str()).collect(),
+                _ => continue,
+            };
+            let context = match (what, section.get("name").and_then(|n| n.raw().as_str())) {
+                ("sla", Some(name)) => format!("sla \"{name}\""),
+                _ => what.to_owned(),
+            };
+            for pattern in patterns.into_iter().filter(|p| unmatched(p)) {
+                reporter.error(
+                    &main_source,
+                    &item.span(),
+                    Some(&context),
+                    format!("probes: \"{pattern}\" matches no probe"),
+                );
+            }
+        }
+    }
+
+    if !reporter.is_empty() {
+        return Err(ConfigError::Invalid(reporter.into_diagnostics()));
+    }
+    Ok(Config {
+        main_file: main.to_owned(),
+        daemon,
+        probes,
+        channels,
+        slas,
+        maintenance,
+    })
+}
+
+/// Reborrows the reporter behind a context, to report under another context for a while.
+fn ctx_reporter<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut Reporter {
+    ctx.reporter()
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parses a file, reporting every syntax error; `None` when it has any.
+fn parse<'a>(source: &'a SourceFile, reporter: &mut Reporter) -> Option<DeTable<'a>> {
+    let (table, errors) = DeTable::parse_recoverable(source.text());
+    for error in &errors {
+        let span = error.span().unwrap_or(0..0);
+        let message = error.message().trim_end().replace('\n', "; ");
+        reporter.error(source, &span, None, format!("invalid TOML: {message}"));
+    }
+    errors.is_empty().then(|| table.into_inner())
+}
+
+/// The tables of `[[key]]`, each with its own span.
+fn array_of_tables<'a>(
+    source: &'a SourceFile,
+    table: Option<&'a DeTable<'a>>,
+    key: &str,
+) -> Vec<Section<'a>> {
+    let Some(array) = table.and_then(|t| t.get(key)).and_then(|v| v.get_ref().as_array()) else {
+        return Vec::new();
+    };
+    array
+        .iter()
+        .filter_map(|value| {
+            Some(Section {
+                file: source,
+                table: value.get_ref().as_table()?,
+                span: value.span(),
+            })
+        })
+        .collect()
+}
+
+/// Reports `[daemon]` written as `[[daemon]]`, `[[probe]]` written as `[probe]`, and the like.
+fn check_section_shapes(ctx: &mut Ctx<'_>, top: &Section<'_>) {
+    for item in top.items() {
+        let single = matches!(item.name(), "daemon" | "defaults");
+        let raw = item.raw();
+        if single && !raw.is_table() {
+            ctx.error(item, format!("expected a [{}] table", item.name()));
+        }
+        let list = matches!(item.name(), "channel" | "sla" | "maintenance" | "probe");
+        let tables = raw
+            .as_array()
+            .is_some_and(|a| a.iter().all(|v| v.get_ref().is_table()));
+        if list && !tables {
+            ctx.error(item, format!("expected [[{}]] tables", item.name()));
+        }
+    }
+}
+
+/// `probes_dir/*.toml`, sorted by name.
+fn list_probe_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ConfigError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,463 @@
+//! The main config file's sections: `[daemon]`, `[[channel]]`, `[[sla]]`, `[[maintenance]]`.
+
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+use jiff::{Timestamp, civil::Weekday, tz::TimeZone};
+use toml::de::DeValue;
+
+use super::{
+    reader::{Ctx, Item, Section},
+    spec::{
+        ChannelKind, ChannelSpec, CreditTier, DaemonSpec, EVENT_NAMES, MaintenanceSpec,
+        MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
+    },
+};
+use crate::model::ProbeName;
+
+/// Top-level keys of the main file.
+pub(crate) const MAIN_KEYS: &[&str] = &["daemon", "defaults", "channel", "sla", "maintenance"];
+const DAEMON_KEYS: &[&str] = &[
+    "ledger",
+    "probes_dir",
+    "listen",
+    "socket",
+    "timezone",
+    "max_concurrency",
+    "retention",
+    "sentinel",
+    "show_details",
+];
+const CHANNEL_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "url",
+    "secret",
+    "secret_file",
+    "events",
+    "format",
+    "timeout",
+];
+const SLA_KEYS: &[&str] = &[
+    "name",
+    "client",
+    "probes",
+    "mode",
+    "target",
+    "monthly_fee",
+    "currency",
+    "credits",
+    "maintenance",
+    "maintenance_notice",
+    "unknown",
+    "degraded_weight",
+];
+const CREDIT_KEYS: &[&str] = &["below", "at_or_below", "credit"];
+const MAINTENANCE_KEYS: &[&str] = &["probes", "start", "end", "duration", "weekly", "reason"];
+
+/// Reads `[daemon]`; a missing section means every default.
+pub(crate) fn read_daemon(ctx: &mut Ctx<'_>, section: Option<Section<'_>>, main: &std::path::Path) -> DaemonSpec {
+    let get = |key: &str| section.as_ref().and_then(|s| s.get(key));
+    if let Some(section) = &section {
+        section.reject_unknown_keys(ctx, DAEMON_KEYS, "[daemon]");
+    }
+    let path = |ctx: &mut Ctx<'_>, key: &str, default: &str| -> PathBuf {
+        let text = get(key).and_then(|item| ctx.string(item));
+        relative_to(main, &PathBuf::from(text.as_deref().unwrap_or(default)))
+    };
+    let ledger = path(ctx, "ledger", "/var/lib/upledger/ledger");
+    let probes_dir = path(ctx, "probes_dir", "probes.d");
+    let socket = path(ctx, "socket", "/run/upledger/upledger.sock");
+    let listen = get("listen")
+        .and_then(|item| {
+            ctx.parsed(item, |s| {
+                s.parse()
+                    .map_err(|_| format!("invalid listen address \"{s}\"; expected ip:port like \"127.0.0.1:9474\""))
+            })
+        })
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9474)));
+    let timezone_name = get("timezone")
+        .and_then(|item| ctx.string(item))
+        .unwrap_or_else(|| "UTC".to_owned());
+    let timezone = match TimeZone::get(&timezone_name) {
+        Ok(tz) => tz,
+        Err(_) => {
+            if let Some(item) = get("timezone") {
+                ctx.error(item, format!("unknown time zone \"{timezone_name}\"; expected an IANA name like \"Europe/Berlin\""));
+            }
+            TimeZone::UTC
+        }
+    };
+    let max_concurrency = get("max_concurrency")
+        .and_then(|item| ctx.integer(item, 1, 100_000))
+        .unwrap_or(512);
+    let retention = get("retention")
+        .and_then(|item| ctx.duration(item))
+        .unwrap_or(Duration::from_secs(400 * 24 * 3600));
+    let sentinel = get("sentinel").and_then(|item| ctx.parsed(item, |s| ProbeName::new(s).map_err(|e| e.to_string())));
+    let show_details = get("show_details").and_then(|item| ctx.bool(item)).unwrap_or(false);
+    DaemonSpec {
+        ledger,
+        probes_dir,
+        listen,
+        socket,
+        timezone_name,
+        timezone,
+        max_concurrency,
+        retention,
+        sentinel,
+        show_details,
+    }
+}
+
+/// Reads one `[[channel]]`.
+pub(crate) fn read_channel(ctx: &mut Ctx<'_>, section: Section<'_>, main: &std::path::Path) -> Option<ChannelSpec> {
+    let errors_before = ctx.error_count();
+    section.reject_unknown_keys(ctx, CHANNEL_KEYS, "a [[channel]]");
+    let name = required(ctx, &section, "name", "[[channel]]").and_then(|item| ctx.string(item));
+    if let Some(name) = &name {
+        ctx.set_context(format!("channel \"{name}\""));
+    }
+    let kind = required(ctx, &section, "kind", "[[channel]]").and_then(|item| {
+        ctx.parsed(item, |s| match s {
+            "webhook" | "desktop" => Ok(s.to_owned()),
+            other => Err(format!("unknown channel kind \"{other}\"; expected \"webhook\" or \"desktop\"")),
+        })
+    });
+    let events = match section.get("events") {
+        Some(item) => {
+            let events = ctx.string_list(item).unwrap_or_default();
+            for event in events.iter().filter(|e| !EVENT_NAMES.contains(&e.as_str())) {
+                ctx.error(item, format!("unknown event \"{event}\"; expected some of {}", EVENT_NAMES.join(", ")));
+            }
+            events
+        }
+        None => EVENT_NAMES.iter().map(|e| (*e).to_owned()).collect(),
+    };
+    let kind = match kind.as_deref() {
+        Some("webhook") => {
+            let url = required(ctx, &section, "url", "a webhook channel").and_then(|item| {
+                ctx.parsed(item, |s| {
+                    url::Url::parse(s)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| format!("invalid URL \"{s}\"; expected an http or https URL"))
+                })
+            });
+            let secret = match (section.get("secret"), section.get("secret_file")) {
+                (Some(item), Some(_)) => {
+                    ctx.error(item, "set either secret or secret_file, not both");
+                    None
+                }
+                (Some(item), None) => ctx.string(item),
+                (None, Some(item)) => ctx.parsed(item, |s| {
+                    let path = relative_to(main, std::path::Path::new(s));
+                    std::fs::read_to_string(&path)
+                        .map(|text| text.trim().to_owned())
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                }),
+                (None, None) => None,
+            };
+            let format = section
+                .get("format")
+                .and_then(|item| {
+                    ctx.parsed(item, |s| match s {
+                        "generic" | "slack" | "discord" => Ok(s.to_owned()),
+                        other => Err(format!("unknown format \"{other}\"; expected \"generic\", \"slack\" or \"discord\"")),
+                    })
+                })
+                .unwrap_or_else(|| "generic".to_owned());
+            let timeout = section
+                .get("timeout")
+                .and_then(|item| ctx.duration(item))
+                .unwrap_or(Duration::from_secs(10));
+            url.map(|url| ChannelKind::Webhook {
+                url,
+                secret,
+                format,
+                timeout,
+            })
+        }
+        Some(_) => {
+            for key in ["url", "secret", "secret_file", "format", "timeout"] {
+                if let Some(item) = section.get(key) {
+                    ctx.error(item, "only webhook channels take this key");
+                }
+            }
+            Some(ChannelKind::Desktop)
+        }
+        None => None,
+    };
+    if ctx.error_count() > errors_before {
+        return None;
+    }
+    Some(ChannelSpec {
+        name: name?,
+        kind: kind?,
+        events,
+    })
+}
+
+/// Reads one `[[sla]]`.
+pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpec> {
+    let errors_before = ctx.error_count();
+    section.reject_unknown_keys(ctx, SLA_KEYS, "an [[sla]]");
+    let name = required(ctx, &section, "name", "[[sla]]").and_then(|item| ctx.string(item));
+    if let Some(name) = &name {
+        ctx.set_context(format!("sla \"{name}\""));
+    }
+    let client = section.get("client").and_then(|item| ctx.string(item));
+    let probes = required(ctx, &section, "probes", "[[sla]]").and_then(|item| ctx.string_list(item));
+    let all = section
+        .get("mode")
+        .and_then(|item| {
+            ctx.parsed(item, |s| match s {
+                "all" => Ok(true),
+                "any" => Ok(false),
+                other => Err(format!("unknown mode \"{other}\"; expected \"all\" or \"any\"")),
+            })
+        })
+        .unwrap_or(true);
+    let target = required(ctx, &section, "target", "[[sla]]").and_then(|item| ctx.percent(item));
+    let monthly_fee = section.get("monthly_fee").and_then(|item| {
+        let fee = ctx.number(item)?;
+        if fee < 0.0 {
+            ctx.error(item, "must not be negative");
+            return None;
+        }
+        Some(fee)
+    });
+    let currency = section.get("currency").and_then(|item| ctx.string(item));
+    let credits = section
+        .get("credits")
+        .and_then(|item| read_credits(ctx, item))
+        .unwrap_or_default();
+    let policy = |ctx: &mut Ctx<'_>, key: &str, allow_down: bool| {
+        section.get(key).and_then(|item| {
+            ctx.parsed(item, |s| match s {
+                "exclude" => Ok(TimePolicy::Exclude),
+                "up" => Ok(TimePolicy::Up),
+                "down" if allow_down => Ok(TimePolicy::Down),
+                other if allow_down => Err(format!("unknown policy \"{other}\"; expected \"exclude\", \"up\" or \"down\"")),
+                other => Err(format!("unknown policy \"{other}\"; expected \"exclude\" or \"up\"")),
+            })
+        })
+    };
+    let maintenance = policy(ctx, "maintenance", false).unwrap_or(TimePolicy::Exclude);
+    let unknown = policy(ctx, "unknown", true).unwrap_or(TimePolicy::Exclude);
+    let maintenance_notice = section.get("maintenance_notice").and_then(|item| ctx.duration(item));
+    let degraded_weight = section
+        .get("degraded_weight")
+        .and_then(|item| {
+            let weight = ctx.number(item)?;
+            if !(0.0..=1.0).contains(&weight) {
+                ctx.error(item, "must be between 0.0 and 1.0");
+                return None;
+            }
+            Some(weight)
+        })
+        .unwrap_or(0.0);
+    if ctx.error_count() > errors_before {
+        return None;
+    }
+    Some(SlaSpec {
+        name: name?,
+        client,
+        probes: probes?,
+        all,
+        target: target?,
+        monthly_fee,
+        currency,
+        credits,
+        maintenance,
+        maintenance_notice,
+        unknown,
+        degraded_weight,
+    })
+}
+
+fn read_credits(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<CreditTier>> {
+    let Some(array) = item.raw().as_array() else {
+        ctx.error(item, "expected a list of { below = \"…%\", credit = \"…%\" } tables");
+        return None;
+    };
+    let mut tiers = Vec::new();
+    for value in array.iter() {
+        let element = Item { value, ..item };
+        let Some(table) = value.get_ref().as_table() else {
+            ctx.error(element, "expected a table like { below = \"99.9%\", credit = \"10%\" }");
+            continue;
+        };
+        let tier = Section {
+            file: item.file,
+            table,
+            span: value.span(),
+        };
+        tier.reject_unknown_keys(ctx, CREDIT_KEYS, "a credit tier");
+        let bound = match (tier.get("below"), tier.get("at_or_below")) {
+            (Some(below), None) => ctx.percent(below).map(|p| (p, false)),
+            (None, Some(at_or_below)) => ctx.percent(at_or_below).map(|p| (p, true)),
+            _ => {
+                ctx.error(element, "a credit tier needs exactly one of below or at_or_below");
+                None
+            }
+        };
+        let credit = match tier.get("credit") {
+            Some(credit) => ctx.percent(credit),
+            None => {
+                ctx.error(element, "a credit tier needs credit = \"…%\"");
+                None
+            }
+        };
+        if let (Some((bound, inclusive)), Some(credit)) = (bound, credit) {
+            tiers.push(CreditTier {
+                bound,
+                inclusive,
+                credit,
+            });
+        }
+    }
+    Some(tiers)
+}
+
+/// Reads one `[[maintenance]]`.
+pub(crate) fn read_maintenance(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<MaintenanceSpec> {
+    let errors_before = ctx.error_count();
+    section.reject_unknown_keys(ctx, MAINTENANCE_KEYS, "a [[maintenance]]");
+    let probes = required(ctx, &section, "probes", "[[maintenance]]").and_then(|item| ctx.string_list(item));
+    let reason = section
+        .get("reason")
+        .and_then(|item| ctx.string(item))
+        .unwrap_or_default();
+    let duration = section.get("duration").and_then(|item| ctx.duration(item));
+    let when = match (section.get("start"), section.get("weekly")) {
+        (Some(start_item), None) => {
+            let start = read_timestamp(ctx, start_item);
+            let end = match (section.get("end"), duration) {
+                (Some(end_item), None) => read_timestamp(ctx, end_item),
+                (None, Some(duration)) => start.and_then(|s| {
+                    jiff::SignedDuration::try_from(duration)
+                        .ok()
+                        .and_then(|d| s.checked_add(d).ok())
+                }),
+                (Some(end_item), Some(_)) => {
+                    ctx.error(end_item, "set either end or duration, not both");
+                    None
+                }
+                (None, None) => {
+                    ctx.error(start_item, "a one-off window needs end or duration");
+                    None
+                }
+            };
+            if let (Some(start), Some(end), Some(end_item)) = (start, end, section.get("end")) {
+                if end <= start {
+                    ctx.error(end_item, "must be after start");
+                }
+            }
+            match (start, end) {
+                (Some(start), Some(end)) => Some(MaintenanceWhen::Once { start, end }),
+                _ => None,
+            }
+        }
+        (None, Some(weekly_item)) => {
+            let at = ctx.parsed(weekly_item, parse_weekly);
+            if duration.is_none() && section.get("duration").is_none() {
+                ctx.error(weekly_item, "a weekly window needs duration");
+            }
+            if let Some(item) = section.get("end") {
+                ctx.error(item, "a weekly window takes duration, not end");
+            }
+            match (at, duration) {
+                (Some((weekday, time)), Some(duration)) if duration <= Duration::from_secs(7 * 24 * 3600) => {
+                    Some(MaintenanceWhen::Weekly { weekday, time, duration })
+                }
+                (Some(_), Some(_)) => {
+                    if let Some(item) = section.get("duration") {
+                        ctx.error(item, "a weekly window lasts at most 7 days");
+                    }
+                    None
+                }
+                _ => None,
+            }
+        }
+        (Some(item), Some(_)) => {
+            ctx.error(item, "set either start (one-off) or weekly (recurring), not both");
+            None
+        }
+        (None, None) => {
+            ctx.error_at(section.file, &section.span, "a [[maintenance]] needs start or weekly".into());
+            None
+        }
+    };
+    if ctx.error_count() > errors_before {
+        return None;
+    }
+    Some(MaintenanceSpec {
+        probes: probes?,
+        when: when?,
+        reason,
+    })
+}
+
+/// An instant: a TOML offset date-time or an RFC 3339 string, with an offset.
+fn read_timestamp(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Timestamp> {
+    let text = match item.raw() {
+        DeValue::Datetime(datetime) => datetime.to_string(),
+        DeValue::String(_) => ctx.string(item)?,
+        _ => {
+            ctx.error(item, "expected a date-time like 2026-11-30T02:00:00Z");
+            return None;
+        }
+    };
+    match Timestamp::from_str(&text) {
+        Ok(ts) => Some(ts),
+        Err(_) => {
+            ctx.error(item, format!("invalid date-time \"{text}\": expected RFC 3339 with a UTC offset, like 2026-11-30T02:00:00Z"));
+            None
+        }
+    }
+}
+
+/// `"Sun 03:00"` → weekday and local time.
+fn parse_weekly(text: &str) -> Result<(Weekday, jiff::civil::Time), String> {
+    let bad = || format!("invalid weekly time \"{text}\"; expected a weekday and HH:MM, like \"Sun 03:00\"");
+    let (day, time) = text.trim().split_once(' ').ok_or_else(bad)?;
+    let weekday = match day.to_ascii_lowercase().as_str() {
+        "mon" | "monday" => Weekday::Monday,
+        "tue" | "tuesday" => Weekday::Tuesday,
+        "wed" | "wednesday" => Weekday::Wednesday,
+        "thu" | "thursday" => Weekday::Thursday,
+        "fri" | "friday" => Weekday::Friday,
+        "sat" | "saturday" => Weekday::Saturday,
+        "sun" | "sunday" => Weekday::Sunday,
+        _ => return Err(bad()),
+    };
+    let (hour, minute) = time.trim().split_once(':').ok_or_else(bad)?;
+    let hour: i8 = hour.parse().map_err(|_| bad())?;
+    let minute: i8 = minute.parse().map_err(|_| bad())?;
+    let time = jiff::civil::Time::new(hour, minute, 0, 0).map_err(|_| bad())?;
+    Ok((weekday, time))
+}
+
+/// The item under `key`, or a "missing key" report at the section.
+fn required<'a>(ctx: &mut Ctx<'_>, section: &Section<'a>, key: &str, what: &str) -> Option<Item<'a>> {
+    let item = section.get(key);
+    if item.is_none() {
+        ctx.error_at(section.file, &section.span, format!("missing key \"{key}\" in {what}"));
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weekly_forms() {
+        let (day, time) = parse_weekly("Sun 03:00").unwrap();
+        assert_eq!(day, Weekday::Sunday);
+        assert_eq!(time, jiff::civil::time(3, 0, 0, 0));
+        assert!(parse_weekly("Funday 03:00").is_err());
+        assert!(parse_weekly("Sun 25:00").is_err());
+        assert!(parse_weekly("Sun").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! Validated configuration: the typed values every other layer reads.
+//!
+//! Nothing here is raw text any more: durations are [`Duration`]s, targets are exact
+//! [`Percent`]s, regexes are compiled. Defaults were applied by [`crate::config::load`].
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use jiff::{Timestamp, tz::TimeZone};
+use regex::Regex;
+use url::Url;
+
+use crate::model::{Percent, ProbeKind, ProbeName};
+
+/// The whole validated configuration: main file plus every probe file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main config file this was loaded from.
+    pub main_file: PathBuf,
+    /// `[daemon]` settings.
+    pub daemon: DaemonSpec,
+    /// Every probe of every `probes.d/*.toml`, in file then declaration order.
+    pub probes: Vec<ProbeSpec>,
+    /// `[[channel]]` alert destinations.
+    pub channels: Vec<ChannelSpec>,
+    /// `[[sla]]` agreements.
+    pub slas: Vec<SlaSpec>,
+    /// `[[maintenance]]` windows.
+    pub maintenance: Vec<MaintenanceSpec>,
+}
+
+impl Config {
+    /// The probe called `name`, if configured.
+    pub fn probe(&self, name: &str) -> Option<&ProbeSpec> {
+        self.probes.iter().find(|p| p.name.as_str() == name)
+    }
+}
+
+/// `[daemon]`: where the daemon keeps its state and how it runs.
+#[derive(Debug, Clone)]
+pub struct DaemonSpec {
+    /// The sled ledger directory.
+    pub ledger: PathBuf,
+    /// The folder of probe files.
+    pub probes_dir: PathBuf,
+    /// The read-only HTTP listener.
+    pub listen: SocketAddr,
+    /// The admin/CLI unix socket.
+    pub socket: PathBuf,
+    /// The IANA name of [`DaemonSpec::timezone`], as configured.
+    pub timezone_name: String,
+    /// Month boundaries for reports.
+    pub timezone: TimeZone,
+    /// Checks in flight at once.
+    pub max_concurrency: usize,
+    /// How long raw results are kept.
+    pub retention: Duration,
+    /// The probe that checks the monitor's own connectivity.
+    pub sentinel: Option<ProbeName>,
+    /// Whether the public listener may show URLs, addresses and error details.
+    pub show_details: bool,
+}
+
+/// Where in the configuration a probe was declared, for messages that point back at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The probe file.
+    pub file: PathBuf,
+    /// 1-based line of the probe's `[[probe]]` header.
+    pub line: usize,
+}
+
+/// One probe, with every default applied.
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// Unique name.
+    pub name: ProbeName,
+    /// Where it was declared.
+    pub origin: Origin,
+    /// Time between check starts.
+    pub interval: Duration,
+    /// Longest a check may take; always shorter than `interval`.
+    pub timeout: Duration,
+    /// Consecutive failures before the probe is down (back-dated to the first).
+    pub failure_threshold: u32,
+    /// Consecutive successes before an incident is resolved.
+    pub success_threshold: u32,
+    /// How long one result stands for the probe (SPEC §3); at least `interval`.
+    pub stale_after: Duration,
+    /// Monthly availability target.
+    pub target: Percent,
+    /// Checks slower than this are degraded.
+    pub degraded_after: Option<Duration>,
+    /// Alert channels, by name; each exists in [`Config::channels`].
+    pub channels: Vec<String>,
+    /// Free-form labels.
+    pub tags: Vec<String>,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// Disabled probes are validated but never scheduled.
+    pub enabled: bool,
+    /// Hidden from the public listener when false.
+    pub public: bool,
+    /// What the check does.
+    pub check: CheckSpec,
+}
+
+impl ProbeSpec {
+    /// The kind of check.
+    pub fn kind(&self) -> ProbeKind {
+        self.check.kind()
+    }
+}
+
+/// The kind-specific part of a probe.
+#[derive(Debug, Clone)]
+pub enum CheckSpec {
+    /// `kind = "http"`.
+    Http(HttpSpec),
+    /// `kind = "tcp"`.
+    Tcp(TcpSpec),
+    /// `kind = "dns"`.
+    Dns(DnsSpec),
+}
+
+impl CheckSpec {
+    /// The kind of check.
+    pub fn kind(&self) -> ProbeKind {
+        match self {
+            CheckSpec::Http(_) => ProbeKind::Http,
+            CheckSpec::Tcp(_) => ProbeKind::Tcp,
+            CheckSpec::Dns(_) => ProbeKind::Dns,
+        }
+    }
+}
+
+/// One entry of `expect_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMatch {
+    /// An exact code like `301`.
+    Code(u16),
+    /// A class like `"2xx"`, held as its first digit.
+    Class(u8),
+}
+
+impl StatusMatch {
+    /// Whether `status` satisfies this entry.
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusMatch::Code(code) => code == status,
+            StatusMatch::Class(class) => status / 100 == u16::from(class),
+        }
+    }
+}
+
+/// An HTTP(S) check.
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    /// `http://` or `https://` URL.
+    pub url: Url,
+    /// Request method, uppercase (`GET`, `POST`, any token).
+    pub method: String,
+    /// Request headers, `${VAR}` already expanded.
+    pub headers: Vec<(String, String)>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Acceptable statuses; default `["2xx"]`.
+    pub expect_status: Vec<StatusMatch>,
+    /// The body must contain this text.
+    pub body_contains: Option<String>,
+    /// The body must not contain this text.
+    pub body_not_contains: Option<String>,
+    /// The body must match this regex.
+    pub body_regex: Option<Regex>,
+    /// Follow redirects (at most 10) or judge the redirect response itself.
+    pub follow_redirects: bool,
+    /// Verify the certificate chain and host name.
+    pub tls_verify: bool,
+    /// Flag certificates expiring sooner than this.
+    pub cert_expiry_warn: Duration,
+    /// Never read more of the body than this; assertions see this prefix.
+    pub max_body_bytes: u64,
+    /// Resolve the host through this DNS server instead of the system resolver.
+    pub dns_server: Option<SocketAddr>,
+}
+
+/// A TCP check.
+#[derive(Debug, Clone)]
+pub struct TcpSpec {
+    /// Host name or IP literal (without brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Do a TLS handshake after connecting.
+    pub tls: bool,
+    /// Verify the certificate when `tls` is set.
+    pub tls_verify: bool,
+    /// Flag certificates expiring sooner than this.
+    pub cert_expiry_warn: Duration,
+    /// Bytes to send after connecting (and the handshake).
+    pub send: Option<String>,
+    /// Text that must appear in the first bytes read.
+    pub expect: Option<String>,
+    /// Resolve the host through this DNS server instead of the system resolver.
+    pub dns_server: Option<SocketAddr>,
+}
+
+/// DNS record types a probe may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// IPv4 address.
+    A,
+    /// IPv6 address.
+    Aaaa,
+    /// Canonical name.
+    Cname,
+    /// Mail exchanger.
+    Mx,
+    /// Text.
+    Txt,
+    /// Name server.
+    Ns,
+    /// Start of authority.
+    Soa,
+    /// Service locator.
+    Srv,
+    /// Certification authority authorization.
+    Caa,
+    /// Pointer (reverse lookup).
+    Ptr,
+}
+
+impl RecordKind {
+    /// Every supported type with its config spelling.
+    pub const ALL: [(RecordKind, &'static str); 10] = [
+        (RecordKind::A, "A"),
+        (RecordKind::Aaaa, "AAAA"),
+        (RecordKind::Cname, "CNAME"),
+        (RecordKind::Mx, "MX"),
+        (RecordKind::Txt, "TXT"),
+        (RecordKind::Ns, "NS"),
+        (RecordKind::Soa, "SOA"),
+        (RecordKind::Srv, "SRV"),
+        (RecordKind::Caa, "CAA"),
+        (RecordKind::Ptr, "PTR"),
+    ];
+}
+
+/// DNS response codes a probe may require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rcode {
+    /// Success.
+    NoError,
+    /// The name does not exist.
+    NxDomain,
+    /// The server failed.
+    ServFail,
+    /// The server refused.
+    Refused,
+}
+
+impl Rcode {
+    /// Every supported code with its config spelling.
+    pub const ALL: [(Rcode, &'static str); 4] = [
+        (Rcode::NoError, "NOERROR"),
+        (Rcode::NxDomain, "NXDOMAIN"),
+        (Rcode::ServFail, "SERVFAIL"),
+        (Rcode::Refused, "REFUSED"),
+    ];
+
+    /// The conventional upper-case name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(code, _)| *code == self)
+            .map_or("?", |(_, name)| name)
+    }
+}
+
+/// Transport for DNS queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsProtocol {
+    /// UDP (the default).
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+/// A DNS check.
+#[derive(Debug, Clone)]
+pub struct DnsSpec {
+    /// The name to query.
+    pub query: String,
+    /// The record type.
+    pub record: RecordKind,
+    /// The server to ask; the system resolver's first server when absent.
+    pub server: Option<SocketAddr>,
+    /// UDP or TCP.
+    pub protocol: DnsProtocol,
+    /// Every listed value must be in the answer set.
+    pub expect: Vec<String>,
+    /// The response code the check requires.
+    pub expect_rcode: Rcode,
+}
+
+/// Event names a channel may subscribe to (SPEC §6).
+pub const EVENT_NAMES: [&str; 7] = [
+    "down",
+    "up",
+    "degraded",
+    "cert_expiring",
+    "budget",
+    "burn_rate",
+    "monitor_offline",
+];
+
+/// Where alerts go.
+#[derive(Debug, Clone)]
+pub struct ChannelSpec {
+    /// Unique channel name, referenced by probes.
+    pub name: String,
+    /// Kind and destination.
+    pub kind: ChannelKind,
+    /// Events this channel receives.
+    pub events: Vec<String>,
+}
+
+/// The kind-specific part of a channel.
+#[derive(Debug, Clone)]
+pub enum ChannelKind {
+    /// POST JSON to a URL.
+    Webhook {
+        /// Destination.
+        url: Url,
+        /// HMAC-SHA256 key, read from `secret` or `secret_file`.
+        secret: Option<String>,
+        /// `generic`, `slack` or `discord`.
+        format: String,
+        /// Delivery timeout.
+        timeout: Duration,
+    },
+    /// A desktop notification over the session D-Bus.
+    Desktop,
+}
+
+/// A credit band of an SLA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditTier {
+    /// Availability bound.
+    pub bound: Percent,
+    /// True for `at_or_below` (≤), false for `below` (<).
+    pub inclusive: bool,
+    /// Credit as a percentage of the monthly fee.
+    pub credit: Percent,
+}
+
+/// What a policy counts a kind of time as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimePolicy {
+    /// Left out of the denominator.
+    Exclude,
+    /// Counted as available.
+    Up,
+    /// Counted as downtime.
+    Down,
+}
+
+/// An `[[sla]]` agreement with a client.
+#[derive(Debug, Clone)]
+pub struct SlaSpec {
+    /// Unique name.
+    pub name: String,
+    /// Client name, for reports.
+    pub client: Option<String>,
+    /// Probe name globs.
+    pub probes: Vec<String>,
+    /// True for `mode = "all"`, false for `"any"`.
+    pub all: bool,
+    /// Availability target.
+    pub target: Percent,
+    /// Monthly fee, for credit amounts.
+    pub monthly_fee: Option<f64>,
+    /// Currency of the fee.
+    pub currency: Option<String>,
+    /// Credit bands.
+    pub credits: Vec<CreditTier>,
+    /// `exclude` or `up`.
+    pub maintenance: TimePolicy,
+    /// Windows need this much notice to count.
+    pub maintenance_notice: Option<Duration>,
+    /// `exclude`, `up` or `down`.
+    pub unknown: TimePolicy,
+    /// Fraction of degraded time counted as down, in [0, 1].
+    pub degraded_weight: f64,
+}
+
+/// When a maintenance window happens.
+#[derive(Debug, Clone)]
+pub enum MaintenanceWhen {
+    /// Once, from `start` to `end`.
+    Once {
+        /// Start.
+        start: Timestamp,
+        /// End (exclusive).
+        end: Timestamp,
+    },
+    /// Every week at a local time in the daemon's timezone.
+    Weekly {
+        /// Day of the week.
+        weekday: jiff::civil::Weekday,
+        /// Local time of day.
+        time: jiff::civil::Time,
+        /// Length.
+        duration: Duration,
+    },
+}
+
+/// A `[[maintenance]]` window.
+#[derive(Debug, Clone)]
+pub struct MaintenanceSpec {
+    /// Probe name globs it covers.
+    pub probes: Vec<String>,
+    /// When.
+    pub when: MaintenanceWhen,
+    /// Why, for reports.
+    pub reason: String,
+}
+
+/// Resolves `path` against the folder of the file it was written in (SPEC §1).
+pub fn relative_to(file: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        file.parent().unwrap_or(Path::new("")).join(path)
+    }
+}

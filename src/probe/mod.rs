@@ -1,0 +1,193 @@
+//! Runs one check of one probe and turns whatever happens into a [`CheckResult`].
+//!
+//! A failed check is data, not an `Err`: every kind returns an [`Observation`], the timeout is
+//! enforced here for all kinds alike, and error classes are decided in [`classify`] only.
+//! May use `model` and `config`.
+
+pub mod classify;
+mod dns;
+mod http;
+mod tcp;
+mod tls;
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::time::Instant;
+
+use crate::{
+    config::{CheckSpec, ProbeSpec},
+    model::{CertStatus, CheckResult, ErrorClass, Outcome, ProbeName},
+};
+
+/// Why a probe's checker could not be built (a local problem, not a failed check).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The HTTP client could not be built.
+    #[error("probe {probe}: cannot build the HTTP client: {source}")]
+    HttpClient {
+        /// The probe.
+        probe: ProbeName,
+        /// What reqwest said.
+        source: reqwest::Error,
+    },
+    /// The TLS configuration could not be built.
+    #[error("probe {probe}: cannot set up TLS: {message}")]
+    Tls {
+        /// The probe.
+        probe: ProbeName,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What a check of one kind observed, before timing and degradation are applied.
+#[derive(Debug, Default)]
+pub(crate) struct Observation {
+    /// The failure, if the check failed.
+    pub failure: Option<Failure>,
+    /// The leaf certificate's expiry, when a TLS handshake completed.
+    pub cert: Option<CertStatus>,
+}
+
+impl Observation {
+    /// A passed check.
+    pub fn passed(cert: Option<CertStatus>) -> Self {
+        Observation {
+            failure: None,
+            cert,
+        }
+    }
+
+    /// A failed check.
+    pub fn failed(failure: Failure, cert: Option<CertStatus>) -> Self {
+        Observation {
+            failure: Some(failure),
+            cert,
+        }
+    }
+}
+
+impl From<Failure> for Observation {
+    fn from(failure: Failure) -> Self {
+        Observation::failed(failure, None)
+    }
+}
+
+/// A failed check: its class and a short explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The SPEC §2 error class.
+    pub class: ErrorClass,
+    /// Short, single-line detail for humans.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure of `class`.
+    pub fn new(class: ErrorClass, detail: impl Into<String>) -> Self {
+        Failure {
+            class,
+            detail: detail.into(),
+        }
+    }
+
+    /// A failure classified from an error value and its source chain.
+    pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        Failure {
+            class: classify::classify(error),
+            detail: classify::describe(error),
+        }
+    }
+}
+
+/// The kind-specific checker.
+enum KindChecker {
+    Http(http::HttpChecker),
+    Tcp(tcp::TcpChecker),
+    Dns(dns::DnsChecker),
+}
+
+/// A ready-to-run check of one probe; built once per probe, run many times.
+pub struct Checker {
+    name: ProbeName,
+    timeout: Duration,
+    degraded_after: Option<Duration>,
+    kind: KindChecker,
+}
+
+impl Checker {
+    /// Prepares the checks of `spec` (HTTP client, TLS settings, resolver).
+    pub fn new(spec: &ProbeSpec) -> Result<Self, SetupError> {
+        let kind = match &spec.check {
+            CheckSpec::Http(http) => KindChecker::Http(http::HttpChecker::new(&spec.name, http)?),
+            CheckSpec::Tcp(tcp) => KindChecker::Tcp(tcp::TcpChecker::new(&spec.name, tcp)?),
+            CheckSpec::Dns(dns) => KindChecker::Dns(dns::DnsChecker::new(dns, spec.timeout)),
+        };
+        Ok(Checker {
+            name: spec.name.clone(),
+            timeout: spec.timeout,
+            degraded_after: spec.degraded_after,
+            kind,
+        })
+    }
+
+    /// The probe this checker runs.
+    pub fn name(&self) -> &ProbeName {
+        &self.name
+    }
+
+    /// Runs the check once. Never takes longer than the probe's timeout (plus scheduling noise).
+    pub async fn check(&self) -> CheckResult {
+        let at = Timestamp::now();
+        let started = Instant::now();
+        let run = async {
+            match &self.kind {
+                KindChecker::Http(c) => c.check().await,
+                KindChecker::Tcp(c) => c.check().await,
+                KindChecker::Dns(c) => c.check().await,
+            }
+        };
+        let observation = tokio::time::timeout(self.timeout, run)
+            .await
+            .unwrap_or_else(|_| {
+                Failure::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "no answer within {}",
+                        humantime::format_duration(self.timeout)
+                    ),
+                )
+                .into()
+            });
+        let latency = started.elapsed();
+        self.result(at, latency, observation)
+    }
+
+    fn result(&self, at: Timestamp, latency: Duration, observation: Observation) -> CheckResult {
+        let mut result = match observation.failure {
+            Some(failure) => CheckResult::failure(
+                self.name.clone(),
+                at,
+                latency,
+                failure.class,
+                failure.detail,
+            ),
+            None => {
+                let slow = self.degraded_after.is_some_and(|limit| latency > limit);
+                let outcome = if slow { Outcome::Degraded } else { Outcome::Up };
+                let mut result = CheckResult::success(self.name.clone(), at, latency, outcome);
+                if slow {
+                    result.detail = format!("slower than {}", fmt_duration(self.degraded_after));
+                }
+                result
+            }
+        };
+        result.cert = observation.cert;
+        result
+    }
+}
+
+fn fmt_duration(duration: Option<Duration>) -> String {
+    duration.map_or_else(String::new, |d| humantime::format_duration(d).to_string())
+}
