@@ -191,10 +191,9 @@ fn print_table(results: &[(&ProbeSpec, CheckResult)]) {
     for row in &rows {
         line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
     }
-    let down = results.iter().filter(|(_, r)| r.outcome == Outcome::Down).count();
-    println!(
-        "\n{} checked, {} down",
-        results.len(),
-        down
-    );
+    let down = results
+        .iter()
+        .filter(|(_, r)| r.outcome == Outcome::Down)
+        .count();
+    println!("\n{} checked, {} down", results.len(), down);
 }

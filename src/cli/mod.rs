@@ -95,7 +95,10 @@ fn report_config_error(error: &ConfigError) {
                 eprintln!("error: {diagnostic}");
             }
             let n = diagnostics.0.len();
-            eprintln!("{n} problem{} in the configuration", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{n} problem{} in the configuration",
+                if n == 1 { "" } else { "s" }
+            );
         }
         ConfigError::Read { .. } => eprintln!("error: {error}"),
     }

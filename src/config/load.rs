@@ -59,9 +59,8 @@ pub(crate) fn load_with_env(
             span: value.span(),
         })
     };
-    let array = |key: &str| -> Vec<Section<'_>> {
-        array_of_tables(&main_source, main_table.as_ref(), key)
-    };
+    let array =
+        |key: &str| -> Vec<Section<'_>> { array_of_tables(&main_source, main_table.as_ref(), key) };
 
     let mut ctx = Ctx::new(&mut reporter, None, env);
     if let Some(table) = &main_table {
@@ -73,10 +72,12 @@ pub(crate) fn load_with_env(
         top.reject_unknown_keys(&mut ctx, MAIN_KEYS, "the main config");
         check_section_shapes(&mut ctx, &top);
     }
-    let daemon = main_file::read_daemon(&mut ctx, section("daemon"), main);
+    let daemon = {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[daemon]".into()), env);
+        main_file::read_daemon(&mut ctx, section("daemon"), main)
+    };
     let defaults = section("defaults");
     if let Some(defaults) = &defaults {
-        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[defaults]".into()), env);
         defaults.reject_unknown_keys(&mut ctx, &default_keys(), "[defaults]");
     }
     let mut channels = Vec::new();
@@ -100,8 +101,12 @@ pub(crate) fn load_with_env(
     // errors of its own, so one mistake is not reported again at every probe using it.
     let mut channel_names: Vec<&str> = Vec::new();
     for channel in array("channel") {
-        let Some(item) = channel.get("name") else { continue };
-        let Some(name) = item.raw().as_str() else { continue };
+        let Some(item) = channel.get("name") else {
+            continue;
+        };
+        let Some(name) = item.raw().as_str() else {
+            continue;
+        };
         if channel_names.contains(&name) {
             reporter.error(
                 &main_source,
@@ -136,7 +141,11 @@ pub(crate) fn load_with_env(
             table,
             span: 0..0,
         };
-        top.reject_unknown_keys(&mut ctx, &["probe"], "a probe file (probes are [[probe]] tables)");
+        top.reject_unknown_keys(
+            &mut ctx,
+            &["probe"],
+            "a probe file (probes are [[probe]] tables)",
+        );
         check_section_shapes(&mut ctx, &top);
         for probe in array_of_tables(source, Some(table), "probe") {
             let mut ctx = Ctx::new(&mut reporter, None, env);
@@ -169,7 +178,10 @@ pub(crate) fn load_with_env(
     }
 
     let names: Vec<_> = probes.iter().map(|p| p.name.clone()).collect();
-    if let (Some(sentinel), Some(item)) = (&daemon.sentinel, section("daemon").and_then(|d| d.get("sentinel"))) {
+    if let (Some(sentinel), Some(item)) = (
+        &daemon.sentinel,
+        section("daemon").and_then(|d| d.get("sentinel")),
+    ) {
         if !names.contains(sentinel) && !first_seen.contains_key(sentinel.as_str()) {
             reporter.error(
                 &main_source,
@@ -180,13 +192,24 @@ pub(crate) fn load_with_env(
         }
     }
     let all_names: Vec<&str> = first_seen.keys().map(String::as_str).collect();
-    let unmatched = |pattern: &str| !all_names.iter().any(|n| crate::model::glob_match(pattern, n));
-    for (what, sections) in [("sla", array("sla")), ("[[maintenance]]", array("maintenance"))] {
+    let unmatched = |pattern: &str| {
+        !all_names
+            .iter()
+            .any(|n| crate::model::glob_match(pattern, n))
+    };
+    for (what, sections) in [
+        ("sla", array("sla")),
+        ("[[maintenance]]", array("maintenance")),
+    ] {
         for section in sections {
-            let Some(item) = section.get("probes") else { continue };
+            let Some(item) = section.get("probes") else {
+                continue;
+            };
             let patterns: Vec<&str> = match item.raw() {
                 toml::de::DeValue::String(s) => vec![s.as_ref()],
-                toml::de::DeValue::Array(a) => a.iter().filter_map(|v| v.get_ref().as_str()).collect(),
+                toml::de::DeValue::Array(a) => {
+                    a.iter().filter_map(|v| v.get_ref().as_str()).collect()
+                }
                 _ => continue,
             };
             let context = match (what, section.get("name").and_then(|n| n.raw().as_str())) {
@@ -246,7 +269,10 @@ fn array_of_tables<'a>(
     table: Option<&'a DeTable<'a>>,
     key: &str,
 ) -> Vec<Section<'a>> {
-    let Some(array) = table.and_then(|t| t.get(key)).and_then(|v| v.get_ref().as_array()) else {
+    let Some(array) = table
+        .and_then(|t| t.get(key))
+        .and_then(|v| v.get_ref().as_array())
+    else {
         return Vec::new();
     };
     array

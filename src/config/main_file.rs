@@ -55,10 +55,14 @@ const CREDIT_KEYS: &[&str] = &["below", "at_or_below", "credit"];
 const MAINTENANCE_KEYS: &[&str] = &["probes", "start", "end", "duration", "weekly", "reason"];
 
 /// Reads `[daemon]`; a missing section means every default.
-pub(crate) fn read_daemon(ctx: &mut Ctx<'_>, section: Option<Section<'_>>, main: &std::path::Path) -> DaemonSpec {
+pub(crate) fn read_daemon(
+    ctx: &mut Ctx<'_>,
+    section: Option<Section<'_>>,
+    main: &std::path::Path,
+) -> DaemonSpec {
     let get = |key: &str| section.as_ref().and_then(|s| s.get(key));
     if let Some(section) = &section {
-        section.reject_unknown_keys(ctx, DAEMON_KEYS, "[daemon]");
+        ctx.in_context_none(|ctx| section.reject_unknown_keys(ctx, DAEMON_KEYS, "[daemon]"));
     }
     let path = |ctx: &mut Ctx<'_>, key: &str, default: &str| -> PathBuf {
         let text = get(key).and_then(|item| ctx.string(item));
@@ -70,8 +74,11 @@ pub(crate) fn read_daemon(ctx: &mut Ctx<'_>, section: Option<Section<'_>>, main:
     let listen = get("listen")
         .and_then(|item| {
             ctx.parsed(item, |s| {
-                s.parse()
-                    .map_err(|_| format!("invalid listen address \"{s}\"; expected ip:port like \"127.0.0.1:9474\""))
+                s.parse().map_err(|_| {
+                    format!(
+                        "invalid listen address \"{s}\"; expected ip:port like \"127.0.0.1:9474\""
+                    )
+                })
             })
         })
         .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9474)));
@@ -93,8 +100,11 @@ pub(crate) fn read_daemon(ctx: &mut Ctx<'_>, section: Option<Section<'_>>, main:
     let retention = get("retention")
         .and_then(|item| ctx.duration(item))
         .unwrap_or(Duration::from_secs(400 * 24 * 3600));
-    let sentinel = get("sentinel").and_then(|item| ctx.parsed(item, |s| ProbeName::new(s).map_err(|e| e.to_string())));
-    let show_details = get("show_details").and_then(|item| ctx.bool(item)).unwrap_or(false);
+    let sentinel = get("sentinel")
+        .and_then(|item| ctx.parsed(item, |s| ProbeName::new(s).map_err(|e| e.to_string())));
+    let show_details = get("show_details")
+        .and_then(|item| ctx.bool(item))
+        .unwrap_or(false);
     DaemonSpec {
         ledger,
         probes_dir,
@@ -110,7 +120,11 @@ pub(crate) fn read_daemon(ctx: &mut Ctx<'_>, section: Option<Section<'_>>, main:
 }
 
 /// Reads one `[[channel]]`.
-pub(crate) fn read_channel(ctx: &mut Ctx<'_>, section: Section<'_>, main: &std::path::Path) -> Option<ChannelSpec> {
+pub(crate) fn read_channel(
+    ctx: &mut Ctx<'_>,
+    section: Section<'_>,
+    main: &std::path::Path,
+) -> Option<ChannelSpec> {
     let errors_before = ctx.error_count();
     section.reject_unknown_keys(ctx, CHANNEL_KEYS, "a [[channel]]");
     let name = required(ctx, &section, "name", "[[channel]]").and_then(|item| ctx.string(item));
@@ -120,14 +134,22 @@ pub(crate) fn read_channel(ctx: &mut Ctx<'_>, section: Section<'_>, main: &std::
     let kind = required(ctx, &section, "kind", "[[channel]]").and_then(|item| {
         ctx.parsed(item, |s| match s {
             "webhook" | "desktop" => Ok(s.to_owned()),
-            other => Err(format!("unknown channel kind \"{other}\"; expected \"webhook\" or \"desktop\"")),
+            other => Err(format!(
+                "unknown channel kind \"{other}\"; expected \"webhook\" or \"desktop\""
+            )),
         })
     });
     let events = match section.get("events") {
         Some(item) => {
             let events = ctx.string_list(item).unwrap_or_default();
             for event in events.iter().filter(|e| !EVENT_NAMES.contains(&e.as_str())) {
-                ctx.error(item, format!("unknown event \"{event}\"; expected some of {}", EVENT_NAMES.join(", ")));
+                ctx.error(
+                    item,
+                    format!(
+                        "unknown event \"{event}\"; expected some of {}",
+                        EVENT_NAMES.join(", ")
+                    ),
+                );
             }
             events
         }
@@ -140,7 +162,9 @@ pub(crate) fn read_channel(ctx: &mut Ctx<'_>, section: Section<'_>, main: &std::
                     url::Url::parse(s)
                         .ok()
                         .filter(|u| matches!(u.scheme(), "http" | "https"))
-                        .ok_or_else(|| format!("invalid URL \"{s}\"; expected an http or https URL"))
+                        .ok_or_else(|| {
+                            format!("invalid URL \"{s}\"; expected an http or https URL")
+                        })
                 })
             });
             let secret = match (section.get("secret"), section.get("secret_file")) {
@@ -206,14 +230,17 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         ctx.set_context(format!("sla \"{name}\""));
     }
     let client = section.get("client").and_then(|item| ctx.string(item));
-    let probes = required(ctx, &section, "probes", "[[sla]]").and_then(|item| ctx.string_list(item));
+    let probes =
+        required(ctx, &section, "probes", "[[sla]]").and_then(|item| ctx.string_list(item));
     let all = section
         .get("mode")
         .and_then(|item| {
             ctx.parsed(item, |s| match s {
                 "all" => Ok(true),
                 "any" => Ok(false),
-                other => Err(format!("unknown mode \"{other}\"; expected \"all\" or \"any\"")),
+                other => Err(format!(
+                    "unknown mode \"{other}\"; expected \"all\" or \"any\""
+                )),
             })
         })
         .unwrap_or(true);
@@ -237,14 +264,20 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
                 "exclude" => Ok(TimePolicy::Exclude),
                 "up" => Ok(TimePolicy::Up),
                 "down" if allow_down => Ok(TimePolicy::Down),
-                other if allow_down => Err(format!("unknown policy \"{other}\"; expected \"exclude\", \"up\" or \"down\"")),
-                other => Err(format!("unknown policy \"{other}\"; expected \"exclude\" or \"up\"")),
+                other if allow_down => Err(format!(
+                    "unknown policy \"{other}\"; expected \"exclude\", \"up\" or \"down\""
+                )),
+                other => Err(format!(
+                    "unknown policy \"{other}\"; expected \"exclude\" or \"up\""
+                )),
             })
         })
     };
     let maintenance = policy(ctx, "maintenance", false).unwrap_or(TimePolicy::Exclude);
     let unknown = policy(ctx, "unknown", true).unwrap_or(TimePolicy::Exclude);
-    let maintenance_notice = section.get("maintenance_notice").and_then(|item| ctx.duration(item));
+    let maintenance_notice = section
+        .get("maintenance_notice")
+        .and_then(|item| ctx.duration(item));
     let degraded_weight = section
         .get("degraded_weight")
         .and_then(|item| {
@@ -277,14 +310,20 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
 
 fn read_credits(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<CreditTier>> {
     let Some(array) = item.raw().as_array() else {
-        ctx.error(item, "expected a list of { below = \"…%\", credit = \"…%\" } tables");
+        ctx.error(
+            item,
+            "expected a list of { below = \"…%\", credit = \"…%\" } tables",
+        );
         return None;
     };
     let mut tiers = Vec::new();
     for value in array.iter() {
         let element = Item { value, ..item };
         let Some(table) = value.get_ref().as_table() else {
-            ctx.error(element, "expected a table like { below = \"99.9%\", credit = \"10%\" }");
+            ctx.error(
+                element,
+                "expected a table like { below = \"99.9%\", credit = \"10%\" }",
+            );
             continue;
         };
         let tier = Section {
@@ -297,7 +336,10 @@ fn read_credits(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<CreditTier>> {
             (Some(below), None) => ctx.percent(below).map(|p| (p, false)),
             (None, Some(at_or_below)) => ctx.percent(at_or_below).map(|p| (p, true)),
             _ => {
-                ctx.error(element, "a credit tier needs exactly one of below or at_or_below");
+                ctx.error(
+                    element,
+                    "a credit tier needs exactly one of below or at_or_below",
+                );
                 None
             }
         };
@@ -323,7 +365,8 @@ fn read_credits(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<CreditTier>> {
 pub(crate) fn read_maintenance(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<MaintenanceSpec> {
     let errors_before = ctx.error_count();
     section.reject_unknown_keys(ctx, MAINTENANCE_KEYS, "a [[maintenance]]");
-    let probes = required(ctx, &section, "probes", "[[maintenance]]").and_then(|item| ctx.string_list(item));
+    let probes =
+        required(ctx, &section, "probes", "[[maintenance]]").and_then(|item| ctx.string_list(item));
     let reason = section
         .get("reason")
         .and_then(|item| ctx.string(item))
@@ -367,8 +410,14 @@ pub(crate) fn read_maintenance(ctx: &mut Ctx<'_>, section: Section<'_>) -> Optio
                 ctx.error(item, "a weekly window takes duration, not end");
             }
             match (at, duration) {
-                (Some((weekday, time)), Some(duration)) if duration <= Duration::from_secs(7 * 24 * 3600) => {
-                    Some(MaintenanceWhen::Weekly { weekday, time, duration })
+                (Some((weekday, time)), Some(duration))
+                    if duration <= Duration::from_secs(7 * 24 * 3600) =>
+                {
+                    Some(MaintenanceWhen::Weekly {
+                        weekday,
+                        time,
+                        duration,
+                    })
                 }
                 (Some(_), Some(_)) => {
                     if let Some(item) = section.get("duration") {
@@ -380,11 +429,18 @@ pub(crate) fn read_maintenance(ctx: &mut Ctx<'_>, section: Section<'_>) -> Optio
             }
         }
         (Some(item), Some(_)) => {
-            ctx.error(item, "set either start (one-off) or weekly (recurring), not both");
+            ctx.error(
+                item,
+                "set either start (one-off) or weekly (recurring), not both",
+            );
             None
         }
         (None, None) => {
-            ctx.error_at(section.file, &section.span, "a [[maintenance]] needs start or weekly".into());
+            ctx.error_at(
+                section.file,
+                &section.span,
+                "a [[maintenance]] needs start or weekly".into(),
+            );
             None
         }
     };
@@ -419,7 +475,9 @@ fn read_timestamp(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Timestamp> {
 
 /// `"Sun 03:00"` → weekday and local time.
 fn parse_weekly(text: &str) -> Result<(Weekday, jiff::civil::Time), String> {
-    let bad = || format!("invalid weekly time \"{text}\"; expected a weekday and HH:MM, like \"Sun 03:00\"");
+    let bad = || {
+        format!("invalid weekly time \"{text}\"; expected a weekday and HH:MM, like \"Sun 03:00\"")
+    };
     let (day, time) = text.trim().split_once(' ').ok_or_else(bad)?;
     let weekday = match day.to_ascii_lowercase().as_str() {
         "mon" | "monday" => Weekday::Monday,
@@ -439,10 +497,19 @@ fn parse_weekly(text: &str) -> Result<(Weekday, jiff::civil::Time), String> {
 }
 
 /// The item under `key`, or a "missing key" report at the section.
-fn required<'a>(ctx: &mut Ctx<'_>, section: &Section<'a>, key: &str, what: &str) -> Option<Item<'a>> {
+fn required<'a>(
+    ctx: &mut Ctx<'_>,
+    section: &Section<'a>,
+    key: &str,
+    what: &str,
+) -> Option<Item<'a>> {
     let item = section.get(key);
     if item.is_none() {
-        ctx.error_at(section.file, &section.span, format!("missing key \"{key}\" in {what}"));
+        ctx.error_at(
+            section.file,
+            &section.span,
+            format!("missing key \"{key}\" in {what}"),
+        );
     }
     item
 }

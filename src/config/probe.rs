@@ -54,7 +54,14 @@ const TCP_KEYS: &[&str] = &[
     "expect",
     "dns_server",
 ];
-const DNS_KEYS: &[&str] = &["query", "record", "server", "protocol", "expect", "expect_rcode"];
+const DNS_KEYS: &[&str] = &[
+    "query",
+    "record",
+    "server",
+    "protocol",
+    "expect",
+    "expect_rcode",
+];
 
 /// Every key a `[defaults]` table may set: any probe key but `name` and `kind`.
 pub(crate) fn default_keys() -> Vec<&'static str> {
@@ -133,7 +140,9 @@ pub(crate) fn read_probe(
             "http" => Ok(ProbeKind::Http),
             "tcp" => Ok(ProbeKind::Tcp),
             "dns" => Ok(ProbeKind::Dns),
-            other => Err(format!("unknown kind \"{other}\"; expected \"http\", \"tcp\" or \"dns\"")),
+            other => Err(format!(
+                "unknown kind \"{other}\"; expected \"http\", \"tcp\" or \"dns\""
+            )),
         }),
         None => {
             ctx.error_at(file, &header, "missing key \"kind\"".into());
@@ -206,8 +215,14 @@ pub(crate) fn read_probe(
     }
     let channels = read_or(ctx, &lookup, "channels", Ctx::string_list, Vec::new());
     if let (Some(item), Some(channels)) = (lookup.get("channels"), &channels) {
-        for channel in channels.iter().filter(|c| !known_channels.contains(&c.as_str())) {
-            ctx.error(item, format!("unknown channel \"{channel}\" (no [[channel]] has that name)"));
+        for channel in channels
+            .iter()
+            .filter(|c| !known_channels.contains(&c.as_str()))
+        {
+            ctx.error(
+                item,
+                format!("unknown channel \"{channel}\" (no [[channel]] has that name)"),
+            );
         }
     }
     let tags = read_or(ctx, &lookup, "tags", Ctx::string_list, Vec::new());
@@ -308,7 +323,11 @@ fn required<'a, 'c, T>(
     match lookup.get(key) {
         Some(item) => reader(ctx, item),
         None => {
-            let kind = lookup.probe.get("kind").and_then(|k| k.raw().as_str()).unwrap_or("");
+            let kind = lookup
+                .probe
+                .get("kind")
+                .and_then(|k| k.raw().as_str())
+                .unwrap_or("");
             ctx.error_at(
                 lookup.probe.file,
                 &lookup.probe.span,
@@ -388,7 +407,10 @@ fn read_tcp(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<TcpSpec> {
         read(ctx, lookup, "cert_expiry_warn", Ctx::duration).unwrap_or(builtin::CERT_EXPIRY_WARN);
     let send = read(ctx, lookup, "send", Ctx::string);
     let expect = read(ctx, lookup, "expect", Ctx::string);
-    if let Some(item) = lookup.get("expect").filter(|_| expect.as_deref() == Some("")) {
+    if let Some(item) = lookup
+        .get("expect")
+        .filter(|_| expect.as_deref() == Some(""))
+    {
         ctx.error(item, "must not be empty");
     }
     let dns_server = read(ctx, lookup, "dns_server", |c, i| c.parsed(i, parse_server));
@@ -431,7 +453,9 @@ fn read_dns(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<DnsSpec> {
         c.parsed(i, |s| match s {
             "udp" => Ok(DnsProtocol::Udp),
             "tcp" => Ok(DnsProtocol::Tcp),
-            other => Err(format!("unknown protocol \"{other}\"; expected \"udp\" or \"tcp\"")),
+            other => Err(format!(
+                "unknown protocol \"{other}\"; expected \"udp\" or \"tcp\""
+            )),
         })
     })
     .unwrap_or(DnsProtocol::Udp);
@@ -443,14 +467,19 @@ fn read_dns(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<DnsSpec> {
                 .find(|(_, name)| name.eq_ignore_ascii_case(s))
                 .map(|(code, _)| *code)
                 .ok_or_else(|| {
-                    format!("unknown rcode \"{s}\"; expected NOERROR, NXDOMAIN, SERVFAIL or REFUSED")
+                    format!(
+                        "unknown rcode \"{s}\"; expected NOERROR, NXDOMAIN, SERVFAIL or REFUSED"
+                    )
                 })
         })
     })
     .unwrap_or(Rcode::NoError);
     if expect_rcode != Rcode::NoError && !expect.is_empty() {
         if let Some(item) = lookup.get("expect") {
-            ctx.error(item, "cannot expect answers together with a non-NOERROR expect_rcode");
+            ctx.error(
+                item,
+                "cannot expect answers together with a non-NOERROR expect_rcode",
+            );
         }
     }
     Some(DnsSpec {
@@ -470,7 +499,10 @@ fn read_statuses(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<StatusMatch>> 
         DeValue::Integer(_) => ctx.integer::<u16>(element, 100, 599).map(StatusMatch::Code),
         DeValue::String(_) => ctx.parsed(element, parse_status_class),
         _ => {
-            ctx.error(element, "expected a status code like 200 or a class like \"2xx\"");
+            ctx.error(
+                element,
+                "expected a status code like 200 or a class like \"2xx\"",
+            );
             None
         }
     };
@@ -499,7 +531,11 @@ fn parse_status_class(text: &str) -> Result<StatusMatch, String> {
             .ok()
             .filter(|code| (100..=599).contains(code))
             .map(StatusMatch::Code)
-            .ok_or_else(|| format!("invalid status \"{text}\"; expected a code like 200 or a class like \"2xx\"")),
+            .ok_or_else(|| {
+                format!(
+                    "invalid status \"{text}\"; expected a code like 200 or a class like \"2xx\""
+                )
+            }),
     }
 }
 
@@ -539,9 +575,12 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
 
 /// `host:port` or `[v6]:port`, with the host unbracketed.
 pub(crate) fn parse_host_port(text: &str) -> Result<(String, u16), String> {
-    let bad = |why: &str| format!("invalid address \"{text}\": {why} (expected host:port or [v6]:port)");
+    let bad =
+        |why: &str| format!("invalid address \"{text}\": {why} (expected host:port or [v6]:port)");
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, port) = rest.split_once("]:").ok_or_else(|| bad("missing \"]:port\""))?;
+        let (host, port) = rest
+            .split_once("]:")
+            .ok_or_else(|| bad("missing \"]:port\""))?;
         host.parse::<std::net::Ipv6Addr>()
             .map_err(|_| bad("not an IPv6 address inside brackets"))?;
         (host, port)
@@ -583,10 +622,25 @@ mod tests {
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(parse_host_port("db.internal:5432").unwrap(), ("db.internal".into(), 5432));
-        assert_eq!(parse_host_port("127.0.0.1:80").unwrap(), ("127.0.0.1".into(), 80));
+        assert_eq!(
+            parse_host_port("db.internal:5432").unwrap(),
+            ("db.internal".into(), 5432)
+        );
+        assert_eq!(
+            parse_host_port("127.0.0.1:80").unwrap(),
+            ("127.0.0.1".into(), 80)
+        );
         assert_eq!(parse_host_port("[::1]:443").unwrap(), ("::1".into(), 443));
-        for bad in ["db", "db:", "db:0", "db:70000", "::1:80", "[nope]:80", ":80", "a b:1"] {
+        for bad in [
+            "db",
+            "db:",
+            "db:0",
+            "db:70000",
+            "::1:80",
+            "[nope]:80",
+            ":80",
+            "a b:1",
+        ] {
             assert!(parse_host_port(bad).is_err(), "{bad}");
         }
     }

@@ -49,7 +49,8 @@ impl Reporter {
 
     /// Every problem, ordered by file then position.
     pub(crate) fn into_diagnostics(mut self) -> Diagnostics {
-        self.entries.sort_by_key(|(file, offset, _)| (*file, *offset));
+        self.entries
+            .sort_by_key(|(file, offset, _)| (*file, *offset));
         let mut list: Vec<Diagnostic> = self.entries.into_iter().map(|(_, _, d)| d).collect();
         // A bad `[defaults]` value is met once per probe but reported once.
         let mut seen = std::collections::HashSet::new();
@@ -62,6 +63,8 @@ impl Reporter {
 #[derive(Clone, Copy)]
 pub(crate) struct Item<'a> {
     pub file: &'a SourceFile,
+    /// The key of the inline table this item is in (`headers` for `headers.Accept`).
+    pub parent: Option<&'a str>,
     pub key: &'a Spanned<DeString<'a>>,
     pub value: &'a Spanned<DeValue<'a>>,
 }
@@ -92,19 +95,19 @@ pub(crate) struct Section<'a> {
 impl<'a> Section<'a> {
     /// The item under `key`, if present.
     pub(crate) fn get(&self, key: &str) -> Option<Item<'a>> {
-        self.table
-            .get_key_value(key)
-            .map(|(key, value)| Item {
-                file: self.file,
-                key,
-                value,
-            })
+        self.table.get_key_value(key).map(|(key, value)| Item {
+            file: self.file,
+            parent: None,
+            key,
+            value,
+        })
     }
 
     /// Every item, in key order.
     pub(crate) fn items(&self) -> impl Iterator<Item = Item<'a>> + '_ {
         self.table.iter().map(|(key, value)| Item {
             file: self.file,
+            parent: None,
             key,
             value,
         })
@@ -171,6 +174,14 @@ impl<'r> Ctx<'r> {
         result
     }
 
+    /// Runs `f` reporting with no context (for messages that name their section themselves).
+    pub(crate) fn in_context_none<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = self.context.take();
+        let result = f(self);
+        self.context = saved;
+        result
+    }
+
     /// The reporter, to read under another context for a while.
     pub(crate) fn reporter(&mut self) -> &mut Reporter {
         self.reporter
@@ -188,7 +199,10 @@ impl<'r> Ctx<'r> {
 
     /// Reports a problem with an item's value.
     pub(crate) fn error(&mut self, item: Item<'_>, message: impl Into<String>) {
-        let message = format!("{}: {}", item.name(), message.into());
+        let message = match item.parent {
+            Some(parent) => format!("{parent}.{}: {}", item.name(), message.into()),
+            None => format!("{}: {}", item.name(), message.into()),
+        };
         self.error_at(item.file, &item.span(), message);
     }
 
@@ -273,20 +287,20 @@ impl<'r> Ctx<'r> {
 
     /// A humantime duration such as `"30s"` or `"1h 30m"`, greater than zero.
     pub(crate) fn duration(&mut self, item: Item<'_>) -> Option<Duration> {
-        self.parsed(item, |text| {
-            match humantime::parse_duration(text) {
-                Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
-                Ok(d) => Ok(d),
-                Err(e) => Err(format!(
-                    "invalid duration \"{text}\": {e} (examples: \"30s\", \"5m\", \"1h 30m\")"
-                )),
-            }
+        self.parsed(item, |text| match humantime::parse_duration(text) {
+            Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+            Ok(d) => Ok(d),
+            Err(e) => Err(format!(
+                "invalid duration \"{text}\": {e} (examples: \"30s\", \"5m\", \"1h 30m\")"
+            )),
         })
     }
 
     /// A percentage such as `"99.9%"`.
     pub(crate) fn percent(&mut self, item: Item<'_>) -> Option<Percent> {
-        self.parsed(item, |text| Percent::from_str(text).map_err(|e| e.to_string()))
+        self.parsed(item, |text| {
+            Percent::from_str(text).map_err(|e| e.to_string())
+        })
     }
 
     /// A list of strings; a single string is accepted as a list of one.
@@ -326,6 +340,7 @@ impl<'r> Ctx<'r> {
         for (key, value) in table.iter() {
             let entry = Item {
                 file: item.file,
+                parent: Some(item.name()),
                 key,
                 value,
             };
@@ -356,10 +371,12 @@ pub(crate) fn expand_env(
                 return Err("unterminated \"${\" (write \"$${\" for a literal \"${\")".into());
             };
             let name = &tail[..close];
-            let valid = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let valid =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !valid {
-                return Err(format!("invalid variable name \"{name}\" in \"${{{name}}}\""));
+                return Err(format!(
+                    "invalid variable name \"{name}\" in \"${{{name}}}\""
+                ));
             }
             let value =
                 env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
@@ -381,7 +398,9 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
 
 /// Looks up `name` in a fixed map; for tests.
 #[cfg(test)]
-pub(crate) fn map_env(map: &std::collections::HashMap<&str, &str>) -> impl Fn(&str) -> Option<String> + '_ {
+pub(crate) fn map_env(
+    map: &std::collections::HashMap<&str, &str>,
+) -> impl Fn(&str) -> Option<String> + '_ {
     move |name| map.get(name).map(|v| (*v).to_owned())
 }
 
@@ -400,7 +419,10 @@ mod tests {
             "Bearer s3cret"
         );
         assert_eq!(expand_env("${HOST}:${HOST}", &env).unwrap(), "h:h");
-        assert_eq!(expand_env("cost $5 and $${X}", &env).unwrap(), "cost $5 and ${X}");
+        assert_eq!(
+            expand_env("cost $5 and $${X}", &env).unwrap(),
+            "cost $5 and ${X}"
+        );
         assert_eq!(expand_env("ok$", &env).unwrap(), "ok$");
     }
 

@@ -13,7 +13,9 @@ pub struct ProbeName(String);
 
 /// Why a string is not a valid probe name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid probe name {name:?}: names are 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")]
+#[error(
+    "invalid probe name {name:?}: names are 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+)]
 pub struct InvalidProbeName {
     /// The rejected input.
     pub name: String,
@@ -26,9 +28,9 @@ impl ProbeName {
         let first_ok = bytes
             .first()
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        let rest_ok = bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        let rest_ok = bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
         if first_ok && rest_ok && bytes.len() <= 64 {
             Ok(Self(name.to_owned()))
         } else {

@@ -100,14 +100,30 @@ mod tests {
     fn parses_exactly() {
         let p: Percent = "99.9%".parse().unwrap();
         assert_eq!(p.parts_per_billion(), 999_000_000);
-        assert_eq!("99.95".parse::<Percent>().unwrap().parts_per_billion(), 999_500_000);
+        assert_eq!(
+            "99.95".parse::<Percent>().unwrap().parts_per_billion(),
+            999_500_000
+        );
         assert_eq!("100%".parse::<Percent>().unwrap(), Percent::HUNDRED);
-        assert_eq!("0.0000001%".parse::<Percent>().unwrap().parts_per_billion(), 1);
+        assert_eq!(
+            "0.0000001%".parse::<Percent>().unwrap().parts_per_billion(),
+            1
+        );
     }
 
     #[test]
     fn rejects_out_of_range_and_junk() {
-        for bad in ["", "%", "100.1%", "-1%", "99.%", ".5", "abc", "99.99999999%", "1e2"] {
+        for bad in [
+            "",
+            "%",
+            "100.1%",
+            "-1%",
+            "99.%",
+            ".5",
+            "abc",
+            "99.99999999%",
+            "1e2",
+        ] {
             assert!(bad.parse::<Percent>().is_err(), "{bad}");
         }
     }

@@ -1,0 +1,12 @@
+//! Integration tests: the compiled `upledger` binary against real servers on loopback.
+//!
+//! One test binary (fast to link); `support/` has the loopback HTTP, TCP and DNS servers and a
+//! small builder around the binary. Tests never reach beyond 127.0.0.1 / ::1, and never resolve
+//! names through the system resolver (which is not on loopback here).
+
+mod support;
+
+mod check_dns;
+mod check_http;
+mod check_tcp;
+mod validate;

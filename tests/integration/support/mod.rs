@@ -1,0 +1,196 @@
+//! Shared test support: a builder around the binary, temporary configs, loopback servers.
+
+#![allow(dead_code)]
+
+pub mod dns;
+pub mod http;
+pub mod tcp;
+pub mod tls;
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+/// How a run of the binary ended.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// The stdout as JSON, with a readable panic if it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// A command line for the compiled `upledger` binary.
+pub struct Cmd {
+    args: Vec<OsString>,
+    dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+/// Starts building a run of `upledger`.
+pub fn upledger() -> Cmd {
+    Cmd {
+        args: Vec::new(),
+        dir: None,
+        env: Vec::new(),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+impl Cmd {
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_upledger"));
+        command
+            .args(&self.args)
+            .env_remove("UPLEDGER_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("UPLEDGER_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        command
+    }
+
+    /// Runs to completion without blocking the test's runtime, so loopback servers served by
+    /// the same runtime keep answering.
+    pub async fn run(self) -> Output {
+        let output = tokio::time::timeout(self.timeout, self.command().output())
+            .await
+            .expect("upledger did not finish in time")
+            .expect("cannot run upledger");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs from a synchronous test.
+    pub fn run_blocking(self) -> Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(self.run())
+    }
+}
+
+/// A configuration in a temporary folder: `upledger.toml` plus `probes.d/*.toml`.
+pub struct TestConfig {
+    dir: tempfile::TempDir,
+}
+
+impl TestConfig {
+    /// An empty configuration with a minimal main file whose ledger lives in the temp folder.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("probes.d")).expect("probes.d");
+        let config = TestConfig { dir };
+        config.main(
+            r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+"#,
+        );
+        config
+    }
+
+    /// Replaces the main file.
+    pub fn main(&self, text: &str) -> &Self {
+        std::fs::write(self.dir.path().join("upledger.toml"), text).expect("write main");
+        self
+    }
+
+    /// Writes `probes.d/<file>`.
+    pub fn probes(&self, file: &str, text: &str) -> &Self {
+        std::fs::write(self.dir.path().join("probes.d").join(file), text).expect("write probes");
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn main_path(&self) -> PathBuf {
+        self.dir.path().join("upledger.toml")
+    }
+
+    /// `upledger check --json` on this configuration.
+    pub async fn check_json(&self, probes: &[&str]) -> (Output, serde_json::Value) {
+        let output = upledger()
+            .arg("--config")
+            .arg(self.main_path())
+            .arg("check")
+            .arg("--json")
+            .args(probes.iter().copied())
+            .run()
+            .await;
+        let json = output.json();
+        (output, json)
+    }
+
+    /// Runs one probe (written as `[[probe]]` TOML) and returns its JSON result.
+    pub async fn check_one(&self, probe_toml: &str) -> serde_json::Value {
+        self.probes("p.toml", probe_toml);
+        let (output, json) = self.check_json(&[]).await;
+        let probes = json["probes"].as_array().expect("probes array");
+        assert_eq!(probes.len(), 1, "one probe expected: {}", output.stdout);
+        let result = probes[0].clone();
+        let down = result["outcome"] == "down";
+        assert_eq!(
+            output.code,
+            if down { 1 } else { 0 },
+            "exit code; stderr: {}",
+            output.stderr
+        );
+        result
+    }
+}
+
+/// The repository root (for shipped configs and fixtures).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
