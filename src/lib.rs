@@ -2,10 +2,10 @@
 //!
 //! Layers point one way; a module imports only from modules listed above it:
 //!
-//! - [`model`]: vocabulary (names, outcomes, error classes, results, exact percentages)
-//! - [`config`]: files → validated [`config::Config`] or every diagnostic (file:line:col)
-//! - [`probe`]: one check → [`model::CheckResult`] (HTTP, TCP, DNS)
-//! - [`cli`]: the command line, the only place that uses `anyhow`
+//! - [`model`] — vocabulary (names, outcomes, error classes, results, exact percentages)
+//! - [`config`] — files → validated [`config::Config`] or every diagnostic (file:line:col)
+//! - [`probe`] — one check → [`model::CheckResult`] (HTTP, TCP, DNS)
+//! - [`cli`] — the command line, the only place that uses `anyhow`
 
 pub mod cli;
 pub mod config;

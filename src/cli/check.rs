@@ -89,10 +89,10 @@ fn select<'a>(config: &'a Config, names: &[String]) -> anyhow::Result<Vec<&'a Pr
 }
 
 /// Runs every check concurrently, at most `limit` at once, and returns results in input order.
-async fn run_all<'a>(
-    checkers: Vec<(Checker, &'a ProbeSpec)>,
+async fn run_all(
+    checkers: Vec<(Checker, &ProbeSpec)>,
     limit: usize,
-) -> Vec<(&'a ProbeSpec, CheckResult)> {
+) -> Vec<(&ProbeSpec, CheckResult)> {
     let permits = Arc::new(Semaphore::new(limit.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let mut specs = Vec::with_capacity(checkers.len());

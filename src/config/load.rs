@@ -152,22 +152,21 @@ pub(crate) fn load_with_env(
             let name_item = probe.get("name");
             let spec = read_probe(&mut ctx, probe, defaults.clone(), &channel_names);
             // Duplicate names are checked even for otherwise invalid probes.
-            if let Some(item) = name_item {
-                if let Some(name) = item.raw().as_str() {
-                    let (line, column) = source.position(&item.span());
-                    match first_seen.get(name) {
-                        Some((file, first_line, first_column)) => reporter.error(
-                            source,
-                            &item.span(),
-                            Some(&format!("probe \"{name}\"")),
-                            format!(
-                                "duplicate probe name; first defined at {}:{first_line}:{first_column}",
-                                file.display()
-                            ),
+            if let Some((item, name)) = name_item.and_then(|i| Some((i, i.raw().as_str()?))) {
+                let (line, column) = source.position(&item.span());
+                match first_seen.get(name) {
+                    Some((file, first_line, first_column)) => reporter.error(
+                        source,
+                        &item.span(),
+                        Some(&format!("probe \"{name}\"")),
+                        format!(
+                            "duplicate probe name; first defined at {}:{first_line}:{first_column}",
+                            file.display()
                         ),
-                        None => {
-                            first_seen.insert(name.to_owned(), (source.path().to_owned(), line, column));
-                        }
+                    ),
+                    None => {
+                        first_seen
+                            .insert(name.to_owned(), (source.path().to_owned(), line, column));
                     }
                 }
             }
@@ -177,19 +176,16 @@ pub(crate) fn load_with_env(
         }
     }
 
-    let names: Vec<_> = probes.iter().map(|p| p.name.clone()).collect();
-    if let (Some(sentinel), Some(item)) = (
-        &daemon.sentinel,
-        section("daemon").and_then(|d| d.get("sentinel")),
-    ) {
-        if !names.contains(sentinel) && !first_seen.contains_key(sentinel.as_str()) {
-            reporter.error(
-                &main_source,
-                &item.span(),
-                Some("[daemon]"),
-                format!("sentinel: no probe is named \"{sentinel}\""),
-            );
-        }
+    let sentinel_item = section("daemon").and_then(|d| d.get("sentinel"));
+    if let (Some(sentinel), Some(item)) = (&daemon.sentinel, sentinel_item)
+        && !first_seen.contains_key(sentinel.as_str())
+    {
+        reporter.error(
+            &main_source,
+            &item.span(),
+            Some("[daemon]"),
+            format!("sentinel: no probe is named \"{sentinel}\""),
+        );
     }
     let all_names: Vec<&str> = first_seen.keys().map(String::as_str).collect();
     let unmatched = |pattern: &str| {

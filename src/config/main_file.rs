@@ -391,10 +391,10 @@ pub(crate) fn read_maintenance(ctx: &mut Ctx<'_>, section: Section<'_>) -> Optio
                     None
                 }
             };
-            if let (Some(start), Some(end), Some(end_item)) = (start, end, section.get("end")) {
-                if end <= start {
-                    ctx.error(end_item, "must be after start");
-                }
+            if let (Some(start), Some(end), Some(end_item)) = (start, end, section.get("end"))
+                && end <= start
+            {
+                ctx.error(end_item, "must be after start");
             }
             match (start, end) {
                 (Some(start), Some(end)) => Some(MaintenanceWhen::Once { start, end }),

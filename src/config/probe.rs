@@ -474,13 +474,14 @@ fn read_dns(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<DnsSpec> {
         })
     })
     .unwrap_or(Rcode::NoError);
-    if expect_rcode != Rcode::NoError && !expect.is_empty() {
-        if let Some(item) = lookup.get("expect") {
-            ctx.error(
-                item,
-                "cannot expect answers together with a non-NOERROR expect_rcode",
-            );
-        }
+    if let Some(item) = lookup.get("expect")
+        && expect_rcode != Rcode::NoError
+        && !expect.is_empty()
+    {
+        ctx.error(
+            item,
+            "cannot expect answers together with a non-NOERROR expect_rcode",
+        );
     }
     Some(DnsSpec {
         query: query?,

@@ -398,9 +398,9 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
 
 /// Looks up `name` in a fixed map; for tests.
 #[cfg(test)]
-pub(crate) fn map_env(
-    map: &std::collections::HashMap<&str, &str>,
-) -> impl Fn(&str) -> Option<String> + '_ {
+pub(crate) fn map_env<'m>(
+    map: &'m std::collections::HashMap<&'m str, &'m str>,
+) -> impl Fn(&str) -> Option<String> + 'm {
     move |name| map.get(name).map(|v| (*v).to_owned())
 }
 

@@ -20,6 +20,9 @@ pub fn classify(error: &(dyn Error + 'static)) -> ErrorClass {
             return ErrorClass::Tls;
         }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
+            if is_tls_handshake_eof(io) {
+                return ErrorClass::Tls;
+            }
             if let Some(class) = classify_io_kind(io.kind()) {
                 return class;
             }
@@ -68,6 +71,14 @@ pub fn classify_io_kind(kind: io::ErrorKind) -> Option<ErrorClass> {
     }
 }
 
+/// A peer that hangs up during the TLS handshake (a plaintext service on a TLS port, a server
+/// refusing our protocol versions or SNI by closing) reaches us from tokio-rustls, for both the
+/// HTTP and TCP probes, only as a bare `UnexpectedEof` with this message; it is a handshake
+/// failure, not a mid-answer I/O problem.
+fn is_tls_handshake_eof(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::UnexpectedEof && error.to_string() == "tls handshake eof"
+}
+
 /// A short single-line description: the outermost message plus the innermost cause.
 pub fn describe(error: &(dyn Error + 'static)) -> String {
     let outer = error.to_string();
@@ -114,6 +125,17 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
         );
         assert_eq!(classify(&err), ErrorClass::Tls);
+    }
+
+    #[test]
+    fn peer_hanging_up_mid_handshake_is_tls() {
+        let err = Outer(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "tls handshake eof",
+        ));
+        assert_eq!(classify(&err), ErrorClass::Tls);
+        let err = Outer(io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert_eq!(classify(&err), ErrorClass::Io);
     }
 
     #[test]

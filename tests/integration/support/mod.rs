@@ -194,3 +194,30 @@ socket = "data/upledger.sock"
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The results of a `check --json` document, by probe name.
+pub fn results_by_name(
+    json: &serde_json::Value,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    json["probes"]
+        .as_array()
+        .expect("probes array")
+        .iter()
+        .map(|r| (r["name"].as_str().expect("name").to_owned(), r.clone()))
+        .collect()
+}
+
+/// Asserts a result's outcome, error class and that its detail contains `detail`.
+#[track_caller]
+pub fn assert_result(result: &serde_json::Value, outcome: &str, class: Option<&str>, detail: &str) {
+    assert_eq!(result["outcome"], outcome, "{result:#}");
+    match class {
+        Some(class) => assert_eq!(result["error_class"], class, "{result:#}"),
+        None => assert!(result["error_class"].is_null(), "{result:#}"),
+    }
+    let text = result["detail"].as_str().expect("detail is a string");
+    assert!(
+        text.contains(detail),
+        "detail {text:?} lacks {detail:?}: {result:#}"
+    );
+}

@@ -1,0 +1,239 @@
+//! A real DNS server on loopback, for DNS probes and for `dns_server` on HTTP and TCP probes.
+//!
+//! [`TestDns`] serves an in-memory zone (hickory-server) on `127.0.0.1`, over UDP and TCP on
+//! the same port, from inside the test's tokio runtime; dropping it stops it. Records are
+//! written in zone-file syntax, so a test reads like the zone it needs:
+//!
+//! ```ignore
+//! let dns = TestDns::builder("test.").record("api A 127.0.0.5").start().await;
+//! // ask dns.addr: www.test. A → 127.0.0.1, api.test. A → 127.0.0.5
+//! ```
+//!
+//! The zone always holds [`DEFAULT_RECORDS`] (relative to the origin) and the reverse zones
+//! `in-addr.arpa.` and `ip6.arpa.` with `127.0.0.1 → www.<origin>` and `::1 → v6.<origin>`.
+//! Names the server has no zone for are answered `REFUSED`; missing names in a zone
+//! `NXDOMAIN`. [`Silent`] and [`closed_tcp_port`] stand in for servers that never answer.
+
+// Not every test uses every helper here; the unused ones must not fail `clippy -D warnings`.
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use hickory_server::{
+    Server,
+    net::runtime::TokioRuntimeProvider,
+    proto::{
+        rr::{LowerName, Name, RecordSet, RrKey},
+        serialize::txt::Parser,
+    },
+    store::in_memory::InMemoryZoneHandler,
+    zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType},
+};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// The records every test zone holds, relative to its origin (`@` is the origin itself).
+pub const DEFAULT_RECORDS: &str = r#"
+@           SOA   ns1 admin 1 3600 600 86400 60
+@           NS    ns1
+ns1         A     127.0.0.1
+www         A     127.0.0.1
+v6          AAAA  ::1
+alias       CNAME www
+@           MX    10 mail
+mail        A     127.0.0.1
+@           TXT   "v=spf1 -all"
+_http._tcp  SRV   0 5 80 www
+@           CAA   0 issue "ca.test"
+"#;
+
+/// A DNS server for one test; it stops when dropped.
+pub struct TestDns {
+    /// Where it listens, for both UDP and TCP.
+    pub addr: SocketAddr,
+    /// The zone's origin, with its trailing dot (`"test."`).
+    pub origin: String,
+    server: Server<Catalog>,
+}
+
+impl TestDns {
+    /// Serves [`DEFAULT_RECORDS`] under `origin` (e.g. `"test."`).
+    pub async fn start(origin: &str) -> TestDns {
+        TestDns::builder(origin).start().await
+    }
+
+    /// A server for `origin` to which a test adds its own records.
+    pub fn builder(origin: &str) -> TestDnsBuilder {
+        let origin = if origin.ends_with('.') {
+            origin.to_owned()
+        } else {
+            format!("{origin}.")
+        };
+        TestDnsBuilder {
+            origin,
+            records: Vec::new(),
+            reverse: Vec::new(),
+        }
+    }
+}
+
+impl Drop for TestDns {
+    fn drop(&mut self) {
+        // Dropping the server aborts its tasks too; cancelling first lets them end cleanly.
+        self.server.shutdown_token().cancel();
+    }
+}
+
+/// Collects the records of a [`TestDns`] before it starts.
+pub struct TestDnsBuilder {
+    origin: String,
+    records: Vec<String>,
+    reverse: Vec<(IpAddr, String)>,
+}
+
+impl TestDnsBuilder {
+    /// Adds one record in zone-file syntax: `name [ttl] TYPE data`, names relative to the
+    /// origin unless they end with a dot. A name given twice gets both values
+    /// (`"www A 127.0.0.2"` makes `www` answer two addresses).
+    pub fn record(mut self, line: &str) -> Self {
+        self.records.push(line.to_owned());
+        self
+    }
+
+    /// Adds a PTR record: `ip` points to `target` (absolute, or relative to the origin).
+    pub fn ptr(mut self, ip: IpAddr, target: &str) -> Self {
+        self.reverse.push((ip, target.to_owned()));
+        self
+    }
+
+    /// Binds a free port on 127.0.0.1 for UDP and TCP and starts serving.
+    ///
+    /// Panics on a bad record or when no port is free: a test cannot run without its server.
+    pub async fn start(self) -> TestDns {
+        let origin = self.origin;
+        let mut forward = DEFAULT_RECORDS.to_owned();
+        for line in &self.records {
+            forward.push_str(line);
+            forward.push('\n');
+        }
+        let mut reverse_v4 = format!("@ SOA ns1.{origin} admin.{origin} 1 3600 600 86400 60\n");
+        let mut reverse_v6 = reverse_v4.clone();
+        let absolute = |target: &str| {
+            if target.ends_with('.') {
+                target.to_owned()
+            } else {
+                format!("{target}.{origin}")
+            }
+        };
+        let mut pointers = vec![
+            (IpAddr::from([127, 0, 0, 1]), format!("www.{origin}")),
+            (
+                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+                format!("v6.{origin}"),
+            ),
+        ];
+        pointers.extend(self.reverse.iter().map(|(ip, t)| (*ip, absolute(t))));
+        for (ip, target) in pointers {
+            let mut owner = Name::from(ip);
+            owner.set_fqdn(true);
+            let line = format!("{} PTR {target}\n", owner.to_ascii());
+            match ip {
+                IpAddr::V4(_) => reverse_v4.push_str(&line),
+                IpAddr::V6(_) => reverse_v6.push_str(&line),
+            }
+        }
+
+        let mut catalog = Catalog::new();
+        for (zone, text) in [
+            (origin.as_str(), forward.as_str()),
+            ("in-addr.arpa.", reverse_v4.as_str()),
+            ("ip6.arpa.", reverse_v6.as_str()),
+        ] {
+            let (name, handler) = zone_handler(zone, text);
+            catalog.upsert(name, vec![handler]);
+        }
+
+        let (udp, tcp) = bind_same_port().await;
+        let addr = udp.local_addr().expect("bound UDP socket has an address");
+        let mut server = Server::new(catalog);
+        server.register_socket(udp);
+        server.register_listener(tcp, Duration::from_secs(5), 32);
+        TestDns {
+            addr,
+            origin,
+            server,
+        }
+    }
+}
+
+/// Parses one zone's text (with a default TTL) into a hickory zone handler.
+fn zone_handler(origin: &str, text: &str) -> (LowerName, Arc<dyn ZoneHandler>) {
+    let origin_name = Name::from_ascii(origin).expect("valid zone origin");
+    let text = format!("$TTL 60\n{text}");
+    let (name, records): (Name, BTreeMap<RrKey, RecordSet>) =
+        Parser::new(text.as_str(), None, Some(origin_name))
+            .parse()
+            .unwrap_or_else(|e| panic!("bad test zone {origin}: {e}\n{text}"));
+    let handler = InMemoryZoneHandler::<TokioRuntimeProvider>::new(
+        name.clone(),
+        records,
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+    )
+    .unwrap_or_else(|e| panic!("bad test zone {origin}: {e}"));
+    let handler: Arc<dyn ZoneHandler> = Arc::new(handler);
+    (LowerName::new(&name), handler)
+}
+
+/// A UDP socket and a TCP listener on one 127.0.0.1 port, so a probe may switch protocols.
+async fn bind_same_port() -> (UdpSocket, TcpListener) {
+    for _ in 0..20 {
+        let udp = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind a UDP socket on 127.0.0.1");
+        let addr = udp.local_addr().expect("bound UDP socket has an address");
+        // The TCP port of the same number may be taken by someone else: try another.
+        if let Ok(tcp) = TcpListener::bind(addr).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no port on 127.0.0.1 is free for both UDP and TCP");
+}
+
+/// A UDP "DNS server" that reads nothing and never answers: queries to it time out.
+pub struct Silent {
+    /// Its address.
+    pub addr: SocketAddr,
+    _socket: UdpSocket,
+}
+
+impl Silent {
+    /// Binds a free UDP port on 127.0.0.1.
+    pub async fn bind() -> Silent {
+        let socket = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind a UDP socket on 127.0.0.1");
+        let addr = socket
+            .local_addr()
+            .expect("bound UDP socket has an address");
+        Silent {
+            addr,
+            _socket: socket,
+        }
+    }
+}
+
+/// A 127.0.0.1 address whose TCP port nobody listens on: connections are refused.
+pub async fn closed_tcp_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a TCP listener on 127.0.0.1");
+    listener
+        .local_addr()
+        .expect("bound TCP listener has an address")
+    // The listener is dropped here, closing the port.
+}
