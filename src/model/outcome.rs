@@ -14,6 +14,10 @@ pub enum Outcome {
     Degraded,
     /// The check failed; the result carries an [`ErrorClass`].
     Down,
+    /// No evidence either way: the check failed while the monitor's own connectivity (the
+    /// sentinel probe) was down, so the failure is not the target's (SPEC §3). Never produced
+    /// by a probe itself.
+    Unknown,
 }
 
 impl Outcome {
@@ -23,6 +27,7 @@ impl Outcome {
             Outcome::Up => "up",
             Outcome::Degraded => "degraded",
             Outcome::Down => "down",
+            Outcome::Unknown => "unknown",
         }
     }
 }

@@ -101,6 +101,9 @@ impl Failure {
     }
 }
 
+/// Longest a probe's own `dns_server` may take to resolve the target's name.
+const MAX_DNS_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The kind-specific checker.
 enum KindChecker {
     Http(http::HttpChecker),
@@ -119,9 +122,15 @@ pub struct Checker {
 impl Checker {
     /// Prepares the checks of `spec` (HTTP client, TLS settings, resolver).
     pub fn new(spec: &ProbeSpec) -> Result<Self, SetupError> {
+        // A dead `dns_server` should fail as `dns`, not run into the check's own timeout.
+        let dns_timeout = (spec.timeout / 2).min(MAX_DNS_TIMEOUT);
         let kind = match &spec.check {
-            CheckSpec::Http(http) => KindChecker::Http(http::HttpChecker::new(&spec.name, http)?),
-            CheckSpec::Tcp(tcp) => KindChecker::Tcp(tcp::TcpChecker::new(&spec.name, tcp)?),
+            CheckSpec::Http(http) => {
+                KindChecker::Http(http::HttpChecker::new(&spec.name, http, dns_timeout)?)
+            }
+            CheckSpec::Tcp(tcp) => {
+                KindChecker::Tcp(tcp::TcpChecker::new(&spec.name, tcp, dns_timeout)?)
+            }
             CheckSpec::Dns(dns) => KindChecker::Dns(dns::DnsChecker::new(dns, spec.timeout)),
         };
         Ok(Checker {

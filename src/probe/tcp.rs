@@ -1,0 +1,311 @@
+//! The TCP check: resolve, connect, optionally a TLS handshake, then an optional send/expect
+//! exchange on the first bytes of the conversation.
+//!
+//! The overall timeout is the caller's; this module only says what happened.
+//! May use `model`, `config` and the sibling probe modules.
+
+use std::{
+    io,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use rustls::pki_types::ServerName;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpStream,
+};
+use tokio_rustls::TlsConnector;
+
+use super::{Failure, Observation, SetupError, dns::HostResolver, tls};
+use crate::{
+    config::TcpSpec,
+    model::{CertStatus, ErrorClass, ProbeName},
+};
+
+/// How much of the peer's first bytes `expect` searches. Banners and short replies fit easily;
+/// a peer that streams without ever saying the expected text is not read forever.
+const EXPECT_WINDOW: usize = 64 * 1024;
+
+/// Once the peer has said something without the expected text, how long it may stay silent
+/// before we judge what it said. A peer that answers `-ERR` and keeps the connection open is
+/// a wrong answer (`assertion`), not a missing one (`timeout`); a peer that says nothing at
+/// all still runs into the probe's timeout.
+const QUIET_AFTER_DATA: Duration = Duration::from_secs(1);
+
+/// Longest excerpt of received or expected text shown in a failure detail, in characters.
+const EXCERPT_CHARS: usize = 60;
+
+/// A prepared TCP check of one probe.
+pub(crate) struct TcpChecker {
+    host: String,
+    port: u16,
+    resolver: Option<HostResolver>,
+    tls: Option<TlsSetup>,
+    send: Option<Vec<u8>>,
+    expect: Option<String>,
+}
+
+/// What the TLS handshake needs, prepared once.
+struct TlsSetup {
+    connector: TlsConnector,
+    /// SNI and the name the certificate must be valid for: the host name, or the IP address.
+    server_name: ServerName<'static>,
+    cert_expiry_warn: Duration,
+}
+
+/// A connection attempt that failed, naming the address tried.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {addr}")]
+struct ConnectError {
+    addr: SocketAddr,
+    #[source]
+    source: io::Error,
+}
+
+/// A failed TLS handshake, naming the address.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS handshake with {addr} failed")]
+struct HandshakeError {
+    addr: SocketAddr,
+    #[source]
+    source: io::Error,
+}
+
+impl TcpChecker {
+    /// Prepares the resolver and, with `tls`, the client configuration and server name.
+    pub(crate) fn new(
+        probe: &ProbeName,
+        spec: &TcpSpec,
+        dns_timeout: Duration,
+    ) -> Result<Self, SetupError> {
+        let tls_error = |message: String| SetupError::Tls {
+            probe: probe.clone(),
+            message,
+        };
+        let tls = if spec.tls {
+            let config =
+                tls::client_config(spec.tls_verify, &[]).map_err(|e| tls_error(e.to_string()))?;
+            let server_name = ServerName::try_from(spec.host.as_str())
+                .map_err(|e| {
+                    tls_error(format!(
+                        "{:?} is not a valid TLS server name: {e}",
+                        spec.host
+                    ))
+                })?
+                .to_owned();
+            Some(TlsSetup {
+                connector: TlsConnector::from(Arc::new(config)),
+                server_name,
+                cert_expiry_warn: spec.cert_expiry_warn,
+            })
+        } else {
+            None
+        };
+        Ok(TcpChecker {
+            host: spec.host.clone(),
+            port: spec.port,
+            resolver: spec
+                .dns_server
+                .map(|server| HostResolver::new(server, dns_timeout)),
+            tls,
+            send: spec.send.as_ref().map(|s| s.clone().into_bytes()),
+            expect: spec.expect.clone(),
+        })
+    }
+
+    /// Connects (and shakes hands), then runs the send/expect exchange.
+    pub(crate) async fn check(&self) -> Observation {
+        let addrs = match self.resolve().await {
+            Ok(addrs) => addrs,
+            Err(failure) => return failure.into(),
+        };
+        let (stream, addr) = match connect(&addrs).await {
+            Ok(connected) => connected,
+            Err(error) => return Failure::from_error(&error).into(),
+        };
+        let Some(tls) = &self.tls else {
+            return observe(self.converse(stream).await, None);
+        };
+        let stream = match tls.connector.connect(tls.server_name.clone(), stream).await {
+            Ok(stream) => stream,
+            Err(source) => return Failure::from_error(&HandshakeError { addr, source }).into(),
+        };
+        let cert = leaf_status(&stream, tls.cert_expiry_warn);
+        observe(self.converse(stream).await, cert)
+    }
+
+    /// The addresses to try: the IP literal itself, or the host's addresses from the probe's
+    /// DNS server or the system resolver.
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, Failure> {
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, self.port)]);
+        }
+        let addrs: Vec<SocketAddr> = match &self.resolver {
+            Some(resolver) => resolver
+                .lookup_ip(&self.host)
+                .await
+                .map_err(|error| Failure::from_error(&error))?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, self.port))
+                .collect(),
+            // The system resolver's errors are plain io::Errors that say nothing about DNS, so
+            // they are classified here rather than by their kind.
+            None => tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .map_err(|error| {
+                    Failure::new(
+                        ErrorClass::Dns,
+                        format!("cannot resolve {}: {error}", self.host),
+                    )
+                })?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(Failure::new(
+                ErrorClass::Dns,
+                format!("{} has no addresses", self.host),
+            ));
+        }
+        Ok(addrs)
+    }
+
+    /// Sends `send`, then reads until `expect` shows up, the window is full, the peer closes,
+    /// or the peer falls quiet after saying something else.
+    async fn converse<S>(&self, mut stream: S) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        if let Some(send) = &self.send {
+            stream
+                .write_all(send)
+                .await
+                .map_err(|e| Failure::from_error(&e))?;
+            stream.flush().await.map_err(|e| Failure::from_error(&e))?;
+        }
+        let Some(expect) = &self.expect else {
+            return Ok(());
+        };
+        let needle = expect.as_bytes();
+        let mut received = Vec::new();
+        let mut chunk = vec![0u8; 4096];
+        while !contains(&received, needle) {
+            let room = EXPECT_WINDOW
+                .saturating_sub(received.len())
+                .min(chunk.len());
+            if room == 0 {
+                break;
+            }
+            let read = stream.read(&mut chunk[..room]);
+            let read = if received.is_empty() {
+                read.await
+            } else {
+                match tokio::time::timeout(QUIET_AFTER_DATA, read).await {
+                    Ok(read) => read,
+                    Err(_) => break,
+                }
+            };
+            match read {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+                // A TLS peer that hangs up without close_notify has still said what it said.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(Failure::from_error(&e)),
+            }
+        }
+        if contains(&received, needle) {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                ErrorClass::Assertion,
+                format!(
+                    "expected {}, received {}",
+                    excerpt(needle),
+                    excerpt(&received)
+                ),
+            ))
+        }
+    }
+}
+
+/// The observation of a finished exchange, with the certificate seen before it.
+fn observe(result: Result<(), Failure>, cert: Option<CertStatus>) -> Observation {
+    match result {
+        Ok(()) => Observation::passed(cert),
+        Err(failure) => Observation::failed(failure, cert),
+    }
+}
+
+/// Tries each address in turn; the last error stands for all when none answers.
+async fn connect(addrs: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let mut last = None;
+    for &addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(source) => last = Some(ConnectError { addr, source }),
+        }
+    }
+    Err(last.unwrap_or_else(|| ConnectError {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source: io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to"),
+    }))
+}
+
+/// The expiry of the leaf certificate the server presented.
+fn leaf_status(
+    stream: &tokio_rustls::client::TlsStream<TcpStream>,
+    warn: Duration,
+) -> Option<CertStatus> {
+    let leaf = stream.get_ref().1.peer_certificates()?.first()?;
+    tls::cert_status(leaf, warn)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Peer- or user-supplied bytes as a short quoted, escaped, single-line excerpt for a failure
+/// detail: `"+PONG"`, `"HTTP/1.1 400 Bad Request\r\nContent-Length: 0…"`.
+pub(super) fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                escaped.push('\\');
+                escaped.push(c);
+            }
+            c if c.is_control() => escaped.extend(c.escape_debug()),
+            c => escaped.push(c),
+        }
+    }
+    let mut chars = escaped.chars();
+    let short: String = chars.by_ref().take(EXCERPT_CHARS).collect();
+    if chars.next().is_some() {
+        format!("\"{short}…\"")
+    } else {
+        format!("\"{short}\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_escaped_and_short() {
+        assert_eq!(excerpt(b"+PONG\r\n"), r#""+PONG\r\n""#);
+        let long = excerpt(&[b'x'; 100]);
+        assert_eq!(long.chars().count(), EXCERPT_CHARS + 3);
+        assert!(long.ends_with("…\""));
+        assert_eq!(excerpt(&[0xff, b'a']), "\"\u{fffd}a\"");
+        assert_eq!(excerpt(b"'q' \"d\" \\ \x1b"), r#""'q' \"d\" \\ \u{1b}""#);
+    }
+
+    #[test]
+    fn contains_finds_text_across_chunk_boundaries() {
+        assert!(contains(b"xx+PO", b"") && contains(b"a+PONG", b"+PONG"));
+        assert!(!contains(b"+PON", b"+PONG"));
+    }
+}

@@ -1,0 +1,349 @@
+//! The pure state machine that turns a probe's results into confirmed states (SPEC §2, §3).
+//!
+//! A probe is `down` only after `failure_threshold` consecutive failures, and the outage is
+//! back-dated to the **first** failure of the run; it is resolved after `success_threshold`
+//! consecutive good results, and the outage ends at the **first** of those. A gap longer than
+//! `stale_after` breaks a run. `unknown` results (the monitor itself offline) neither count nor
+//! break a run. No I/O and no clock: the caller feeds results and stores the transitions.
+//! May use `model`.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::model::{ErrorClass, Outcome, State};
+
+/// The thresholds of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Consecutive failures before the probe is down.
+    pub failure: u32,
+    /// Consecutive good results before an outage is resolved.
+    pub success: u32,
+    /// A result stands for this long; a longer gap breaks runs.
+    pub stale_after: Duration,
+}
+
+/// What one result tells the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation<'a> {
+    /// When the check started.
+    pub at: Timestamp,
+    /// What it found.
+    pub outcome: Outcome,
+    /// Why it failed.
+    pub error_class: Option<ErrorClass>,
+    /// Short explanation of a failure.
+    pub detail: &'a str,
+}
+
+/// A confirmed change of state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub from: State,
+    /// The state after.
+    pub to: State,
+    /// When the new state began: the first failure of a confirmed outage, the first good result
+    /// of a recovery (back-dated, SPEC §3).
+    pub since: Timestamp,
+    /// When the change was confirmed: the result that crossed the threshold.
+    pub confirmed_at: Timestamp,
+    /// For `down`: the error class and detail of the first failure.
+    pub cause: Option<(ErrorClass, String)>,
+}
+
+/// The first result of a run that has not yet crossed its threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RunStart {
+    at: Timestamp,
+    cause: Option<(ErrorClass, String)>,
+}
+
+/// The confirmed state of one probe and the run in progress.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    thresholds: Thresholds,
+    state: State,
+    since: Option<Timestamp>,
+    last_at: Option<Timestamp>,
+    /// Consecutive results pointing away from `state`, and the first of them.
+    run: u32,
+    run_start: Option<RunStart>,
+    /// The state the current run points to.
+    run_target: Option<State>,
+}
+
+impl Tracker {
+    /// A probe with no evidence yet: `unknown`.
+    pub fn new(thresholds: Thresholds) -> Self {
+        Tracker {
+            thresholds,
+            state: State::Unknown,
+            since: None,
+            last_at: None,
+            run: 0,
+            run_start: None,
+            run_target: None,
+        }
+    }
+
+    /// The confirmed state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// When the confirmed state began, if known.
+    pub fn since(&self) -> Option<Timestamp> {
+        self.since
+    }
+
+    /// Consecutive failures counted so far towards `down` (0 when not in a failure run).
+    pub fn pending_failures(&self) -> u32 {
+        if self.run_target == Some(State::Down) {
+            self.run
+        } else {
+            0
+        }
+    }
+
+    /// Applies new thresholds (after a reload) without losing the state or the run.
+    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.thresholds = thresholds;
+    }
+
+    /// Feeds one result; returns the transition it confirms, if any.
+    pub fn observe(&mut self, observation: &Observation<'_>) -> Option<Transition> {
+        let stale = self.last_at.is_some_and(|last| {
+            observation
+                .at
+                .duration_since(last)
+                .try_into()
+                .is_ok_and(|gap: Duration| gap > self.thresholds.stale_after)
+        });
+        if stale {
+            self.reset_run();
+        }
+        let target = match observation.outcome {
+            // The monitor's own outage is no evidence about the target.
+            Outcome::Unknown => return None,
+            Outcome::Up => State::Up,
+            Outcome::Degraded => State::Degraded,
+            Outcome::Down => State::Down,
+        };
+        self.last_at = Some(observation.at);
+
+        if target == self.state {
+            self.reset_run();
+            return None;
+        }
+        // Up and degraded are both "available": switching between them, or leaving `unknown`
+        // for either, needs no confirmation beyond the result itself, except that leaving `down`
+        // needs `success` good results.
+        let needed = match (self.state, target) {
+            (_, State::Down) => self.thresholds.failure,
+            (State::Down, _) => self.thresholds.success,
+            _ => 1,
+        };
+        let continues_run = match (self.run_target, target) {
+            (Some(State::Down), State::Down) => true,
+            (Some(State::Down), _) | (_, State::Down) => false,
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+        if !continues_run {
+            self.run = 0;
+            self.run_start = Some(RunStart {
+                at: observation.at,
+                cause: observation
+                    .error_class
+                    .map(|class| (class, observation.detail.to_owned())),
+            });
+        }
+        self.run += 1;
+        self.run_target = Some(target);
+        if self.run < needed {
+            return None;
+        }
+        let start = self.run_start.take().unwrap_or(RunStart {
+            at: observation.at,
+            cause: None,
+        });
+        let transition = Transition {
+            from: self.state,
+            to: target,
+            since: start.at,
+            confirmed_at: observation.at,
+            cause: if target == State::Down {
+                start.cause
+            } else {
+                None
+            },
+        };
+        self.state = target;
+        self.since = Some(start.at);
+        self.reset_run();
+        Some(transition)
+    }
+
+    fn reset_run(&mut self) {
+        self.run = 0;
+        self.run_start = None;
+        self.run_target = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_700_000_000;
+
+    fn tracker(failure: u32, success: u32) -> Tracker {
+        Tracker::new(Thresholds {
+            failure,
+            success,
+            stale_after: Duration::from_secs(120),
+        })
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(T0 + seconds).unwrap()
+    }
+
+    fn feed(tracker: &mut Tracker, seconds: i64, outcome: Outcome) -> Option<Transition> {
+        let class = (outcome == Outcome::Down).then_some(ErrorClass::Connect);
+        tracker.observe(&Observation {
+            at: at(seconds),
+            outcome,
+            error_class: class,
+            detail: if class.is_some() { "refused" } else { "" },
+        })
+    }
+
+    use Outcome::{Degraded, Down, Unknown, Up};
+
+    #[test]
+    fn first_good_result_confirms_up() {
+        let mut t = tracker(3, 2);
+        assert_eq!(t.state(), State::Unknown);
+        let tr = feed(&mut t, 0, Up).unwrap();
+        assert_eq!(
+            (tr.from, tr.to, tr.since),
+            (State::Unknown, State::Up, at(0))
+        );
+        assert_eq!(feed(&mut t, 60, Up), None);
+    }
+
+    #[test]
+    fn outage_is_back_dated_to_the_first_failure() {
+        let mut t = tracker(3, 2);
+        feed(&mut t, 0, Up);
+        assert_eq!(feed(&mut t, 60, Down), None);
+        assert_eq!(t.pending_failures(), 1);
+        assert_eq!(feed(&mut t, 120, Down), None);
+        let tr = feed(&mut t, 180, Down).unwrap();
+        assert_eq!((tr.from, tr.to), (State::Up, State::Down));
+        assert_eq!(tr.since, at(60), "back-dated to the first failure");
+        assert_eq!(tr.confirmed_at, at(180));
+        assert_eq!(tr.cause, Some((ErrorClass::Connect, "refused".into())));
+        assert_eq!(t.state(), State::Down);
+    }
+
+    #[test]
+    fn a_short_failure_run_is_transient() {
+        let mut t = tracker(3, 2);
+        feed(&mut t, 0, Up);
+        feed(&mut t, 60, Down);
+        feed(&mut t, 120, Down);
+        assert_eq!(feed(&mut t, 180, Up), None);
+        assert_eq!(t.pending_failures(), 0);
+        // The next run starts from scratch.
+        feed(&mut t, 240, Down);
+        feed(&mut t, 300, Down);
+        assert_eq!(t.state(), State::Up);
+    }
+
+    #[test]
+    fn recovery_needs_success_threshold_and_ends_at_the_first_success() {
+        let mut t = tracker(1, 3);
+        feed(&mut t, 0, Down).unwrap();
+        assert_eq!(feed(&mut t, 60, Up), None);
+        assert_eq!(feed(&mut t, 120, Up), None);
+        let tr = feed(&mut t, 180, Up).unwrap();
+        assert_eq!((tr.from, tr.to), (State::Down, State::Up));
+        assert_eq!(
+            tr.since,
+            at(60),
+            "downtime ends at the first successful check"
+        );
+        assert_eq!(tr.confirmed_at, at(180));
+    }
+
+    #[test]
+    fn a_failure_during_recovery_restarts_it() {
+        let mut t = tracker(1, 2);
+        feed(&mut t, 0, Down).unwrap();
+        feed(&mut t, 60, Up);
+        feed(&mut t, 120, Down);
+        assert_eq!(feed(&mut t, 180, Up), None);
+        let tr = feed(&mut t, 240, Up).unwrap();
+        assert_eq!(tr.since, at(180));
+    }
+
+    #[test]
+    fn a_gap_longer_than_stale_after_breaks_a_run() {
+        let mut t = tracker(3, 2);
+        feed(&mut t, 0, Up);
+        feed(&mut t, 60, Down);
+        feed(&mut t, 120, Down);
+        // 121 s later: the run is broken, this failure starts a new one.
+        assert_eq!(feed(&mut t, 241, Down), None);
+        assert_eq!(t.pending_failures(), 1);
+        feed(&mut t, 301, Down);
+        let tr = feed(&mut t, 361, Down).unwrap();
+        assert_eq!(tr.since, at(241));
+    }
+
+    #[test]
+    fn unknown_results_neither_count_nor_break() {
+        let mut t = tracker(3, 2);
+        feed(&mut t, 0, Up);
+        feed(&mut t, 60, Down);
+        assert_eq!(feed(&mut t, 90, Unknown), None);
+        feed(&mut t, 120, Down);
+        let tr = feed(&mut t, 180, Down).unwrap();
+        assert_eq!(tr.since, at(60));
+    }
+
+    #[test]
+    fn degraded_and_up_switch_immediately() {
+        let mut t = tracker(3, 2);
+        feed(&mut t, 0, Up);
+        let tr = feed(&mut t, 60, Degraded).unwrap();
+        assert_eq!((tr.from, tr.to), (State::Up, State::Degraded));
+        let tr = feed(&mut t, 120, Up).unwrap();
+        assert_eq!((tr.from, tr.to), (State::Degraded, State::Up));
+    }
+
+    #[test]
+    fn recovery_into_degraded_counts_as_recovery() {
+        let mut t = tracker(1, 2);
+        feed(&mut t, 0, Down).unwrap();
+        feed(&mut t, 60, Degraded);
+        let tr = feed(&mut t, 120, Up).unwrap();
+        assert_eq!((tr.from, tr.to, tr.since), (State::Down, State::Up, at(60)));
+    }
+
+    #[test]
+    fn threshold_one_is_immediate() {
+        let mut t = tracker(1, 1);
+        let tr = feed(&mut t, 0, Down).unwrap();
+        assert_eq!(
+            (tr.from, tr.to, tr.since),
+            (State::Unknown, State::Down, at(0))
+        );
+        let tr = feed(&mut t, 60, Up).unwrap();
+        assert_eq!((tr.from, tr.to), (State::Down, State::Up));
+    }
+}
