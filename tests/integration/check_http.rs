@@ -1,5 +1,7 @@
 //! `upledger check` with HTTP(S) probes against a real HTTP server on loopback, with
-//! certificates made in the test. Every error class is produced by a real condition.
+//! certificates made in the test. Every error class is produced by a real condition:
+//! refused port, hanging server, bad TLS, wrong status, body mismatch, redirect loop, garbage
+//! instead of HTTP, and a connection lost mid-body.
 
 use std::time::{Duration, Instant};
 

@@ -262,6 +262,11 @@ async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, request: &Request) -> io
         ["hang"] => std::future::pending().await,
         ["endless"] => endless(stream).await,
         ["big"] => big(stream).await,
+        ["truncated"] => truncated(stream).await,
+        ["garbage"] => {
+            stream.write_all(b"this is not HTTP\r\n\r\n").await?;
+            Err(io::Error::other("closing after garbage on purpose"))
+        }
         ["redirect"] => reply(stream, 302, &[("Location", "/ok")], b"").await,
         ["redirect-loop"] => reply(stream, 302, &[("Location", "/redirect-loop")], b"").await,
         ["echo"] => {
@@ -304,6 +309,15 @@ async fn reply<S: AsyncWrite + Unpin>(
         stream.write_all(body).await?;
     }
     stream.flush().await
+}
+
+/// Promises 1,000 bytes, sends 10, then hangs up: a connection lost mid-answer.
+async fn truncated<S: AsyncWrite + Unpin>(stream: &mut S) -> io::Result<()> {
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .await?;
+    stream.flush().await?;
+    Err(io::Error::other("closing mid-body on purpose"))
 }
 
 /// A chunked body that never ends; returns when the client goes away.
