@@ -6,10 +6,18 @@
 //! - [`config`] — files → validated [`config::Config`] or every diagnostic (file:line:col)
 //! - [`probe`] — one check → [`model::CheckResult`] (HTTP, TCP, DNS)
 //! - [`threshold`] — results → confirmed states and back-dated transitions (pure)
+//! - [`ledger`] — durable results, markers and rollups in sled, behind a small synchronous API
+//! - [`query`] — status, history, export and import answers, from the daemon or the ledger
+//! - [`daemon`] — scheduler, single ledger writer, reload, lifecycle, systemd notification
+//! - [`api`] — the unix admin socket the query commands talk to
 //! - [`cli`] — the command line, the only place that uses `anyhow`
 
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod ledger;
 pub mod model;
 pub mod probe;
+pub mod query;
 pub mod threshold;

@@ -2,6 +2,9 @@
 //! uses `anyhow`; everything below it returns typed errors.
 
 mod check;
+mod client;
+mod query;
+mod run;
 mod validate;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -26,8 +29,18 @@ pub struct Cli {
 enum Command {
     /// Check the configuration and print every problem (exit 0 valid, 2 invalid).
     Validate,
+    /// Run the daemon in the foreground: schedule probes, record results (systemd Type=notify).
+    Run,
     /// Run probes once, now, concurrently, and print the results (exit 1 if any is down).
     Check(check::CheckArgs),
+    /// Current state of every probe (exit 1 if any is down).
+    Status(query::StatusArgs),
+    /// One probe's recent results and the time no result covers.
+    History(query::HistoryArgs),
+    /// Results as JSON lines on stdout (a reliable backup).
+    Export(query::ExportArgs),
+    /// Results from JSON lines into the ledger; refuses unknown probes and duplicates.
+    Import(query::ImportArgs),
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -67,12 +80,15 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     let config_path = config::locate(cli.config.as_deref());
     match cli.command {
         Command::Validate => Ok(validate::run(&config_path)),
-        Command::Check(args) => {
-            let Some(config) = load_or_report(&config_path) else {
-                return Ok(Exit::Usage);
-            };
-            check::run(&config, &args)
-        }
+        Command::Run => run::run(&config_path),
+        Command::Status(args) => query::status(&config_path, &args),
+        Command::History(args) => query::history(&config_path, &args),
+        Command::Export(args) => query::export(&config_path, &args),
+        Command::Import(args) => query::import(&config_path, &args),
+        Command::Check(args) => match load_or_report(&config_path) {
+            Some(config) => check::run(&config, &args),
+            None => Ok(Exit::Usage),
+        },
     }
 }
 
@@ -115,6 +131,7 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();

@@ -13,7 +13,7 @@ use super::{
     probe::{default_keys, read_probe},
     reader::{Ctx, Reporter, Section, process_env},
     source::SourceFile,
-    spec::Config,
+    spec::{Config, relative_to},
 };
 
 /// The system-wide config path, used when nothing else is given or found.
@@ -34,6 +34,26 @@ pub fn locate(explicit: Option<&Path>) -> PathBuf {
     } else {
         PathBuf::from(SYSTEM_CONFIG)
     }
+}
+
+/// The admin socket path from the main file alone, read leniently: the query commands need only
+/// this to reach a running daemon, even while probe files are being edited and invalid.
+pub fn socket_path(main: &Path) -> PathBuf {
+    let default = PathBuf::from("/run/upledger/upledger.sock");
+    let Ok(text) = std::fs::read_to_string(main) else {
+        return default;
+    };
+    let Ok(table) = DeTable::parse(&text) else {
+        return default;
+    };
+    table
+        .get_ref()
+        .get("daemon")
+        .and_then(|daemon| daemon.get_ref().as_table())
+        .and_then(|daemon| daemon.get("socket"))
+        .and_then(|socket| socket.get_ref().as_str())
+        .and_then(|socket| super::reader::expand_env(socket, &process_env).ok())
+        .map_or(default, |socket| relative_to(main, Path::new(&socket)))
 }
 
 /// Loads and validates the configuration rooted at `main`, reporting every problem at once.

@@ -11,5 +11,5 @@ mod source;
 mod spec;
 
 pub use diagnostic::{ConfigError, Diagnostic, Diagnostics};
-pub use load::{SYSTEM_CONFIG, load, locate};
+pub use load::{SYSTEM_CONFIG, load, locate, socket_path};
 pub use spec::*;

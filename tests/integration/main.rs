@@ -9,4 +9,5 @@ mod support;
 mod check_dns;
 mod check_http;
 mod check_tcp;
+mod daemon;
 mod validate;

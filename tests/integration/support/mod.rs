@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod dns;
 pub mod http;
 pub mod tcp;

@@ -1,0 +1,286 @@
+//! The unix admin socket: the query commands' way in while the daemon owns the ledger.
+//!
+//! Protocol: the client sends one JSON request line; the server answers with one JSON line
+//! (`{"ok": …}` or `{"error": "…"}`), except `export`, which streams JSON lines of results and
+//! ends with a `{"done": N}` line, and `import`, whose request line is followed by the JSON lines
+//! to import and the client's end of writing. The socket is created with mode 0660.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::{
+    daemon::Handle,
+    model::ProbeName,
+    query::{self, QueryError, StatusReport, Summary},
+};
+
+/// Largest import accepted over the socket (JSON lines), to bound memory.
+const MAX_IMPORT_BYTES: u64 = 1 << 30;
+
+/// A request line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// Current state of every probe.
+    Status,
+    /// One probe's results since an instant.
+    History {
+        /// Probe name.
+        probe: String,
+        /// Window start.
+        since: Timestamp,
+    },
+    /// Results as JSON lines.
+    Export {
+        /// Only this probe.
+        probe: Option<String>,
+        /// From this instant.
+        since: Option<Timestamp>,
+        /// Until this instant.
+        until: Option<Timestamp>,
+    },
+    /// Import the JSON lines that follow.
+    Import,
+}
+
+/// Why the socket could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// Binding failed.
+    #[error("cannot listen on {path}: {source}")]
+    Bind {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Binds the socket (replacing a stale one) with mode 0660.
+pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
+    let bind_error = |source| SocketError::Bind {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(bind_error)?;
+    }
+    // A socket file left by a daemon that died; a live daemon would hold the ledger lock, so
+    // reaching this point means nobody is serving it.
+    if path.exists() {
+        std::fs::remove_file(path).map_err(bind_error)?;
+    }
+    let listener = UnixListener::bind(path).map_err(bind_error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_error)?;
+    Ok(listener)
+}
+
+/// Serves queries until `shutdown`, then removes the socket file.
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    handle: Handle,
+    shutdown: CancellationToken,
+) {
+    info!(socket = %path.display(), "admin socket listening");
+    let handle = Arc::new(handle);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let handle = Arc::clone(&handle);
+                    tokio::spawn(async move {
+                        if let Err(e) = answer(stream, &handle).await {
+                            debug!(error = %e, "socket client went away");
+                        }
+                    });
+                }
+                Err(e) => warn!(error = %e, "cannot accept on the admin socket"),
+            },
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    let request: Request = match serde_json::from_str(&line) {
+        Ok(request) => request,
+        Err(e) => return reply(&mut write, &Err(format!("bad request: {e}"))).await,
+    };
+    match request {
+        Request::Export {
+            probe,
+            since,
+            until,
+        } => {
+            let handle = handle.clone();
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+            let producer = tokio::task::spawn_blocking(move || {
+                let probe = probe
+                    .map(|p| ProbeName::new(&p))
+                    .transpose()
+                    .map_err(|e| e.to_string())?;
+                let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
+                let mut sink = ChannelWriter {
+                    tx,
+                    buffer: Vec::with_capacity(64 * 1024),
+                };
+                query::export(
+                    &handle.shared.ledger,
+                    probe.as_ref(),
+                    since,
+                    until,
+                    &mut sink,
+                )
+                .map_err(|e| e.to_string())
+            });
+            while let Some(chunk) = rx.recv().await {
+                write.write_all(&chunk).await?;
+            }
+            let done = match producer.await {
+                Ok(Ok(count)) => serde_json::json!({ "done": count }),
+                Ok(Err(e)) => serde_json::json!({ "error": e }),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            };
+            write.write_all(format!("{done}\n").as_bytes()).await?;
+            write.shutdown().await
+        }
+        Request::Import => {
+            let mut text = String::new();
+            reader
+                .take(MAX_IMPORT_BYTES)
+                .read_to_string(&mut text)
+                .await?;
+            let handle = handle.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let config = Arc::clone(&handle.config.borrow());
+                let records = query::parse_import(&config, &text).map_err(|e| e.to_string())?;
+                let _exclusive = handle
+                    .shared
+                    .gate
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner());
+                handle
+                    .shared
+                    .ledger
+                    .import(&records)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            reply(
+                &mut write,
+                &outcome.map(|n| serde_json::json!({ "imported": n })),
+            )
+            .await
+        }
+        other => {
+            let handle = handle.clone();
+            let outcome = tokio::task::spawn_blocking(move || simple_query(&handle, other))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            reply(&mut write, &outcome).await
+        }
+    }
+}
+
+fn simple_query(handle: &Handle, request: Request) -> Result<serde_json::Value, String> {
+    let config = Arc::clone(&handle.config.borrow());
+    let value = match request {
+        Request::Status => {
+            let now = Timestamp::now();
+            let board = handle.shared.board.read().map_err(|e| e.to_string())?;
+            let probes: Vec<_> = config
+                .probes
+                .iter()
+                .map(|spec| match board.get(&spec.name) {
+                    Some(status) => {
+                        let mut status = status.clone();
+                        // The board holds the state at the last check; judge staleness now.
+                        let fresh = query::probe_status(spec, None, None, now);
+                        if status.last.as_ref().is_none_or(|l| {
+                            now.duration_since(l.at)
+                                .try_into()
+                                .is_ok_and(|age: std::time::Duration| age > spec.stale_after)
+                        }) {
+                            status.state = fresh.state;
+                            status.since = None;
+                        }
+                        status
+                    }
+                    None => query::probe_status(spec, None, None, now),
+                })
+                .collect();
+            let summary = Summary::of(&probes);
+            serde_json::to_value(StatusReport {
+                daemon_running: true,
+                at: now,
+                probes,
+                summary,
+            })
+        }
+        Request::History { probe, since } => {
+            let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
+            let history = query::history(&config, &handle.shared.ledger, &probe, since)
+                .map_err(|e: QueryError| e.to_string())?;
+            serde_json::to_value(history)
+        }
+        Request::Export { .. } | Request::Import => return Err("unreachable".into()),
+    };
+    value.map_err(|e| e.to_string())
+}
+
+async fn reply(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    outcome: &Result<serde_json::Value, String>,
+) -> std::io::Result<()> {
+    let line = match outcome {
+        Ok(value) => serde_json::json!({ "ok": value }),
+        Err(message) => serde_json::json!({ "error": message }),
+    };
+    write.write_all(format!("{line}\n").as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// A `Write` that ships 64 KiB chunks to the async side, so export streams with bounded memory.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buffer: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(64 * 1024));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::other("socket client went away"))
+    }
+}

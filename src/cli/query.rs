@@ -1,0 +1,312 @@
+//! `upledger status`, `history`, `export` and `import`.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::Shutdown,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, anyhow, bail};
+use jiff::Timestamp;
+
+use super::{
+    Exit,
+    client::{self, Source},
+};
+use crate::{
+    api::socket::Request,
+    model::ProbeName,
+    query::{self, History, StatusReport},
+};
+
+/// Arguments of `upledger status`.
+#[derive(Debug, clap::Args)]
+pub(super) struct StatusArgs {
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `upledger history`.
+#[derive(Debug, clap::Args)]
+pub(super) struct HistoryArgs {
+    /// The probe.
+    probe: String,
+    /// Window start: a duration back from now (`24h`, `7d`) or an RFC 3339 time.
+    #[arg(long, default_value = "24h", value_parser = parse_instant)]
+    since: Timestamp,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `upledger export`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ExportArgs {
+    /// Only this probe.
+    #[arg(long)]
+    probe: Option<String>,
+    /// From this instant (a duration back from now, or RFC 3339).
+    #[arg(long, value_parser = parse_instant)]
+    since: Option<Timestamp>,
+    /// Until this instant (exclusive).
+    #[arg(long, value_parser = parse_instant)]
+    until: Option<Timestamp>,
+}
+
+/// Arguments of `upledger import`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ImportArgs {
+    /// JSON lines file (`-` for standard input).
+    file: PathBuf,
+}
+
+/// `24h` (that long ago) or an RFC 3339 instant.
+fn parse_instant(text: &str) -> Result<Timestamp, String> {
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Ok(at);
+    }
+    let ago = humantime::parse_duration(text)
+        .map_err(|_| format!("\"{text}\" is neither a duration like 24h nor an RFC 3339 time"))?;
+    let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
+    Timestamp::now().checked_sub(ago).map_err(|e| e.to_string())
+}
+
+pub(super) fn status(config_path: &Path, args: &StatusArgs) -> anyhow::Result<Exit> {
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(Exit::Usage);
+    };
+    let report: StatusReport = match source {
+        Source::Daemon(mut stream) => {
+            let value = client::ask(&mut stream, &Request::Status)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                return Ok(exit_for(&value));
+            }
+            return print_status_value(&value);
+        }
+        Source::Ledger(config, ledger) => query::status_from_ledger(&config, &ledger)?,
+    };
+    let value = serde_json::to_value(&report)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        Ok(exit_for(&value))
+    } else {
+        print_status_value(&value)
+    }
+}
+
+/// 1 when any probe is down.
+fn exit_for(status: &serde_json::Value) -> Exit {
+    let down = status["summary"]["down"].as_u64().unwrap_or(0);
+    if down > 0 { Exit::Failed } else { Exit::Ok }
+}
+
+fn print_status_value(status: &serde_json::Value) -> anyhow::Result<Exit> {
+    let probes = status["probes"]
+        .as_array()
+        .ok_or_else(|| anyhow!("status has no probes"))?;
+    let mut rows = vec![[
+        "PROBE".to_owned(),
+        "KIND".to_owned(),
+        "STATE".to_owned(),
+        "SINCE".to_owned(),
+        "LAST CHECK".to_owned(),
+    ]];
+    for probe in probes {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+        let last = &probe["last"];
+        let last_text = if last.is_null() {
+            "never".to_owned()
+        } else {
+            let mut t = format!(
+                "{} {} {:.1} ms",
+                text(&last["at"]),
+                text(&last["outcome"]),
+                last["latency_ms"].as_f64().unwrap_or(0.0)
+            );
+            if let Some(class) = last["error_class"].as_str() {
+                t.push_str(&format!(" {class}: {}", text(&last["detail"])));
+            }
+            t
+        };
+        let mut state = text(&probe["state"]);
+        if probe["enabled"] == false {
+            state.push_str(" (disabled)");
+        }
+        rows.push([
+            text(&probe["name"]),
+            text(&probe["kind"]),
+            state,
+            text(&probe["since"]),
+            last_text,
+        ]);
+    }
+    print_rows(&rows);
+    let summary = &status["summary"];
+    println!(
+        "\n{} probes: {} up, {} degraded, {} down, {} unknown{}",
+        summary["total"],
+        summary["up"],
+        summary["degraded"],
+        summary["down"],
+        summary["unknown"],
+        if status["daemon_running"] == true {
+            ""
+        } else {
+            " (daemon not running)"
+        }
+    );
+    Ok(exit_for(status))
+}
+
+fn print_rows<const N: usize>(rows: &[[String; N]]) {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<Exit> {
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(Exit::Usage);
+    };
+    let history: History = match source {
+        Source::Daemon(mut stream) => {
+            let request = Request::History {
+                probe: args.probe.clone(),
+                since: args.since,
+            };
+            serde_json::from_value(client::ask(&mut stream, &request)?)
+                .context("the daemon's history is malformed")?
+        }
+        Source::Ledger(config, ledger) => {
+            query::history(&config, &ledger, &args.probe, args.since)?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&history)?);
+        return Ok(Exit::Ok);
+    }
+    let mut rows = vec![[
+        "AT".to_owned(),
+        "OUTCOME".to_owned(),
+        "LATENCY".to_owned(),
+        "DETAIL".to_owned(),
+    ]];
+    for r in &history.results {
+        let detail = match r.error_class {
+            Some(class) => format!("{class}: {}", r.detail),
+            None => r.detail.clone(),
+        };
+        rows.push([
+            r.at.to_string(),
+            r.outcome.to_string(),
+            format!("{:.1} ms", r.latency_ms),
+            detail,
+        ]);
+    }
+    print_rows(&rows);
+    println!(
+        "\n{}: {} checks, {} failed since {}",
+        history.probe, history.checks, history.failed_checks, history.since
+    );
+    for span in &history.unknown {
+        println!("unknown {} → {} ({})", span.from, span.to, span.reason);
+    }
+    Ok(Exit::Ok)
+}
+
+pub(super) fn export(config_path: &Path, args: &ExportArgs) -> anyhow::Result<Exit> {
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(Exit::Usage);
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match source {
+        Source::Daemon(mut stream) => {
+            let request = Request::Export {
+                probe: args.probe.clone(),
+                since: args.since,
+                until: args.until,
+            };
+            client::send(&mut stream, &request)?;
+            let reader = BufReader::new(stream);
+            for line in reader.lines() {
+                let line = line.context("reading the export stream")?;
+                if line.starts_with("{\"done\"") {
+                    out.flush()?;
+                    return Ok(Exit::Ok);
+                }
+                if line.starts_with("{\"error\"") {
+                    let value: serde_json::Value = serde_json::from_str(&line)?;
+                    bail!("{}", value["error"].as_str().unwrap_or("export failed"));
+                }
+                writeln!(out, "{line}")?;
+            }
+            bail!("the daemon ended the export early")
+        }
+        Source::Ledger(_, ledger) => {
+            let probe = args.probe.as_deref().map(ProbeName::new).transpose()?;
+            query::export(&ledger, probe.as_ref(), args.since, args.until, &mut out)?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Exit> {
+    let mut text = String::new();
+    if args.file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text = std::fs::read_to_string(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))?;
+    }
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(Exit::Usage);
+    };
+    let outcome: Result<usize, String> = match source {
+        // The daemon validates against its own (running) configuration.
+        Source::Daemon(mut stream) => {
+            client::send(&mut stream, &Request::Import)?;
+            stream.write_all(text.as_bytes())?;
+            stream.shutdown(Shutdown::Write)?;
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line)?;
+            let answer: serde_json::Value = serde_json::from_str(&line)?;
+            match answer["ok"]["imported"].as_u64() {
+                Some(n) => Ok(n as usize),
+                None => Err(answer["error"]
+                    .as_str()
+                    .unwrap_or("import failed")
+                    .to_owned()),
+            }
+        }
+        Source::Ledger(config, ledger) => query::parse_import(&config, &text)
+            .map_err(|e| e.to_string())
+            .and_then(|records| ledger.import(&records).map_err(|e| e.to_string())),
+    };
+    match outcome {
+        Ok(imported) => {
+            eprintln!("imported {imported} results from {}", args.file.display());
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.file.display());
+            Ok(Exit::Usage)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `upledger run`: the daemon in the foreground (systemd `Type=notify`).
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::{Exit, report_config_error};
+use crate::{
+    api,
+    daemon::{Daemon, DaemonError},
+};
+
+pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let daemon = match Daemon::start(config_path).await {
+            Ok(daemon) => daemon,
+            Err(DaemonError::Config(error)) => {
+                report_config_error(&error);
+                return Ok(Exit::Usage);
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let socket_path = daemon.config().daemon.socket.clone();
+        let listener = api::socket::bind(&socket_path)?;
+        let shutdown = CancellationToken::new();
+        let socket = tokio::spawn(api::socket::serve(
+            listener,
+            socket_path,
+            daemon.handle(),
+            shutdown.child_token(),
+        ));
+        let outcome = daemon.run(shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = socket.await;
+        outcome?;
+        Ok(Exit::Ok)
+    })
+}

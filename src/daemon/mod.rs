@@ -1,0 +1,344 @@
+//! The long-running daemon: scheduler, the single ledger writer, reload, lifecycle and systemd
+//! notification. May use `model`, `config`, `probe`, `threshold`, `ledger` and `query`.
+//!
+//! Shape (after mini-redis): [`Daemon::start`] opens the ledger and arms every probe;
+//! [`Daemon::run`] waits for signals — SIGHUP reloads, SIGTERM/SIGINT (or the shutdown token)
+//! stop scheduling, let checks in flight finish, commit what is left and record a stop marker.
+
+pub mod recorder;
+pub mod schedule;
+mod systemd;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{error, info, warn};
+
+use self::{
+    recorder::{Counts, Recorder, Shared},
+    schedule::{Plan, Scheduled},
+};
+use crate::{
+    config::{self, Config, ConfigError, ProbeSpec},
+    ledger::{Ledger, LedgerError, Marker, MarkerKind},
+    model::ProbeName,
+    probe::{Checker, SetupError},
+};
+
+/// Results waiting for the recorder before probe loops feel back-pressure.
+const RESULT_QUEUE: usize = 65_536;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is invalid or unreadable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The ledger could not be opened or written.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A probe's checker could not be prepared.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// A signal handler could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// A scheduled probe: its spec (to notice changes on reload) and its loop's token.
+struct Running {
+    spec: ProbeSpec,
+    cancel: CancellationToken,
+}
+
+/// A started daemon.
+pub struct Daemon {
+    config_path: PathBuf,
+    config: watch::Sender<Arc<Config>>,
+    shared: Shared,
+    counts: watch::Receiver<Counts>,
+    permits: Arc<Semaphore>,
+    /// The permits `permits` was sized for (`max_concurrency`).
+    max_concurrency: usize,
+    results: mpsc::Sender<Scheduled>,
+    recorder: tokio::task::JoinHandle<()>,
+    probes: HashMap<ProbeName, Running>,
+    /// Every probe loop; waited for at shutdown so checks in flight are recorded.
+    loops: TaskTracker,
+    /// Parent of every probe loop's token.
+    scheduling: CancellationToken,
+    started_at: Timestamp,
+}
+
+/// What queries need from a running daemon (the unix socket's view).
+#[derive(Clone)]
+pub struct Handle {
+    /// The live configuration.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Ledger, write gate and live status.
+    pub shared: Shared,
+    /// When the daemon started.
+    pub started_at: Timestamp,
+}
+
+impl Daemon {
+    /// Loads the configuration, opens the ledger, records a start marker and arms every
+    /// enabled probe.
+    pub async fn start(config_path: &Path) -> Result<Daemon, DaemonError> {
+        let config = Arc::new(config::load(config_path)?);
+        let ledger = Arc::new(open_ledger(&config.daemon.ledger).await?);
+        let started_at = Timestamp::now();
+        ledger.record_marker(Marker {
+            at: started_at,
+            kind: MarkerKind::DaemonStart,
+        })?;
+        let shared = Shared {
+            ledger,
+            gate: Arc::new(RwLock::new(())),
+            board: Arc::default(),
+        };
+        let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
+        let (counts_tx, counts_rx) = watch::channel(Counts::default());
+        let recorder = Recorder::new(shared.clone(), config_rx, counts_tx)?;
+        let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
+        let recorder = tokio::spawn(recorder.run(results_rx));
+        let mut daemon = Daemon {
+            config_path: config_path.to_owned(),
+            config: config_tx,
+            shared,
+            counts: counts_rx,
+            permits: Arc::new(Semaphore::new(config.daemon.max_concurrency)),
+            max_concurrency: config.daemon.max_concurrency,
+            results: results_tx,
+            recorder,
+            probes: HashMap::new(),
+            loops: TaskTracker::new(),
+            scheduling: CancellationToken::new(),
+            started_at,
+        };
+        daemon.apply(&config)?;
+        info!(
+            probes = daemon.probes.len(),
+            ledger = %config.daemon.ledger.display(),
+            "daemon started"
+        );
+        Ok(daemon)
+    }
+
+    /// The view queries need.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            config: self.config.subscribe(),
+            shared: self.shared.clone(),
+            started_at: self.started_at,
+        }
+    }
+
+    /// The live configuration.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.borrow())
+    }
+
+    /// Schedules `config`'s enabled probes: unchanged probes keep running (and their phase),
+    /// changed ones restart, removed ones stop, new ones start.
+    fn apply(&mut self, config: &Config) -> Result<(), DaemonError> {
+        let wanted: HashMap<&ProbeName, &ProbeSpec> = config
+            .probes
+            .iter()
+            .filter(|p| p.enabled)
+            .map(|p| (&p.name, p))
+            .collect();
+        // Prepare every new or changed checker first, so a setup failure changes nothing.
+        let mut prepared = Vec::new();
+        for (name, spec) in &wanted {
+            let unchanged = self
+                .probes
+                .get(*name)
+                .is_some_and(|running| same_probe(&running.spec, spec));
+            if !unchanged {
+                prepared.push(((*spec).clone(), Checker::new(spec)?));
+            }
+        }
+        let removed: Vec<ProbeName> = self
+            .probes
+            .keys()
+            .filter(|name| !wanted.contains_key(name))
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(running) = self.probes.remove(&name) {
+                running.cancel.cancel();
+                info!(probe = %name, "probe stopped");
+            }
+        }
+        for (spec, checker) in prepared {
+            if let Some(old) = self.probes.remove(&spec.name) {
+                old.cancel.cancel();
+            }
+            let cancel = self.scheduling.child_token();
+            let plan = Plan {
+                interval: spec.interval,
+                phase: schedule::phase_offset(spec.name.as_str(), spec.interval),
+            };
+            self.loops.spawn(schedule::run_probe(
+                plan,
+                Arc::new(checker),
+                Arc::clone(&self.permits),
+                self.results.clone(),
+                cancel.clone(),
+            ));
+            self.probes
+                .insert(spec.name.clone(), Running { spec, cancel });
+        }
+        Ok(())
+    }
+
+    /// Reloads the configuration file; on any error logs every problem and keeps the old one.
+    fn reload(&mut self) {
+        systemd::reloading();
+        match config::load(&self.config_path) {
+            Ok(config) => {
+                let before = self.probes.len();
+                match self.apply(&config) {
+                    Ok(()) => {
+                        self.resize_permits(config.daemon.max_concurrency);
+                        info!(probes = self.probes.len(), before, "configuration reloaded");
+                        self.config.send_replace(Arc::new(config));
+                    }
+                    Err(e) => {
+                        error!(error = %e, "reload rejected; keeping the running configuration")
+                    }
+                }
+            }
+            Err(ConfigError::Invalid(diagnostics)) => {
+                for diagnostic in &diagnostics.0 {
+                    error!("{diagnostic}");
+                }
+                error!(
+                    problems = diagnostics.0.len(),
+                    "reload rejected; keeping the running configuration"
+                );
+            }
+            Err(e) => error!(error = %e, "reload rejected; keeping the running configuration"),
+        }
+        systemd::ready(&self.status_line());
+    }
+
+    /// Changes the cap on checks in flight in place, so running loops see it too.
+    fn resize_permits(&mut self, max_concurrency: usize) {
+        if max_concurrency > self.max_concurrency {
+            self.permits
+                .add_permits(max_concurrency - self.max_concurrency);
+        } else {
+            // Permits in use now are forgotten as they come back, by later calls; the cap
+            // shrinks as checks finish.
+            let excess = self.max_concurrency - max_concurrency;
+            let forgotten = self.permits.forget_permits(excess);
+            if forgotten < excess {
+                warn!(
+                    requested = max_concurrency,
+                    "max_concurrency shrinks fully once checks in flight finish"
+                );
+            }
+        }
+        self.max_concurrency = max_concurrency;
+    }
+
+    fn status_line(&self) -> String {
+        let counts = *self.counts.borrow();
+        format!("{} probes, {} down", self.probes.len(), counts.down)
+    }
+
+    /// Runs until SIGTERM, SIGINT or `shutdown`; SIGHUP reloads. Then stops scheduling, lets
+    /// checks in flight finish, commits every result and records a stop marker.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), DaemonError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+        systemd::ready(&self.status_line());
+        let watchdog = systemd::watchdog_interval();
+        let mut watchdog_tick =
+            tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut status_tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {
+                    info!("SIGHUP: reloading configuration");
+                    self.reload();
+                }
+                _ = terminate.recv() => { info!("SIGTERM: shutting down"); break; }
+                _ = interrupt.recv() => { info!("SIGINT: shutting down"); break; }
+                () = shutdown.cancelled() => { info!("shutting down"); break; }
+                _ = watchdog_tick.tick(), if watchdog.is_some() => systemd::watchdog(),
+                _ = status_tick.tick() => systemd::status(&self.status_line()),
+            }
+        }
+        self.stop().await
+    }
+
+    async fn stop(self) -> Result<(), DaemonError> {
+        systemd::stopping();
+        self.scheduling.cancel();
+        self.loops.close();
+        // Loops finish their check in flight (each bounded by its timeout) and send it.
+        self.loops.wait().await;
+        drop(self.results);
+        if let Err(e) = self.recorder.await {
+            error!(error = %e, "recorder task failed");
+        }
+        let ledger = Arc::clone(&self.shared.ledger);
+        let stop = Marker {
+            at: Timestamp::now(),
+            kind: MarkerKind::DaemonStop,
+        };
+        tokio::task::spawn_blocking(move || {
+            ledger.record_marker(stop)?;
+            ledger.flush()
+        })
+        .await
+        .map_err(|e| LedgerError::sink(e.to_string()))??;
+        let counts = *self.counts.borrow();
+        info!(written = counts.written, "stopped; every result is written");
+        Ok(())
+    }
+}
+
+/// How long the daemon waits for a CLI command that has the ledger open to let go of it.
+const LEDGER_LOCK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Opens the ledger, waiting while another process holds it: a query command run without a
+/// daemon opens the ledger for a moment, and must not keep the daemon from starting.
+async fn open_ledger(path: &Path) -> Result<Ledger, LedgerError> {
+    let deadline = tokio::time::Instant::now() + LEDGER_LOCK_PATIENCE;
+    loop {
+        let owned = path.to_owned();
+        let opened = tokio::task::spawn_blocking(move || Ledger::open(&owned))
+            .await
+            .map_err(|e| LedgerError::sink(e.to_string()))?;
+        match opened {
+            Err(LedgerError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a reload left a probe's definition unchanged (then its loop keeps running).
+///
+/// Specs hold compiled regexes, which have no equality; their `Debug` form spells out every
+/// field, including the regex source, so equal text means an equal probe. Where the probe is
+/// written (file and line) does not matter.
+fn same_probe(a: &ProbeSpec, b: &ProbeSpec) -> bool {
+    let mut b = b.clone();
+    b.origin = a.origin.clone();
+    format!("{a:?}") == format!("{b:?}")
+}

@@ -1,0 +1,276 @@
+//! The one task that owns ledger writes: it applies the sentinel rule, feeds each probe's state
+//! machine, publishes live status, and appends results in group commits.
+//!
+//! A result is *written* only once the group commit holding it has been flushed; only then is
+//! it logged as written and visible to queries (they take the read side of [`WriteGate`], the
+//! commit holds the write side), so nothing a user saw is lost by `kill -9`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
+use tracing::{debug, error, info, warn};
+
+use super::schedule::Scheduled;
+use crate::{
+    config::Config,
+    ledger::{Ledger, LedgerError, ResultRecord},
+    model::{Outcome, ProbeName},
+    query::{self, ProbeStatus},
+    threshold::Tracker,
+};
+
+/// Longest a result waits for its group commit.
+const COMMIT_WINDOW: Duration = Duration::from_millis(250);
+/// Most results in one group commit.
+const MAX_BATCH: usize = 4096;
+/// First delay before retrying a failed commit; doubles up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
+
+/// Readers take the read side to see only flushed results; a group commit holds the write side
+/// from its first write until its flush returns.
+pub type WriteGate = Arc<RwLock<()>>;
+
+/// Live status of every scheduled probe, for the socket and `status`.
+pub type StatusBoard = Arc<RwLock<HashMap<ProbeName, ProbeStatus>>>;
+
+/// Counters the daemon reports (systemd STATUS, logs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Results durably written since start.
+    pub written: u64,
+    /// Probes currently down.
+    pub down: usize,
+}
+
+/// State the recorder shares with the rest of the daemon.
+#[derive(Clone)]
+pub struct Shared {
+    /// The ledger.
+    pub ledger: Arc<Ledger>,
+    /// See [`WriteGate`].
+    pub gate: WriteGate,
+    /// See [`StatusBoard`].
+    pub board: StatusBoard,
+}
+
+/// The recorder task's state.
+pub struct Recorder {
+    shared: Shared,
+    config: watch::Receiver<Arc<Config>>,
+    counts: watch::Sender<Counts>,
+    trackers: HashMap<ProbeName, Tracker>,
+    last: HashMap<ProbeName, ResultRecord>,
+    /// Whether the sentinel's newest result was a failure.
+    monitor_offline: bool,
+}
+
+impl Recorder {
+    /// A recorder whose state machines are rebuilt from the ledger's newest results, so a
+    /// restart neither forgets an outage nor invents a new one.
+    pub fn new(
+        shared: Shared,
+        config: watch::Receiver<Arc<Config>>,
+        counts: watch::Sender<Counts>,
+    ) -> Result<Self, LedgerError> {
+        let mut recorder = Recorder {
+            shared,
+            config,
+            counts,
+            trackers: HashMap::new(),
+            last: HashMap::new(),
+            monitor_offline: false,
+        };
+        let config = Arc::clone(&recorder.config.borrow());
+        recorder.sync_with(&config)?;
+        Ok(recorder)
+    }
+
+    /// Adds trackers for new probes (replayed from the ledger), updates thresholds of kept
+    /// ones and forgets removed ones.
+    fn sync_with(&mut self, config: &Config) -> Result<(), LedgerError> {
+        let now = Timestamp::now();
+        self.trackers
+            .retain(|name, _| config.probe(name.as_str()).is_some_and(|p| p.enabled));
+        self.last.retain(|name, _| {
+            self.trackers.contains_key(name) || config.probe(name.as_str()).is_some()
+        });
+        let mut board = HashMap::new();
+        for spec in config.probes.iter().filter(|p| p.enabled) {
+            match self.trackers.get_mut(&spec.name) {
+                Some(tracker) => tracker.set_thresholds(query::thresholds(spec)),
+                None => {
+                    let records = self
+                        .shared
+                        .ledger
+                        .last_results(&spec.name, query::replay_depth(spec))?;
+                    self.trackers
+                        .insert(spec.name.clone(), query::replay(spec, &records));
+                    if let Some(last) = records.last() {
+                        self.last.insert(spec.name.clone(), last.clone());
+                    }
+                }
+            }
+            let status = query::probe_status(
+                spec,
+                self.trackers.get(&spec.name),
+                self.last.get(&spec.name),
+                now,
+            );
+            board.insert(spec.name.clone(), status);
+        }
+        if let Ok(mut shared) = self.shared.board.write() {
+            *shared = board;
+        }
+        Ok(())
+    }
+
+    /// Runs until every sender of `results` is gone, then commits what is left.
+    pub async fn run(mut self, mut results: mpsc::Receiver<Scheduled>) {
+        let mut batch: Vec<ResultRecord> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let first = tokio::select! {
+                received = results.recv() => received,
+                changed = self.config.changed() => {
+                    if changed.is_ok() {
+                        let config = Arc::clone(&self.config.borrow_and_update());
+                        if let Err(e) = self.sync_with(&config) {
+                            error!(error = %e, "cannot rebuild probe states after reload");
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
+            batch.push(self.process(first));
+            let deadline = Instant::now() + COMMIT_WINDOW;
+            let mut closed = false;
+            while batch.len() < MAX_BATCH {
+                tokio::select! {
+                    received = results.recv() => match received {
+                        Some(scheduled) => batch.push(self.process(scheduled)),
+                        None => { closed = true; break; }
+                    },
+                    () = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            self.commit(&mut batch).await;
+            if closed {
+                break;
+            }
+        }
+        self.commit(&mut batch).await;
+    }
+
+    /// Applies the sentinel rule, feeds the state machine and the status board.
+    fn process(&mut self, scheduled: Scheduled) -> ResultRecord {
+        let mut record = ResultRecord::from(&scheduled.result);
+        let config = Arc::clone(&self.config.borrow());
+        let sentinel = config.daemon.sentinel.as_ref();
+        if sentinel == Some(&record.probe) {
+            let offline = record.outcome == Outcome::Down;
+            if offline != self.monitor_offline {
+                if offline {
+                    warn!(sentinel = %record.probe, detail = %record.detail, "monitor offline: failures of other probes are recorded as unknown");
+                } else {
+                    info!(sentinel = %record.probe, "monitor back online");
+                }
+            }
+            self.monitor_offline = offline;
+        } else if self.monitor_offline && record.outcome == Outcome::Down {
+            // The monitor's own outage must not be billed to the target (SPEC §3).
+            record.outcome = Outcome::Unknown;
+            record.detail = format!(
+                "monitor offline (sentinel {} down): {}",
+                sentinel.map(ProbeName::as_str).unwrap_or("?"),
+                record.detail
+            );
+        }
+        let lag = scheduled
+            .started
+            .saturating_duration_since(scheduled.planned);
+        if lag > Duration::from_secs(1) {
+            debug!(probe = %record.probe, lag_ms = lag.as_millis() as u64, "check started late");
+        }
+        if let Some(tracker) = self.trackers.get_mut(&record.probe) {
+            if let Some(t) = tracker.observe(&query::observation(&record)) {
+                match &t.cause {
+                    Some((class, detail)) => warn!(
+                        probe = %record.probe, from = %t.from, to = %t.to, since = %t.since,
+                        class = %class, detail = %detail, "state changed"
+                    ),
+                    None => info!(
+                        probe = %record.probe, from = %t.from, to = %t.to, since = %t.since,
+                        "state changed"
+                    ),
+                }
+            }
+        }
+        if let Some(spec) = config.probe(record.probe.as_str()) {
+            let status = query::probe_status(
+                spec,
+                self.trackers.get(&record.probe),
+                Some(&record),
+                Timestamp::now(),
+            );
+            if let Ok(mut board) = self.shared.board.write() {
+                board.insert(record.probe.clone(), status);
+            }
+        }
+        self.last.insert(record.probe.clone(), record.clone());
+        record
+    }
+
+    /// Appends and flushes `batch`, retrying until it succeeds: results are never dropped.
+    async fn commit(&mut self, batch: &mut Vec<ResultRecord>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut delay = FIRST_RETRY_DELAY;
+        let records = std::mem::take(batch);
+        let records = Arc::new(records);
+        loop {
+            let shared = self.shared.clone();
+            let to_write = Arc::clone(&records);
+            let written = tokio::task::spawn_blocking(move || {
+                let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
+                shared.ledger.append(&to_write)
+            })
+            .await;
+            match written {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    error!(error = %e, results = records.len(), retry_in = ?delay, "cannot write results; retrying")
+                }
+                Err(e) => {
+                    error!(error = %e, results = records.len(), retry_in = ?delay, "ledger writer failed; retrying")
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
+        }
+        let newest = records.iter().map(|r| r.at).max();
+        debug!(results = records.len(), newest = ?newest, "written");
+        let down = self
+            .trackers
+            .values()
+            .filter(|t| t.state() == crate::model::State::Down)
+            .count();
+        self.counts.send_modify(|c| {
+            c.written += records.len() as u64;
+            c.down = down;
+        });
+        if let Ok(mut reuse) = Arc::try_unwrap(records) {
+            reuse.clear();
+            *batch = reuse;
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! What the query commands answer — `status`, `history`, `export`, `import` — computed the same
+//! way whether the daemon answers over its socket or the CLI opened the ledger itself.
+//! May use `model`, `config`, `threshold` and `ledger`.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::{Config, ProbeSpec},
+    ledger::{Ledger, LedgerError, MarkerKind, ResultRecord},
+    model::{ErrorClass, Outcome, ProbeName, State},
+    threshold::{Observation, Thresholds, Tracker},
+};
+
+/// Why a query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The probe named is not configured.
+    #[error("no probe is named \"{0}\" in the configuration")]
+    UnknownProbe(String),
+    /// An import line is not a valid result.
+    #[error("line {line}: {message}")]
+    BadLine {
+        /// 1-based line number in the input.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One result as a JSON line (SPEC §4): the `export` output and the `import` input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultLine {
+    /// Probe name.
+    pub probe: String,
+    /// Check start, RFC 3339 UTC.
+    pub at: Timestamp,
+    /// `up`, `degraded`, `down` or `unknown`.
+    pub outcome: Outcome,
+    /// Milliseconds, to the microsecond.
+    pub latency_ms: f64,
+    /// Error class of a failure.
+    #[serde(default)]
+    pub error_class: Option<ErrorClass>,
+    /// Short explanation.
+    #[serde(default)]
+    pub detail: String,
+}
+
+impl From<&ResultRecord> for ResultLine {
+    fn from(record: &ResultRecord) -> Self {
+        ResultLine {
+            probe: record.probe.to_string(),
+            at: record.at,
+            outcome: record.outcome,
+            latency_ms: micros_to_ms(record.latency),
+            error_class: record.error_class,
+            detail: record.detail.clone(),
+        }
+    }
+}
+
+/// Milliseconds with microsecond digits, exact for every stored latency.
+fn micros_to_ms(latency: Duration) -> f64 {
+    latency.as_micros() as f64 / 1000.0
+}
+
+/// The last check of a probe, as status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastCheck {
+    /// Check start.
+    pub at: Timestamp,
+    /// What it found.
+    pub outcome: Outcome,
+    /// Latency.
+    pub latency_ms: f64,
+    /// Error class of a failure.
+    pub error_class: Option<ErrorClass>,
+    /// Short explanation.
+    pub detail: String,
+}
+
+impl From<&ResultRecord> for LastCheck {
+    fn from(record: &ResultRecord) -> Self {
+        LastCheck {
+            at: record.at,
+            outcome: record.outcome,
+            latency_ms: micros_to_ms(record.latency),
+            error_class: record.error_class,
+            detail: record.detail.clone(),
+        }
+    }
+}
+
+/// One probe in `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeStatus {
+    /// Probe name.
+    pub name: String,
+    /// `http`, `tcp` or `dns`.
+    pub kind: &'static str,
+    /// Confirmed state; `unknown` when the last result is older than `stale_after`.
+    pub state: State,
+    /// When the state began, if known.
+    pub since: Option<Timestamp>,
+    /// Whether the probe is scheduled.
+    pub enabled: bool,
+    /// Seconds between checks.
+    pub interval_s: f64,
+    /// Consecutive failures not yet confirmed as an outage.
+    pub pending_failures: u32,
+    /// The newest result.
+    pub last: Option<LastCheck>,
+}
+
+/// The whole `status` document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusReport {
+    /// Whether the answer came from a running daemon.
+    pub daemon_running: bool,
+    /// When the answer was computed.
+    pub at: Timestamp,
+    /// Every configured probe, in configuration order.
+    pub probes: Vec<ProbeStatus>,
+    /// Probes per state.
+    pub summary: Summary,
+}
+
+/// Probe counts by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// All probes.
+    pub total: usize,
+    /// Up.
+    pub up: usize,
+    /// Degraded.
+    pub degraded: usize,
+    /// Down.
+    pub down: usize,
+    /// Unknown (never checked, stale, or disabled).
+    pub unknown: usize,
+}
+
+impl Summary {
+    /// Counts the states of `probes`.
+    pub fn of(probes: &[ProbeStatus]) -> Self {
+        let mut summary = Summary {
+            total: probes.len(),
+            ..Summary::default()
+        };
+        for probe in probes {
+            match probe.state {
+                State::Up => summary.up += 1,
+                State::Degraded => summary.degraded += 1,
+                State::Down => summary.down += 1,
+                State::Unknown | State::Maintenance => summary.unknown += 1,
+            }
+        }
+        summary
+    }
+}
+
+/// The thresholds of a configured probe.
+pub fn thresholds(spec: &ProbeSpec) -> Thresholds {
+    Thresholds {
+        failure: spec.failure_threshold,
+        success: spec.success_threshold,
+        stale_after: spec.stale_after,
+    }
+}
+
+/// Results replayed to rebuild a probe's state: enough for both thresholds to be crossed.
+pub fn replay_depth(spec: &ProbeSpec) -> usize {
+    (spec.failure_threshold + spec.success_threshold) as usize * 2 + 1
+}
+
+/// A tracker rebuilt from a probe's newest results.
+pub fn replay(spec: &ProbeSpec, records: &[ResultRecord]) -> Tracker {
+    let mut tracker = Tracker::new(thresholds(spec));
+    for record in records {
+        tracker.observe(&observation(record));
+    }
+    tracker
+}
+
+/// The state machine's view of a stored result.
+pub fn observation(record: &ResultRecord) -> Observation<'_> {
+    Observation {
+        at: record.at,
+        outcome: record.outcome,
+        error_class: record.error_class,
+        detail: &record.detail,
+    }
+}
+
+/// Status of one probe from its tracker and newest result, judged at `now`.
+pub fn probe_status(
+    spec: &ProbeSpec,
+    tracker: Option<&Tracker>,
+    last: Option<&ResultRecord>,
+    now: Timestamp,
+) -> ProbeStatus {
+    let fresh = last.is_some_and(|record| {
+        now.duration_since(record.at)
+            .try_into()
+            .is_ok_and(|age: Duration| age <= spec.stale_after)
+    });
+    let (state, since) = match tracker {
+        Some(tracker) if fresh => (tracker.state(), tracker.since()),
+        _ => (State::Unknown, None),
+    };
+    ProbeStatus {
+        name: spec.name.to_string(),
+        kind: spec.kind().as_str(),
+        state,
+        since,
+        enabled: spec.enabled,
+        interval_s: spec.interval.as_secs_f64(),
+        pending_failures: tracker.map_or(0, Tracker::pending_failures),
+        last: last.map(LastCheck::from),
+    }
+}
+
+/// `status` from the ledger alone (no daemon running): every probe's state is replayed from
+/// its newest results, and is `unknown` once those are stale.
+pub fn status_from_ledger(config: &Config, ledger: &Ledger) -> Result<StatusReport, QueryError> {
+    let now = Timestamp::now();
+    let mut probes = Vec::with_capacity(config.probes.len());
+    for spec in &config.probes {
+        let records = ledger.last_results(&spec.name, replay_depth(spec))?;
+        let tracker = replay(spec, &records);
+        probes.push(probe_status(spec, Some(&tracker), records.last(), now));
+    }
+    let summary = Summary::of(&probes);
+    Ok(StatusReport {
+        daemon_running: false,
+        at: now,
+        probes,
+        summary,
+    })
+}
+
+/// Why no result covers a stretch of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    /// The daemon was not running: it started again inside the stretch.
+    DaemonNotRunning,
+    /// The daemon ran but no result covers the time (a probe created later, a stalled check).
+    NoResult,
+}
+
+impl std::fmt::Display for GapReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GapReason::DaemonNotRunning => "daemon not running",
+            GapReason::NoResult => "no result",
+        })
+    }
+}
+
+/// A stretch of time no result covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnknownSpan {
+    /// Start (inclusive).
+    pub from: Timestamp,
+    /// End (exclusive).
+    pub to: Timestamp,
+    /// Why.
+    pub reason: GapReason,
+}
+
+/// The `history` document of one probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Probe name.
+    pub probe: String,
+    /// Window start.
+    pub since: Timestamp,
+    /// Window end (the time of the query).
+    pub until: Timestamp,
+    /// Checks in the window.
+    pub checks: usize,
+    /// Failed checks in the window.
+    pub failed_checks: usize,
+    /// Every result, oldest first.
+    pub results: Vec<ResultLine>,
+    /// Time in the window that no result covers (sample-and-hold with `stale_after`).
+    pub unknown: Vec<UnknownSpan>,
+}
+
+/// A probe's results from `since` until now, with the stretches no result covers.
+pub fn history(
+    config: &Config,
+    ledger: &Ledger,
+    probe: &str,
+    since: Timestamp,
+) -> Result<History, QueryError> {
+    let spec = config
+        .probe(probe)
+        .ok_or_else(|| QueryError::UnknownProbe(probe.to_owned()))?;
+    let until = Timestamp::now();
+    // One result before the window tells whether its start is covered.
+    let lookback = since
+        .checked_sub(jiff::SignedDuration::try_from(spec.stale_after).unwrap_or_default())
+        .unwrap_or(since);
+    let records = ledger.results(&spec.name, lookback, until)?;
+    let starts: Vec<Timestamp> = ledger
+        .markers(lookback, until)?
+        .into_iter()
+        .filter(|m| m.kind == MarkerKind::DaemonStart)
+        .map(|m| m.at)
+        .collect();
+    let unknown = uncovered(&records, spec.stale_after, since, until, &starts);
+    let in_window: Vec<&ResultRecord> = records.iter().filter(|r| r.at >= since).collect();
+    Ok(History {
+        probe: spec.name.to_string(),
+        since,
+        until,
+        checks: in_window.len(),
+        failed_checks: in_window
+            .iter()
+            .filter(|r| r.outcome == Outcome::Down)
+            .count(),
+        results: in_window.into_iter().map(ResultLine::from).collect(),
+        unknown,
+    })
+}
+
+/// The parts of `[since, until)` that no result covers, each result standing for
+/// `[at, min(next, at + stale_after))` (SPEC §3).
+pub fn uncovered(
+    records: &[ResultRecord],
+    stale_after: Duration,
+    since: Timestamp,
+    until: Timestamp,
+    daemon_starts: &[Timestamp],
+) -> Vec<UnknownSpan> {
+    let stale = jiff::SignedDuration::try_from(stale_after).unwrap_or_default();
+    let mut spans = Vec::new();
+    let mut covered_until = since;
+    let mut push = |from: Timestamp, to: Timestamp| {
+        let from = from.max(since);
+        let to = to.min(until);
+        if from < to {
+            let reason = if daemon_starts.iter().any(|s| *s > from && *s <= to) {
+                GapReason::DaemonNotRunning
+            } else {
+                GapReason::NoResult
+            };
+            spans.push(UnknownSpan { from, to, reason });
+        }
+    };
+    for record in records {
+        if record.at > covered_until {
+            push(covered_until, record.at);
+        }
+        let end = record.at.checked_add(stale).unwrap_or(record.at);
+        covered_until = covered_until.max(end);
+    }
+    if covered_until < until {
+        push(covered_until, until);
+    }
+    spans
+}
+
+/// Streams results as JSON lines to `out`, ordered by probe then time; returns the count.
+pub fn export(
+    ledger: &Ledger,
+    probe: Option<&ProbeName>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, QueryError> {
+    let count = ledger.export(probe, since, until, &mut |record| {
+        let line = serde_json::to_string(&ResultLine::from(record)).map_err(LedgerError::sink)?;
+        writeln!(out, "{line}").map_err(LedgerError::sink)
+    })?;
+    out.flush()
+        .map_err(|e| QueryError::Ledger(LedgerError::sink(e)))?;
+    Ok(count)
+}
+
+/// Parses JSON lines into records, refusing unknown probes; nothing is written here.
+pub fn parse_import(config: &Config, text: &str) -> Result<Vec<ResultRecord>, QueryError> {
+    let mut records = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| QueryError::BadLine { line, message };
+        let parsed: ResultLine = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+        let spec = config.probe(&parsed.probe).ok_or_else(|| {
+            bad(format!(
+                "unknown probe \"{}\": import only accepts probes of the configuration",
+                parsed.probe
+            ))
+        })?;
+        if !(parsed.latency_ms.is_finite() && parsed.latency_ms >= 0.0) {
+            return Err(bad(format!("invalid latency_ms {}", parsed.latency_ms)));
+        }
+        let failed = matches!(parsed.outcome, Outcome::Down);
+        if failed && parsed.error_class.is_none() {
+            return Err(bad("a down result needs an error_class".into()));
+        }
+        let micros = (parsed.latency_ms * 1000.0).round() as u64;
+        records.push(ResultRecord {
+            probe: spec.name.clone(),
+            at: parsed.at,
+            latency: Duration::from_micros(micros),
+            outcome: parsed.outcome,
+            error_class: parsed.error_class,
+            detail: parsed.detail,
+        });
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seconds: i64, outcome: Outcome) -> ResultRecord {
+        ResultRecord {
+            probe: ProbeName::new("p").unwrap(),
+            at: Timestamp::from_second(seconds).unwrap(),
+            latency: Duration::from_micros(12_500),
+            outcome,
+            error_class: None,
+            detail: String::new(),
+        }
+    }
+
+    fn ts(seconds: i64) -> Timestamp {
+        Timestamp::from_second(seconds).unwrap()
+    }
+
+    #[test]
+    fn uncovered_time_is_between_stale_results() {
+        let records = [
+            record(100, Outcome::Up),
+            record(160, Outcome::Up),
+            record(500, Outcome::Up),
+        ];
+        let spans = uncovered(
+            &records,
+            Duration::from_secs(120),
+            ts(0),
+            ts(700),
+            &[ts(450)],
+        );
+        assert_eq!(spans.len(), 3);
+        assert_eq!((spans[0].from, spans[0].to), (ts(0), ts(100)));
+        assert_eq!(
+            (spans[1].from, spans[1].to, spans[1].reason),
+            (ts(280), ts(500), GapReason::DaemonNotRunning)
+        );
+        assert_eq!(
+            (spans[2].from, spans[2].to, spans[2].reason),
+            (ts(620), ts(700), GapReason::NoResult)
+        );
+    }
+
+    #[test]
+    fn fully_covered_windows_have_no_unknown() {
+        let records = [
+            record(0, Outcome::Up),
+            record(60, Outcome::Down),
+            record(120, Outcome::Up),
+        ];
+        assert!(uncovered(&records, Duration::from_secs(120), ts(30), ts(200), &[]).is_empty());
+    }
+
+    #[test]
+    fn result_lines_serialize_in_the_spec_shape() {
+        let line = ResultLine::from(&record(1_700_000_000, Outcome::Up));
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"probe":"p","at":"2023-11-14T22:13:20Z","outcome":"up","latency_ms":12.5,"error_class":null,"detail":""}"#
+        );
+        let back: ResultLine = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, line);
+    }
+}

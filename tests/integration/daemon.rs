@@ -1,0 +1,486 @@
+//! `upledger run` as a real process: crash safety under `kill -9`, reload on SIGHUP, clean
+//! shutdown on SIGTERM, the query commands over the socket and directly, import/export.
+
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant, SystemTime},
+};
+
+use jiff::Timestamp;
+
+use crate::support::{TestConfig, daemon::Daemon, http, tcp, upledger};
+
+/// Three probes checked every second: one up (TCP), one down (refused), one HTTP.
+fn fast_probes(config: &TestConfig, up: &tcp::TestTcp, web: &http::TestHttp) {
+    let refused = tcp::refused_addr();
+    config.probes(
+        "fast.toml",
+        &format!(
+            r#"
+[[probe]]
+name = "up-tcp"
+kind = "tcp"
+address = "{up}"
+interval = "1s"
+timeout = "500ms"
+
+[[probe]]
+name = "down-tcp"
+kind = "tcp"
+address = "{refused}"
+interval = "1s"
+timeout = "500ms"
+failure_threshold = 2
+
+[[probe]]
+name = "web"
+kind = "http"
+url = "{url}"
+interval = "1s"
+timeout = "500ms"
+"#,
+            up = up.addr,
+            url = web.url("/ok"),
+        ),
+    );
+}
+
+/// The (probe, at) of every result `history` shows since `since`.
+async fn acknowledged(daemon: &Daemon, probe: &str, since: &str) -> BTreeSet<(String, String)> {
+    let output = daemon
+        .cli(&["history", probe, "--since", since, "--json"])
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    output.json()["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (probe.to_owned(), r["at"].as_str().expect("at").to_owned()))
+        .collect()
+}
+
+/// A pseudo-random duration in `[min, min + spread)` from the clock, for kill moments.
+fn jitter(min: Duration, spread: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    min + spread.mul_f64(f64::from(nanos % 1000) / 1000.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_loses_no_acknowledged_result_and_dead_time_is_unknown() {
+    let up = tcp::hang().await;
+    let web = http::start(http::HttpOptions::plain()).await;
+    let config = TestConfig::new();
+    fast_probes(&config, &up, &web);
+    let since = Timestamp::now().to_string();
+    let probes = ["up-tcp", "down-tcp", "web"];
+    let mut seen = BTreeSet::new();
+    let mut dead_periods = Vec::new();
+    for round in 0..4 {
+        let daemon = Daemon::start(&config.main_path()).await;
+        let run_for = jitter(Duration::from_millis(2500), Duration::from_millis(1500));
+        let started = Instant::now();
+        // Collect what the daemon acknowledged (visible through history) while it runs.
+        while started.elapsed() < run_for {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for probe in probes {
+                seen.extend(acknowledged(&daemon, probe, &since).await);
+            }
+        }
+        let killed_at = Timestamp::now();
+        daemon.kill9().await;
+        // Dead for longer than stale_after (2 s): that time must read as unknown.
+        tokio::time::sleep(jitter(
+            Duration::from_millis(2500),
+            Duration::from_millis(500),
+        ))
+        .await;
+        dead_periods.push((round, killed_at, Timestamp::now()));
+    }
+    assert!(
+        seen.len() >= 20,
+        "too few results to mean anything: {}",
+        seen.len()
+    );
+
+    let daemon = Daemon::start(&config.main_path()).await;
+    let mut after = BTreeSet::new();
+    for probe in probes {
+        after.extend(acknowledged(&daemon, probe, &since).await);
+    }
+    let lost: Vec<_> = seen.difference(&after).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged results lost after kill -9: {lost:?}"
+    );
+
+    // Each dead period shows as unknown ("daemon not running") in every probe's history.
+    for probe in probes {
+        let history = daemon
+            .cli(&["history", probe, "--since", &since, "--json"])
+            .await
+            .json();
+        let unknown = history["unknown"].as_array().expect("unknown spans");
+        for (round, killed, restarted) in &dead_periods {
+            let covered = unknown.iter().any(|span| {
+                let from: Timestamp = span["from"].as_str().expect("from").parse().expect("ts");
+                let to: Timestamp = span["to"].as_str().expect("to").parse().expect("ts");
+                span["reason"] == "daemon_not_running"
+                    && from <= *restarted
+                    && to >= *restarted
+                    && from < *restarted
+                    && from
+                        >= killed
+                            .checked_sub(jiff::SignedDuration::from_secs(3))
+                            .expect("ts")
+            });
+            assert!(
+                covered,
+                "{probe}: dead period {round} ({killed} → {restarted}) not unknown: {unknown:#?}"
+            );
+        }
+    }
+    assert_eq!(daemon.terminate().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_a_valid_change_and_rejects_an_invalid_one() {
+    let up = tcp::hang().await;
+    let web = http::start(http::HttpOptions::plain()).await;
+    let config = TestConfig::new();
+    config.probes(
+        "a.toml",
+        &format!("[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n", up.addr),
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+
+    // A valid change: a new probe appears and gets checked.
+    config.probes(
+        "b.toml",
+        &format!("[[probe]]\nname = \"b\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n", web.url("/ok")),
+    );
+    daemon.signal("HUP");
+    daemon
+        .wait_for_log("configuration reloaded", Duration::from_secs(10))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = daemon.cli(&["status", "--json"]).await.json();
+        let b = status["probes"]
+            .as_array()
+            .expect("probes")
+            .iter()
+            .find(|p| p["name"] == "b")
+            .cloned();
+        if b.is_some_and(|b| b["state"] == "up") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "probe b never came up: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An invalid change: rejected with file:line:col, the old configuration keeps probing.
+    config.probes(
+        "c.toml",
+        "[[probe]]\nname = \"c\"\nkind = \"tcp\"\nadress = \"127.0.0.1:1\"\n",
+    );
+    let before = daemon
+        .cli(&["history", "a", "--since", "1h", "--json"])
+        .await
+        .json()["checks"]
+        .as_u64()
+        .expect("checks");
+    daemon.signal("HUP");
+    let log = daemon
+        .wait_for_log("reload rejected", Duration::from_secs(10))
+        .await;
+    assert!(
+        log.contains("probes.d/c.toml:4:1"),
+        "error names file:line:col:\n{log}"
+    );
+    assert!(log.contains("unknown key \"adress\""), "{log}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = daemon
+        .cli(&["history", "a", "--since", "1h", "--json"])
+        .await
+        .json()["checks"]
+        .as_u64()
+        .expect("checks");
+    assert!(
+        after >= before + 2,
+        "probe a kept its schedule: {before} → {after}"
+    );
+    let status = daemon.cli(&["status", "--json"]).await.json();
+    let names: Vec<_> = status["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    assert_eq!(names, ["a", "b"], "the rejected probe is not there");
+
+    // Removing a probe stops it.
+    std::fs::remove_file(config.dir().join("probes.d/b.toml")).expect("rm");
+    std::fs::remove_file(config.dir().join("probes.d/c.toml")).expect("rm");
+    daemon.signal("HUP");
+    daemon
+        .wait_for_log("probe stopped", Duration::from_secs(10))
+        .await;
+
+    assert_eq!(daemon.terminate().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_writes_and_exits_zero() {
+    let up = tcp::hang().await;
+    let web = http::start(http::HttpOptions::plain()).await;
+    let config = TestConfig::new();
+    fast_probes(&config, &up, &web);
+    let daemon = Daemon::start(&config.main_path()).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let status = daemon.cli(&["status"]).await;
+    assert_eq!(status.code, 1, "a probe is down:\n{}", status.stdout);
+    assert!(status.stdout.contains("down-tcp"), "{}", status.stdout);
+    let log_path = config.dir().join("daemon-0.log");
+    assert_eq!(daemon.terminate().await, 0);
+    let log = std::fs::read_to_string(log_path).expect("log");
+    assert!(log.contains("stopped; every result is written"), "{log}");
+    // With the daemon gone, the CLI reads the ledger itself.
+    let status = upledger()
+        .arg("--config")
+        .arg(config.main_path())
+        .args(["status", "--json"])
+        .run()
+        .await;
+    let json = status.json();
+    assert_eq!(json["daemon_running"], false);
+    let down = json["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .find(|p| p["name"] == "down-tcp")
+        .cloned()
+        .expect("down-tcp");
+    assert_eq!(down["last"]["error_class"], "connect", "{down:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_ledger_without_a_socket_is_explained() {
+    let config = TestConfig::new();
+    config.probes(
+        "a.toml",
+        "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    // Same ledger, another socket path: nobody answers there, and the ledger is taken.
+    let other = config.dir().join("other.toml");
+    std::fs::write(
+        &other,
+        "[daemon]\nledger = \"data/ledger\"\nsocket = \"elsewhere.sock\"\n",
+    )
+    .expect("write");
+    let output = upledger()
+        .arg("--config")
+        .arg(&other)
+        .arg("status")
+        .run()
+        .await;
+    assert_eq!(output.code, 2);
+    assert!(output.stderr.contains("is locked"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("no daemon answers on"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(daemon.terminate().await, 0);
+}
+
+/// JSON lines for two probes over a day, sorted by probe then time (the export order).
+fn sample_lines() -> String {
+    let mut lines = String::new();
+    for probe in ["alpha", "beta"] {
+        for i in 0..500i64 {
+            let at = Timestamp::from_second(1_793_491_200 + i * 30).expect("ts");
+            let (outcome, class, detail) = match i % 50 {
+                7 | 8 | 9 => ("down", "\"connect\"", "connection refused"),
+                20 => ("degraded", "null", "slower than 800ms"),
+                33 => (
+                    "unknown",
+                    "\"dns\"",
+                    "monitor offline (sentinel uplink down): timeout",
+                ),
+                _ => ("up", "null", ""),
+            };
+            let micros = (10 + i % 7) * 1000 + (i * 37) % 1000;
+            // serde_json's shortest form, as export writes it.
+            let latency = serde_json::to_string(&(micros as f64 / 1000.0)).expect("f64");
+            lines += &format!(
+                "{{\"probe\":\"{probe}\",\"at\":\"{at}\",\"outcome\":\"{outcome}\",\"latency_ms\":{latency},\"error_class\":{class},\"detail\":\"{detail}\"}}\n"
+            );
+        }
+    }
+    lines
+}
+
+fn two_probe_config() -> TestConfig {
+    let config = TestConfig::new();
+    config.probes(
+        "p.toml",
+        "[[probe]]\nname = \"alpha\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\nenabled = false\n\n\
+         [[probe]]\nname = \"beta\"\nkind = \"tcp\"\naddress = \"127.0.0.1:2\"\nenabled = false\n",
+    );
+    config
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_then_export_round_trips_and_bad_imports_change_nothing() {
+    let config = two_probe_config();
+    let input = config.dir().join("in.jsonl");
+    let lines = sample_lines();
+    std::fs::write(&input, &lines).expect("write");
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+    };
+
+    let imported = cli(&["import"]).arg(&input).run().await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    assert!(
+        imported.stderr.contains("imported 1000 results"),
+        "{}",
+        imported.stderr
+    );
+    let exported = cli(&["export"]).run().await;
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    assert_eq!(exported.stdout, lines, "export is byte-for-byte the import");
+
+    // Filters.
+    let beta = cli(&[
+        "export",
+        "--probe",
+        "beta",
+        "--since",
+        "2026-11-01T01:00:00Z",
+        "--until",
+        "2026-11-01T02:00:00Z",
+    ])
+    .run()
+    .await;
+    assert_eq!(beta.stdout.lines().count(), 120);
+    assert!(beta.stdout.lines().all(|l| l.contains("\"beta\"")));
+
+    // A duplicate (the same file again) is refused and changes nothing.
+    let again = cli(&["import"]).arg(&input).run().await;
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("import refused, nothing written"),
+        "{}",
+        again.stderr
+    );
+    // A duplicate within one file, mixed with new results, changes nothing either.
+    let mixed = config.dir().join("mixed.jsonl");
+    let first = lines.lines().next().expect("a line");
+    let new = first.replace("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z");
+    std::fs::write(&mixed, format!("{new}\n{new}\n")).expect("write");
+    let refused = cli(&["import"]).arg(&mixed).run().await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("both in the input"),
+        "{}",
+        refused.stderr
+    );
+    // An unknown probe is refused with its line number.
+    let unknown = config.dir().join("unknown.jsonl");
+    std::fs::write(
+        &unknown,
+        format!("{new}\n{}\n", new.replace("alpha", "gamma")),
+    )
+    .expect("write");
+    let refused = cli(&["import"]).arg(&unknown).run().await;
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("line 2: unknown probe \"gamma\""),
+        "{}",
+        refused.stderr
+    );
+
+    let exported = cli(&["export"]).run().await;
+    assert_eq!(exported.stdout, lines, "refused imports changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_and_export_go_through_a_running_daemon() {
+    let config = two_probe_config();
+    let input = config.dir().join("in.jsonl");
+    let lines = sample_lines();
+    std::fs::write(&input, &lines).expect("write");
+    let daemon = Daemon::start(&config.main_path()).await;
+    let imported = daemon
+        .cli(&["import", input.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let exported = daemon.cli(&["export"]).await;
+    assert_eq!(exported.stdout, lines);
+    let again = daemon
+        .cli(&["import", input.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("nothing written"), "{}", again.stderr);
+    let history = daemon
+        .cli(&[
+            "history",
+            "alpha",
+            "--since",
+            "2026-11-01T00:00:00Z",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(history["checks"], 500);
+    assert_eq!(history["failed_checks"], 30);
+    assert_eq!(daemon.terminate().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_configuration_runs_from_the_repository_root() {
+    // A copy, so the test leaves no data folder in the repository.
+    let root = tempfile::tempdir().expect("tempdir");
+    let repo = crate::support::repo_root();
+    std::fs::copy(
+        repo.join("upledger.toml"),
+        root.path().join("upledger.toml"),
+    )
+    .expect("copy");
+    std::fs::create_dir(root.path().join("probes.d")).expect("mkdir");
+    for entry in std::fs::read_dir(repo.join("probes.d")).expect("probes.d") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(
+            &path,
+            root.path()
+                .join("probes.d")
+                .join(path.file_name().expect("name")),
+        )
+        .expect("copy");
+    }
+    let daemon = Daemon::start(&root.path().join("upledger.toml")).await;
+    assert!(
+        root.path().join("data/ledger").is_dir(),
+        "ledger under the local data folder"
+    );
+    assert!(
+        root.path().join("data/upledger.sock").exists(),
+        "socket under the local data folder"
+    );
+    assert_eq!(daemon.terminate().await, 0);
+    assert!(
+        !root.path().join("data/upledger.sock").exists(),
+        "socket removed on exit"
+    );
+}
