@@ -96,7 +96,9 @@ fn main() {
     // On the real disk (/tmp here is not tmpfs): flushes must cost what they cost.
     let dir = tempfile::Builder::new()
         .prefix("upledger-bench-")
-        .tempdir_in(std::env::var_os("UPLEDGER_BENCH_DIR").unwrap_or_else(std::env::temp_dir))
+        .tempdir_in(
+            std::env::var_os("UPLEDGER_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into),
+        )
         .expect("temporary directory");
     let path = dir.path().join("ledger");
 
@@ -193,6 +195,31 @@ fn main() {
         size_after as f64 / total as f64,
         du_after as f64 / total as f64,
     );
+    // sled cleans its log only in its background flusher (every 500 ms, for at most half of
+    // that), so right after a burst of 1M results the file still holds garbage a daemon
+    // writing ~100 results/s would long have reclaimed. Give it a few seconds.
+    let settle_began = Instant::now();
+    let mut settled = size_after;
+    let mut still = 0;
+    while settle_began.elapsed() < Duration::from_secs(20) && still < 3 {
+        std::thread::sleep(Duration::from_secs(1));
+        ledger.flush().expect("flush");
+        let now = ledger.size_on_disk().expect("size");
+        still = if now >= settled { still + 1 } else { 0 };
+        settled = settled.min(now);
+    }
+    println!(
+        "disk after {:.0} s idle (sled's background log cleaning): {:.1} MB = {:.2} bytes/result",
+        settle_began.elapsed().as_secs_f64(),
+        settled as f64 / 1e6,
+        settled as f64 / total as f64,
+    );
+    let stats = ledger.stats().expect("stats");
+    println!(
+        "payload: {} blocks, {:.2} bytes/result in block values (+12-byte key per block)",
+        stats.blocks,
+        stats.block_bytes as f64 / total as f64
+    );
     println!("peak RSS (VmHWM) after append: {:.1} MB", peak_rss_mb());
 
     // One probe over a day (it holds checks × 10 s of data), and over one hour.
@@ -248,6 +275,7 @@ fn main() {
         size_reopened as f64 / total as f64,
         du_bytes(&path) as f64 / total as f64,
     );
+    println!("peak RSS (VmHWM) after reopen: {:.1} MB", peak_rss_mb());
     let t = Instant::now();
     let verified = ledger.verify().expect("verify");
     println!(

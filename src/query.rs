@@ -203,11 +203,11 @@ pub fn observation(record: &ResultRecord) -> Observation<'_> {
 pub fn probe_status(
     spec: &ProbeSpec,
     tracker: Option<&Tracker>,
-    last: Option<&ResultRecord>,
+    last: Option<LastCheck>,
     now: Timestamp,
 ) -> ProbeStatus {
-    let fresh = last.is_some_and(|record| {
-        now.duration_since(record.at)
+    let fresh = last.as_ref().is_some_and(|check| {
+        now.duration_since(check.at)
             .try_into()
             .is_ok_and(|age: Duration| age <= spec.stale_after)
     });
@@ -223,7 +223,7 @@ pub fn probe_status(
         enabled: spec.enabled,
         interval_s: spec.interval.as_secs_f64(),
         pending_failures: tracker.map_or(0, Tracker::pending_failures),
-        last: last.map(LastCheck::from),
+        last,
     }
 }
 
@@ -235,7 +235,8 @@ pub fn status_from_ledger(config: &Config, ledger: &Ledger) -> Result<StatusRepo
     for spec in &config.probes {
         let records = ledger.last_results(&spec.name, replay_depth(spec))?;
         let tracker = replay(spec, &records);
-        probes.push(probe_status(spec, Some(&tracker), records.last(), now));
+        let last = records.last().map(LastCheck::from);
+        probes.push(probe_status(spec, Some(&tracker), last, now));
     }
     let summary = Summary::of(&probes);
     Ok(StatusReport {

@@ -10,7 +10,7 @@ use super::Exit;
 use crate::{
     config::{Config, ProbeSpec},
     model::{CheckResult, Outcome},
-    probe::Checker,
+    probe::{Checker, Toolkit},
 };
 
 /// Arguments of `upledger check`.
@@ -51,9 +51,10 @@ struct CheckJson<'a> {
 
 pub(super) fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<Exit> {
     let selected = select(config, &args.probes)?;
+    let toolkit = Toolkit::new();
     let mut checkers = Vec::with_capacity(selected.len());
     for spec in &selected {
-        checkers.push((Checker::new(spec)?, *spec));
+        checkers.push((Checker::new(spec, &toolkit)?, *spec));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -21,7 +21,7 @@ pub(super) enum Source {
     /// The daemon answers on its socket.
     Daemon(UnixStream),
     /// No daemon runs; this process opened the ledger.
-    Ledger(Box<Config>, Ledger),
+    Ledger(Box<Config>, Box<Ledger>),
 }
 
 /// Connects to the daemon named by the main file; when none answers, loads the whole
@@ -35,7 +35,7 @@ pub(super) fn connect(config_path: &Path) -> anyhow::Result<Option<Source>> {
         return Ok(None);
     };
     match Ledger::open(&config.daemon.ledger) {
-        Ok(ledger) => Ok(Some(Source::Ledger(Box::new(config), ledger))),
+        Ok(ledger) => Ok(Some(Source::Ledger(Box::new(config), Box::new(ledger)))),
         Err(e @ LedgerError::Locked { .. }) => Err(anyhow!(
             "{e}; no daemon answers on {} (is the socket path in the config the daemon's?)",
             config.daemon.socket.display()

@@ -139,59 +139,63 @@ pub(crate) fn load_with_env(
         }
     }
 
-    // Probe files, in name order so load order (and error order) is stable.
-    let probe_files = list_probe_files(&daemon.probes_dir)?;
-    let mut sources = Vec::with_capacity(probe_files.len());
-    for (i, path) in probe_files.into_iter().enumerate() {
-        let text = read(&path)?;
-        sources.push(SourceFile::new(i + 1, path, text));
-    }
-    let parsed: Vec<Option<DeTable<'_>>> = sources
-        .iter()
-        .map(|source| parse(source, &mut reporter))
-        .collect();
-
+    // Probe files, in name order so load order (and error order) is stable. Each file is
+    // parsed in parts of a few dozen `[[probe]]` tables: a spanned parse tree costs about a
+    // kilobyte per table, and parsing 10,000 at once would leave that much heap behind.
     let mut probes = Vec::new();
     let mut first_seen: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
-    for (source, table) in sources.iter().zip(&parsed) {
-        let Some(table) = table else { continue };
-        let mut ctx = Ctx::new(&mut reporter, None, env);
-        let top = Section {
-            file: source,
-            table,
-            span: 0..0,
-        };
-        top.reject_unknown_keys(
-            &mut ctx,
-            &["probe"],
-            "a probe file (probes are [[probe]] tables)",
-        );
-        check_section_shapes(&mut ctx, &top);
-        for probe in array_of_tables(source, Some(table), "probe") {
+    for (i, path) in list_probe_files(&daemon.probes_dir)?
+        .into_iter()
+        .enumerate()
+    {
+        let text = read(&path)?;
+        for part in split_probe_file(&text, TABLES_PER_PART) {
+            let source = SourceFile::part(
+                i + 1,
+                path.clone(),
+                text[part.bytes].to_owned(),
+                part.first_line,
+            );
+            let Some(table) = parse(&source, &mut reporter) else {
+                continue;
+            };
             let mut ctx = Ctx::new(&mut reporter, None, env);
-            let name_item = probe.get("name");
-            let spec = read_probe(&mut ctx, probe, defaults.clone(), &channel_names);
-            // Duplicate names are checked even for otherwise invalid probes.
-            if let Some((item, name)) = name_item.and_then(|i| Some((i, i.raw().as_str()?))) {
-                let (line, column) = source.position(&item.span());
-                match first_seen.get(name) {
-                    Some((file, first_line, first_column)) => reporter.error(
-                        source,
-                        &item.span(),
-                        Some(&format!("probe \"{name}\"")),
-                        format!(
-                            "duplicate probe name; first defined at {}:{first_line}:{first_column}",
-                            file.display()
+            let top = Section {
+                file: &source,
+                table: &table,
+                span: 0..0,
+            };
+            top.reject_unknown_keys(
+                &mut ctx,
+                &["probe"],
+                "a probe file (probes are [[probe]] tables)",
+            );
+            check_section_shapes(&mut ctx, &top);
+            for probe in array_of_tables(&source, Some(&table), "probe") {
+                let mut ctx = Ctx::new(&mut reporter, None, env);
+                let name_item = probe.get("name");
+                let spec = read_probe(&mut ctx, probe, defaults.clone(), &channel_names);
+                // Duplicate names are checked even for otherwise invalid probes.
+                if let Some((item, name)) = name_item.and_then(|i| Some((i, i.raw().as_str()?))) {
+                    let (line, column) = source.position(&item.span());
+                    match first_seen.get(name) {
+                        Some((file, first_line, first_column)) => reporter.error(
+                            &source,
+                            &item.span(),
+                            Some(&format!("probe \"{name}\"")),
+                            format!(
+                                "duplicate probe name; first defined at {}:{first_line}:{first_column}",
+                                file.display()
+                            ),
                         ),
-                    ),
-                    None => {
-                        first_seen
-                            .insert(name.to_owned(), (source.path().to_owned(), line, column));
+                        None => {
+                            first_seen.insert(name.to_owned(), (source.path().to_owned(), line, column));
+                        }
                     }
                 }
-            }
-            if let Some(spec) = spec {
-                probes.push(spec);
+                if let Some(spec) = spec {
+                    probes.push(spec);
+                }
             }
         }
     }
@@ -246,6 +250,8 @@ pub(crate) fn load_with_env(
     if !reporter.is_empty() {
         return Err(ConfigError::Invalid(reporter.into_diagnostics()));
     }
+    // Kept for the daemon's lifetime: no spare capacity (a ProbeSpec is half a kilobyte).
+    probes.shrink_to_fit();
     Ok(Config {
         main_file: main.to_owned(),
         daemon,
@@ -254,6 +260,62 @@ pub(crate) fn load_with_env(
         slas,
         maintenance,
     })
+}
+
+/// `[[probe]]` tables parsed together; see [`split_probe_file`].
+const TABLES_PER_PART: usize = 64;
+
+/// A slice of a probe file that parses on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    bytes: std::ops::Range<usize>,
+    /// 1-based line of the part's first byte in the whole file.
+    first_line: usize,
+}
+
+/// Splits a probe file before every `per_part`-th `[[probe]]` header line, so each part is a
+/// self-contained document. Lines inside multi-line strings are never taken for headers.
+fn split_probe_file(text: &str, per_part: usize) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut headers_in_part = 0;
+    let mut open_string: Option<&str> = None;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let is_header = open_string.is_none() && {
+            let code = line.split('#').next().unwrap_or("").trim();
+            code.replace(' ', "") == "[[probe]]"
+        };
+        if is_header {
+            if headers_in_part == per_part {
+                parts.push(Part {
+                    bytes: start..offset,
+                    first_line: start_line,
+                });
+                start = offset;
+                start_line = index + 1;
+                headers_in_part = 0;
+            }
+            headers_in_part += 1;
+        }
+        for delimiter in ["\"\"\"", "'''"] {
+            let count = line.matches(delimiter).count();
+            if count % 2 == 1 {
+                open_string = match open_string {
+                    None => Some(delimiter),
+                    Some(open) if open == delimiter => None,
+                    other => other,
+                };
+            }
+        }
+        offset += line.len();
+    }
+    parts.push(Part {
+        bytes: start..text.len(),
+        first_line: start_line,
+    });
+    parts
 }
 
 /// Reborrows the reporter behind a context, to report under another context for a while.
@@ -340,4 +402,26 @@ fn list_probe_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_files_split_before_headers_and_not_inside_strings() {
+        let text = "# comment\n[[probe]]\nname = \"a\"\n\n[[probe]]\nbody = \"\"\"\n[[probe]]\n\"\"\"\n  [[ probe ]] # c\nname = \"c\"\n";
+        let parts = split_probe_file(text, 1);
+        let texts: Vec<&str> = parts.iter().map(|p| &text[p.bytes.clone()]).collect();
+        assert_eq!(texts.len(), 3, "{texts:?}");
+        assert!(texts[0].starts_with("# comment\n[[probe]]"));
+        assert!(texts[1].starts_with("[[probe]]\nbody"));
+        assert!(texts[2].starts_with("  [[ probe ]]"));
+        assert_eq!(
+            parts.iter().map(|p| p.first_line).collect::<Vec<_>>(),
+            [1, 5, 9]
+        );
+        assert_eq!(texts.concat(), text);
+        assert_eq!(split_probe_file(text, 64).len(), 1);
+    }
 }

@@ -17,7 +17,8 @@ use crate::model::Percent;
 /// Collects diagnostics from every file, to be sorted into file order at the end.
 #[derive(Debug, Default)]
 pub(crate) struct Reporter {
-    entries: Vec<(usize, usize, Diagnostic)>,
+    /// (file order, (line, column), diagnostic).
+    entries: Vec<(usize, (usize, usize), Diagnostic)>,
 }
 
 impl Reporter {
@@ -32,7 +33,7 @@ impl Reporter {
         let (line, column) = file.position(span);
         self.entries.push((
             file.order(),
-            span.start,
+            (line, column),
             Diagnostic {
                 file: file.path().to_owned(),
                 line,

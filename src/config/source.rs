@@ -14,10 +14,17 @@ pub(crate) struct SourceFile {
     text: String,
     /// Byte offset where each line starts.
     line_starts: Vec<usize>,
+    /// Line number of the text's first line in the file (1 unless this is a part of it).
+    first_line: usize,
 }
 
 impl SourceFile {
     pub(crate) fn new(order: usize, path: PathBuf, text: String) -> Self {
+        Self::part(order, path, text, 1)
+    }
+
+    /// A part of a file that starts at line `first_line`; positions are reported in the file.
+    pub(crate) fn part(order: usize, path: PathBuf, text: String, first_line: usize) -> Self {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -26,6 +33,7 @@ impl SourceFile {
             path,
             text,
             line_starts,
+            first_line,
         }
     }
 
@@ -50,7 +58,7 @@ impl SourceFile {
             .text
             .get(line_start..offset)
             .map_or(0, |prefix| prefix.chars().count());
-        (line, column + 1)
+        (line + self.first_line - 1, column + 1)
     }
 
     /// The position of a span's start.

@@ -6,6 +6,7 @@
 //! stop scheduling, let checks in flight finish, commit what is left and record a stop marker.
 
 pub mod recorder;
+mod rollups;
 pub mod schedule;
 mod systemd;
 
@@ -29,7 +30,7 @@ use crate::{
     config::{self, Config, ConfigError, ProbeSpec},
     ledger::{Ledger, LedgerError, Marker, MarkerKind},
     model::ProbeName,
-    probe::{Checker, SetupError},
+    probe::{Checker, SetupError, Toolkit},
 };
 
 /// Results waiting for the recorder before probe loops feel back-pressure.
@@ -52,9 +53,10 @@ pub enum DaemonError {
     Signals(std::io::Error),
 }
 
-/// A scheduled probe: its spec (to notice changes on reload) and its loop's token.
+/// A scheduled probe: a fingerprint of its spec (to notice changes on reload; keeping the spec
+/// itself would double the configuration's memory) and its loop's token.
 struct Running {
-    spec: ProbeSpec,
+    fingerprint: u64,
     cancel: CancellationToken,
 }
 
@@ -124,6 +126,11 @@ impl Daemon {
             started_at,
         };
         daemon.apply(&config)?;
+        daemon.loops.spawn(prune_forever(
+            daemon.shared.clone(),
+            daemon.config.subscribe(),
+            daemon.scheduling.child_token(),
+        ));
         info!(
             probes = daemon.probes.len(),
             ledger = %config.daemon.ledger.display(),
@@ -156,14 +163,15 @@ impl Daemon {
             .map(|p| (&p.name, p))
             .collect();
         // Prepare every new or changed checker first, so a setup failure changes nothing.
+        let toolkit = Toolkit::new();
         let mut prepared = Vec::new();
         for (name, spec) in &wanted {
             let unchanged = self
                 .probes
                 .get(*name)
-                .is_some_and(|running| same_probe(&running.spec, spec));
+                .is_some_and(|running| running.fingerprint == fingerprint(spec));
             if !unchanged {
-                prepared.push(((*spec).clone(), Checker::new(spec)?));
+                prepared.push(((*spec).clone(), Checker::new(spec, &toolkit)?));
             }
         }
         let removed: Vec<ProbeName> = self
@@ -194,8 +202,14 @@ impl Daemon {
                 self.results.clone(),
                 cancel.clone(),
             ));
-            self.probes
-                .insert(spec.name.clone(), Running { spec, cancel });
+            let fingerprint = fingerprint(&spec);
+            self.probes.insert(
+                spec.name.clone(),
+                Running {
+                    fingerprint,
+                    cancel,
+                },
+            );
         }
         Ok(())
     }
@@ -311,6 +325,43 @@ impl Daemon {
     }
 }
 
+/// How often raw results older than `[daemon].retention` are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Drops raw results older than the retention, at start and then hourly; rollups stay.
+async fn prune_forever(
+    shared: Shared,
+    config: watch::Receiver<Arc<Config>>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let retention = config.borrow().daemon.retention;
+        let Ok(retention) = jiff::SignedDuration::try_from(retention) else {
+            continue;
+        };
+        let Ok(cutoff) = Timestamp::now().checked_sub(retention) else {
+            continue;
+        };
+        let shared = shared.clone();
+        let pruned = tokio::task::spawn_blocking(move || {
+            let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
+            shared.ledger.prune_before(cutoff)
+        })
+        .await;
+        match pruned {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(results = n, before = %cutoff, "pruned raw results past retention"),
+            Ok(Err(e)) => warn!(error = %e, "cannot prune old results"),
+            Err(e) => warn!(error = %e, "pruning task failed"),
+        }
+    }
+}
+
 /// How long the daemon waits for a CLI command that has the ledger open to let go of it.
 const LEDGER_LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -332,13 +383,20 @@ async fn open_ledger(path: &Path) -> Result<Ledger, LedgerError> {
     }
 }
 
-/// Whether a reload left a probe's definition unchanged (then its loop keeps running).
+/// A fingerprint of what a probe does, to tell on reload whether it changed (then its loop
+/// restarts) or not (then it keeps running, phase and all).
 ///
 /// Specs hold compiled regexes, which have no equality; their `Debug` form spells out every
 /// field, including the regex source, so equal text means an equal probe. Where the probe is
 /// written (file and line) does not matter.
-fn same_probe(a: &ProbeSpec, b: &ProbeSpec) -> bool {
-    let mut b = b.clone();
-    b.origin = a.origin.clone();
-    format!("{a:?}") == format!("{b:?}")
+fn fingerprint(spec: &ProbeSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut spec = spec.clone();
+    spec.origin = crate::config::Origin {
+        file: PathBuf::new(),
+        line: 0,
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{spec:?}").hash(&mut hasher);
+    hasher.finish()
 }

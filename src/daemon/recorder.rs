@@ -18,12 +18,12 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::schedule::Scheduled;
+use super::{rollups::RollupBuilder, schedule::Scheduled};
 use crate::{
     config::Config,
     ledger::{Ledger, LedgerError, ResultRecord},
     model::{Outcome, ProbeName},
-    query::{self, ProbeStatus},
+    query::{self, LastCheck, ProbeStatus},
     threshold::Tracker,
 };
 
@@ -68,7 +68,7 @@ pub struct Recorder {
     config: watch::Receiver<Arc<Config>>,
     counts: watch::Sender<Counts>,
     trackers: HashMap<ProbeName, Tracker>,
-    last: HashMap<ProbeName, ResultRecord>,
+    rollups: RollupBuilder,
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
 }
@@ -81,12 +81,13 @@ impl Recorder {
         config: watch::Receiver<Arc<Config>>,
         counts: watch::Sender<Counts>,
     ) -> Result<Self, LedgerError> {
+        let timezone = config.borrow().daemon.timezone.clone();
         let mut recorder = Recorder {
             shared,
             config,
             counts,
             trackers: HashMap::new(),
-            last: HashMap::new(),
+            rollups: RollupBuilder::new(timezone),
             monitor_offline: false,
         };
         let config = Arc::clone(&recorder.config.borrow());
@@ -100,13 +101,22 @@ impl Recorder {
         let now = Timestamp::now();
         self.trackers
             .retain(|name, _| config.probe(name.as_str()).is_some_and(|p| p.enabled));
-        self.last.retain(|name, _| {
-            self.trackers.contains_key(name) || config.probe(name.as_str()).is_some()
-        });
-        let mut board = HashMap::new();
+        let previous = self
+            .shared
+            .board
+            .write()
+            .map(|mut board| std::mem::take(&mut *board))
+            .unwrap_or_default();
+        let mut board = HashMap::with_capacity(config.probes.len());
+        self.rollups
+            .retain(|name| config.probe(name.as_str()).is_some_and(|p| p.enabled));
         for spec in config.probes.iter().filter(|p| p.enabled) {
             match self.trackers.get_mut(&spec.name) {
-                Some(tracker) => tracker.set_thresholds(query::thresholds(spec)),
+                Some(tracker) => {
+                    tracker.set_thresholds(query::thresholds(spec));
+                    self.rollups
+                        .track(&spec.name, spec.stale_after, spec.failure_threshold, &[]);
+                }
                 None => {
                     let records = self
                         .shared
@@ -114,17 +124,23 @@ impl Recorder {
                         .last_results(&spec.name, query::replay_depth(spec))?;
                     self.trackers
                         .insert(spec.name.clone(), query::replay(spec, &records));
-                    if let Some(last) = records.last() {
-                        self.last.insert(spec.name.clone(), last.clone());
-                    }
+                    self.rollups.track(
+                        &spec.name,
+                        spec.stale_after,
+                        spec.failure_threshold,
+                        &records,
+                    );
+                    let last = records.last().map(LastCheck::from);
+                    let status =
+                        query::probe_status(spec, self.trackers.get(&spec.name), last, now);
+                    board.insert(spec.name.clone(), status);
+                    continue;
                 }
             }
-            let status = query::probe_status(
-                spec,
-                self.trackers.get(&spec.name),
-                self.last.get(&spec.name),
-                now,
-            );
+            let last = previous
+                .get(&spec.name)
+                .and_then(|status| status.last.clone());
+            let status = query::probe_status(spec, self.trackers.get(&spec.name), last, now);
             board.insert(spec.name.clone(), status);
         }
         if let Ok(mut shared) = self.shared.board.write() {
@@ -200,32 +216,34 @@ impl Recorder {
         if lag > Duration::from_secs(1) {
             debug!(probe = %record.probe, lag_ms = lag.as_millis() as u64, "check started late");
         }
-        if let Some(tracker) = self.trackers.get_mut(&record.probe) {
-            if let Some(t) = tracker.observe(&query::observation(&record)) {
-                match &t.cause {
-                    Some((class, detail)) => warn!(
-                        probe = %record.probe, from = %t.from, to = %t.to, since = %t.since,
-                        class = %class, detail = %detail, "state changed"
-                    ),
-                    None => info!(
-                        probe = %record.probe, from = %t.from, to = %t.to, since = %t.since,
-                        "state changed"
-                    ),
-                }
+        let transition = self
+            .trackers
+            .get_mut(&record.probe)
+            .and_then(|tracker| tracker.observe(&query::observation(&record)));
+        if let Some(t) = transition {
+            match &t.cause {
+                Some((class, detail)) => warn!(
+                    probe = %record.probe, from = %t.from, to = %t.to, since = %t.since,
+                    class = %class, detail = %detail, "state changed"
+                ),
+                None => info!(
+                    probe = %record.probe, from = %t.from, to = %t.to, since = %t.since,
+                    "state changed"
+                ),
             }
         }
         if let Some(spec) = config.probe(record.probe.as_str()) {
             let status = query::probe_status(
                 spec,
                 self.trackers.get(&record.probe),
-                Some(&record),
+                Some(LastCheck::from(&record)),
                 Timestamp::now(),
             );
             if let Ok(mut board) = self.shared.board.write() {
                 board.insert(record.probe.clone(), status);
             }
         }
-        self.last.insert(record.probe.clone(), record.clone());
+        self.rollups.add(&record);
         record
     }
 
@@ -235,20 +253,29 @@ impl Recorder {
             return;
         }
         let mut delay = FIRST_RETRY_DELAY;
-        let records = std::mem::take(batch);
-        let records = Arc::new(records);
+        let records = Arc::new(std::mem::take(batch));
+        // Rollup deltas go into the same flush as the results they come from.
+        let mut rollups = Some(Arc::new(self.rollups.take()));
         loop {
             let shared = self.shared.clone();
             let to_write = Arc::clone(&records);
+            let deltas = rollups.clone();
             let written = tokio::task::spawn_blocking(move || {
                 let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
-                shared.ledger.append(&to_write)
+                if let Some(deltas) = deltas {
+                    shared.ledger.add_rollups(&deltas).map_err(|e| (e, false))?;
+                }
+                shared.ledger.append(&to_write).map_err(|e| (e, true))
             })
             .await;
             match written {
                 Ok(Ok(())) => break,
-                Ok(Err(e)) => {
-                    error!(error = %e, results = records.len(), retry_in = ?delay, "cannot write results; retrying")
+                Ok(Err((e, rollups_merged))) => {
+                    // Merges add: never apply the same deltas twice.
+                    if rollups_merged {
+                        rollups = None;
+                    }
+                    error!(error = %e, results = records.len(), retry_in = ?delay, "cannot write results; retrying");
                 }
                 Err(e) => {
                     error!(error = %e, results = records.len(), retry_in = ?delay, "ledger writer failed; retrying")

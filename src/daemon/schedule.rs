@@ -118,17 +118,21 @@ pub async fn run_probe<C: Check>(
             permit = Arc::clone(&permits).acquire_owned() => permit,
         };
         let Ok(permit) = permit else { return };
+        // A queue slot first: then the result is never held across an await, which keeps every
+        // idle probe task small (10,000 of them).
+        let Ok(slot) = results.reserve().await else {
+            return;
+        };
         let started = Instant::now();
-        let result = check.check().await;
+        // Boxed: a check's future (an HTTP request in flight) is several KiB, and an idle loop
+        // should not carry that space between checks.
+        let result = Box::pin(check.check()).await;
         drop(permit);
-        let scheduled = Scheduled {
+        slot.send(Scheduled {
             result,
             planned: due,
             started,
-        };
-        if results.send(scheduled).await.is_err() {
-            return;
-        }
+        });
         due = next_due(due, plan.interval, Instant::now());
     }
 }

@@ -86,27 +86,39 @@ fn ledger_is_send_sync_and_shares_through_arc() {
     assert_send_sync::<LedgerError>();
 
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
+    // Small blocks, so the writer seals blocks while readers scan them.
+    let ledger = Arc::new(Ledger::open_with(dir.path(), &small_blocks(7)).unwrap());
+    let written = series("api", 2_000, 0);
     let writer = {
         let ledger = Arc::clone(&ledger);
+        let written = written.clone();
         std::thread::spawn(move || {
-            for chunk in series("api", 500, 0).chunks(50) {
+            for chunk in written.chunks(3) {
                 ledger.append(chunk).unwrap();
             }
         })
     };
-    // Reads while the writer writes: always time-ordered, never an error.
-    for _ in 0..20 {
-        let seen = ledger.results(&name("api"), at(0), at(10_000_000)).unwrap();
-        assert!(seen.windows(2).all(|w| w[0].at <= w[1].at));
+    // Reads while the writer appends and seals: always a prefix of what was written — no
+    // record lost or seen twice when a block moves from open to sealed mid-scan.
+    let mut reads = 0;
+    while !writer.is_finished() || reads < 20 {
+        let seen = ledger
+            .results(&name("api"), at(0), at(100_000_000))
+            .unwrap();
+        assert_eq!(seen, written[..seen.len()]);
+        let last = ledger.last_results(&name("api"), 10).unwrap();
+        if let Some(newest) = last.last() {
+            let end = written.iter().position(|r| r == newest).unwrap() + 1;
+            assert_eq!(last, written[end.saturating_sub(10)..end]);
+        }
+        reads += 1;
     }
     writer.join().unwrap();
     assert_eq!(
         ledger
-            .results(&name("api"), at(0), at(10_000_000))
-            .unwrap()
-            .len(),
-        500
+            .results(&name("api"), at(0), at(100_000_000))
+            .unwrap(),
+        written
     );
 }
 
@@ -788,4 +800,26 @@ fn size_on_disk_counts_the_directory() {
     let ledger = Ledger::open(dir.path()).unwrap();
     ledger.append(&series("api", 100, 0)).unwrap();
     assert!(ledger.size_on_disk().unwrap() > 0);
+}
+
+#[test]
+fn after_a_failed_write_the_next_one_starts_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open_with(dir.path(), &small_blocks(10)).unwrap();
+    let written = series("api", 25, 0);
+    ledger.append(&written[..15]).unwrap();
+    // What `append` does when sled fails part-way: forget the writer's copies.
+    {
+        let mut writer = ledger.lock_writer();
+        writer.open.clear();
+        writer.stale = true;
+    }
+    ledger.append(&written[15..]).unwrap();
+    assert_eq!(
+        ledger.results(&name("api"), at(0), at(1_000_000)).unwrap(),
+        written
+    );
+    // The open block of 5 was sealed as it was, and the rest went to a new block.
+    assert_eq!(ledger.stats().unwrap().blocks, 3);
+    assert_eq!(ledger.verify().unwrap(), 25);
 }

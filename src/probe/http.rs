@@ -1,6 +1,6 @@
 //! The HTTP(S) check: one request, its status, and assertions on a bounded prefix of the body.
 //!
-//! The client is built once per probe but never keeps idle connections, so every check pays
+//! Clients are shared between probes with the same settings but never keep idle connections, so every check pays
 //! for (and measures) a fresh DNS lookup, connect and TLS handshake, as a new visitor would.
 //! The overall timeout is the caller's; this module only says what happened.
 //! May use `model`, `config` and the sibling probe modules.
@@ -16,7 +16,7 @@ use reqwest::{
     tls::TlsInfo,
 };
 
-use super::{Failure, Observation, SetupError, dns::HostResolver, tcp::excerpt, tls};
+use super::{Failure, Observation, SetupError, Toolkit, dns::HostResolver, tcp::excerpt, tls};
 use crate::{
     config::{HttpSpec, StatusMatch},
     model::{CertStatus, ErrorClass, ProbeName},
@@ -28,6 +28,36 @@ const MAX_REDIRECTS: usize = 10;
 /// Sent unless the probe sets its own `User-Agent`, so operators can recognise (and allow-list)
 /// the monitor in their logs.
 const USER_AGENT: &str = concat!("upledger/", env!("CARGO_PKG_VERSION"));
+
+/// The settings that make two probes' HTTP clients different.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ClientKey {
+    follow_redirects: bool,
+    tls_verify: bool,
+    dns_server: Option<SocketAddr>,
+    dns_timeout: Duration,
+}
+
+/// A client that never keeps idle connections (every check connects afresh), ignores proxy
+/// variables, reports the peer certificate and, with a `dns_server`, resolves through it.
+fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, reqwest::Error> {
+    let redirects = if key.follow_redirects {
+        redirect::Policy::limited(MAX_REDIRECTS)
+    } else {
+        redirect::Policy::none()
+    };
+    let mut builder = Client::builder()
+        .tls_backend_preconfigured(tls)
+        .tls_info(true)
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .redirect(redirects)
+        .user_agent(USER_AGENT);
+    if let Some(server) = key.dns_server {
+        builder = builder.dns_resolver(ProbeResolver(HostResolver::new(server, key.dns_timeout)));
+    }
+    builder.build()
+}
 
 /// A prepared HTTP check of one probe.
 pub(crate) struct HttpChecker {
@@ -46,38 +76,45 @@ pub(crate) struct HttpChecker {
 }
 
 impl HttpChecker {
-    /// Builds the probe's client (TLS, redirects, resolver) and validates its request headers.
+    /// Takes a client for the probe's TLS, redirect and resolver settings from `toolkit` and
+    /// validates its request headers.
     pub(crate) fn new(
         probe: &ProbeName,
         spec: &HttpSpec,
         dns_timeout: Duration,
+        toolkit: &Toolkit,
     ) -> Result<Self, SetupError> {
-        let tls = tls::client_config(spec.tls_verify, &[b"h2", b"http/1.1"]).map_err(|e| {
-            SetupError::Tls {
-                probe: probe.clone(),
-                message: e.to_string(),
-            }
-        })?;
-        let redirects = if spec.follow_redirects {
-            redirect::Policy::limited(MAX_REDIRECTS)
-        } else {
-            redirect::Policy::none()
+        let key = ClientKey {
+            follow_redirects: spec.follow_redirects,
+            tls_verify: spec.tls_verify,
+            dns_server: spec.dns_server,
+            dns_timeout,
         };
-        let mut builder = Client::builder()
-            .tls_backend_preconfigured(tls)
-            .tls_info(true)
-            .no_proxy()
-            .pool_max_idle_per_host(0)
-            .redirect(redirects)
-            .user_agent(USER_AGENT);
-        if let Some(server) = spec.dns_server {
-            builder = builder.dns_resolver(ProbeResolver(HostResolver::new(server, dns_timeout)));
-        }
         let http_error = |source| SetupError::HttpClient {
             probe: probe.clone(),
             source,
         };
-        let client = builder.build().map_err(http_error)?;
+        let client = {
+            let mut clients = toolkit
+                .http_clients
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match clients.get(&key) {
+                Some(client) => client.clone(),
+                None => {
+                    let tls =
+                        toolkit
+                            .tls_config(spec.tls_verify, true)
+                            .map_err(|e| SetupError::Tls {
+                                probe: probe.clone(),
+                                message: e.to_string(),
+                            })?;
+                    let client = build_client(&key, (*tls).clone()).map_err(http_error)?;
+                    clients.insert(key, client.clone());
+                    client
+                }
+            }
+        };
 
         let method = Method::from_bytes(spec.method.as_bytes()).map_err(|_| spec.method.clone());
         // Building a request once surfaces bad header names or values as a setup error, and

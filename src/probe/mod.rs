@@ -10,7 +10,7 @@ mod http;
 mod tcp;
 mod tls;
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use tokio::time::Instant;
@@ -101,6 +101,40 @@ impl Failure {
     }
 }
 
+/// What checkers of many probes share: TLS client configurations (building one reads the
+/// system trust store, milliseconds each) and HTTP clients (each holds a connector, a pool and
+/// a resolver). Sharing them changes nothing a check measures: clients keep no idle
+/// connections, so every check still opens a fresh connection. Build one per configuration
+/// load and hand it to every [`Checker::new`].
+#[derive(Default)]
+pub struct Toolkit {
+    tls: std::sync::Mutex<HashMap<(bool, bool), Arc<rustls::ClientConfig>>>,
+    http_clients: std::sync::Mutex<HashMap<http::ClientKey, reqwest::Client>>,
+}
+
+impl Toolkit {
+    /// An empty toolkit; parts are built on first use.
+    pub fn new() -> Self {
+        Toolkit::default()
+    }
+
+    /// The TLS client configuration for `verify`, offering HTTP ALPN or none (raw TCP).
+    fn tls_config(
+        &self,
+        verify: bool,
+        http: bool,
+    ) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+        let mut cache = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(config) = cache.get(&(verify, http)) {
+            return Ok(Arc::clone(config));
+        }
+        let alpn: &[&[u8]] = if http { &[b"h2", b"http/1.1"] } else { &[] };
+        let config = Arc::new(tls::client_config(verify, alpn)?);
+        cache.insert((verify, http), Arc::clone(&config));
+        Ok(config)
+    }
+}
+
 /// Longest a probe's own `dns_server` may take to resolve the target's name.
 const MAX_DNS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -120,16 +154,20 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// Prepares the checks of `spec` (HTTP client, TLS settings, resolver).
-    pub fn new(spec: &ProbeSpec) -> Result<Self, SetupError> {
+    /// Prepares the checks of `spec` (HTTP client, TLS settings, resolver), sharing what it can
+    /// through `toolkit`.
+    pub fn new(spec: &ProbeSpec, toolkit: &Toolkit) -> Result<Self, SetupError> {
         // A dead `dns_server` should fail as `dns`, not run into the check's own timeout.
         let dns_timeout = (spec.timeout / 2).min(MAX_DNS_TIMEOUT);
         let kind = match &spec.check {
-            CheckSpec::Http(http) => {
-                KindChecker::Http(http::HttpChecker::new(&spec.name, http, dns_timeout)?)
-            }
+            CheckSpec::Http(http) => KindChecker::Http(http::HttpChecker::new(
+                &spec.name,
+                http,
+                dns_timeout,
+                toolkit,
+            )?),
             CheckSpec::Tcp(tcp) => {
-                KindChecker::Tcp(tcp::TcpChecker::new(&spec.name, tcp, dns_timeout)?)
+                KindChecker::Tcp(tcp::TcpChecker::new(&spec.name, tcp, dns_timeout, toolkit)?)
             }
             CheckSpec::Dns(dns) => KindChecker::Dns(dns::DnsChecker::new(dns, spec.timeout)),
         };

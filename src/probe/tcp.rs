@@ -7,7 +7,6 @@
 use std::{
     io,
     net::{IpAddr, SocketAddr},
-    sync::Arc,
     time::Duration,
 };
 
@@ -18,7 +17,7 @@ use tokio::{
 };
 use tokio_rustls::TlsConnector;
 
-use super::{Failure, Observation, SetupError, dns::HostResolver, tls};
+use super::{Failure, Observation, SetupError, Toolkit, dns::HostResolver, tls};
 use crate::{
     config::TcpSpec,
     model::{CertStatus, ErrorClass, ProbeName},
@@ -79,14 +78,16 @@ impl TcpChecker {
         probe: &ProbeName,
         spec: &TcpSpec,
         dns_timeout: Duration,
+        toolkit: &Toolkit,
     ) -> Result<Self, SetupError> {
         let tls_error = |message: String| SetupError::Tls {
             probe: probe.clone(),
             message,
         };
         let tls = if spec.tls {
-            let config =
-                tls::client_config(spec.tls_verify, &[]).map_err(|e| tls_error(e.to_string()))?;
+            let config = toolkit
+                .tls_config(spec.tls_verify, false)
+                .map_err(|e| tls_error(e.to_string()))?;
             let server_name = ServerName::try_from(spec.host.as_str())
                 .map_err(|e| {
                     tls_error(format!(
@@ -96,7 +97,7 @@ impl TcpChecker {
                 })?
                 .to_owned();
             Some(TlsSetup {
-                connector: TlsConnector::from(Arc::new(config)),
+                connector: TlsConnector::from(config),
                 server_name,
                 cert_expiry_warn: spec.cert_expiry_warn,
             })

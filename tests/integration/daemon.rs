@@ -307,7 +307,7 @@ fn sample_lines() -> String {
         for i in 0..500i64 {
             let at = Timestamp::from_second(1_793_491_200 + i * 30).expect("ts");
             let (outcome, class, detail) = match i % 50 {
-                7 | 8 | 9 => ("down", "\"connect\"", "connection refused"),
+                7..=9 => ("down", "\"connect\"", "connection refused"),
                 20 => ("degraded", "null", "slower than 800ms"),
                 33 => (
                     "unknown",
@@ -483,4 +483,69 @@ async fn the_shipped_configuration_runs_from_the_repository_root() {
         !root.path().join("data/upledger.sock").exists(),
         "socket removed on exit"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_while_the_sentinel_is_down_are_recorded_as_unknown() {
+    let up = tcp::hang().await;
+    let refused = tcp::refused_addr();
+    let config = TestConfig::new();
+    config.main("[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\nsentinel = \"uplink\"\n");
+    let probe = |name: &str, address: &std::net::SocketAddr| {
+        format!(
+            "[[probe]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"{address}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nfailure_threshold = 1\n\n"
+        )
+    };
+    // The monitor's own uplink is broken, and so (apparently) is the target.
+    config.probes(
+        "p.toml",
+        &(probe("uplink", &refused) + &probe("target", &refused) + &probe("fine", &up.addr)),
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let history = daemon
+        .cli(&["history", "target", "--since", "1h", "--json"])
+        .await
+        .json();
+    let results = history["results"].as_array().expect("results");
+    assert!(results.len() >= 2, "{history:#}");
+    // The first check may race the sentinel's first check; every later one is unknown.
+    for result in &results[1..] {
+        assert_eq!(result["outcome"], "unknown", "{result}");
+        assert!(
+            result["detail"]
+                .as_str()
+                .expect("detail")
+                .starts_with("monitor offline (sentinel uplink down)"),
+            "{result}"
+        );
+    }
+    assert_eq!(
+        history["failed_checks"].as_u64().expect("n"),
+        results.iter().filter(|r| r["outcome"] == "down").count() as u64
+    );
+    // Successes are still successes; the sentinel's own failures are its own.
+    let fine = daemon
+        .cli(&["history", "fine", "--since", "1h", "--json"])
+        .await
+        .json();
+    assert!(
+        fine["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|r| r["outcome"] == "up")
+    );
+    let uplink = daemon
+        .cli(&["history", "uplink", "--since", "1h", "--json"])
+        .await
+        .json();
+    assert!(
+        uplink["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|r| r["outcome"] == "down")
+    );
+    assert_eq!(daemon.terminate().await, 0);
 }

@@ -10,4 +10,5 @@ mod check_dns;
 mod check_http;
 mod check_tcp;
 mod daemon;
+mod systemd;
 mod validate;

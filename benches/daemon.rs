@@ -1,0 +1,162 @@
+//! Daemon footprint: RSS and CPU of `upledger run` with N probes at a 10 s interval against
+//! loopback targets (TCP listeners and a minimal HTTP server run by this bench).
+//!
+//! `cargo bench --bench daemon` (defaults: 10,000 probes, 60 s). Override with
+//! `UPLEDGER_BENCH_PROBES` and `UPLEDGER_BENCH_SECONDS`. Only loopback is contacted.
+
+use std::{
+    fmt::Write as _,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Accepts connections and closes them: a TCP check needs only the handshake.
+async fn tcp_target() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    addr
+}
+
+/// Answers every request with `200 ok` and closes.
+async fn http_target() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// `(VmRSS, VmHWM)` in KiB and utime+stime in clock ticks of a process.
+fn sample(pid: u32) -> Option<(u64, u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((field("VmRSS:")?, field("VmHWM:")?, ticks))
+}
+
+#[tokio::main]
+async fn main() {
+    let probes = env_or("UPLEDGER_BENCH_PROBES", 10_000);
+    let seconds = env_or("UPLEDGER_BENCH_SECONDS", 60);
+    let mut tcp = Vec::new();
+    for _ in 0..8 {
+        tcp.push(tcp_target().await);
+    }
+    let web = http_target().await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("probes.d")).expect("probes.d");
+    std::fs::write(
+        dir.path().join("upledger.toml"),
+        "[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\nmax_concurrency = 512\n\n[defaults]\ninterval = \"10s\"\ntimeout = \"5s\"\n",
+    )
+    .expect("main");
+    let mut text = String::new();
+    for i in 0..probes {
+        if i % 10 < 7 {
+            let addr = tcp[(i % 8) as usize];
+            let _ = writeln!(
+                text,
+                "[[probe]]\nname = \"tcp-{i}\"\nkind = \"tcp\"\naddress = \"{addr}\"\n"
+            );
+        } else {
+            let _ = writeln!(
+                text,
+                "[[probe]]\nname = \"http-{i}\"\nkind = \"http\"\nurl = \"http://{web}/health\"\n"
+            );
+        }
+    }
+    std::fs::write(dir.path().join("probes.d/bench.toml"), text).expect("probes");
+
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_upledger"))
+        .arg("--config")
+        .arg(dir.path().join("upledger.toml"))
+        .arg("run")
+        .env("UPLEDGER_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn upledger run");
+    let pid = child.id().expect("pid");
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut steady = Vec::new();
+    let mut last = (0, 0, 0);
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(s) = sample(pid) {
+            if started.elapsed() > Duration::from_secs(20) {
+                steady.push(s.0);
+            }
+            last = s;
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = child.wait().await;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let export = std::process::Command::new(env!("CARGO_BIN_EXE_upledger"))
+        .arg("--config")
+        .arg(dir.path().join("upledger.toml"))
+        .arg("export")
+        .output()
+        .expect("export");
+    let results = export.stdout.iter().filter(|b| **b == b'\n').count();
+    let failed = String::from_utf8_lossy(&export.stdout)
+        .matches("\"down\"")
+        .count();
+    let steady_avg = steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64;
+    let cpu_s = last.2 as f64 / ticks_per_second;
+    println!("upledger run: {probes} probes (70% TCP, 30% HTTP) at 10 s, {elapsed:.0} s");
+    println!(
+        "  results written     {results} ({:.0}/s), {failed} down",
+        results as f64 / elapsed
+    );
+    println!("  peak RSS (VmHWM)    {:.1} MiB", last.1 as f64 / 1024.0);
+    println!("  steady RSS (avg)    {:.1} MiB", steady_avg / 1024.0);
+    println!(
+        "  CPU                 {cpu_s:.1} s ({:.0} µs per check)",
+        cpu_s * 1e6 / results.max(1) as f64
+    );
+}
