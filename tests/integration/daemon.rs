@@ -549,3 +549,62 @@ async fn failures_while_the_sentinel_is_down_are_recorded_as_unknown() {
     );
     assert_eq!(daemon.terminate().await, 0);
 }
+
+/// Collects sd_notify datagrams sent to a socket until `until` appears (or 10 s pass).
+fn notifications_until(
+    socket: &std::os::unix::net::UnixDatagram,
+    until: &str,
+    seen: &mut Vec<String>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let done = message.lines().any(|l| l == until);
+            seen.push(message);
+            if done {
+                return;
+            }
+        }
+    }
+    panic!("no {until} notification; got {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_hears_ready_status_watchdog_reloading_and_stopping() {
+    let config = TestConfig::new();
+    config.probes(
+        "a.toml",
+        "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+    );
+    let path = config.dir().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let daemon = Daemon::start_with_env(
+        &config.main_path(),
+        &[
+            ("NOTIFY_SOCKET", path.to_str().expect("utf-8")),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    )
+    .await;
+    let mut seen = Vec::new();
+    notifications_until(&socket, "READY=1", &mut seen);
+    assert!(
+        seen.iter().any(|m| m.contains("STATUS=1 probes, 0 down")),
+        "{seen:?}"
+    );
+    notifications_until(&socket, "WATCHDOG=1", &mut seen);
+    daemon.signal("HUP");
+    let mut reload = Vec::new();
+    notifications_until(&socket, "RELOADING=1", &mut reload);
+    notifications_until(&socket, "READY=1", &mut reload);
+    let pid = daemon.pid();
+    assert_eq!(daemon.terminate().await, 0);
+    let mut stop = Vec::new();
+    notifications_until(&socket, "STOPPING=1", &mut stop);
+    assert!(pid > 0);
+}

@@ -19,24 +19,34 @@ impl Daemon {
     /// Starts `upledger run --config <config>` and waits until its socket answers `status`.
     /// Its stderr goes to `<config dir>/daemon-<n>.log`.
     pub async fn start(config: &Path) -> Daemon {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables.
+    pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let dir = config.parent().expect("config dir");
         let n = (0..)
             .find(|n| !dir.join(format!("daemon-{n}.log")).exists())
             .expect("a free log name");
         let log = dir.join(format!("daemon-{n}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_upledger"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_upledger"));
+        command
             .arg("--config")
             .arg(config)
             .arg("run")
             .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .env("UPLEDGER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(file))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn upledger run");
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("spawn upledger run");
         let daemon = Daemon {
             child,
             config: config.to_owned(),
