@@ -474,10 +474,10 @@ async fn the_shipped_configuration_runs_from_the_repository_root() {
         root.path().join("data/ledger").is_dir(),
         "ledger under the local data folder"
     );
-    assert!(
-        root.path().join("data/upledger.sock").exists(),
-        "socket under the local data folder"
-    );
+    let socket = root.path().join("data/upledger.sock");
+    let metadata = std::fs::metadata(&socket).expect("socket under the local data folder");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
+    assert_eq!(mode & 0o777, 0o660, "socket mode");
     assert_eq!(daemon.terminate().await, 0);
     assert!(
         !root.path().join("data/upledger.sock").exists(),
