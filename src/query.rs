@@ -206,13 +206,8 @@ pub fn probe_status(
     last: Option<LastCheck>,
     now: Timestamp,
 ) -> ProbeStatus {
-    let fresh = last.as_ref().is_some_and(|check| {
-        now.duration_since(check.at)
-            .try_into()
-            .is_ok_and(|age: Duration| age <= spec.stale_after)
-    });
     let (state, since) = match tracker {
-        Some(tracker) if fresh => (tracker.state(), tracker.since()),
+        Some(tracker) if is_fresh(last.as_ref(), spec, now) => (tracker.state(), tracker.since()),
         _ => (State::Unknown, None),
     };
     ProbeStatus {
@@ -225,6 +220,24 @@ pub fn probe_status(
         pending_failures: tracker.map_or(0, Tracker::pending_failures),
         last,
     }
+}
+
+/// A status computed earlier, judged again at `now`: `unknown` once its last check is older
+/// than `stale_after` (a hung daemon or a probe whose checks stopped arriving).
+pub fn restale(mut status: ProbeStatus, spec: &ProbeSpec, now: Timestamp) -> ProbeStatus {
+    if !is_fresh(status.last.as_ref(), spec, now) {
+        status.state = State::Unknown;
+        status.since = None;
+    }
+    status
+}
+
+fn is_fresh(last: Option<&LastCheck>, spec: &ProbeSpec, now: Timestamp) -> bool {
+    last.is_some_and(|check| {
+        now.duration_since(check.at)
+            .try_into()
+            .is_ok_and(|age: Duration| age <= spec.stale_after)
+    })
 }
 
 /// `status` from the ledger alone (no daemon running): every probe's state is replayed from

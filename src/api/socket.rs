@@ -211,20 +211,8 @@ fn simple_query(handle: &Handle, request: Request) -> Result<serde_json::Value, 
                 .probes
                 .iter()
                 .map(|spec| match board.get(&spec.name) {
-                    Some(status) => {
-                        let mut status = status.clone();
-                        // The board holds the state at the last check; judge staleness now.
-                        let fresh = query::probe_status(spec, None, None, now);
-                        if status.last.as_ref().is_none_or(|l| {
-                            now.duration_since(l.at)
-                                .try_into()
-                                .is_ok_and(|age: std::time::Duration| age > spec.stale_after)
-                        }) {
-                            status.state = fresh.state;
-                            status.since = None;
-                        }
-                        status
-                    }
+                    // The board holds the state as of the last check; judge staleness now.
+                    Some(status) => query::restale(status.clone(), spec, now),
                     None => query::probe_status(spec, None, None, now),
                 })
                 .collect();

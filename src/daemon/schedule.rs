@@ -210,14 +210,28 @@ mod tests {
         async fn check(&self) -> CheckResult {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(self.duration).await;
+            let result = if self.name.as_str() == "hung" {
+                // Never answers; ended by the timeout, exactly as `Checker::check` does.
+                let never = std::future::pending::<()>();
+                let _ = tokio::time::timeout(self.duration, never).await;
+                CheckResult::failure(
+                    self.name.clone(),
+                    Timestamp::now(),
+                    self.duration,
+                    crate::model::ErrorClass::Timeout,
+                    "no answer",
+                )
+            } else {
+                tokio::time::sleep(self.duration).await;
+                CheckResult::success(
+                    self.name.clone(),
+                    Timestamp::now(),
+                    self.duration,
+                    Outcome::Up,
+                )
+            };
             self.running.fetch_sub(1, Ordering::SeqCst);
-            CheckResult::success(
-                self.name.clone(),
-                Timestamp::now(),
-                self.duration,
-                Outcome::Up,
-            )
+            result
         }
     }
 
@@ -308,7 +322,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hung_check_does_not_delay_other_probes() {
         let mut h = Harness::new(100);
-        // A check that hangs until its (simulated) 9 s timeout, every 10 s.
+        // A check that never answers, cut by its 9 s timeout, every 10 s.
         h.spawn("hung", Duration::from_secs(10), Duration::from_secs(9));
         h.spawn("quick", Duration::from_secs(1), Duration::from_millis(5));
         let mut quick: Vec<Instant> = Vec::new();
@@ -319,6 +333,10 @@ mod tests {
                 assert!(s.started - s.planned < TIMER_TICK);
                 quick.push(s.planned);
             } else {
+                assert_eq!(
+                    s.result.error_class,
+                    Some(crate::model::ErrorClass::Timeout)
+                );
                 hung += 1;
             }
         }
