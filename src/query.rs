@@ -222,6 +222,16 @@ pub fn probe_status(
     }
 }
 
+/// Updates a status with a fresh result (which is fresh by definition).
+pub fn update_status(status: &mut ProbeStatus, tracker: Option<&Tracker>, last: LastCheck) {
+    if let Some(tracker) = tracker {
+        status.state = tracker.state();
+        status.since = tracker.since();
+        status.pending_failures = tracker.pending_failures();
+    }
+    status.last = Some(last);
+}
+
 /// A status computed earlier, judged again at `now`: `unknown` once its last check is older
 /// than `stale_after` (a hung daemon or a probe whose checks stopped arriving).
 pub fn restale(mut status: ProbeStatus, spec: &ProbeSpec, now: Timestamp) -> ProbeStatus {

@@ -191,9 +191,13 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             )
             .await
         }
-        other => {
+        Request::Status => {
+            let outcome = status(handle);
+            reply(&mut write, &outcome).await
+        }
+        Request::History { probe, since } => {
             let handle = handle.clone();
-            let outcome = tokio::task::spawn_blocking(move || simple_query(&handle, other))
+            let outcome = tokio::task::spawn_blocking(move || history(&handle, &probe, since))
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
             reply(&mut write, &outcome).await
@@ -201,38 +205,37 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
     }
 }
 
-fn simple_query(handle: &Handle, request: Request) -> Result<serde_json::Value, String> {
+/// Live status from the board (no ledger access: it answers instantly).
+fn status(handle: &Handle) -> Result<serde_json::Value, String> {
     let config = Arc::clone(&handle.config.borrow());
-    let value = match request {
-        Request::Status => {
-            let now = Timestamp::now();
-            let board = handle.shared.board.read().map_err(|e| e.to_string())?;
-            let probes: Vec<_> = config
-                .probes
-                .iter()
-                .map(|spec| match board.get(&spec.name) {
-                    // The board holds the state as of the last check; judge staleness now.
-                    Some(status) => query::restale(status.clone(), spec, now),
-                    None => query::probe_status(spec, None, None, now),
-                })
-                .collect();
-            let summary = Summary::of(&probes);
-            serde_json::to_value(StatusReport {
-                daemon_running: true,
-                at: now,
-                probes,
-                summary,
-            })
-        }
-        Request::History { probe, since } => {
-            let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
-            let history = query::history(&config, &handle.shared.ledger, &probe, since)
-                .map_err(|e: QueryError| e.to_string())?;
-            serde_json::to_value(history)
-        }
-        Request::Export { .. } | Request::Import => return Err("unreachable".into()),
+    let now = Timestamp::now();
+    let board = handle.shared.board.read().map_err(|e| e.to_string())?;
+    let probes: Vec<_> = config
+        .probes
+        .iter()
+        .map(|spec| match board.get(&spec.name) {
+            // The board holds the state as of the last check; judge staleness now.
+            Some(status) => query::restale(status.clone(), spec, now),
+            None => query::probe_status(spec, None, None, now),
+        })
+        .collect();
+    let summary = Summary::of(&probes);
+    let report = StatusReport {
+        daemon_running: true,
+        at: now,
+        probes,
+        summary,
     };
-    value.map_err(|e| e.to_string())
+    serde_json::to_value(report).map_err(|e| e.to_string())
+}
+
+/// One probe's history from flushed results only.
+fn history(handle: &Handle, probe: &str, since: Timestamp) -> Result<serde_json::Value, String> {
+    let config = Arc::clone(&handle.config.borrow());
+    let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
+    let history = query::history(&config, &handle.shared.ledger, probe, since)
+        .map_err(|e: QueryError| e.to_string())?;
+    serde_json::to_value(history).map_err(|e| e.to_string())
 }
 
 async fn reply(

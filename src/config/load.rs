@@ -252,14 +252,14 @@ pub(crate) fn load_with_env(
     }
     // Kept for the daemon's lifetime: no spare capacity (a ProbeSpec is half a kilobyte).
     probes.shrink_to_fit();
-    Ok(Config {
-        main_file: main.to_owned(),
+    Ok(Config::new(
+        main.to_owned(),
         daemon,
         probes,
         channels,
         slas,
         maintenance,
-    })
+    ))
 }
 
 /// `[[probe]]` tables parsed together; see [`split_probe_file`].

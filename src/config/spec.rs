@@ -4,6 +4,7 @@
 //! [`Percent`]s, regexes are compiled. Defaults were applied by [`crate::config::load`].
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -30,12 +31,46 @@ pub struct Config {
     pub slas: Vec<SlaSpec>,
     /// `[[maintenance]]` windows.
     pub maintenance: Vec<MaintenanceSpec>,
+    /// Position of each probe in `probes`, by name: the daemon looks a probe up for every
+    /// result, and a linear search over 10,000 probes would cost more than the check.
+    probe_index: HashMap<ProbeName, usize>,
 }
 
 impl Config {
+    /// Assembles a configuration and indexes its probes by name.
+    pub fn new(
+        main_file: PathBuf,
+        daemon: DaemonSpec,
+        probes: Vec<ProbeSpec>,
+        channels: Vec<ChannelSpec>,
+        slas: Vec<SlaSpec>,
+        maintenance: Vec<MaintenanceSpec>,
+    ) -> Self {
+        let probe_index = probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect();
+        Config {
+            main_file,
+            daemon,
+            probes,
+            channels,
+            slas,
+            maintenance,
+            probe_index,
+        }
+    }
+
     /// The probe called `name`, if configured.
     pub fn probe(&self, name: &str) -> Option<&ProbeSpec> {
-        self.probes.iter().find(|p| p.name.as_str() == name)
+        let name = ProbeName::new(name).ok()?;
+        self.probe_by_name(&name)
+    }
+
+    /// The probe called `name`, if configured (no allocation).
+    pub fn probe_by_name(&self, name: &ProbeName) -> Option<&ProbeSpec> {
+        self.probe_index.get(name).and_then(|&i| self.probes.get(i))
     }
 }
 

@@ -100,7 +100,7 @@ impl Recorder {
     fn sync_with(&mut self, config: &Config) -> Result<(), LedgerError> {
         let now = Timestamp::now();
         self.trackers
-            .retain(|name, _| config.probe(name.as_str()).is_some_and(|p| p.enabled));
+            .retain(|name, _| config.probe_by_name(name).is_some_and(|p| p.enabled));
         let previous = self
             .shared
             .board
@@ -109,7 +109,7 @@ impl Recorder {
             .unwrap_or_default();
         let mut board = HashMap::with_capacity(config.probes.len());
         self.rollups
-            .retain(|name| config.probe(name.as_str()).is_some_and(|p| p.enabled));
+            .retain(|name| config.probe_by_name(name).is_some_and(|p| p.enabled));
         for spec in config.probes.iter().filter(|p| p.enabled) {
             match self.trackers.get_mut(&spec.name) {
                 Some(tracker) => {
@@ -232,15 +232,19 @@ impl Recorder {
                 ),
             }
         }
-        if let Some(spec) = config.probe(record.probe.as_str()) {
-            let status = query::probe_status(
-                spec,
-                self.trackers.get(&record.probe),
-                Some(LastCheck::from(&record)),
-                Timestamp::now(),
-            );
+        if let Some(spec) = config.probe_by_name(&record.probe) {
+            let tracker = self.trackers.get(&record.probe);
+            let last = LastCheck::from(&record);
             if let Ok(mut board) = self.shared.board.write() {
-                board.insert(record.probe.clone(), status);
+                match board.get_mut(&record.probe) {
+                    // In place: no new name strings per result.
+                    Some(status) => query::update_status(status, tracker, last),
+                    None => {
+                        let status =
+                            query::probe_status(spec, tracker, Some(last), Timestamp::now());
+                        board.insert(record.probe.clone(), status);
+                    }
+                }
             }
         }
         self.rollups.add(&record);

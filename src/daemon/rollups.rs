@@ -48,7 +48,7 @@ struct Accumulator {
 /// Builds rollup deltas from results, for every probe.
 #[derive(Debug)]
 pub struct RollupBuilder {
-    timezone: TimeZone,
+    months: Months,
     probes: HashMap<ProbeName, Accumulator>,
     deltas: HashMap<(ProbeName, RollupPeriod), Rollup>,
 }
@@ -57,7 +57,10 @@ impl RollupBuilder {
     /// A builder whose months follow `timezone`.
     pub fn new(timezone: TimeZone) -> Self {
         RollupBuilder {
-            timezone,
+            months: Months {
+                timezone,
+                cached: std::cell::Cell::new((Timestamp::MAX, Timestamp::MIN)),
+            },
             probes: HashMap::new(),
             deltas: HashMap::new(),
         }
@@ -101,10 +104,10 @@ impl RollupBuilder {
         let Some(accumulator) = self.probes.get_mut(&record.probe) else {
             return;
         };
-        let timezone = &self.timezone;
+        let months = &self.months;
         let deltas = &mut self.deltas;
         let probe = &record.probe;
-        for period in periods_of(timezone, record.at) {
+        for period in periods_of(months, record.at) {
             let rollup = deltas.entry((probe.clone(), period)).or_default();
             rollup.checks += 1;
             if record.outcome == Outcome::Down {
@@ -113,7 +116,7 @@ impl RollupBuilder {
             rollup.record_latency(record.latency);
         }
         let mut emit = |from: Timestamp, to: Timestamp, class: Class| {
-            add_time(deltas, timezone, probe, from, to, class);
+            add_time(deltas, months, probe, from, to, class);
         };
         accumulator.observe(record.at, record.outcome, &mut emit);
     }
@@ -193,7 +196,7 @@ impl Accumulator {
 }
 
 /// The hour and month periods that contain `at`.
-fn periods_of(timezone: &TimeZone, at: Timestamp) -> [RollupPeriod; 2] {
+fn periods_of(months: &Months, at: Timestamp) -> [RollupPeriod; 2] {
     [
         RollupPeriod {
             kind: RollupKind::Hour,
@@ -201,7 +204,7 @@ fn periods_of(timezone: &TimeZone, at: Timestamp) -> [RollupPeriod; 2] {
         },
         RollupPeriod {
             kind: RollupKind::Month,
-            start: month_bounds(timezone, at).0,
+            start: months.bounds(at).0,
         },
     ]
 }
@@ -209,6 +212,27 @@ fn periods_of(timezone: &TimeZone, at: Timestamp) -> [RollupPeriod; 2] {
 fn hour_start(at: Timestamp) -> Timestamp {
     let second = at.as_second().div_euclid(3600) * 3600;
     Timestamp::from_second(second).unwrap_or(at)
+}
+
+/// Calendar months in the daemon's time zone, with the last one asked for remembered: nearly
+/// every result falls in the same month, and time zone arithmetic per result is waste.
+#[derive(Debug)]
+struct Months {
+    timezone: TimeZone,
+    cached: std::cell::Cell<(Timestamp, Timestamp)>,
+}
+
+impl Months {
+    /// Start and end of the month containing `at`.
+    fn bounds(&self, at: Timestamp) -> (Timestamp, Timestamp) {
+        let (start, end) = self.cached.get();
+        if start <= at && at < end {
+            return (start, end);
+        }
+        let bounds = month_bounds(&self.timezone, at);
+        self.cached.set(bounds);
+        bounds
+    }
 }
 
 /// Start and end of the calendar month containing `at` in `timezone`.
@@ -231,7 +255,7 @@ fn month_bounds(timezone: &TimeZone, at: Timestamp) -> (Timestamp, Timestamp) {
 /// Adds `[from, to)` as `class` to every hour and month rollup it overlaps.
 fn add_time(
     deltas: &mut HashMap<(ProbeName, RollupPeriod), Rollup>,
-    timezone: &TimeZone,
+    months: &Months,
     probe: &ProbeName,
     from: Timestamp,
     to: Timestamp,
@@ -250,7 +274,7 @@ fn add_time(
                             .unwrap_or(Timestamp::MAX),
                     )
                 }
-                RollupKind::Month => month_bounds(timezone, cursor),
+                RollupKind::Month => months.bounds(cursor),
             };
             let piece_end = end.min(to);
             let ms = u64::try_from(piece_end.duration_since(cursor).as_millis()).unwrap_or(0);
