@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::{Config, ProbeSpec},
-    ledger::{Ledger, LedgerError, MarkerKind, ResultRecord},
+    ledger::{ExclusionRecord, Ledger, LedgerError, MarkerKind, ResultRecord},
     model::{ErrorClass, Outcome, ProbeName, State},
     threshold::{Observation, Thresholds, Tracker},
 };
@@ -23,6 +23,9 @@ pub enum QueryError {
     /// The probe named is not configured.
     #[error("no probe is named \"{0}\" in the configuration")]
     UnknownProbe(String),
+    /// An exclusion is malformed.
+    #[error("{0}")]
+    BadExclusion(String),
     /// An import line is not a valid result.
     #[error("line {line}: {message}")]
     BadLine {
@@ -317,6 +320,9 @@ pub struct History {
     pub results: Vec<ResultLine>,
     /// Time in the window that no result covers (sample-and-hold with `stale_after`).
     pub unknown: Vec<UnknownSpan>,
+    /// Exclusions (`upledger exclude`) overlapping the window.
+    #[serde(default)]
+    pub exclusions: Vec<ExclusionRecord>,
 }
 
 /// A probe's results from `since` until now, with the stretches no result covers.
@@ -354,6 +360,7 @@ pub fn history(
             .count(),
         results: in_window.into_iter().map(ResultLine::from).collect(),
         unknown,
+        exclusions: ledger.exclusions(Some(&spec.name), since, until)?,
     })
 }
 
@@ -409,6 +416,36 @@ pub fn export(
     out.flush()
         .map_err(|e| QueryError::Ledger(LedgerError::sink(e)))?;
     Ok(count)
+}
+
+/// Validates an exclusion of `probe` over `[from, to)`; nothing is written here.
+pub fn exclusion(
+    config: &Config,
+    probe: &str,
+    from: Timestamp,
+    to: Timestamp,
+    reason: &str,
+) -> Result<ExclusionRecord, QueryError> {
+    let spec = config
+        .probe(probe)
+        .ok_or_else(|| QueryError::UnknownProbe(probe.to_owned()))?;
+    if from >= to {
+        return Err(QueryError::BadExclusion(format!(
+            "--from ({from}) must be before --to ({to})"
+        )));
+    }
+    if reason.trim().is_empty() {
+        return Err(QueryError::BadExclusion(
+            "--reason must say why (it is shown in every report the exclusion touches)".into(),
+        ));
+    }
+    Ok(ExclusionRecord {
+        probe: spec.name.clone(),
+        from,
+        to,
+        reason: reason.trim().to_owned(),
+        recorded_at: Timestamp::now(),
+    })
 }
 
 /// Parses JSON lines into records, refusing unknown probes; nothing is written here.

@@ -53,6 +53,17 @@ pub enum Request {
     },
     /// Import the JSON lines that follow.
     Import,
+    /// Take a stretch of a probe's time out of its availability.
+    Exclude {
+        /// Probe name.
+        probe: String,
+        /// Start (inclusive).
+        from: Timestamp,
+        /// End (exclusive).
+        to: Timestamp,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why the socket could not be served.
@@ -190,6 +201,28 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 &outcome.map(|n| serde_json::json!({ "imported": n })),
             )
             .await
+        }
+        Request::Exclude {
+            probe,
+            from,
+            to,
+            reason,
+        } => {
+            let handle = handle.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let config = Arc::clone(&handle.config.borrow());
+                let exclusion = query::exclusion(&config, &probe, from, to, &reason)
+                    .map_err(|e| e.to_string())?;
+                handle
+                    .shared
+                    .ledger
+                    .add_exclusion(&exclusion)
+                    .map_err(|e| e.to_string())?;
+                serde_json::to_value(exclusion).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            reply(&mut write, &outcome).await
         }
         Request::Status => {
             let outcome = status(handle);

@@ -41,6 +41,9 @@ enum Command {
     Export(query::ExportArgs),
     /// Results from JSON lines into the ledger; refuses unknown probes and duplicates.
     Import(query::ImportArgs),
+    /// Take a stretch of a probe's time out of its availability (force majeure, the monitor's
+    /// own fault); recorded with the reason, never rewriting results.
+    Exclude(query::ExcludeArgs),
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -85,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::History(args) => query::history(&config_path, &args),
         Command::Export(args) => query::export(&config_path, &args),
         Command::Import(args) => query::import(&config_path, &args),
+        Command::Exclude(args) => query::exclude(&config_path, &args),
         Command::Check(args) => match load_or_report(&config_path) {
             Some(config) => check::run(&config, &args),
             None => Ok(Exit::Usage),

@@ -61,6 +61,23 @@ pub(super) struct ImportArgs {
     file: PathBuf,
 }
 
+/// Arguments of `upledger exclude`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ExcludeArgs {
+    /// The probe whose time is excluded.
+    #[arg(long)]
+    probe: String,
+    /// Start (RFC 3339, or a duration back from now).
+    #[arg(long, value_parser = parse_instant)]
+    from: Timestamp,
+    /// End, exclusive (RFC 3339, or a duration back from now).
+    #[arg(long, value_parser = parse_instant)]
+    to: Timestamp,
+    /// Why (shown in every report the exclusion touches).
+    #[arg(long)]
+    reason: String,
+}
+
 /// `24h` (that long ago) or an RFC 3339 instant.
 fn parse_instant(text: &str) -> Result<Timestamp, String> {
     if let Ok(at) = text.parse::<Timestamp>() {
@@ -224,6 +241,12 @@ pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<
         "\n{}: {} checks, {} failed since {}",
         history.probe, history.checks, history.failed_checks, history.since
     );
+    for exclusion in &history.exclusions {
+        println!(
+            "excluded {} → {}: {}",
+            exclusion.from, exclusion.to, exclusion.reason
+        );
+    }
     for span in &history.unknown {
         println!("unknown {} → {} ({})", span.from, span.to, span.reason);
     }
@@ -306,6 +329,46 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
         }
         Err(e) => {
             eprintln!("error: {}: {e}", args.file.display());
+            Ok(Exit::Usage)
+        }
+    }
+}
+
+pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<Exit> {
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(Exit::Usage);
+    };
+    let outcome: Result<serde_json::Value, String> = match source {
+        Source::Daemon(mut stream) => {
+            let request = Request::Exclude {
+                probe: args.probe.clone(),
+                from: args.from,
+                to: args.to,
+                reason: args.reason.clone(),
+            };
+            client::ask(&mut stream, &request).map_err(|e| e.to_string())
+        }
+        Source::Ledger(config, ledger) => {
+            query::exclusion(&config, &args.probe, args.from, args.to, &args.reason)
+                .map_err(|e| e.to_string())
+                .and_then(|exclusion| {
+                    ledger
+                        .add_exclusion(&exclusion)
+                        .map_err(|e| e.to_string())?;
+                    serde_json::to_value(exclusion).map_err(|e| e.to_string())
+                })
+        }
+    };
+    match outcome {
+        Ok(_) => {
+            eprintln!(
+                "excluded {} from {} to {}: {}",
+                args.probe, args.from, args.to, args.reason
+            );
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             Ok(Exit::Usage)
         }
     }

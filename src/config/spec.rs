@@ -464,6 +464,24 @@ pub struct MaintenanceSpec {
     pub reason: String,
 }
 
+impl MaintenanceSpec {
+    /// A stable identity for the window (what it covers and when, not why), under which the
+    /// ledger records when the daemon first saw it: an SLA may only honour windows announced
+    /// long enough before they start (SPEC §3). Editing the reason keeps the identity;
+    /// moving the window makes it a new one.
+    pub fn identity(&self) -> String {
+        let when = match &self.when {
+            MaintenanceWhen::Once { start, end } => format!("once {start} {end}"),
+            MaintenanceWhen::Weekly {
+                weekday,
+                time,
+                duration,
+            } => format!("weekly {weekday:?} {time} {}s", duration.as_secs()),
+        };
+        format!("{when} [{}]", self.probes.join(","))
+    }
+}
+
 /// Resolves `path` against the folder of the file it was written in (SPEC §1).
 pub fn relative_to(file: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {

@@ -126,6 +126,7 @@ impl Daemon {
             started_at,
         };
         daemon.apply(&config)?;
+        note_maintenance(&daemon.shared.ledger, &config);
         daemon.loops.spawn(prune_forever(
             daemon.shared.clone(),
             daemon.config.subscribe(),
@@ -223,6 +224,7 @@ impl Daemon {
                 match self.apply(&config) {
                     Ok(()) => {
                         self.resize_permits(config.daemon.max_concurrency);
+                        note_maintenance(&self.shared.ledger, &config);
                         info!(probes = self.probes.len(), before, "configuration reloaded");
                         self.config.send_replace(Arc::new(config));
                     }
@@ -322,6 +324,21 @@ impl Daemon {
         let counts = *self.counts.borrow();
         info!(written = counts.written, "stopped; every result is written");
         Ok(())
+    }
+}
+
+/// Records when each configured maintenance window was first seen (kept if seen before).
+fn note_maintenance(ledger: &Ledger, config: &Config) {
+    let now = Timestamp::now();
+    for window in &config.maintenance {
+        let identity = window.identity();
+        match ledger.note_maintenance_seen(&identity, now) {
+            Ok(first_seen) if first_seen == now => {
+                info!(window = %identity, reason = %window.reason, "new maintenance window")
+            }
+            Ok(_) => {}
+            Err(e) => warn!(window = %identity, error = %e, "cannot record a maintenance window"),
+        }
     }
 }
 

@@ -34,6 +34,7 @@
 //! second process — the CLI while the daemon runs — gets [`LedgerError::Locked`].
 
 mod blocks;
+mod corrections;
 mod encoding;
 mod error;
 mod record;
@@ -51,6 +52,7 @@ use crate::model::ProbeName;
 use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
 
+pub use corrections::ExclusionRecord;
 pub use error::LedgerError;
 pub use record::{Marker, MarkerKind, ResultRecord};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupDelta, RollupKind, RollupPeriod};
@@ -76,6 +78,8 @@ const PROBES_TREE: &str = "probes";
 const RESULTS_TREE: &str = "results";
 const ROLLUPS_TREE: &str = "rollups";
 const MARKERS_TREE: &str = "markers";
+const EXCLUSIONS_TREE: &str = "exclusions";
+const MAINTENANCE_TREE: &str = "maintenance_seen";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -123,6 +127,8 @@ pub struct Ledger {
     results: sled::Tree,
     rollups: sled::Tree,
     markers: sled::Tree,
+    exclusions: sled::Tree,
+    maintenance_seen: sled::Tree,
     block_records: u32,
     writer: Mutex<Writer>,
 }
@@ -200,6 +206,8 @@ impl Ledger {
         let results = db.open_tree(RESULTS_TREE).map_err(sled_error)?;
         let rollups = db.open_tree(ROLLUPS_TREE).map_err(sled_error)?;
         let markers = db.open_tree(MARKERS_TREE).map_err(sled_error)?;
+        let exclusions = db.open_tree(EXCLUSIONS_TREE).map_err(sled_error)?;
+        let maintenance_seen = db.open_tree(MAINTENANCE_TREE).map_err(sled_error)?;
         // Merge operators live in memory only: set them before anything can merge.
         results.set_merge_operator(concat_merge);
         rollups.set_merge_operator(rollup::merge_rollup);
@@ -211,6 +219,8 @@ impl Ledger {
             results,
             rollups,
             markers,
+            exclusions,
+            maintenance_seen,
             block_records: options.block_records.clamp(1, 65_535),
             writer: Mutex::new(Writer::default()),
         };

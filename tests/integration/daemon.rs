@@ -608,3 +608,84 @@ async fn systemd_hears_ready_status_watchdog_reloading_and_stopping() {
     notifications_until(&socket, "STOPPING=1", &mut stop);
     assert!(pid > 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exclusions_are_recorded_with_their_reason_directly_and_through_the_daemon() {
+    let config = two_probe_config();
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+    };
+    let excluded = cli(&[
+        "exclude",
+        "--probe",
+        "alpha",
+        "--from",
+        "2026-11-03T10:00:00Z",
+        "--to",
+        "2026-11-03T11:00:00Z",
+        "--reason",
+        "upstream provider outage (force majeure)",
+    ])
+    .run()
+    .await;
+    assert_eq!(excluded.code, 0, "{}", excluded.stderr);
+    // Refused: unknown probe, empty reason, reversed range.
+    for bad in [
+        vec![
+            "--probe", "nope", "--from", "1h", "--to", "30m", "--reason", "x",
+        ],
+        vec![
+            "--probe", "alpha", "--from", "1h", "--to", "30m", "--reason", " ",
+        ],
+        vec![
+            "--probe", "alpha", "--from", "30m", "--to", "1h", "--reason", "x",
+        ],
+    ] {
+        let mut args = vec!["exclude"];
+        args.extend(bad);
+        let refused = cli(&args).run().await;
+        assert_eq!(refused.code, 2, "{args:?}: {}", refused.stderr);
+    }
+    let daemon = Daemon::start(&config.main_path()).await;
+    let through_daemon = daemon
+        .cli(&[
+            "exclude",
+            "--probe",
+            "alpha",
+            "--from",
+            "2026-11-04T10:00:00Z",
+            "--to",
+            "2026-11-04T10:30:00Z",
+            "--reason",
+            "monitor host rebooted",
+        ])
+        .await;
+    assert_eq!(through_daemon.code, 0, "{}", through_daemon.stderr);
+    let history = daemon
+        .cli(&[
+            "history",
+            "alpha",
+            "--since",
+            "2026-11-01T00:00:00Z",
+            "--json",
+        ])
+        .await
+        .json();
+    let reasons: Vec<_> = history["exclusions"]
+        .as_array()
+        .expect("exclusions")
+        .iter()
+        .map(|e| e["reason"].as_str().expect("reason").to_owned())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "upstream provider outage (force majeure)",
+            "monitor host rebooted"
+        ]
+    );
+    assert_eq!(daemon.terminate().await, 0);
+}
