@@ -7,6 +7,7 @@
 //! - [`probe`] — one check → [`model::CheckResult`] (HTTP, TCP, DNS)
 //! - [`threshold`] — results → confirmed states and back-dated transitions (pure)
 //! - [`ledger`] — durable results, markers and rollups in sled, behind a small synchronous API
+//! - [`report`] — pure availability math: months, timelines, maintenance, exact SLA figures
 //! - [`query`] — status, history, export and import answers, from the daemon or the ledger
 //! - [`daemon`] — scheduler, single ledger writer, reload, lifecycle, systemd notification
 //! - [`api`] — the unix admin socket the query commands talk to
@@ -20,4 +21,5 @@ pub mod ledger;
 pub mod model;
 pub mod probe;
 pub mod query;
+pub mod report;
 pub mod threshold;
