@@ -53,6 +53,20 @@ pub enum Request {
     },
     /// Import the JSON lines that follow.
     Import,
+    /// A month's availability report.
+    Report {
+        /// `YYYY-MM`.
+        month: String,
+        /// Only this probe.
+        probe: Option<String>,
+        /// Only this SLA.
+        sla: Option<String>,
+    },
+    /// A month's incidents.
+    Incidents {
+        /// `YYYY-MM`.
+        month: String,
+    },
     /// Take a stretch of a probe's time out of its availability.
     Exclude {
         /// Probe name.
@@ -219,6 +233,50 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                     .add_exclusion(&exclusion)
                     .map_err(|e| e.to_string())?;
                 serde_json::to_value(exclusion).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            reply(&mut write, &outcome).await
+        }
+        Request::Report { month, probe, sla } => {
+            let handle = handle.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let config = Arc::clone(&handle.config.borrow());
+                let month = month
+                    .parse()
+                    .map_err(|e: crate::report::ReportError| e.to_string())?;
+                let selection = crate::query::monthly::Selection { probe, sla };
+                let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
+                let document = crate::query::monthly::month_document(
+                    &config,
+                    &handle.shared.ledger,
+                    month,
+                    Timestamp::now(),
+                    &selection,
+                )
+                .map_err(|e| e.to_string())?;
+                serde_json::to_value(document).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            reply(&mut write, &outcome).await
+        }
+        Request::Incidents { month } => {
+            let handle = handle.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let config = Arc::clone(&handle.config.borrow());
+                let month = month
+                    .parse()
+                    .map_err(|e: crate::report::ReportError| e.to_string())?;
+                let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
+                let incidents = crate::query::monthly::incidents(
+                    &config,
+                    &handle.shared.ledger,
+                    month,
+                    Timestamp::now(),
+                )
+                .map_err(|e| e.to_string())?;
+                serde_json::to_value(incidents).map_err(|e| e.to_string())
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));

@@ -4,6 +4,7 @@
 mod check;
 mod client;
 mod query;
+mod report;
 mod run;
 mod validate;
 
@@ -44,6 +45,10 @@ enum Command {
     /// Take a stretch of a probe's time out of its availability (force majeure, the monitor's
     /// own fault); recorded with the reason, never rewriting results.
     Exclude(query::ExcludeArgs),
+    /// Monthly availability against targets, SLAs and credits (exit 1 if a target is missed).
+    Report(report::ReportArgs),
+    /// A month's outages: start, end, duration, cause.
+    Incidents(report::IncidentsArgs),
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -89,6 +94,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Export(args) => query::export(&config_path, &args),
         Command::Import(args) => query::import(&config_path, &args),
         Command::Exclude(args) => query::exclude(&config_path, &args),
+        Command::Report(args) => report::report(&config_path, &args),
+        Command::Incidents(args) => report::incidents(&config_path, &args),
         Command::Check(args) => match load_or_report(&config_path) {
             Some(config) => check::run(&config, &args),
             None => Ok(Exit::Usage),

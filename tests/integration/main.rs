@@ -10,5 +10,6 @@ mod check_dns;
 mod check_http;
 mod check_tcp;
 mod daemon;
+mod report;
 mod systemd;
 mod validate;

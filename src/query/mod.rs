@@ -1,6 +1,8 @@
 //! What the query commands answer — `status`, `history`, `export`, `import` — computed the same
 //! way whether the daemon answers over its socket or the CLI opened the ledger itself.
-//! May use `model`, `config`, `threshold` and `ledger`.
+//! May use `model`, `config`, `threshold`, `ledger` and `report`.
+
+pub mod monthly;
 
 use std::time::Duration;
 
@@ -23,6 +25,9 @@ pub enum QueryError {
     /// The probe named is not configured.
     #[error("no probe is named \"{0}\" in the configuration")]
     UnknownProbe(String),
+    /// A request names something that does not exist or cannot be computed.
+    #[error("{0}")]
+    BadRequest(String),
     /// An exclusion is malformed.
     #[error("{0}")]
     BadExclusion(String),

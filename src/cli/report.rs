@@ -1,0 +1,473 @@
+//! `upledger report` and `upledger incidents`, and the four ways a report is written:
+//! a table for the shell, JSON (SPEC §4.1) for scripts, CSV for spreadsheets, and Markdown a
+//! vendor can paste into a client email.
+
+use std::{fmt::Write as _, path::Path};
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+
+use super::{
+    Exit,
+    client::{self, Source},
+};
+use crate::{
+    api::socket::Request,
+    query::monthly::{self, Incident, MonthDocument, Selection},
+    report::Month,
+};
+
+/// Output formats of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Format {
+    /// Aligned columns.
+    Table,
+    /// One JSON document (SPEC §4.1).
+    Json,
+    /// Comma-separated values, one row per probe and per SLA.
+    Csv,
+    /// A client-ready summary.
+    Markdown,
+}
+
+/// Arguments of `upledger report`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ReportArgs {
+    /// The month, `YYYY-MM` [default: the current month in the daemon's time zone].
+    #[arg(long)]
+    month: Option<String>,
+    /// Only this probe.
+    #[arg(long, conflicts_with = "sla")]
+    probe: Option<String>,
+    /// Only this SLA and its probes.
+    #[arg(long)]
+    sla: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// Arguments of `upledger incidents`.
+#[derive(Debug, clap::Args)]
+pub(super) struct IncidentsArgs {
+    /// The month, `YYYY-MM` [default: the current month].
+    #[arg(long)]
+    month: Option<String>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn month_or_current(month: Option<&str>, timezone: &jiff::tz::TimeZone) -> anyhow::Result<Month> {
+    match month {
+        Some(text) => text.parse().with_context(|| format!("--month {text}")),
+        None => Ok(Month::containing(Timestamp::now(), timezone)),
+    }
+}
+
+/// The current month needs the time zone; the main file alone gives it cheaply.
+fn current_month_text(config_path: &Path) -> anyhow::Result<String> {
+    let config = crate::config::load(config_path)?;
+    Ok(Month::containing(Timestamp::now(), &config.daemon.timezone).to_string())
+}
+
+fn fetch(
+    config_path: &Path,
+    args: &ReportArgs,
+) -> anyhow::Result<Option<(MonthDocument, Vec<Incident>)>> {
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(None);
+    };
+    match source {
+        Source::Daemon(mut stream) => {
+            let month = match &args.month {
+                Some(month) => month.clone(),
+                None => current_month_text(config_path)?,
+            };
+            let request = Request::Report {
+                month: month.clone(),
+                probe: args.probe.clone(),
+                sla: args.sla.clone(),
+            };
+            let document: MonthDocument =
+                serde_json::from_value(client::ask(&mut stream, &request)?)
+                    .context("the daemon's report is malformed")?;
+            let incidents = if args.format == Format::Markdown {
+                let mut stream = match client::connect(config_path)? {
+                    Some(Source::Daemon(stream)) => stream,
+                    _ => bail!("the daemon stopped answering"),
+                };
+                serde_json::from_value(client::ask(&mut stream, &Request::Incidents { month })?)?
+            } else {
+                Vec::new()
+            };
+            Ok(Some((document, incidents)))
+        }
+        Source::Ledger(config, ledger) => {
+            let month = month_or_current(args.month.as_deref(), &config.daemon.timezone)?;
+            let selection = Selection {
+                probe: args.probe.clone(),
+                sla: args.sla.clone(),
+            };
+            let now = Timestamp::now();
+            let document = monthly::month_document(&config, &ledger, month, now, &selection)?;
+            let incidents = monthly::incidents(&config, &ledger, month, now)?;
+            Ok(Some((document, incidents)))
+        }
+    }
+}
+
+pub(super) fn report(config_path: &Path, args: &ReportArgs) -> anyhow::Result<Exit> {
+    let Some((document, incidents)) = fetch(config_path, args)? else {
+        return Ok(Exit::Usage);
+    };
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&document)? + "\n",
+        Format::Table => table(&document),
+        Format::Csv => csv(&document),
+        Format::Markdown => markdown(&document, &incidents),
+    };
+    print!("{text}");
+    let missed = document.probes.iter().any(|p| !p.met) || document.slas.iter().any(|s| !s.met);
+    Ok(if missed { Exit::Failed } else { Exit::Ok })
+}
+
+pub(super) fn incidents(config_path: &Path, args: &IncidentsArgs) -> anyhow::Result<Exit> {
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(Exit::Usage);
+    };
+    let incidents: Vec<Incident> = match source {
+        Source::Daemon(mut stream) => {
+            let month = match &args.month {
+                Some(month) => month.clone(),
+                None => current_month_text(config_path)?,
+            };
+            serde_json::from_value(client::ask(&mut stream, &Request::Incidents { month })?)?
+        }
+        Source::Ledger(config, ledger) => {
+            let month = month_or_current(args.month.as_deref(), &config.daemon.timezone)?;
+            monthly::incidents(&config, &ledger, month, Timestamp::now())?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&incidents)?);
+        return Ok(Exit::Ok);
+    }
+    let mut rows = vec![[
+        "PROBE".to_owned(),
+        "START".to_owned(),
+        "END".to_owned(),
+        "DURATION".to_owned(),
+        "CAUSE".to_owned(),
+    ]];
+    for i in &incidents {
+        rows.push([
+            i.probe.clone(),
+            i.start.to_string(),
+            i.end
+                .map_or_else(|| "ongoing".to_owned(), |e| e.to_string()),
+            duration(i.duration_seconds),
+            cause(i),
+        ]);
+    }
+    print!("{}", columns(&rows));
+    println!(
+        "\n{} incident{}",
+        incidents.len(),
+        if incidents.len() == 1 { "" } else { "s" }
+    );
+    Ok(Exit::Ok)
+}
+
+fn cause(incident: &Incident) -> String {
+    match incident.error_class {
+        Some(class) => format!("{class}: {}", incident.detail),
+        None => incident.detail.clone(),
+    }
+}
+
+/// `2h 3m 4s`, to the second.
+fn duration(seconds: f64) -> String {
+    let whole = seconds.round().max(0.0) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(whole)).to_string()
+}
+
+fn pct(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.4}%"))
+}
+
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn heading(document: &MonthDocument) -> String {
+    let state = if document.in_progress {
+        format!("in progress, as of {}", document.as_of)
+    } else {
+        "closed".to_owned()
+    };
+    format!(
+        "{} ({}): {} → {}, {state}\n\n",
+        document.month, document.timezone, document.period_start, document.period_end
+    )
+}
+
+fn table(document: &MonthDocument) -> String {
+    let mut out = heading(document);
+    let mut rows = vec![
+        [
+            "PROBE",
+            "TARGET",
+            "AVAILABILITY",
+            "MET",
+            "DOWNTIME",
+            "BUDGET LEFT",
+            "COVERAGE",
+            "INCIDENTS",
+        ]
+        .map(str::to_owned),
+    ];
+    for p in &document.probes {
+        rows.push([
+            p.name.clone(),
+            format!("{}%", p.target),
+            pct(p.availability),
+            if p.met { "yes" } else { "NO" }.to_owned(),
+            duration(p.downtime_seconds),
+            budget(p.budget_remaining_seconds),
+            pct(p.coverage),
+            p.incidents.to_string(),
+        ]);
+    }
+    out.push_str(&columns(&rows));
+    if !document.slas.is_empty() {
+        out.push('\n');
+        let mut rows =
+            vec![["SLA", "CLIENT", "TARGET", "AVAILABILITY", "MET", "CREDIT"].map(str::to_owned)];
+        for s in &document.slas {
+            rows.push([
+                s.name.clone(),
+                s.client.clone().unwrap_or_default(),
+                format!("{}%", s.target),
+                pct(s.availability),
+                if s.met { "yes" } else { "NO" }.to_owned(),
+                credit(s),
+            ]);
+        }
+        out.push_str(&columns(&rows));
+    }
+    for p in document
+        .probes
+        .iter()
+        .filter_map(|p| p.forecast.as_ref().map(|f| (p, f)))
+    {
+        if let Some(at) = p.1.budget_exhausted_at {
+            let _ = writeln!(
+                out,
+                "\n{}: at the current rate the error budget runs out at {at}",
+                p.0.name
+            );
+        }
+    }
+    out
+}
+
+fn budget(seconds: f64) -> String {
+    if seconds < 0.0 {
+        format!("-{}", duration(-seconds))
+    } else {
+        duration(seconds)
+    }
+}
+
+fn credit(sla: &monthly::SlaMonth) -> String {
+    if sla.credit_percent == 0.0 {
+        return "none".to_owned();
+    }
+    match &sla.currency {
+        Some(currency) => format!(
+            "{}% = {:.2} {currency}",
+            sla.credit_percent, sla.credit_amount
+        ),
+        None => format!("{}%", sla.credit_percent),
+    }
+}
+
+fn csv(document: &MonthDocument) -> String {
+    let mut out = String::from(
+        "kind,name,month,target,availability,coverage,met,downtime_seconds,eligible_seconds,budget_seconds,budget_remaining_seconds,up_seconds,degraded_seconds,down_seconds,maintenance_seconds,unknown_seconds,excluded_seconds,checks,failed_checks,incidents,credit_percent,credit_amount,currency\n",
+    );
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for p in &document.probes {
+        let _ = writeln!(
+            out,
+            "probe,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},,,",
+            p.name,
+            document.month,
+            p.target,
+            opt(p.availability),
+            opt(p.coverage),
+            p.met,
+            p.downtime_seconds,
+            p.eligible_seconds,
+            p.budget_seconds,
+            p.budget_remaining_seconds,
+            p.up_seconds,
+            p.degraded_seconds,
+            p.down_seconds,
+            p.maintenance_seconds,
+            p.unknown_seconds,
+            p.excluded_seconds,
+            p.checks,
+            p.failed_checks,
+            p.incidents,
+        );
+    }
+    for s in &document.slas {
+        let _ = writeln!(
+            out,
+            "sla,{},{},{},{},{},{},{},{},{},{},,,,,,,,,,{},{},{}",
+            s.name,
+            document.month,
+            s.target,
+            opt(s.availability),
+            opt(s.coverage),
+            s.met,
+            s.downtime_seconds,
+            s.eligible_seconds,
+            s.budget_seconds,
+            s.budget_remaining_seconds,
+            s.credit_percent,
+            s.credit_amount,
+            s.currency.clone().unwrap_or_default(),
+        );
+    }
+    out
+}
+
+fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
+    let mut out = String::new();
+    let period = format!(
+        "{} to {} ({})",
+        document.period_start, document.period_end, document.timezone
+    );
+    let status = if document.in_progress {
+        format!("month in progress, figures as of {}", document.as_of)
+    } else {
+        "final figures".to_owned()
+    };
+    for sla in &document.slas {
+        let client = sla.client.clone().unwrap_or_else(|| sla.name.clone());
+        let _ = writeln!(
+            out,
+            "# Service availability report — {client}, {}\n",
+            document.month
+        );
+        let _ = writeln!(out, "Agreement **{}** · {period} · {status}\n", sla.name);
+        let _ = writeln!(out, "| | |\n|---|---|");
+        let _ = writeln!(out, "| Target | {}% |", sla.target);
+        let _ = writeln!(
+            out,
+            "| Achieved | {} {} |",
+            pct(sla.availability),
+            if sla.met { "(met)" } else { "(**missed**)" }
+        );
+        let _ = writeln!(
+            out,
+            "| Downtime counted | {} |",
+            duration(sla.downtime_seconds)
+        );
+        let _ = writeln!(out, "| Measurement coverage | {} |", pct(sla.coverage));
+        let _ = writeln!(out, "| Service credit | {} |", credit(sla));
+        let _ = writeln!(out, "| Services covered | {} |\n", sla.probes.join(", "));
+        let mine: Vec<&Incident> = incidents
+            .iter()
+            .filter(|i| sla.probes.contains(&i.probe))
+            .collect();
+        let _ = writeln!(out, "## Incidents\n");
+        if mine.is_empty() {
+            let _ = writeln!(out, "None.\n");
+        } else {
+            let _ = writeln!(
+                out,
+                "| Service | Start (UTC) | End (UTC) | Duration | Cause |\n|---|---|---|---|---|"
+            );
+            for i in mine {
+                let end = i
+                    .end
+                    .map_or_else(|| "ongoing".to_owned(), |e| e.to_string());
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {end} | {} | {} |",
+                    i.probe,
+                    i.start,
+                    duration(i.duration_seconds),
+                    cause(i)
+                );
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "## Planned maintenance\n");
+        if sla.maintenance.is_empty() {
+            let _ = writeln!(out, "None.\n");
+        } else {
+            for w in &sla.maintenance {
+                let _ = writeln!(out, "- {} to {}: {}", w.start, w.end, w.reason);
+            }
+            out.push('\n');
+        }
+        let exclusions: Vec<_> = document
+            .probes
+            .iter()
+            .filter(|p| sla.probes.contains(&p.name))
+            .flat_map(|p| p.exclusions.iter().map(move |e| (p, e)))
+            .collect();
+        let _ = writeln!(out, "## Exclusions\n");
+        if exclusions.is_empty() {
+            let _ = writeln!(out, "None.\n");
+        } else {
+            for (p, e) in exclusions {
+                let _ = writeln!(out, "- {}: {} to {} — {}", p.name, e.from, e.to, e.reason);
+            }
+            out.push('\n');
+        }
+    }
+    if document.slas.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Availability report — {}\n\n{period} · {status}\n",
+            document.month
+        );
+        let _ = writeln!(
+            out,
+            "| Service | Target | Achieved | Downtime | Incidents |\n|---|---|---|---|---|"
+        );
+        for p in &document.probes {
+            let _ = writeln!(
+                out,
+                "| {} | {}% | {} | {} | {} |",
+                p.name,
+                p.target,
+                pct(p.availability),
+                duration(p.downtime_seconds),
+                p.incidents
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,707 @@
+//! `upledger report` and `upledger incidents`: fetch a month of results, maintenance sightings
+//! and exclusions from the ledger, hand them to the pure [`crate::report`] layer, and shape
+//! the JSON of SPEC §4.1.
+//!
+//! Results are read a little beyond the month on both sides: before it, so a failure run that
+//! began last month is judged whole; after it, so a run confirmed just after the month end is
+//! back-dated into it (SPEC §3, closing a month).
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::QueryError;
+use crate::{
+    config::{Config, ProbeSpec, SlaSpec},
+    ledger::{Ledger, ResultRecord},
+    model::{ErrorClass, Outcome, ProbeName, State, glob_match},
+    report::{
+        Exclusion, Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport,
+        SampleRules, Seconds, Segment, Terms, Timeline, honoured_windows, maintenance_windows,
+    },
+};
+
+/// Which probes and SLAs a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only this probe (and no SLA).
+    pub probe: Option<String>,
+    /// Only this SLA (and its probes).
+    pub sla: Option<String>,
+}
+
+/// Latency percentiles of the month's checks, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// One probe's month (SPEC §4.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeMonth {
+    /// Probe name.
+    pub name: String,
+    /// Target in percent.
+    pub target: f64,
+    /// Availability in percent; `null` when nothing was eligible.
+    pub availability: Option<f64>,
+    /// Exact availability as a reduced fraction.
+    pub availability_exact: Option<String>,
+    /// Share of the time that counts that had evidence, in percent.
+    pub coverage: Option<f64>,
+    /// Seconds up.
+    pub up_seconds: f64,
+    /// Seconds degraded.
+    pub degraded_seconds: f64,
+    /// Seconds down.
+    pub down_seconds: f64,
+    /// Seconds inside maintenance windows.
+    pub maintenance_seconds: f64,
+    /// Seconds without evidence.
+    pub unknown_seconds: f64,
+    /// Seconds taken out by exclusions.
+    pub excluded_seconds: f64,
+    /// Seconds monitored.
+    pub monitored_seconds: f64,
+    /// The denominator.
+    pub eligible_seconds: f64,
+    /// Seconds counted against the target.
+    pub downtime_seconds: f64,
+    /// Error budget in seconds.
+    pub budget_seconds: f64,
+    /// Budget left (negative when overspent).
+    pub budget_remaining_seconds: f64,
+    /// Availability ≥ target, decided exactly.
+    pub met: bool,
+    /// Checks run in the month.
+    pub checks: usize,
+    /// Checks that failed.
+    pub failed_checks: usize,
+    /// Confirmed outages in the month.
+    pub incidents: usize,
+    /// Check latency percentiles.
+    pub latency_ms: Latency,
+    /// Maintenance windows touching the month.
+    pub maintenance: Vec<WindowReport>,
+    /// Exclusions touching the month.
+    pub exclusions: Vec<ExclusionReport>,
+    /// For the month in progress: where the current rate leads.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub forecast: Option<Forecast>,
+}
+
+/// Where the month in progress is heading at the current rate of downtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Month-end availability in percent if downtime keeps accruing at the rate so far.
+    pub projected_availability: Option<f64>,
+    /// When the error budget runs out at that rate, if before the month ends.
+    pub budget_exhausted_at: Option<Timestamp>,
+}
+
+/// A maintenance window as reports list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowReport {
+    /// Start.
+    pub start: Timestamp,
+    /// End.
+    pub end: Timestamp,
+    /// Why.
+    pub reason: String,
+    /// When the daemon first saw the window, if ever.
+    pub first_seen: Option<Timestamp>,
+    /// True when it was first seen after it started (announced late).
+    pub seen_late: bool,
+}
+
+/// An exclusion as reports list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExclusionReport {
+    /// Start.
+    pub from: Timestamp,
+    /// End.
+    pub to: Timestamp,
+    /// Why.
+    pub reason: String,
+}
+
+/// One SLA's month (SPEC §4.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaMonth {
+    /// SLA name.
+    pub name: String,
+    /// Client.
+    pub client: Option<String>,
+    /// The probes it covers.
+    pub probes: Vec<String>,
+    /// `all` or `any`.
+    pub mode: String,
+    /// Target in percent.
+    pub target: f64,
+    /// Availability in percent.
+    pub availability: Option<f64>,
+    /// Exact availability.
+    pub availability_exact: Option<String>,
+    /// Coverage in percent.
+    pub coverage: Option<f64>,
+    /// Seconds counted against the target.
+    pub downtime_seconds: f64,
+    /// The denominator.
+    pub eligible_seconds: f64,
+    /// Error budget in seconds.
+    pub budget_seconds: f64,
+    /// Budget left.
+    pub budget_remaining_seconds: f64,
+    /// Target met, exactly.
+    pub met: bool,
+    /// Credit owed, in percent of the fee.
+    pub credit_percent: f64,
+    /// Credit owed, in the fee's currency.
+    pub credit_amount: f64,
+    /// Currency of the fee.
+    pub currency: Option<String>,
+    /// Maintenance windows honoured (after the notice rule).
+    pub maintenance: Vec<WindowReport>,
+    /// For the month in progress: where the current rate leads.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub forecast: Option<Forecast>,
+}
+
+/// The whole `report` document (SPEC §4.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonthDocument {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The IANA time zone months are measured in.
+    pub timezone: String,
+    /// First instant of the month (UTC).
+    pub period_start: Timestamp,
+    /// First instant after it (UTC).
+    pub period_end: Timestamp,
+    /// The month is not over yet.
+    pub in_progress: bool,
+    /// Figures are as of this instant.
+    pub as_of: Timestamp,
+    /// Every probe covered.
+    pub probes: Vec<ProbeMonth>,
+    /// Every SLA covered.
+    pub slas: Vec<SlaMonth>,
+}
+
+/// A confirmed outage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// The probe.
+    pub probe: String,
+    /// First failure (back-dated start).
+    pub start: Timestamp,
+    /// First successful check after it; `null` while ongoing.
+    pub end: Option<Timestamp>,
+    /// Length in seconds (so far, while ongoing).
+    pub duration_seconds: f64,
+    /// Error class of the first failure.
+    pub error_class: Option<ErrorClass>,
+    /// Detail of the first failure.
+    pub detail: String,
+}
+
+/// A probe's month timeline with the raw material reports list.
+struct ProbeTimeline<'a> {
+    spec: &'a ProbeSpec,
+    timeline: Timeline,
+    records: Vec<ResultRecord>,
+    windows: Vec<MaintenanceWindow>,
+    exclusions: Vec<Exclusion>,
+}
+
+/// How far around the month results are read: long enough to judge runs crossing an edge.
+fn margin(spec: &ProbeSpec) -> SignedDuration {
+    let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
+    SignedDuration::try_from(reach).unwrap_or(SignedDuration::from_hours(24))
+}
+
+fn load_probe<'a>(
+    config: &Config,
+    ledger: &Ledger,
+    spec: &'a ProbeSpec,
+    period: Interval,
+    now: Timestamp,
+) -> Result<ProbeTimeline<'a>, QueryError> {
+    let margin = margin(spec);
+    let from = period.start.checked_sub(margin).unwrap_or(period.start);
+    let to = period
+        .end
+        .checked_add(margin)
+        .unwrap_or(period.end)
+        .min(now.max(period.start));
+    let records = ledger.results(&spec.name, from, to.max(from))?;
+    let until = now.min(period.end);
+    let timeline = Timeline::from_samples(
+        records.iter().map(Into::into),
+        SampleRules::for_probe(spec),
+        until,
+    );
+    let windows = maintenance_windows(
+        &config.maintenance,
+        &spec.name,
+        &config.daemon.timezone,
+        period,
+    );
+    let exclusions = ledger
+        .exclusions(Some(&spec.name), period.start, period.end)?
+        .iter()
+        .map(Exclusion::from)
+        .collect();
+    Ok(ProbeTimeline {
+        spec,
+        timeline,
+        records,
+        windows,
+        exclusions,
+    })
+}
+
+/// Computes the month document for `month` as of `now`.
+pub fn month_document(
+    config: &Config,
+    ledger: &Ledger,
+    month: Month,
+    now: Timestamp,
+    selection: &Selection,
+) -> Result<MonthDocument, QueryError> {
+    let timezone = &config.daemon.timezone;
+    let period = month
+        .bounds(timezone)
+        .map_err(|e| QueryError::BadRequest(e.to_string()))?;
+    let slas: Vec<&SlaSpec> = match (&selection.sla, &selection.probe) {
+        (Some(name), _) => vec![
+            config
+                .slas
+                .iter()
+                .find(|s| &s.name == name)
+                .ok_or_else(|| QueryError::BadRequest(format!("no SLA is named \"{name}\"")))?,
+        ],
+        (None, Some(_)) => Vec::new(),
+        (None, None) => config.slas.iter().collect(),
+    };
+    let probes: Vec<&ProbeSpec> = match (&selection.probe, &selection.sla) {
+        (Some(name), _) => vec![
+            config
+                .probe(name)
+                .ok_or_else(|| QueryError::UnknownProbe(name.clone()))?,
+        ],
+        (None, Some(_)) => config
+            .probes
+            .iter()
+            .filter(|p| slas.iter().any(|sla| covers(sla, &p.name)))
+            .collect(),
+        (None, None) => config.probes.iter().collect(),
+    };
+    let first_seen = |window: &MaintenanceWindow| -> Option<Timestamp> {
+        ledger.maintenance_seen(&window.identity).ok().flatten()
+    };
+
+    let mut loaded = Vec::with_capacity(probes.len());
+    for spec in probes {
+        loaded.push(load_probe(config, ledger, spec, period, now)?);
+    }
+    let mut probe_months = Vec::with_capacity(loaded.len());
+    for probe in &loaded {
+        let terms = Terms::for_probe(probe.spec);
+        let figures = MonthReport::compute(&MonthInput {
+            period,
+            now,
+            timeline: &probe.timeline,
+            maintenance: &probe.windows,
+            exclusions: &probe.exclusions,
+            terms: &terms,
+        });
+        probe_months.push(probe_month(probe, &figures, period, &first_seen));
+    }
+
+    let mut sla_months = Vec::with_capacity(slas.len());
+    for sla in slas {
+        let members: Vec<&ProbeTimeline<'_>> = loaded
+            .iter()
+            .filter(|p| covers(sla, &p.spec.name))
+            .collect();
+        let missing: Vec<ProbeTimeline<'_>> = if members.is_empty() {
+            config
+                .probes
+                .iter()
+                .filter(|p| covers(sla, &p.name))
+                .map(|spec| load_probe(config, ledger, spec, period, now))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let members: Vec<&ProbeTimeline<'_>> = if members.is_empty() {
+            missing.iter().collect()
+        } else {
+            members
+        };
+        sla_months.push(sla_month(sla, &members, period, now, &first_seen)?);
+    }
+
+    Ok(MonthDocument {
+        month: month.to_string(),
+        timezone: config.daemon.timezone_name.clone(),
+        period_start: period.start,
+        period_end: period.end,
+        in_progress: now < period.end,
+        as_of: now.min(period.end),
+        probes: probe_months,
+        slas: sla_months,
+    })
+}
+
+/// The forecast of a month in progress: downtime keeps accruing at the rate so far (per
+/// eligible second) over the rest of the month. Display figures only; decisions stay exact.
+fn forecast(figures: &MonthReport) -> Option<Forecast> {
+    if !figures.in_progress {
+        return None;
+    }
+    let eligible = figures.eligible.as_f64();
+    let downtime = figures.downtime.as_f64();
+    let rest = figures
+        .period
+        .end
+        .duration_since(figures.as_of)
+        .as_secs_f64()
+        .max(0.0);
+    if eligible <= 0.0 {
+        return Some(Forecast {
+            projected_availability: None,
+            budget_exhausted_at: None,
+        });
+    }
+    let rate = downtime / eligible;
+    let projected = 100.0 * (1.0 - rate);
+    let left = figures.budget_remaining.as_f64();
+    let budget_exhausted_at = if left <= 0.0 {
+        Some(figures.as_of)
+    } else if rate > 0.0 && left / rate < rest {
+        SignedDuration::try_from_secs_f64(left / rate)
+            .ok()
+            .and_then(|d| figures.as_of.checked_add(d).ok())
+    } else {
+        None
+    };
+    Some(Forecast {
+        projected_availability: Some((projected * 1e6).round() / 1e6),
+        budget_exhausted_at,
+    })
+}
+
+fn covers(sla: &SlaSpec, probe: &ProbeName) -> bool {
+    sla.probes
+        .iter()
+        .any(|pattern| glob_match(pattern, probe.as_str()))
+}
+
+fn seconds(value: Seconds) -> f64 {
+    value.as_f64()
+}
+
+fn percent(fraction: Option<Fraction>) -> Option<f64> {
+    fraction.map(|f| {
+        f.percent_text(6)
+            .parse::<f64>()
+            .unwrap_or_else(|_| f.as_f64() * 100.0)
+    })
+}
+
+fn window_reports(
+    windows: &[MaintenanceWindow],
+    first_seen: &impl Fn(&MaintenanceWindow) -> Option<Timestamp>,
+) -> Vec<WindowReport> {
+    windows
+        .iter()
+        .map(|w| {
+            let seen = first_seen(w);
+            WindowReport {
+                start: w.interval.start,
+                end: w.interval.end,
+                reason: w.reason.clone(),
+                first_seen: seen,
+                seen_late: seen.is_some_and(|s| s > w.interval.start),
+            }
+        })
+        .collect()
+}
+
+fn probe_month(
+    probe: &ProbeTimeline<'_>,
+    figures: &MonthReport,
+    period: Interval,
+    first_seen: &impl Fn(&MaintenanceWindow) -> Option<Timestamp>,
+) -> ProbeMonth {
+    let in_month: Vec<&ResultRecord> = probe
+        .records
+        .iter()
+        .filter(|r| period.contains(r.at) && r.at < figures.as_of.max(period.start))
+        .collect();
+    ProbeMonth {
+        name: probe.spec.name.to_string(),
+        target: probe.spec.target.as_f64(),
+        availability: percent(figures.availability),
+        availability_exact: figures.availability.map(|f| f.to_string()),
+        coverage: percent(figures.coverage),
+        up_seconds: seconds(figures.up),
+        degraded_seconds: seconds(figures.degraded),
+        down_seconds: seconds(figures.down),
+        maintenance_seconds: seconds(figures.maintenance),
+        unknown_seconds: seconds(figures.unknown),
+        excluded_seconds: seconds(figures.excluded),
+        monitored_seconds: seconds(figures.monitored),
+        eligible_seconds: seconds(figures.eligible),
+        downtime_seconds: seconds(figures.downtime),
+        budget_seconds: seconds(figures.budget),
+        budget_remaining_seconds: seconds(figures.budget_remaining),
+        met: figures.met,
+        checks: in_month.len(),
+        failed_checks: in_month
+            .iter()
+            .filter(|r| r.outcome == Outcome::Down)
+            .count(),
+        incidents: outages(
+            &probe
+                .timeline
+                .clip(Interval::new(period.start, figures.as_of.max(period.start))),
+        )
+        .len(),
+        latency_ms: latency(&in_month),
+        maintenance: window_reports(&probe.windows, first_seen),
+        exclusions: probe
+            .exclusions
+            .iter()
+            .map(|e| ExclusionReport {
+                from: e.interval.start,
+                to: e.interval.end,
+                reason: e.reason.clone(),
+            })
+            .collect(),
+        forecast: forecast(figures),
+    }
+}
+
+/// Nearest-rank percentiles of the month's check latencies.
+fn latency(records: &[&ResultRecord]) -> Latency {
+    let mut values: Vec<Duration> = records.iter().map(|r| r.latency).collect();
+    if values.is_empty() {
+        return Latency::default();
+    }
+    values.sort_unstable();
+    let rank = |q: f64| {
+        let index = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+        (values[index].as_secs_f64() * 1e6).round() / 1e3
+    };
+    Latency {
+        p50: rank(0.50),
+        p95: rank(0.95),
+        p99: rank(0.99),
+    }
+}
+
+/// The down segments of a timeline, merged where adjacent.
+fn outages(timeline: &Timeline) -> Vec<Interval> {
+    let mut outages: Vec<Interval> = Vec::new();
+    for segment in timeline.segments().filter(|s| s.state == State::Down) {
+        match outages.last_mut() {
+            Some(last) if last.end == segment.start => last.end = segment.end,
+            _ => outages.push(Interval::new(segment.start, segment.end)),
+        }
+    }
+    outages
+}
+
+/// The SLA's combined timeline: at each instant, `all` is down when any member is down,
+/// `any` only when every member is; time a member did not monitor counts as unknown for it.
+fn combine(members: &[&ProbeTimeline<'_>], all: bool, span: Interval) -> Timeline {
+    let mut cuts: Vec<Timestamp> = vec![span.start, span.end];
+    for member in members {
+        for segment in member.timeline.segments() {
+            cuts.push(segment.start.clamp(span.start, span.end));
+            cuts.push(segment.end.clamp(span.start, span.end));
+        }
+    }
+    cuts.sort();
+    cuts.dedup();
+    let mut segments = Vec::new();
+    let mut monitored_start: Option<Timestamp> = None;
+    for pair in cuts.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        let states: Vec<Option<State>> =
+            members.iter().map(|m| m.timeline.state_at(start)).collect();
+        if states.iter().all(Option::is_none) {
+            continue;
+        }
+        monitored_start.get_or_insert(start);
+        let states: Vec<State> = states
+            .into_iter()
+            .map(|s| s.unwrap_or(State::Unknown))
+            .collect();
+        segments.push(Segment::new(start, end, combined_state(&states, all)));
+    }
+    let Some(start) = monitored_start else {
+        return Timeline::default();
+    };
+    let end = segments.last().map_or(start, |s: &Segment| s.end);
+    Timeline::from_intervals(Interval::new(start, end), State::Unknown, segments)
+}
+
+fn combined_state(states: &[State], all: bool) -> State {
+    if all {
+        // The service is only as good as its worst part.
+        states
+            .iter()
+            .copied()
+            .max_by_key(|s| match s {
+                State::Maintenance => 4,
+                State::Down => 3,
+                State::Unknown => 2,
+                State::Degraded => 1,
+                State::Up => 0,
+            })
+            .unwrap_or(State::Unknown)
+    } else {
+        // The service is as good as its best part.
+        states
+            .iter()
+            .copied()
+            .max_by_key(|s| match s {
+                State::Up => 4,
+                State::Degraded => 3,
+                State::Maintenance => 2,
+                State::Unknown => 1,
+                State::Down => 0,
+            })
+            .unwrap_or(State::Unknown)
+    }
+}
+
+fn sla_month(
+    sla: &SlaSpec,
+    members: &[&ProbeTimeline<'_>],
+    period: Interval,
+    now: Timestamp,
+    first_seen: &impl Fn(&MaintenanceWindow) -> Option<Timestamp>,
+) -> Result<SlaMonth, QueryError> {
+    let terms = Terms::for_sla(sla)
+        .map_err(|e| QueryError::BadRequest(format!("sla {}: {e}", sla.name)))?;
+    let timeline = combine(members, sla.all, period);
+    // The SLA honours a window when every member it names is covered by it (a window that
+    // covers only some members leaves the others' downtime counting).
+    let mut windows: Vec<MaintenanceWindow> = Vec::new();
+    for member in members {
+        for window in &member.windows {
+            let everyone = members.iter().all(|m| {
+                m.windows
+                    .iter()
+                    .any(|w| w.identity == window.identity && w.interval == window.interval)
+            });
+            if everyone
+                && !windows
+                    .iter()
+                    .any(|w| w.identity == window.identity && w.interval == window.interval)
+            {
+                windows.push(window.clone());
+            }
+        }
+    }
+    let honoured = honoured_windows(&windows, sla.maintenance_notice, first_seen);
+    let mut exclusions: Vec<Exclusion> = Vec::new();
+    // An exclusion entered for every member applies to the service as a whole.
+    if let Some(first) = members.first() {
+        for exclusion in &first.exclusions {
+            if members.iter().all(|m| {
+                m.exclusions
+                    .iter()
+                    .any(|e| e.interval == exclusion.interval)
+            }) {
+                exclusions.push(exclusion.clone());
+            }
+        }
+    }
+    let figures = MonthReport::compute(&MonthInput {
+        period,
+        now,
+        timeline: &timeline,
+        maintenance: &honoured,
+        exclusions: &exclusions,
+        terms: &terms,
+    });
+    let credit = figures
+        .credit
+        .as_ref()
+        .map_or(0.0, |tier| tier.credit.as_f64());
+    Ok(SlaMonth {
+        name: sla.name.clone(),
+        client: sla.client.clone(),
+        probes: members.iter().map(|m| m.spec.name.to_string()).collect(),
+        mode: if sla.all { "all" } else { "any" }.to_owned(),
+        target: sla.target.as_f64(),
+        availability: percent(figures.availability),
+        availability_exact: figures.availability.map(|f| f.to_string()),
+        coverage: percent(figures.coverage),
+        downtime_seconds: seconds(figures.downtime),
+        eligible_seconds: seconds(figures.eligible),
+        budget_seconds: seconds(figures.budget),
+        budget_remaining_seconds: seconds(figures.budget_remaining),
+        met: figures.met,
+        credit_percent: credit,
+        credit_amount: sla
+            .monthly_fee
+            .map_or(0.0, |fee| (fee * credit / 100.0 * 100.0).round() / 100.0),
+        currency: sla.currency.clone(),
+        maintenance: window_reports(&honoured, first_seen),
+        forecast: forecast(&figures),
+    })
+}
+
+/// Confirmed outages overlapping the month, with the first failure's class and detail.
+pub fn incidents(
+    config: &Config,
+    ledger: &Ledger,
+    month: Month,
+    now: Timestamp,
+) -> Result<Vec<Incident>, QueryError> {
+    let period = month
+        .bounds(&config.daemon.timezone)
+        .map_err(|e| QueryError::BadRequest(e.to_string()))?;
+    let mut found = Vec::new();
+    for spec in &config.probes {
+        let probe = load_probe(config, ledger, spec, period, now)?;
+        let measured = Interval::new(period.start, now.min(period.end).max(period.start));
+        for outage in outages(&probe.timeline) {
+            if outage.intersect(&measured).is_none() {
+                continue;
+            }
+            let first = probe
+                .records
+                .iter()
+                .find(|r| r.at >= outage.start && r.outcome == Outcome::Down);
+            let ongoing = outage.end >= now.min(period.end)
+                && probe
+                    .records
+                    .last()
+                    .is_some_and(|r| r.outcome == Outcome::Down);
+            found.push(Incident {
+                probe: spec.name.to_string(),
+                start: outage.start,
+                end: (!ongoing).then_some(outage.end),
+                duration_seconds: outage.duration().as_f64(),
+                error_class: first.and_then(|r| r.error_class),
+                detail: first.map(|r| r.detail.clone()).unwrap_or_default(),
+            });
+        }
+    }
+    found.sort_by_key(|i| i.start);
+    Ok(found)
+}

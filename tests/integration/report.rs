@@ -1,0 +1,324 @@
+//! `upledger report` end to end: a month of results imported through the binary, then the
+//! month's figures compared with a hand calculation, in UTC and in Europe/Berlin.
+
+use jiff::Timestamp;
+
+use crate::support::{TestConfig, upledger};
+
+/// 2026-10-01T00:00:00Z.
+const OCT_1: i64 = 1_790_812_800;
+/// 2026-11-01T00:00:00Z.
+const NOV_1: i64 = OCT_1 + 31 * 86_400;
+
+fn at(text: &str) -> i64 {
+    text.parse::<Timestamp>().expect("timestamp").as_second()
+}
+
+/// A month of 30 s results for probe `web` with, in UTC:
+/// - outage A: 10 failures from 10-05 10:00:00, first success 10:05:00 → 300 s down;
+/// - a transient: 2 failures on 10-06 at 12:00 (below the threshold of 3) → up;
+/// - a gap: nothing from 10-10 00:00:30 until 01:00:00; the 00:00:00 result holds 60 s, so
+///   3,540 s are unknown;
+/// - 20 failures from 10-15 02:10:00 inside the maintenance window 02:00–03:00 → maintenance;
+/// - 20 failures from 10-20 08:00:00 inside the exclusion 08:00–08:30 → excluded;
+/// - outage B: 40 failures from 10-25 23:50:00, first success 10-26 00:10:00 → 1,200 s down.
+fn month_of_results() -> String {
+    let down_runs = [
+        (at("2026-10-05T10:00:00Z"), 10),
+        (at("2026-10-06T12:00:00Z"), 2),
+        (at("2026-10-15T02:10:00Z"), 20),
+        (at("2026-10-20T08:00:00Z"), 20),
+        (at("2026-10-25T23:50:00Z"), 40),
+    ];
+    let gap = (at("2026-10-10T00:00:30Z"), at("2026-10-10T01:00:00Z"));
+    let mut lines = String::with_capacity(10_000_000);
+    let mut t = OCT_1;
+    while t < NOV_1 {
+        if !(gap.0..gap.1).contains(&t) {
+            let down = down_runs
+                .iter()
+                .any(|(start, n)| (*start..start + n * 30).contains(&t));
+            let stamp = Timestamp::from_second(t).expect("ts");
+            if down {
+                lines += &format!(
+                    "{{\"probe\":\"web\",\"at\":\"{stamp}\",\"outcome\":\"down\",\"latency_ms\":3.0,\"error_class\":\"connect\",\"detail\":\"connection refused\"}}\n"
+                );
+            } else {
+                lines += &format!(
+                    "{{\"probe\":\"web\",\"at\":\"{stamp}\",\"outcome\":\"up\",\"latency_ms\":12.5,\"error_class\":null,\"detail\":\"\"}}\n"
+                );
+            }
+        }
+        t += 30;
+    }
+    lines
+}
+
+fn config(timezone: &str) -> TestConfig {
+    let config = TestConfig::new();
+    config.main(&format!(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+timezone = "{timezone}"
+
+[[maintenance]]
+probes = ["web"]
+start = "2026-10-15T02:00:00Z"
+duration = "1h"
+reason = "database upgrade"
+
+[[sla]]
+name = "acme"
+client = "ACME Corp"
+probes = ["web"]
+target = "99.95%"
+monthly_fee = 2000.0
+currency = "EUR"
+credits = [ {{ below = "99.95%", credit = "10%" }}, {{ below = "99.0%", credit = "25%" }} ]
+"#
+    ));
+    config.probes(
+        "web.toml",
+        "[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"30s\"\n\
+         timeout = \"10s\"\nfailure_threshold = 3\ntarget = \"99.9%\"\n",
+    );
+    config
+}
+
+async fn load_month(config: &TestConfig) {
+    let file = config.dir().join("october.jsonl");
+    std::fs::write(&file, month_of_results()).expect("write");
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+    };
+    let imported = cli(&["import"]).arg(&file).run().await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let excluded = cli(&[
+        "exclude",
+        "--probe",
+        "web",
+        "--from",
+        "2026-10-20T08:00:00Z",
+        "--to",
+        "2026-10-20T08:30:00Z",
+        "--reason",
+        "carrier fibre cut (force majeure)",
+    ])
+    .run()
+    .await;
+    assert_eq!(excluded.code, 0, "{}", excluded.stderr);
+}
+
+async fn report_json(config: &TestConfig, extra: &[&str]) -> (i32, serde_json::Value) {
+    let output = upledger()
+        .arg("--config")
+        .arg(config.main_path())
+        .args(["report", "--month", "2026-10", "--format", "json"])
+        .args(extra.iter().copied())
+        .run()
+        .await;
+    assert!(output.code <= 1, "{}", output.stderr);
+    (output.code, output.json())
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn f(value: &serde_json::Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
+/// Availability in percent, rounded to 6 decimals like the report.
+fn percent(numerator: i64, denominator: i64) -> f64 {
+    (numerator as f64 / denominator as f64 * 100.0 * 1e6).round() / 1e6
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_month_imported_gives_the_hand_calculated_figures() {
+    let config = config("UTC");
+    load_month(&config).await;
+    let (code, json) = report_json(&config, &[]).await;
+
+    // Hand calculation (seconds).
+    let period = 31 * 86_400; // 2,678,400
+    let unknown = 3_540;
+    let maintenance = 3_600;
+    let excluded = 1_800;
+    let down = 300 + 1_200;
+    let eligible = period - maintenance - unknown - excluded; // 2,669,460
+    let up = period - unknown - maintenance - excluded - down;
+
+    assert_eq!(json["month"], "2026-10");
+    assert_eq!(json["timezone"], "UTC");
+    assert_eq!(json["period_start"], "2026-10-01T00:00:00Z");
+    assert_eq!(json["period_end"], "2026-11-01T00:00:00Z");
+    assert_eq!(json["in_progress"], false);
+    let web = &json["probes"][0];
+    assert_eq!(web["name"], "web");
+    assert_eq!(f(&web["target"]), 99.9);
+    assert_eq!(f(&web["monitored_seconds"]), period as f64);
+    assert_eq!(f(&web["unknown_seconds"]), unknown as f64);
+    assert_eq!(f(&web["maintenance_seconds"]), maintenance as f64);
+    assert_eq!(f(&web["excluded_seconds"]), excluded as f64);
+    assert_eq!(f(&web["down_seconds"]), down as f64);
+    assert_eq!(f(&web["degraded_seconds"]), 0.0);
+    assert_eq!(f(&web["up_seconds"]), up as f64);
+    assert_eq!(f(&web["eligible_seconds"]), eligible as f64);
+    assert_eq!(f(&web["downtime_seconds"]), down as f64);
+    assert_eq!(f(&web["availability"]), percent(eligible - down, eligible));
+    let g = gcd(eligible - down, eligible);
+    let exact = format!("{}/{}", (eligible - down) / g, eligible / g);
+    assert_eq!(
+        web["availability_exact"],
+        exact.as_str(),
+        "2,667,960 / 2,669,460 reduced"
+    );
+    assert_eq!(f(&web["budget_seconds"]), 2_669.46);
+    assert_eq!(f(&web["budget_remaining_seconds"]), 2_669.46 - 1_500.0);
+    assert_eq!(web["met"], true);
+    // Coverage: evidence over the time that counts (unknown is the only gap).
+    let covered = period - maintenance - excluded - unknown;
+    assert_eq!(
+        f(&web["coverage"]),
+        percent(covered, period - maintenance - excluded)
+    );
+    // 89,280 slots minus the 119 missing in the gap; 92 failures; 4 confirmed outages
+    // (A, the one in maintenance, the excluded one, B); the transient is not one.
+    assert_eq!(web["checks"], 89_161);
+    assert_eq!(web["failed_checks"], 92);
+    assert_eq!(web["incidents"], 4);
+    assert_eq!(f(&web["latency_ms"]["p50"]), 12.5);
+    assert_eq!(web["maintenance"][0]["reason"], "database upgrade");
+    assert_eq!(
+        web["exclusions"][0]["reason"],
+        "carrier fibre cut (force majeure)"
+    );
+
+    // The SLA (target 99.95 %) is missed: 10 % of 2,000 EUR.
+    let acme = &json["slas"][0];
+    assert_eq!(acme["name"], "acme");
+    assert_eq!(acme["client"], "ACME Corp");
+    assert_eq!(f(&acme["target"]), 99.95);
+    assert_eq!(f(&acme["availability"]), percent(eligible - down, eligible));
+    assert_eq!(acme["met"], false);
+    assert_eq!(f(&acme["credit_percent"]), 10.0);
+    assert_eq!(f(&acme["credit_amount"]), 200.0);
+    assert_eq!(acme["currency"], "EUR");
+    assert_eq!(code, 1, "a missed target exits 1");
+
+    // The other formats carry the same story.
+    let markdown = upledger()
+        .arg("--config")
+        .arg(config.main_path())
+        .args(["report", "--month", "2026-10", "--format", "markdown"])
+        .run()
+        .await;
+    for needle in [
+        "ACME Corp",
+        "99.95%",
+        "database upgrade",
+        "carrier fibre cut (force majeure)",
+        "10% = 200.00 EUR",
+        "2026-10-05T10:00:00Z",
+        "connect: connection refused",
+    ] {
+        assert!(
+            markdown.stdout.contains(needle),
+            "markdown lacks {needle:?}:\n{}",
+            markdown.stdout
+        );
+    }
+    let csv = upledger()
+        .arg("--config")
+        .arg(config.main_path())
+        .args(["report", "--month", "2026-10", "--format", "csv"])
+        .run()
+        .await;
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "header, probe, sla:\n{}", csv.stdout);
+    assert!(
+        lines[1].starts_with("probe,web,2026-10,99.9,"),
+        "{}",
+        lines[1]
+    );
+
+    let incidents = upledger()
+        .arg("--config")
+        .arg(config.main_path())
+        .args(["incidents", "--month", "2026-10", "--json"])
+        .run()
+        .await
+        .json();
+    let list = incidents.as_array().expect("incidents");
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[0]["start"], "2026-10-05T10:00:00Z");
+    assert_eq!(list[0]["end"], "2026-10-05T10:05:00Z");
+    assert_eq!(f(&list[0]["duration_seconds"]), 300.0);
+    assert_eq!(list[0]["error_class"], "connect");
+    assert_eq!(list[0]["detail"], "connection refused");
+    assert_eq!(list[3]["start"], "2026-10-25T23:50:00Z");
+    assert_eq!(f(&list[3]["duration_seconds"]), 1_200.0);
+
+    // The running daemon answers the same closed month with the same document.
+    let daemon = crate::support::daemon::Daemon::start(&config.main_path()).await;
+    let through_daemon = daemon
+        .cli(&["report", "--month", "2026-10", "--format", "json"])
+        .await
+        .json();
+    // It has now seen the maintenance window, after the fact: reports flag that.
+    let window = &through_daemon["probes"][0]["maintenance"][0];
+    assert!(window["first_seen"].is_string(), "{window}");
+    assert_eq!(window["seen_late"], true);
+    assert_eq!(
+        json["probes"][0]["maintenance"][0]["first_seen"],
+        serde_json::Value::Null
+    );
+    let strip = |mut doc: serde_json::Value| {
+        for list in ["probes", "slas"] {
+            for entry in doc[list].as_array_mut().expect("list") {
+                for window in entry["maintenance"].as_array_mut().expect("windows") {
+                    window["first_seen"] = serde_json::Value::Null;
+                    window["seen_late"] = serde_json::Value::Bool(false);
+                }
+            }
+        }
+        doc
+    };
+    assert_eq!(strip(through_daemon), strip(json.clone()));
+    assert_eq!(daemon.terminate().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_results_give_a_different_month_in_berlin() {
+    let config = config("Europe/Berlin");
+    load_month(&config).await;
+    let (_, json) = report_json(&config, &["--probe", "web"]).await;
+    // October 2026 in Berlin: 1 Oct 00:00 CEST to 1 Nov 00:00 CET, 31 days and one hour.
+    assert_eq!(json["timezone"], "Europe/Berlin");
+    assert_eq!(json["period_start"], "2026-09-30T22:00:00Z");
+    assert_eq!(json["period_end"], "2026-10-31T23:00:00Z");
+    let web = &json["probes"][0];
+    // Measured from the first result (1 Oct 00:00Z) to the Berlin month end (31 Oct 23:00Z).
+    let monitored = 31 * 86_400 - 3_600;
+    let eligible = monitored - 3_600 - 3_540 - 1_800;
+    assert_eq!(f(&web["monitored_seconds"]), monitored as f64);
+    assert_eq!(f(&web["eligible_seconds"]), eligible as f64);
+    assert_eq!(
+        f(&web["down_seconds"]),
+        1_500.0,
+        "outage B (25 Oct 23:50Z) is inside both months"
+    );
+    assert_eq!(f(&web["availability"]), percent(eligible - 1_500, eligible));
+    assert!(
+        json["slas"].as_array().expect("slas").is_empty(),
+        "--probe shows no SLA"
+    );
+}
