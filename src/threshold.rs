@@ -124,6 +124,9 @@ impl Tracker {
         if stale {
             self.reset_run();
         }
+        // Every result, unknown ones too, counts for measuring gaps (as the ledger's timeline
+        // does), so live states and reports agree on which runs a gap broke.
+        self.last_at = Some(observation.at);
         let target = match observation.outcome {
             // The monitor's own outage is no evidence about the target.
             Outcome::Unknown => return None,
@@ -131,7 +134,6 @@ impl Tracker {
             Outcome::Degraded => State::Degraded,
             Outcome::Down => State::Down,
         };
-        self.last_at = Some(observation.at);
 
         if target == self.state {
             self.reset_run();
@@ -313,6 +315,19 @@ mod tests {
         assert_eq!(feed(&mut t, 90, Unknown), None);
         feed(&mut t, 120, Down);
         let tr = feed(&mut t, 180, Down).unwrap();
+        assert_eq!(tr.since, at(60));
+    }
+
+    #[test]
+    fn gaps_are_measured_from_unknown_results_too() {
+        let mut t = tracker(3, 2);
+        feed(&mut t, 0, Up);
+        feed(&mut t, 60, Down);
+        // 100 s after the failure an unknown result, 100 s after that another failure: no gap
+        // longer than stale_after (120 s) between results, so the run goes on.
+        feed(&mut t, 160, Unknown);
+        feed(&mut t, 260, Down);
+        let tr = feed(&mut t, 320, Down).unwrap();
         assert_eq!(tr.since, at(60));
     }
 

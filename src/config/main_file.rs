@@ -286,6 +286,11 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
                 ctx.error(item, "must be between 0.0 and 1.0");
                 return None;
             }
+            // Reports compute with exact billionths; say so now rather than at report time.
+            if let Err(e) = crate::model::Weight::try_from(weight) {
+                ctx.error(item, e.to_string());
+                return None;
+            }
             Some(weight)
         })
         .unwrap_or(0.0);

@@ -6,9 +6,11 @@ mod name;
 mod outcome;
 mod percent;
 mod result;
+mod weight;
 
 pub use glob::glob_match;
 pub use name::{InvalidProbeName, ProbeName};
 pub use outcome::{ErrorClass, Outcome, ProbeKind, State};
 pub use percent::{InvalidPercent, Percent};
 pub use result::{CertStatus, CheckResult};
+pub use weight::{InvalidWeight, Weight};

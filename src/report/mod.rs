@@ -26,7 +26,8 @@ mod sla;
 mod timeline;
 mod windows;
 
-pub use exact::{Fraction, InvalidWeight, Seconds, Weight};
+pub use crate::model::{InvalidWeight, Weight};
+pub use exact::{Fraction, Seconds};
 pub use figures::{MonthInput, MonthReport};
 pub use interval::Interval;
 pub use month::Month;

@@ -7,7 +7,8 @@ use crate::{
     model::Percent,
 };
 
-use super::exact::{Fraction, InvalidWeight, Weight};
+use super::exact::Fraction;
+use crate::model::{InvalidWeight, Weight};
 
 /// How kinds of time count towards availability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
