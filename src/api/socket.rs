@@ -23,7 +23,10 @@ use tracing::{debug, info, warn};
 use crate::{
     daemon::Handle,
     model::ProbeName,
-    query::{self, QueryError, StatusReport, Summary},
+    query::{
+        self, QueryError, StatusReport, Summary,
+        monthly::{self, Selection},
+    },
 };
 
 /// Largest import accepted over the socket (JSON lines), to bound memory.
@@ -193,28 +196,13 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 .take(MAX_IMPORT_BYTES)
                 .read_to_string(&mut text)
                 .await?;
-            let handle = handle.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let config = Arc::clone(&handle.config.borrow());
-                let records = query::parse_import(&config, &text).map_err(|e| e.to_string())?;
-                let _exclusive = handle
-                    .shared
-                    .gate
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner());
-                handle
-                    .shared
-                    .ledger
-                    .import(&records)
-                    .map_err(|e| e.to_string())
+            let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
+                let records = query::parse_import(config, &text)?;
+                let imported = ledger.import(&records)?;
+                Ok(serde_json::json!({ "imported": imported }))
             })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-            reply(
-                &mut write,
-                &outcome.map(|n| serde_json::json!({ "imported": n })),
-            )
-            .await
+            .await;
+            reply(&mut write, &outcome).await
         }
         Request::Exclude {
             probe,
@@ -222,75 +210,39 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             to,
             reason,
         } => {
-            let handle = handle.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let config = Arc::clone(&handle.config.borrow());
-                let exclusion = query::exclusion(&config, &probe, from, to, &reason)
-                    .map_err(|e| e.to_string())?;
-                handle
-                    .shared
-                    .ledger
-                    .add_exclusion(&exclusion)
-                    .map_err(|e| e.to_string())?;
-                serde_json::to_value(exclusion).map_err(|e| e.to_string())
+            let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
+                let exclusion = query::exclusion(config, &probe, from, to, &reason)?;
+                ledger.add_exclusion(&exclusion)?;
+                Ok(exclusion)
             })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .await;
             reply(&mut write, &outcome).await
         }
         Request::Report { month, probe, sla } => {
-            let handle = handle.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let config = Arc::clone(&handle.config.borrow());
-                let month = month
-                    .parse()
-                    .map_err(|e: crate::report::ReportError| e.to_string())?;
-                let selection = crate::query::monthly::Selection { probe, sla };
-                let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
-                let document = crate::query::monthly::month_document(
-                    &config,
-                    &handle.shared.ledger,
-                    month,
-                    Timestamp::now(),
-                    &selection,
-                )
-                .map_err(|e| e.to_string())?;
-                serde_json::to_value(document).map_err(|e| e.to_string())
+            let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
+                let month = parse_month(&month)?;
+                let selection = Selection { probe, sla };
+                monthly::month_document(config, ledger, month, Timestamp::now(), &selection)
             })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .await;
             reply(&mut write, &outcome).await
         }
         Request::Incidents { month } => {
-            let handle = handle.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let config = Arc::clone(&handle.config.borrow());
-                let month = month
-                    .parse()
-                    .map_err(|e: crate::report::ReportError| e.to_string())?;
-                let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
-                let incidents = crate::query::monthly::incidents(
-                    &config,
-                    &handle.shared.ledger,
-                    month,
-                    Timestamp::now(),
-                )
-                .map_err(|e| e.to_string())?;
-                serde_json::to_value(incidents).map_err(|e| e.to_string())
+            let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
+                monthly::incidents(config, ledger, parse_month(&month)?, Timestamp::now())
             })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .await;
+            reply(&mut write, &outcome).await
+        }
+        Request::History { probe, since } => {
+            let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
+                query::history(config, ledger, &probe, since)
+            })
+            .await;
             reply(&mut write, &outcome).await
         }
         Request::Status => {
             let outcome = status(handle);
-            reply(&mut write, &outcome).await
-        }
-        Request::History { probe, since } => {
-            let handle = handle.clone();
-            let outcome = tokio::task::spawn_blocking(move || history(&handle, &probe, since))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
             reply(&mut write, &outcome).await
         }
     }
@@ -320,13 +272,52 @@ fn status(handle: &Handle) -> Result<serde_json::Value, String> {
     serde_json::to_value(report).map_err(|e| e.to_string())
 }
 
-/// One probe's history from flushed results only.
-fn history(handle: &Handle, probe: &str, since: Timestamp) -> Result<serde_json::Value, String> {
-    let config = Arc::clone(&handle.config.borrow());
-    let _flushed_only = handle.shared.gate.read().map_err(|e| e.to_string())?;
-    let history = query::history(&config, &handle.shared.ledger, probe, since)
-        .map_err(|e: QueryError| e.to_string())?;
-    serde_json::to_value(history).map_err(|e| e.to_string())
+/// Whether a query only reads the ledger or also writes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Sees only flushed results: holds the gate's read side.
+    Read,
+    /// Writes outside the recorder (import, exclusions): holds the gate's write side, so no
+    /// group commit interleaves.
+    Write,
+}
+
+/// Runs a ledger query off the async threads, under the write gate, with the live config.
+async fn on_ledger<T, F>(
+    handle: &Handle,
+    access: Access,
+    query: F,
+) -> Result<serde_json::Value, String>
+where
+    T: serde::Serialize,
+    F: FnOnce(&crate::config::Config, &crate::ledger::Ledger) -> Result<T, QueryError>
+        + Send
+        + 'static,
+{
+    let handle = handle.clone();
+    tokio::task::spawn_blocking(move || {
+        let config = Arc::clone(&handle.config.borrow());
+        let gate = &handle.shared.gate;
+        let value = match access {
+            Access::Read => {
+                let _flushed_only = gate.read().unwrap_or_else(|p| p.into_inner());
+                query(&config, &handle.shared.ledger)
+            }
+            Access::Write => {
+                let _exclusive = gate.write().unwrap_or_else(|p| p.into_inner());
+                query(&config, &handle.shared.ledger)
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        serde_json::to_value(value).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()))
+}
+
+fn parse_month(text: &str) -> Result<crate::report::Month, QueryError> {
+    text.parse()
+        .map_err(|e: crate::report::ReportError| QueryError::BadRequest(e.to_string()))
 }
 
 async fn reply(
