@@ -212,7 +212,7 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
         } => {
             let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
                 let exclusion = query::exclusion(config, &probe, from, to, &reason)?;
-                ledger.add_exclusion(&exclusion)?;
+                monthly::record_exclusion(config, ledger, &exclusion)?;
                 Ok(exclusion)
             })
             .await;

@@ -352,8 +352,7 @@ pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<
             query::exclusion(&config, &args.probe, args.from, args.to, &args.reason)
                 .map_err(|e| e.to_string())
                 .and_then(|exclusion| {
-                    ledger
-                        .add_exclusion(&exclusion)
+                    crate::query::monthly::record_exclusion(&config, &ledger, &exclusion)
                         .map_err(|e| e.to_string())?;
                     serde_json::to_value(exclusion).map_err(|e| e.to_string())
                 })

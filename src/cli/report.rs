@@ -111,7 +111,12 @@ fn fetch(
             };
             let now = Timestamp::now();
             let document = monthly::month_document(&config, &ledger, month, now, &selection)?;
-            let incidents = monthly::incidents(&config, &ledger, month, now)?;
+            // Incidents come from raw results; only the Markdown summary lists them.
+            let incidents = if args.format == Format::Markdown {
+                monthly::incidents(&config, &ledger, month, now)?
+            } else {
+                Vec::new()
+            };
             Ok(Some((document, incidents)))
         }
     }

@@ -345,7 +345,8 @@ fn note_maintenance(ledger: &Ledger, config: &Config) {
 /// How often raw results older than `[daemon].retention` are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Drops raw results older than the retention, at start and then hourly; rollups stay.
+/// Housekeeping at start and then hourly: drops raw results older than the retention (rollups
+/// and closed months stay) and closes last month.
 async fn prune_forever(
     shared: Shared,
     config: watch::Receiver<Arc<Config>>,
@@ -364,10 +365,10 @@ async fn prune_forever(
         let Ok(cutoff) = Timestamp::now().checked_sub(retention) else {
             continue;
         };
-        let shared = shared.clone();
+        let pruning = shared.clone();
         let pruned = tokio::task::spawn_blocking(move || {
-            let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
-            shared.ledger.prune_before(cutoff)
+            let _exclusive = pruning.gate.write().unwrap_or_else(|p| p.into_inner());
+            pruning.ledger.prune_before(cutoff)
         })
         .await;
         match pruned {
@@ -376,6 +377,37 @@ async fn prune_forever(
             Ok(Err(e)) => warn!(error = %e, "cannot prune old results"),
             Err(e) => warn!(error = %e, "pruning task failed"),
         }
+        let current = Arc::clone(&config.borrow());
+        close_last_month(&shared, &current).await;
+    }
+}
+
+/// Computes and stores last month's figures once it is closed, so reports of closed months
+/// read stored figures instead of a month of raw results (and are final).
+async fn close_last_month(shared: &Shared, config: &Arc<Config>) {
+    let now = Timestamp::now();
+    let this_month = crate::report::Month::containing(now, &config.daemon.timezone);
+    let Some(last_month) = this_month.previous() else {
+        return;
+    };
+    let shared = shared.clone();
+    let config = Arc::clone(config);
+    // No write gate: last month's results are long flushed, and the recorder must not wait
+    // for a month of results to be read.
+    let closed = tokio::task::spawn_blocking(move || {
+        crate::query::monthly::month_document(
+            &config,
+            &shared.ledger,
+            last_month,
+            now,
+            &crate::query::monthly::Selection::default(),
+        )
+    })
+    .await;
+    match closed {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!(month = %last_month, error = %e, "cannot close the month"),
+        Err(e) => warn!(month = %last_month, error = %e, "closing task failed"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Records that change how results are read, never the results themselves (SPEC §3: nothing is
-//! rewritten; corrections are new records): exclusions entered with `upledger exclude`, and
-//! when the daemon first saw each maintenance window (an SLA may require notice).
+//! rewritten; corrections are new records): exclusions entered with `upledger exclude`, when
+//! the daemon first saw each maintenance window (an SLA may require notice), and the figures
+//! of closed periods (a closed month is stored once and not recomputed differently later).
 //!
 //! Both are rare and small, so they are stored as JSON values: readable in a pinch, and easy to
 //! extend without a format change. Exclusions are keyed by the time they were recorded (plus a
@@ -99,6 +100,37 @@ impl Ledger {
         }
     }
 
+    /// Stores the figures of a closed period under `key` (the caller's naming, e.g.
+    /// `month/2026-10/UTC/probe/web`), replacing what was there, and flushes.
+    pub fn store_closed(&self, key: &str, figures: &[u8]) -> Result<(), LedgerError> {
+        self.closed
+            .insert(key.as_bytes(), figures)
+            .map_err(|e| self.sled_error(e))?;
+        self.flush()
+    }
+
+    /// The stored figures of a closed period, if any.
+    pub fn closed(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self
+            .closed
+            .get(key.as_bytes())
+            .map_err(|e| self.sled_error(e))?
+            .map(|bytes| bytes.to_vec()))
+    }
+
+    /// Forgets every stored period whose key starts with `prefix` (a correction such as a new
+    /// exclusion touched it); returns how many.
+    pub fn forget_closed(&self, prefix: &str) -> Result<usize, LedgerError> {
+        let mut forgotten = 0;
+        for item in self.closed.scan_prefix(prefix.as_bytes()) {
+            let (key, _) = item.map_err(|e| self.sled_error(e))?;
+            self.closed.remove(key).map_err(|e| self.sled_error(e))?;
+            forgotten += 1;
+        }
+        self.flush()?;
+        Ok(forgotten)
+    }
+
     fn decode_seen(&self, window: &str, bytes: &[u8]) -> Result<Timestamp, LedgerError> {
         <[u8; 8]>::try_from(bytes)
             .ok()
@@ -150,6 +182,33 @@ mod tests {
         let ledger = Ledger::open(&dir.path().join("l")).unwrap();
         let found = ledger.exclusions(Some(&b), ts(0), ts(5_000)).unwrap();
         assert_eq!(found, vec![make(&b, 150, 300)], "survives reopen");
+    }
+
+    #[test]
+    fn closed_periods_are_stored_and_forgotten_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l")).unwrap();
+        ledger
+            .store_closed("month/2026-10/UTC/probe/a", b"{\"x\":1}")
+            .unwrap();
+        ledger
+            .store_closed("month/2026-10/UTC/sla/s", b"{}")
+            .unwrap();
+        ledger
+            .store_closed("month/2026-09/UTC/probe/a", b"{}")
+            .unwrap();
+        assert_eq!(
+            ledger.closed("month/2026-10/UTC/probe/a").unwrap().unwrap(),
+            b"{\"x\":1}"
+        );
+        assert_eq!(ledger.forget_closed("month/2026-10/").unwrap(), 2);
+        assert_eq!(ledger.closed("month/2026-10/UTC/probe/a").unwrap(), None);
+        assert!(
+            ledger
+                .closed("month/2026-09/UTC/probe/a")
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

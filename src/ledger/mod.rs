@@ -80,6 +80,7 @@ const ROLLUPS_TREE: &str = "rollups";
 const MARKERS_TREE: &str = "markers";
 const EXCLUSIONS_TREE: &str = "exclusions";
 const MAINTENANCE_TREE: &str = "maintenance_seen";
+const CLOSED_TREE: &str = "closed_periods";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -129,6 +130,7 @@ pub struct Ledger {
     markers: sled::Tree,
     exclusions: sled::Tree,
     maintenance_seen: sled::Tree,
+    closed: sled::Tree,
     block_records: u32,
     writer: Mutex<Writer>,
 }
@@ -208,6 +210,7 @@ impl Ledger {
         let markers = db.open_tree(MARKERS_TREE).map_err(sled_error)?;
         let exclusions = db.open_tree(EXCLUSIONS_TREE).map_err(sled_error)?;
         let maintenance_seen = db.open_tree(MAINTENANCE_TREE).map_err(sled_error)?;
+        let closed = db.open_tree(CLOSED_TREE).map_err(sled_error)?;
         // Merge operators live in memory only: set them before anything can merge.
         results.set_merge_operator(concat_merge);
         rollups.set_merge_operator(rollup::merge_rollup);
@@ -221,6 +224,7 @@ impl Ledger {
             markers,
             exclusions,
             maintenance_seen,
+            closed,
             block_records: options.block_records.clamp(1, 65_535),
             writer: Mutex::new(Writer::default()),
         };

@@ -6,7 +6,7 @@
 //! began last month is judged whole; after it, so a run confirmed just after the month end is
 //! back-dated into it (SPEC §3, closing a month).
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -306,14 +306,20 @@ pub fn month_document(
     let first_seen = |window: &MaintenanceWindow| -> Option<Timestamp> {
         ledger.maintenance_seen(&window.identity).ok().flatten()
     };
+    let zone = &config.daemon.timezone_name;
 
-    let mut loaded = Vec::with_capacity(probes.len());
+    // Timelines are loaded only for what is not stored yet, and once.
+    let mut loaded: HashMap<ProbeName, ProbeTimeline<'_>> = HashMap::new();
+    let mut probe_months = Vec::with_capacity(probes.len());
     for spec in probes {
-        loaded.push(load_probe(config, ledger, spec, period, now)?);
-    }
-    let mut probe_months = Vec::with_capacity(loaded.len());
-    for probe in &loaded {
-        let terms = Terms::for_probe(probe.spec);
+        let key = closed_key(month, zone, "probe", spec.name.as_str());
+        let closed = is_closed(period, now, [spec]);
+        if let Some(stored) = stored::<ProbeMonth>(ledger, &key, closed)? {
+            probe_months.push(stored);
+            continue;
+        }
+        let probe = load_probe(config, ledger, spec, period, now)?;
+        let terms = Terms::for_probe(spec);
         let figures = MonthReport::compute(&MonthInput {
             period,
             now,
@@ -322,31 +328,42 @@ pub fn month_document(
             exclusions: &probe.exclusions,
             terms: &terms,
         });
-        probe_months.push(probe_month(probe, &figures, period, &first_seen));
+        let entry = probe_month(&probe, &figures, period, &first_seen);
+        if closed {
+            store(ledger, &key, &entry)?;
+        }
+        probe_months.push(entry);
+        loaded.insert(spec.name.clone(), probe);
     }
 
     let mut sla_months = Vec::with_capacity(slas.len());
     for sla in slas {
-        let members: Vec<&ProbeTimeline<'_>> = loaded
+        let member_specs: Vec<&ProbeSpec> = config
+            .probes
             .iter()
-            .filter(|p| covers(sla, &p.spec.name))
+            .filter(|p| covers(sla, &p.name))
             .collect();
-        let missing: Vec<ProbeTimeline<'_>> = if members.is_empty() {
-            config
-                .probes
-                .iter()
-                .filter(|p| covers(sla, &p.name))
-                .map(|spec| load_probe(config, ledger, spec, period, now))
-                .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
-        let members: Vec<&ProbeTimeline<'_>> = if members.is_empty() {
-            missing.iter().collect()
-        } else {
-            members
-        };
-        sla_months.push(sla_month(sla, &members, period, now, &first_seen)?);
+        let key = closed_key(month, zone, "sla", &sla.name);
+        let closed = is_closed(period, now, member_specs.iter().copied());
+        if let Some(stored) = stored::<SlaMonth>(ledger, &key, closed)? {
+            sla_months.push(stored);
+            continue;
+        }
+        for spec in &member_specs {
+            if !loaded.contains_key(&spec.name) {
+                let probe = load_probe(config, ledger, spec, period, now)?;
+                loaded.insert(spec.name.clone(), probe);
+            }
+        }
+        let members: Vec<&ProbeTimeline<'_>> = member_specs
+            .iter()
+            .filter_map(|spec| loaded.get(&spec.name))
+            .collect();
+        let entry = sla_month(sla, &members, period, now, &first_seen)?;
+        if closed {
+            store(ledger, &key, &entry)?;
+        }
+        sla_months.push(entry);
     }
 
     Ok(MonthDocument {
@@ -397,6 +414,77 @@ fn forecast(figures: &MonthReport) -> Option<Forecast> {
         projected_availability: Some((projected * 1e6).round() / 1e6),
         budget_exhausted_at,
     })
+}
+
+/// Where a closed period's figures are stored.
+fn closed_key(month: Month, zone: &str, kind: &str, name: &str) -> String {
+    format!("month/{month}/{zone}/{kind}/{name}")
+}
+
+/// Whether the month is final for these probes: `failure_threshold × interval + stale_after`
+/// after its end nothing can be back-dated into it any more (SPEC §3, closing a month).
+fn is_closed<'a>(
+    period: Interval,
+    now: Timestamp,
+    probes: impl IntoIterator<Item = &'a ProbeSpec>,
+) -> bool {
+    let settle = probes
+        .into_iter()
+        .map(margin)
+        .max()
+        .unwrap_or(SignedDuration::ZERO);
+    period
+        .end
+        .checked_add(settle)
+        .is_ok_and(|closes| now >= closes)
+}
+
+/// The stored figures of a closed period; `None` for an open one or one not stored yet (or
+/// stored by an older, incompatible build: then it is recomputed and stored again).
+fn stored<T: for<'de> Deserialize<'de>>(
+    ledger: &Ledger,
+    key: &str,
+    closed: bool,
+) -> Result<Option<T>, QueryError> {
+    if !closed {
+        return Ok(None);
+    }
+    Ok(ledger
+        .closed(key)?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+fn store<T: Serialize>(ledger: &Ledger, key: &str, figures: &T) -> Result<(), QueryError> {
+    let bytes = serde_json::to_vec(figures)
+        .map_err(|e| QueryError::BadRequest(format!("cannot store {key}: {e}")))?;
+    ledger.store_closed(key, &bytes)?;
+    Ok(())
+}
+
+/// Records an exclusion and forgets the stored figures of every month it touches, so the
+/// correction shows in the next report (stored months are otherwise final).
+pub fn record_exclusion(
+    config: &Config,
+    ledger: &Ledger,
+    exclusion: &crate::ledger::ExclusionRecord,
+) -> Result<(), QueryError> {
+    ledger.add_exclusion(exclusion)?;
+    let timezone = &config.daemon.timezone;
+    let mut month = Month::containing(exclusion.from, timezone);
+    loop {
+        ledger.forget_closed(&format!("month/{month}/"))?;
+        let Ok(bounds) = month.bounds(timezone) else {
+            break;
+        };
+        if bounds.end >= exclusion.to {
+            break;
+        }
+        match month.next() {
+            Some(next) => month = next,
+            None => break,
+        }
+    }
+    Ok(())
 }
 
 fn covers(sla: &SlaSpec, probe: &ProbeName) -> bool {
