@@ -341,3 +341,81 @@ async fn the_same_results_give_a_different_month_in_berlin() {
         "--probe shows no SLA"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_month_in_progress_has_a_forecast() {
+    let config = TestConfig::new();
+    config.probes(
+        "p.toml",
+        "[[probe]]\nname = \"burning\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ninterval = \"5m\"\nfailure_threshold = 1\n\n\
+         [[probe]]\nname = \"calm\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ninterval = \"5m\"\nfailure_threshold = 1\n",
+    );
+    // Every 5 minutes from the start of this month until now; "burning" was down for two hours
+    // on the 1st (more than the month's 0.1 % budget), "calm" for ten minutes.
+    let now = Timestamp::now();
+    let month_start = now
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .first_of_month()
+        .and_then(|d| d.start_of_day())
+        .expect("month start")
+        .timestamp()
+        .as_second();
+    if now.as_second() - month_start < 6 * 3_600 {
+        eprintln!("skipped: the month began less than six hours ago; the scenario needs more");
+        return;
+    }
+    let mut lines = String::new();
+    let mut t = month_start;
+    while t + 300 < now.as_second() {
+        for (probe, down_for) in [("burning", 7_200), ("calm", 600)] {
+            let down = t < month_start + down_for;
+            let stamp = Timestamp::from_second(t).expect("ts");
+            let (outcome, class) = if down {
+                ("down", "\"timeout\"")
+            } else {
+                ("up", "null")
+            };
+            lines += &format!(
+                "{{\"probe\":\"{probe}\",\"at\":\"{stamp}\",\"outcome\":\"{outcome}\",\"latency_ms\":1.0,\"error_class\":{class},\"detail\":\"\"}}\n"
+            );
+        }
+        t += 300;
+    }
+    let file = config.dir().join("now.jsonl");
+    std::fs::write(&file, lines).expect("write");
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+    };
+    assert_eq!(cli(&["import"]).arg(&file).run().await.code, 0);
+    let json = cli(&["report", "--format", "json"]).run().await.json();
+    assert_eq!(json["in_progress"], true);
+    let by_name = |name: &str| {
+        json["probes"]
+            .as_array()
+            .expect("probes")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .expect("probe")
+    };
+    let burning = by_name("burning");
+    let forecast = &burning["forecast"];
+    assert!(
+        (f(&forecast["projected_availability"]) - f(&burning["availability"])).abs() < 1e-3,
+        "{burning:#}"
+    );
+    assert!(f(&burning["budget_remaining_seconds"]) < 0.0);
+    assert_eq!(
+        forecast["budget_exhausted_at"], json["as_of"],
+        "already spent"
+    );
+    let calm = by_name("calm");
+    assert!(
+        calm["forecast"]["budget_exhausted_at"].is_null(),
+        "{calm:#}"
+    );
+    assert!(f(&calm["budget_remaining_seconds"]) > 0.0);
+}
