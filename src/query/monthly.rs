@@ -611,10 +611,10 @@ fn outages(timeline: &Timeline) -> Vec<Interval> {
 
 /// The SLA's combined timeline: at each instant, `all` is down when any member is down,
 /// `any` only when every member is; time a member did not monitor counts as unknown for it.
-fn combine(members: &[&ProbeTimeline<'_>], all: bool, span: Interval) -> Timeline {
+fn combine(members: &[&Timeline], all: bool, span: Interval) -> Timeline {
     let mut cuts: Vec<Timestamp> = vec![span.start, span.end];
     for member in members {
-        for segment in member.timeline.segments() {
+        for segment in member.segments() {
             cuts.push(segment.start.clamp(span.start, span.end));
             cuts.push(segment.end.clamp(span.start, span.end));
         }
@@ -625,8 +625,7 @@ fn combine(members: &[&ProbeTimeline<'_>], all: bool, span: Interval) -> Timelin
     let mut monitored_start: Option<Timestamp> = None;
     for pair in cuts.windows(2) {
         let (start, end) = (pair[0], pair[1]);
-        let states: Vec<Option<State>> =
-            members.iter().map(|m| m.timeline.state_at(start)).collect();
+        let states: Vec<Option<State>> = members.iter().map(|m| m.state_at(start)).collect();
         if states.iter().all(Option::is_none) {
             continue;
         }
@@ -683,7 +682,8 @@ fn sla_month(
 ) -> Result<SlaMonth, QueryError> {
     let terms = Terms::for_sla(sla)
         .map_err(|e| QueryError::BadRequest(format!("sla {}: {e}", sla.name)))?;
-    let timeline = combine(members, sla.all, period);
+    let timelines: Vec<&Timeline> = members.iter().map(|m| &m.timeline).collect();
+    let timeline = combine(&timelines, sla.all, period);
     // The SLA honours a window when every member it names is covered by it (a window that
     // covers only some members leaves the others' downtime counting).
     let mut windows: Vec<MaintenanceWindow> = Vec::new();
@@ -792,4 +792,81 @@ pub fn incidents(
     }
     found.sort_by_key(|i| i.start);
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(offset: i64) -> Timestamp {
+        Timestamp::from_second(1_790_812_800 + offset).unwrap()
+    }
+
+    fn timeline(segments: &[(i64, i64, State)]) -> Timeline {
+        let span = Interval::new(ts(segments[0].0), ts(segments[segments.len() - 1].1));
+        Timeline::from_intervals(
+            span,
+            State::Unknown,
+            segments
+                .iter()
+                .map(|(a, b, state)| Segment::new(ts(*a), ts(*b), *state)),
+        )
+    }
+
+    #[test]
+    fn all_mode_is_down_while_any_member_is_down() {
+        let a = timeline(&[
+            (0, 100, State::Up),
+            (100, 200, State::Down),
+            (200, 400, State::Up),
+        ]);
+        let b = timeline(&[
+            (0, 150, State::Up),
+            (150, 300, State::Down),
+            (300, 400, State::Up),
+        ]);
+        let all = combine(&[&a, &b], true, Interval::new(ts(0), ts(400)));
+        assert_eq!(
+            all.time_in(State::Down),
+            Seconds::from_secs(200),
+            "100..300"
+        );
+        let any = combine(&[&a, &b], false, Interval::new(ts(0), ts(400)));
+        assert_eq!(any.time_in(State::Down), Seconds::from_secs(50), "150..200");
+    }
+
+    #[test]
+    fn a_member_without_evidence_makes_all_mode_unknown_but_not_any_mode() {
+        let a = timeline(&[(0, 100, State::Up), (100, 200, State::Unknown)]);
+        let b = timeline(&[(0, 200, State::Up)]);
+        let span = Interval::new(ts(0), ts(200));
+        assert_eq!(
+            combine(&[&a, &b], true, span).time_in(State::Unknown),
+            Seconds::from_secs(100)
+        );
+        assert_eq!(
+            combine(&[&a, &b], false, span).time_in(State::Up),
+            Seconds::from_secs(200)
+        );
+    }
+
+    #[test]
+    fn degraded_counts_below_down_and_above_up() {
+        assert_eq!(
+            combined_state(&[State::Up, State::Degraded], true),
+            State::Degraded
+        );
+        assert_eq!(
+            combined_state(&[State::Down, State::Degraded], true),
+            State::Down
+        );
+        assert_eq!(
+            combined_state(&[State::Down, State::Degraded], false),
+            State::Degraded
+        );
+        assert_eq!(
+            combined_state(&[State::Down, State::Down], false),
+            State::Down
+        );
+    }
 }
