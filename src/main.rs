@@ -1,3 +1,27 @@
+//! The `upledger` binary: everything lives in the library; see `upledger::cli`.
+
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     upledger::cli::main()
 }
+
+/// glibc gives every thread that allocates its own malloc arena (up to 8 per core), and each
+/// keeps the high-water mark of what it once held. A daemon whose checks run on a few worker
+/// and blocking threads then carries several arenas of freed memory. Two arenas keep the
+/// resident size of 10,000 probes several MiB lower at no measurable CPU cost.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    // `MALLOC_ARENA_MAX` in the environment still wins: glibc reads it at the first malloc,
+    // which has already happened, so only set the limit when the user did not.
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only adjusts allocator parameters; M_ARENA_MAX with a positive value
+        // is always valid, and the call happens before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}

@@ -390,6 +390,15 @@ async fn close_last_month(shared: &Shared, config: &Arc<Config>) {
     let Some(last_month) = this_month.previous() else {
         return;
     };
+    // Nothing to close if the daemon never ran before last month ended (a new install).
+    let ran_before = last_month
+        .bounds(&config.daemon.timezone)
+        .ok()
+        .and_then(|period| shared.ledger.markers(Timestamp::MIN, period.end).ok())
+        .is_some_and(|markers| !markers.is_empty());
+    if !ran_before {
+        return;
+    }
     let shared = shared.clone();
     let config = Arc::clone(config);
     // No write gate: last month's results are long flushed, and the recorder must not wait

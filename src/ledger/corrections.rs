@@ -101,12 +101,13 @@ impl Ledger {
     }
 
     /// Stores the figures of a closed period under `key` (the caller's naming, e.g.
-    /// `month/2026-10/UTC/probe/web`), replacing what was there, and flushes.
+    /// `month/2026-10/UTC/probe/web`), replacing what was there. Not flushed by itself: a
+    /// month closes hundreds of entries at once, then calls [`Ledger::flush`].
     pub fn store_closed(&self, key: &str, figures: &[u8]) -> Result<(), LedgerError> {
         self.closed
             .insert(key.as_bytes(), figures)
             .map_err(|e| self.sled_error(e))?;
-        self.flush()
+        Ok(())
     }
 
     /// The stored figures of a closed period, if any.

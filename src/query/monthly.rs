@@ -310,6 +310,7 @@ pub fn month_document(
 
     // Timelines are loaded only for what is not stored yet, and once.
     let mut loaded: HashMap<ProbeName, ProbeTimeline<'_>> = HashMap::new();
+    let mut stored_any = false;
     let mut probe_months = Vec::with_capacity(probes.len());
     for spec in probes {
         let key = closed_key(month, zone, "probe", spec.name.as_str());
@@ -329,8 +330,10 @@ pub fn month_document(
             terms: &terms,
         });
         let entry = probe_month(&probe, &figures, period, &first_seen);
-        if closed {
+        // A month with no result for the probe has nothing to freeze.
+        if closed && entry.checks > 0 {
             store(ledger, &key, &entry)?;
+            stored_any = true;
         }
         probe_months.push(entry);
         loaded.insert(spec.name.clone(), probe);
@@ -360,12 +363,16 @@ pub fn month_document(
             .filter_map(|spec| loaded.get(&spec.name))
             .collect();
         let entry = sla_month(sla, &members, period, now, &first_seen)?;
-        if closed {
+        if closed && entry.eligible_seconds > 0.0 {
             store(ledger, &key, &entry)?;
+            stored_any = true;
         }
         sla_months.push(entry);
     }
 
+    if stored_any {
+        ledger.flush()?;
+    }
     Ok(MonthDocument {
         month: month.to_string(),
         timezone: config.daemon.timezone_name.clone(),
