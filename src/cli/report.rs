@@ -365,6 +365,22 @@ fn csv(document: &MonthDocument) -> String {
     out
 }
 
+/// A Markdown section: its title, then "None." or the (optional) table header and lines.
+fn section(out: &mut String, title: &str, header: Option<&str>, lines: &[String]) {
+    let _ = writeln!(out, "## {title}\n");
+    if lines.is_empty() {
+        let _ = writeln!(out, "None.\n");
+        return;
+    }
+    if let Some(header) = header {
+        let _ = writeln!(out, "{header}");
+    }
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
+}
+
 fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
     let mut out = String::new();
     let period = format!(
@@ -404,53 +420,44 @@ fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
             .iter()
             .filter(|i| sla.probes.contains(&i.probe))
             .collect();
-        let _ = writeln!(out, "## Incidents\n");
-        if mine.is_empty() {
-            let _ = writeln!(out, "None.\n");
-        } else {
-            let _ = writeln!(
-                out,
-                "| Service | Start (UTC) | End (UTC) | Duration | Cause |\n|---|---|---|---|---|"
-            );
-            for i in mine {
+        let incident_lines: Vec<String> = mine
+            .iter()
+            .map(|i| {
                 let end = i
                     .end
                     .map_or_else(|| "ongoing".to_owned(), |e| e.to_string());
-                let _ = writeln!(
-                    out,
+                format!(
                     "| {} | {} | {end} | {} | {} |",
                     i.probe,
                     i.start,
                     duration(i.duration_seconds),
                     cause(i)
-                );
-            }
-            out.push('\n');
-        }
-        let _ = writeln!(out, "## Planned maintenance\n");
-        if sla.maintenance.is_empty() {
-            let _ = writeln!(out, "None.\n");
-        } else {
-            for w in &sla.maintenance {
-                let _ = writeln!(out, "- {} to {}: {}", w.start, w.end, w.reason);
-            }
-            out.push('\n');
-        }
-        let exclusions: Vec<_> = document
+                )
+            })
+            .collect();
+        section(
+            &mut out,
+            "Incidents",
+            Some("| Service | Start (UTC) | End (UTC) | Duration | Cause |\n|---|---|---|---|---|"),
+            &incident_lines,
+        );
+        let windows: Vec<String> = sla
+            .maintenance
+            .iter()
+            .map(|w| format!("- {} to {}: {}", w.start, w.end, w.reason))
+            .collect();
+        section(&mut out, "Planned maintenance", None, &windows);
+        let exclusions: Vec<String> = document
             .probes
             .iter()
             .filter(|p| sla.probes.contains(&p.name))
-            .flat_map(|p| p.exclusions.iter().map(move |e| (p, e)))
+            .flat_map(|p| {
+                p.exclusions
+                    .iter()
+                    .map(move |e| format!("- {}: {} to {} — {}", p.name, e.from, e.to, e.reason))
+            })
             .collect();
-        let _ = writeln!(out, "## Exclusions\n");
-        if exclusions.is_empty() {
-            let _ = writeln!(out, "None.\n");
-        } else {
-            for (p, e) in exclusions {
-                let _ = writeln!(out, "- {}: {} to {} — {}", p.name, e.from, e.to, e.reason);
-            }
-            out.push('\n');
-        }
+        section(&mut out, "Exclusions", None, &exclusions);
     }
     if document.slas.is_empty() {
         let _ = writeln!(
