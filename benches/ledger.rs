@@ -265,7 +265,11 @@ fn main() {
 
     drop(ledger);
     let t = Instant::now();
-    let ledger = Ledger::open_with(&path, &options).expect("reopen");
+    let patient = LedgerOptions {
+        lock_wait: Duration::from_secs(10),
+        ..options
+    };
+    let ledger = Ledger::open_with(&path, &patient).expect("reopen");
     let reopen_time = t.elapsed();
     let size_reopened = ledger.size_on_disk().expect("size");
     println!(

@@ -28,7 +28,7 @@ use self::{
 };
 use crate::{
     config::{self, Config, ConfigError, ProbeSpec},
-    ledger::{Ledger, LedgerError, Marker, MarkerKind},
+    ledger::{Ledger, LedgerError, LedgerOptions, Marker, MarkerKind},
     model::ProbeName,
     probe::{Checker, SetupError, Toolkit},
 };
@@ -426,19 +426,14 @@ const LEDGER_LOCK_PATIENCE: Duration = Duration::from_secs(10);
 /// Opens the ledger, waiting while another process holds it: a query command run without a
 /// daemon opens the ledger for a moment, and must not keep the daemon from starting.
 async fn open_ledger(path: &Path) -> Result<Ledger, LedgerError> {
-    let deadline = tokio::time::Instant::now() + LEDGER_LOCK_PATIENCE;
-    loop {
-        let owned = path.to_owned();
-        let opened = tokio::task::spawn_blocking(move || Ledger::open(&owned))
-            .await
-            .map_err(|e| LedgerError::sink(e.to_string()))?;
-        match opened {
-            Err(LedgerError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => return other,
-        }
-    }
+    let owned = path.to_owned();
+    let options = LedgerOptions {
+        lock_wait: LEDGER_LOCK_PATIENCE,
+        ..LedgerOptions::default()
+    };
+    tokio::task::spawn_blocking(move || Ledger::open_with(&owned, &options))
+        .await
+        .map_err(|e| LedgerError::sink(e.to_string()))?
 }
 
 /// A fingerprint of what a probe does, to tell on reload whether it changed (then its loop

@@ -180,7 +180,7 @@ mod tests {
             "half-open"
         );
         drop(ledger);
-        let ledger = Ledger::open(&dir.path().join("l")).unwrap();
+        let ledger = crate::ledger::tests::reopen(&dir.path().join("l"));
         let found = ledger.exclusions(Some(&b), ts(0), ts(5_000)).unwrap();
         assert_eq!(found, vec![make(&b, 150, 300)], "survives reopen");
     }

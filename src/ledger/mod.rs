@@ -45,6 +45,7 @@ mod tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
@@ -73,6 +74,9 @@ pub const DEFAULT_BLOCK_RECORDS: u32 = 64;
 /// block of each probe, which is small.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Pause between attempts while waiting for the lock ([`LedgerOptions::lock_wait`]).
+const LOCK_RETRY: Duration = Duration::from_millis(50);
+
 const META_TREE: &str = "meta";
 const PROBES_TREE: &str = "probes";
 const RESULTS_TREE: &str = "results";
@@ -93,6 +97,13 @@ pub struct LedgerOptions {
     pub block_records: u32,
     /// sled page cache, in bytes.
     pub cache_capacity: u64,
+    /// How long to keep trying while another holder has the ledger locked. sled lets go of
+    /// its lock only when its last background thread has finished, a moment *after* the
+    /// handle is dropped, so whoever reopens a ledger it just closed — the daemon after a
+    /// query command, a restart in the same process — needs a little patience. Zero (the
+    /// default) fails at once with [`LedgerError::Locked`], which is what a query command
+    /// wants when the daemon runs.
+    pub lock_wait: Duration,
 }
 
 impl Default for LedgerOptions {
@@ -100,6 +111,7 @@ impl Default for LedgerOptions {
         LedgerOptions {
             block_records: DEFAULT_BLOCK_RECORDS,
             cache_capacity: DEFAULT_CACHE_BYTES,
+            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -198,11 +210,20 @@ impl Ledger {
             source,
         })?;
         let sled_error = |e| LedgerError::from_sled(path, e);
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(options.cache_capacity)
-            .open()
-            .map_err(sled_error)?;
+        let deadline = Instant::now() + options.lock_wait;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(options.cache_capacity)
+                .open()
+                .map_err(sled_error);
+            match opened {
+                Err(LedgerError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                other => break other?,
+            }
+        };
         let meta = db.open_tree(META_TREE).map_err(sled_error)?;
         let probes = db.open_tree(PROBES_TREE).map_err(sled_error)?;
         let results = db.open_tree(RESULTS_TREE).map_err(sled_error)?;

@@ -38,6 +38,36 @@ fn down(probe: &str, ms: i64, detail: &str) -> ResultRecord {
     }
 }
 
+/// Opens a ledger this test closed a moment ago: sled lets go of its lock only when its
+/// background threads are done, so an immediate reopen must be ready to wait.
+pub(super) fn reopen(path: &std::path::Path) -> Ledger {
+    let options = LedgerOptions {
+        lock_wait: std::time::Duration::from_secs(10),
+        ..LedgerOptions::default()
+    };
+    Ledger::open_with(path, &options).unwrap()
+}
+
+/// [`reopen`] for a ledger that must be refused for something other than the lock.
+fn reopen_err(path: &std::path::Path) -> LedgerError {
+    let options = LedgerOptions {
+        lock_wait: std::time::Duration::from_secs(10),
+        ..LedgerOptions::default()
+    };
+    Ledger::open_with(path, &options).unwrap_err()
+}
+
+/// The sled database under a ledger closed a moment ago, to tamper with it.
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    for _ in 0..200 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    sled::open(path).unwrap()
+}
+
 fn small_blocks(n: u32) -> LedgerOptions {
     LedgerOptions {
         block_records: n,
@@ -303,7 +333,7 @@ fn reopen_keeps_data_and_appends_in_new_blocks() {
         ledger.append(&[up("web", 0, 1)]).unwrap();
         assert_eq!(ledger.results.len(), 2);
     }
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = reopen(dir.path());
     assert_eq!(
         ledger.results(&name("api"), at(0), at(600_000)).unwrap(),
         first
@@ -330,14 +360,14 @@ fn a_different_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Ledger::open(dir.path()).unwrap());
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         db.open_tree(META_TREE)
             .unwrap()
             .insert(FORMAT_KEY, &99u32.to_be_bytes()[..])
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Ledger::open(dir.path()).unwrap_err();
+    let err = reopen_err(dir.path());
     assert!(
         matches!(
             err,
@@ -368,7 +398,7 @@ fn data_without_a_format_version_is_refused() {
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Ledger::open(dir.path()).unwrap_err();
+    let err = reopen_err(dir.path());
     assert!(matches!(err, LedgerError::Corrupt { .. }), "{err}");
 }
 
@@ -626,7 +656,7 @@ fn rollups_written_before_append_survive_reopen() {
             .unwrap();
         ledger.append(&[up("api", 0, 5)]).unwrap(); // the group commit
     }
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = reopen(dir.path());
     let stored = ledger
         .rollups(&name("api"), RollupKind::Hour, at(0), at(1))
         .unwrap();
