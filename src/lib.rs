@@ -23,3 +23,6 @@ pub mod probe;
 pub mod query;
 pub mod report;
 pub mod threshold;
+
+#[cfg(test)]
+mod testing;

@@ -174,6 +174,7 @@ impl Ledger {
                 .merge(open_key(id), chunk)
                 .map_err(|e| self.sled_error(e))?;
         }
+        self.redigest_behind(writer, batch)?;
         self.flush()
     }
 
@@ -324,6 +325,7 @@ impl Ledger {
                 .apply_batch(writes)
                 .map_err(|e| self.sled_error(e))?;
         }
+        self.redigest_behind(&mut writer, records)?;
         self.flush()?;
         Ok(records.len())
     }
@@ -372,6 +374,17 @@ impl Ledger {
             })?;
         }
         Ok(found)
+    }
+
+    /// When probe `id`'s oldest stored result started, at the latest (its first block's
+    /// start).
+    pub(super) fn first_result_ms(&self, id: u32) -> Result<Option<i64>, LedgerError> {
+        let mut first = None;
+        self.visit_blocks(id, i64::MIN, i64::MAX, false, &mut |key, _, _| {
+            first = Some(key.start_ms);
+            Ok(false)
+        })?;
+        Ok(first)
     }
 
     /// The newest `n` results of `probe`, oldest first: what a status page or `history`

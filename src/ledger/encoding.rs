@@ -150,7 +150,7 @@ pub(super) struct RecordRef<'a> {
     pub detail: &'a str,
 }
 
-fn outcome_code(outcome: Outcome) -> u8 {
+pub(super) fn outcome_code(outcome: Outcome) -> u8 {
     match outcome {
         Outcome::Up => 0,
         Outcome::Degraded => 1,
@@ -159,7 +159,7 @@ fn outcome_code(outcome: Outcome) -> u8 {
     }
 }
 
-fn outcome_from_code(code: u8) -> Outcome {
+pub(super) fn outcome_from_code(code: u8) -> Outcome {
     match code & 3 {
         0 => Outcome::Up,
         1 => Outcome::Degraded,
@@ -168,7 +168,7 @@ fn outcome_from_code(code: u8) -> Outcome {
     }
 }
 
-fn class_code(class: Option<ErrorClass>) -> u8 {
+pub(super) fn class_code(class: Option<ErrorClass>) -> u8 {
     match class {
         None => 0,
         Some(ErrorClass::Dns) => 1,
@@ -182,7 +182,7 @@ fn class_code(class: Option<ErrorClass>) -> u8 {
     }
 }
 
-fn class_from_code(code: u8) -> Result<Option<ErrorClass>, u8> {
+pub(super) fn class_from_code(code: u8) -> Result<Option<ErrorClass>, u8> {
     Ok(Some(match code {
         0 => return Ok(None),
         1 => ErrorClass::Dns,
@@ -421,24 +421,7 @@ impl<'a> Iterator for BlockDecoder<'a> {
 pub(super) mod tests {
     use super::*;
 
-    /// A small deterministic generator, so the property loops need no extra crate.
-    pub(crate) struct Rng(u64);
-
-    impl Rng {
-        pub(crate) fn new(seed: u64) -> Rng {
-            Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
-        }
-        pub(crate) fn next(&mut self) -> u64 {
-            // xorshift64*
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        pub(crate) fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    pub(crate) use crate::testing::Rng;
 
     #[test]
     fn varints_round_trip_at_every_width() {

@@ -5,7 +5,9 @@
 //!
 //! sled trees: `meta` (format version), `probes` (`n` ++ name → id, `i` ++ id → name: a
 //! probe's name is stored once, results carry a 4-byte id), `results` (per-probe blocks, see
-//! `encoding.rs`), `rollups` (see `rollup.rs`) and `markers` (time ++ kind).
+//! `encoding.rs`), `rollups` (see `rollup.rs`), `digests` (per-hour runs that month reports
+//! read instead of raw results, see `digest.rs`), `markers` (time ++ kind), and the
+//! corrections of `corrections.rs`.
 //!
 //! Results are not one sled entry each — that costs ~165 bytes per result on disk. A probe's
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
@@ -35,6 +37,7 @@
 
 mod blocks;
 mod corrections;
+mod digest;
 mod encoding;
 mod error;
 mod record;
@@ -54,6 +57,7 @@ use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
 
 pub use corrections::ExclusionRecord;
+pub use digest::HourDigest;
 pub use error::LedgerError;
 pub use record::{Marker, MarkerKind, ResultRecord};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupDelta, RollupKind, RollupPeriod};
@@ -85,6 +89,7 @@ const MARKERS_TREE: &str = "markers";
 const EXCLUSIONS_TREE: &str = "exclusions";
 const MAINTENANCE_TREE: &str = "maintenance_seen";
 const CLOSED_TREE: &str = "closed_periods";
+const DIGESTS_TREE: &str = "digests";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -143,6 +148,7 @@ pub struct Ledger {
     exclusions: sled::Tree,
     maintenance_seen: sled::Tree,
     closed: sled::Tree,
+    digests: sled::Tree,
     block_records: u32,
     writer: Mutex<Writer>,
 }
@@ -153,6 +159,8 @@ struct Writer {
     ids: HashMap<ProbeName, u32>,
     next_id: u32,
     open: HashMap<u32, OpenBlock>,
+    /// Each probe's digest coverage (ms), as far as looked up: see `digest.rs`.
+    coverage: HashMap<u32, Option<i64>>,
     /// A write failed part-way: the open blocks on disk may not match `open`, so they are
     /// sealed before the next write.
     stale: bool,
@@ -232,6 +240,7 @@ impl Ledger {
         let exclusions = db.open_tree(EXCLUSIONS_TREE).map_err(sled_error)?;
         let maintenance_seen = db.open_tree(MAINTENANCE_TREE).map_err(sled_error)?;
         let closed = db.open_tree(CLOSED_TREE).map_err(sled_error)?;
+        let digests = db.open_tree(DIGESTS_TREE).map_err(sled_error)?;
         // Merge operators live in memory only: set them before anything can merge.
         results.set_merge_operator(concat_merge);
         rollups.set_merge_operator(rollup::merge_rollup);
@@ -246,6 +255,7 @@ impl Ledger {
             exclusions,
             maintenance_seen,
             closed,
+            digests,
             block_records: options.block_records.clamp(1, 65_535),
             writer: Mutex::new(Writer::default()),
         };

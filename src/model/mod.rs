@@ -2,15 +2,19 @@
 //! exact percentages. No I/O lives here, and nothing here depends on another upledger module.
 
 mod glob;
+mod latency;
 mod name;
 mod outcome;
 mod percent;
 mod result;
+mod run;
 mod weight;
 
 pub use glob::glob_match;
+pub use latency::{LatencyBucket, LatencyHistogram, latency_bucket};
 pub use name::{InvalidProbeName, ProbeName};
 pub use outcome::{ErrorClass, Outcome, ProbeKind, State};
 pub use percent::{InvalidPercent, Percent};
 pub use result::{CertStatus, CheckResult};
+pub use run::{Run, push_run};
 pub use weight::{InvalidWeight, Weight};

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     config::ProbeSpec,
     ledger::ResultRecord,
-    model::{CheckResult, Outcome, State},
+    model::{CheckResult, Outcome, Run, State},
 };
 
 /// States from the weakest to the strongest evidence: where evidence overlaps the stronger
@@ -209,24 +209,47 @@ impl Timeline {
         rules: SampleRules,
         until: Timestamp,
     ) -> Timeline {
-        let mut samples: Vec<Sample> = samples.into_iter().collect();
-        samples.sort_by_key(|sample| sample.at);
+        let runs = samples
+            .into_iter()
+            .map(|sample| Run::single(sample.at, sample.outcome, None, ""));
+        Timeline::from_runs(runs, rules, until)
+    }
+
+    /// [`Timeline::from_samples`] for results already folded into [`Run`]s: the same
+    /// timeline as from the results themselves, provided no run has a gap longer than
+    /// `stale_after` inside ([`Run::max_gap`]); the caller reads such runs' results instead.
+    ///
+    /// Inside a run every check holds until the next, and failures are only counted, so the
+    /// run's checks can be counted at once: confirmation back-dates to the first failure all
+    /// the same.
+    pub fn from_runs(
+        runs: impl IntoIterator<Item = Run>,
+        rules: SampleRules,
+        until: Timestamp,
+    ) -> Timeline {
+        let mut runs: Vec<Run> = runs.into_iter().collect();
+        runs.sort_by_key(|run| run.first);
         let until = to_millis(until);
         let stale_after = i64::try_from(rules.stale_after.as_millis()).unwrap_or(i64::MAX);
         let mut reader = HoldReader::new(rules.failure_threshold.max(1));
         let mut previous: Option<(i64, Outcome)> = None;
-        for sample in samples {
-            let at = to_millis(sample.at);
+        for run in runs {
+            let first = to_millis(run.first);
+            let last = to_millis(run.last).max(first);
             if let Some((previous_at, previous_outcome)) = previous {
                 let hold_end = previous_at.saturating_add(stale_after);
-                reader.hold(previous_at, hold_end.min(at), previous_outcome);
-                if at > hold_end {
+                reader.hold(previous_at, hold_end.min(first), previous_outcome);
+                if first > hold_end {
                     reader.settle(State::Up);
-                    reader.emit(hold_end, at, State::Unknown);
+                    reader.emit(hold_end, first, State::Unknown);
                 }
             }
-            reader.observe(sample.outcome);
-            previous = Some((at, sample.outcome));
+            reader.observe(run.outcome, 1);
+            if run.count > 1 {
+                reader.hold(first, last, run.outcome);
+                reader.observe(run.outcome, run.count - 1);
+            }
+            previous = Some((last, run.outcome));
         }
         if let Some((last_at, last_outcome)) = previous {
             let hold_end = last_at.saturating_add(stale_after);
@@ -381,11 +404,11 @@ impl HoldReader {
         }
     }
 
-    /// Counts a new result into the failure run.
-    fn observe(&mut self, outcome: Outcome) {
+    /// Counts `checks` new results with `outcome` into the failure run.
+    fn observe(&mut self, outcome: Outcome, checks: u32) {
         match outcome {
             Outcome::Down => {
-                self.run += 1;
+                self.run = self.run.saturating_add(checks);
                 if !self.confirmed && self.run >= self.failure_threshold {
                     self.confirmed = true;
                     self.settle(State::Down);
@@ -665,5 +688,49 @@ mod tests {
             shape(&c),
             [(50, 60, State::Maintenance), (60, 100, State::Up)]
         );
+    }
+
+    /// Folding results into runs changes nothing, as long as runs end at gaps longer than
+    /// `stale_after` (the report reads such runs' results instead).
+    #[test]
+    fn runs_give_the_timeline_of_their_results() {
+        let mut rng = crate::testing::Rng::new(7);
+        for case in 0..300 {
+            let rules = SampleRules {
+                stale_after: Duration::from_secs(1 + rng.below(90)),
+                failure_threshold: 1 + rng.below(4) as u32,
+            };
+            let stale_ms = rules.stale_after.as_millis() as i64;
+            let mut samples = Vec::new();
+            let mut ms = 0i64;
+            for _ in 0..rng.below(60) {
+                let long_gap = rng.below(8) == 0;
+                ms += 1 + rng.below(if long_gap { 200_000 } else { 40_000 }) as i64;
+                let outcome = [Up, Up, Down, Down, Degraded, Unknown][rng.below(6) as usize];
+                samples.push(Sample {
+                    at: Timestamp::from_millisecond(T0 * 1000 + ms).unwrap(),
+                    outcome,
+                });
+            }
+            let mut runs: Vec<Run> = Vec::new();
+            for sample in &samples {
+                match runs.last_mut() {
+                    Some(run)
+                        if run.outcome == sample.outcome
+                            && to_millis(sample.at) - to_millis(run.last) <= stale_ms =>
+                    {
+                        run.extend(sample.at)
+                    }
+                    _ => runs.push(Run::single(sample.at, sample.outcome, None, "")),
+                }
+            }
+            let until = Timestamp::from_millisecond(T0 * 1000 + ms + rng.below(100_000) as i64)
+                .unwrap();
+            assert_eq!(
+                Timeline::from_runs(runs, rules, until),
+                Timeline::from_samples(samples, rules, until),
+                "case {case}"
+            );
+        }
     }
 }
