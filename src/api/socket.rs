@@ -197,8 +197,7 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 .read_to_string(&mut text)
                 .await?;
             let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
-                let records = query::parse_import(config, &text)?;
-                let imported = ledger.import(&records)?;
+                let imported = query::import(config, ledger, &text, Timestamp::now())?;
                 Ok(serde_json::json!({ "imported": imported }))
             })
             .await;

@@ -318,9 +318,9 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
                     .to_owned()),
             }
         }
-        Source::Ledger(config, ledger) => query::parse_import(&config, &text)
-            .map_err(|e| e.to_string())
-            .and_then(|records| ledger.import(&records).map_err(|e| e.to_string())),
+        Source::Ledger(config, ledger) => {
+            query::import(&config, &ledger, &text, Timestamp::now()).map_err(|e| e.to_string())
+        }
     };
     match outcome {
         Ok(imported) => {

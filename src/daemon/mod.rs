@@ -20,7 +20,7 @@ use std::{
 use jiff::Timestamp;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use self::{
     recorder::{Counts, Recorder, Shared},
@@ -28,7 +28,7 @@ use self::{
 };
 use crate::{
     config::{self, Config, ConfigError, ProbeSpec},
-    ledger::{Ledger, LedgerError, LedgerOptions, Marker, MarkerKind},
+    ledger::{DIGEST_SETTLE, Ledger, LedgerError, LedgerOptions, Marker, MarkerKind},
     model::ProbeName,
     probe::{Checker, SetupError, Toolkit},
 };
@@ -130,6 +130,10 @@ impl Daemon {
         daemon.loops.spawn(prune_forever(
             daemon.shared.clone(),
             daemon.config.subscribe(),
+            daemon.scheduling.child_token(),
+        ));
+        daemon.loops.spawn(digest_forever(
+            daemon.shared.clone(),
             daemon.scheduling.child_token(),
         ));
         info!(
@@ -338,6 +342,38 @@ fn note_maintenance(ledger: &Ledger, config: &Config) {
             }
             Ok(_) => {}
             Err(e) => warn!(window = %identity, error = %e, "cannot record a maintenance window"),
+        }
+    }
+}
+
+/// How often finished hours are digested for reports.
+const DIGEST_EVERY: Duration = Duration::from_secs(300);
+
+/// Digests finished hours at start (catching up on any backlog) and then every few minutes,
+/// so month reports read per-hour runs instead of raw results (see `ledger::digest`).
+async fn digest_forever(shared: Shared, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(DIGEST_EVERY);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(until) = Timestamp::now().checked_sub(DIGEST_SETTLE) else {
+            continue;
+        };
+        let digesting = shared.clone();
+        let stop = cancel.clone();
+        let digested = tokio::task::spawn_blocking(move || {
+            digesting
+                .ledger
+                .digest_until(until, &|| !stop.is_cancelled())
+        })
+        .await;
+        match digested {
+            Ok(Ok(0)) => {}
+            Ok(Ok(hours)) => debug!(hours, "digested finished hours"),
+            Ok(Err(e)) => warn!(error = %e, "cannot digest results for reports"),
+            Err(e) => warn!(error = %e, "digest task failed"),
         }
     }
 }

@@ -38,6 +38,10 @@ use crate::model::{
 };
 
 pub(super) const HOUR_MS: i64 = 3_600_000;
+
+/// How long after an hour ends it is digested, so that checks started in it have been
+/// written (one written later re-digests its hour anyway).
+pub const DIGEST_SETTLE: jiff::SignedDuration = jiff::SignedDuration::from_mins(2);
 const DAY_MS: i64 = 24 * HOUR_MS;
 const DAY_PREFIX: u8 = b'd';
 const COVERAGE_PREFIX: u8 = b'c';
@@ -79,6 +83,7 @@ impl HourDigest {
         for record in records {
             push_run(
                 &mut digest.runs,
+                Duration::MAX,
                 record.at,
                 record.outcome,
                 record.error_class,
@@ -294,12 +299,20 @@ impl Ledger {
 
     /// Digests every probe's whole hours that end at or before `until`, from its coverage
     /// on (from its first result the first time). Takes the writer lock one probe-day at a
-    /// time, so the daemon's appends go on meanwhile. Returns how many hours were read.
-    pub fn digest_until(&self, until: Timestamp) -> Result<u64, LedgerError> {
+    /// time, so the daemon's appends go on meanwhile, and stops early (consistent, to go on
+    /// next time) once `keep_going` says no. Returns how many hours were read.
+    pub fn digest_until(
+        &self,
+        until: Timestamp,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<u64, LedgerError> {
         let until_ms = floor_to(until.as_millisecond(), HOUR_MS);
         let mut hours = 0;
         for (probe, id) in self.all_probes()? {
             loop {
+                if !keep_going() {
+                    return Ok(hours);
+                }
                 let mut writer = self.lock_writer();
                 let start = match self.coverage_ms(id)? {
                     Some(ms) => ms,
@@ -461,16 +474,18 @@ mod tests {
             hour: at(0),
             ..HourDigest::default()
         };
-        push_run(&mut digest.runs, at(10), Outcome::Up, None, "");
-        push_run(&mut digest.runs, at(30_010), Outcome::Up, None, "");
+        let never = Duration::MAX;
+        push_run(&mut digest.runs, never, at(10), Outcome::Up, None, "");
+        push_run(&mut digest.runs, never, at(30_010), Outcome::Up, None, "");
         push_run(
             &mut digest.runs,
+            never,
             at(60_010),
             Outcome::Down,
             Some(ErrorClass::Timeout),
             "no answer in 5s",
         );
-        push_run(&mut digest.runs, at(90_000), Outcome::Unknown, None, "");
+        push_run(&mut digest.runs, never, at(90_000), Outcome::Unknown, None, "");
         for us in [12_500u64, 12_500, 5_000_000, 70] {
             digest.latency.add(Duration::from_micros(us));
         }

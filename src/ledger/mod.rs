@@ -57,7 +57,7 @@ use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
 
 pub use corrections::ExclusionRecord;
-pub use digest::HourDigest;
+pub use digest::{DIGEST_SETTLE, HourDigest};
 pub use error::LedgerError;
 pub use record::{Marker, MarkerKind, ResultRecord};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupDelta, RollupKind, RollupPeriod};

@@ -853,3 +853,139 @@ fn after_a_failed_write_the_next_one_starts_from_disk() {
     assert_eq!(ledger.stats().unwrap().blocks, 3);
     assert_eq!(ledger.verify().unwrap(), 25);
 }
+
+const HOUR: i64 = 3_600_000;
+
+/// What the digest of `records` (one probe, in time order) must hold, hour by hour.
+fn expected_digests(records: &[ResultRecord], until_ms: i64) -> Vec<(Timestamp, u64, usize)> {
+    let mut hours: Vec<(Timestamp, u64, usize)> = Vec::new();
+    let mut runs_of_hour: Vec<crate::model::Run> = Vec::new();
+    let mut current: Option<i64> = None;
+    for record in records.iter().filter(|r| r.at < at(until_ms)) {
+        let hour = record.at.as_millisecond().div_euclid(HOUR) * HOUR;
+        if current != Some(hour) {
+            if let Some(h) = current {
+                let checks = runs_of_hour.iter().map(|r| u64::from(r.count)).sum();
+                hours.push((Timestamp::from_millisecond(h).unwrap(), checks, runs_of_hour.len()));
+            }
+            runs_of_hour.clear();
+            current = Some(hour);
+        }
+        crate::model::push_run(
+            &mut runs_of_hour,
+            Duration::MAX,
+            record.at,
+            record.outcome,
+            record.error_class,
+            &record.detail,
+        );
+    }
+    if let Some(h) = current {
+        let checks = runs_of_hour.iter().map(|r| u64::from(r.count)).sum();
+        hours.push((Timestamp::from_millisecond(h).unwrap(), checks, runs_of_hour.len()));
+    }
+    hours
+}
+
+fn digest_shape(digests: &[HourDigest]) -> Vec<(Timestamp, u64, usize)> {
+    digests
+        .iter()
+        .map(|d| (d.hour, d.checks(), d.runs.len()))
+        .collect()
+}
+
+#[test]
+fn digests_hold_each_whole_hour_of_raw_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open_with(dir.path(), &small_blocks(50)).unwrap();
+    let api = series("api", 1_800, 0); // five hours at 10 s
+    ledger.append(&api).unwrap();
+    ledger.append(&series("web", 400, 2 * HOUR)).unwrap();
+    assert_eq!(ledger.digest_coverage(&name("api")).unwrap(), None);
+
+    let hours = ledger.digest_until(at(3 * HOUR + 120_000), &|| true).unwrap();
+    assert_eq!(hours, 3 + 1, "api from its first hour, web from its own");
+    assert_eq!(ledger.digest_coverage(&name("api")).unwrap(), Some(at(3 * HOUR)));
+    let digests = ledger.digests(&name("api"), at(0), at(10 * HOUR)).unwrap();
+    assert_eq!(digest_shape(&digests), expected_digests(&api, 3 * HOUR));
+    let failed: u64 = digests.iter().map(HourDigest::failed_checks).sum();
+    let raw_failed = api
+        .iter()
+        .filter(|r| r.at < at(3 * HOUR) && r.outcome == Outcome::Down)
+        .count() as u64;
+    assert_eq!(failed, raw_failed);
+    let down = digests[0]
+        .runs
+        .iter()
+        .find(|r| r.outcome == Outcome::Down)
+        .unwrap();
+    assert_eq!(down.detail, "connection refused");
+    assert_eq!(down.error_class, Some(ErrorClass::Connect));
+    // A range inside the covered hours, and nothing past the coverage.
+    assert_eq!(
+        ledger.digests(&name("api"), at(HOUR), at(2 * HOUR)).unwrap().len(),
+        1
+    );
+    assert!(
+        ledger
+            .digests(&name("api"), at(3 * HOUR), at(5 * HOUR))
+            .unwrap()
+            .is_empty()
+    );
+    // Running again goes on from the coverage.
+    assert_eq!(ledger.digest_until(at(5 * HOUR), &|| true).unwrap(), 2 + 2);
+    let digests = ledger.digests(&name("api"), at(0), at(5 * HOUR)).unwrap();
+    assert_eq!(digest_shape(&digests), expected_digests(&api, 5 * HOUR));
+}
+
+#[test]
+fn results_written_behind_the_coverage_redigest_their_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let mut api = series("api", 720, 0); // two hours
+    ledger.append(&api).unwrap();
+    ledger.digest_until(at(2 * HOUR), &|| true).unwrap();
+
+    // A check that ended late, appended after its hour was digested.
+    let late = down("api", HOUR + 5, "late and down");
+    ledger.append(std::slice::from_ref(&late)).unwrap();
+    // An import into the first hour.
+    let imported = up("api", 1_234, 77);
+    ledger.import(std::slice::from_ref(&imported)).unwrap();
+    api.push(late);
+    api.push(imported);
+    api.sort_by_key(|r| r.at);
+
+    let digests = ledger.digests(&name("api"), at(0), at(2 * HOUR)).unwrap();
+    assert_eq!(digest_shape(&digests), expected_digests(&api, 2 * HOUR));
+    assert!(
+        digests[1]
+            .runs
+            .iter()
+            .any(|r| r.detail == "late and down")
+    );
+    // Survives a reopen, like everything else.
+    drop(ledger);
+    let ledger = reopen(dir.path());
+    let again = ledger.digests(&name("api"), at(0), at(2 * HOUR)).unwrap();
+    assert_eq!(again, digests);
+}
+
+#[test]
+fn digests_outlive_pruning_and_a_stopped_pass_goes_on_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open_with(dir.path(), &small_blocks(10)).unwrap();
+    let api = series("api", 1_080, 0); // three hours
+    ledger.append(&api).unwrap();
+    assert_eq!(ledger.digest_until(at(3 * HOUR), &|| false).unwrap(), 0);
+    assert_eq!(ledger.digest_coverage(&name("api")).unwrap(), None);
+
+    ledger.digest_until(at(3 * HOUR), &|| true).unwrap();
+    let before = ledger.digests(&name("api"), at(0), at(3 * HOUR)).unwrap();
+    assert!(ledger.prune_before(at(2 * HOUR)).unwrap() > 0);
+    assert!(ledger.results(&name("api"), at(0), at(HOUR)).unwrap().is_empty());
+    assert_eq!(
+        ledger.digests(&name("api"), at(0), at(3 * HOUR)).unwrap(),
+        before
+    );
+}

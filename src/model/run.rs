@@ -62,16 +62,23 @@ impl Run {
 }
 
 /// Appends a check to `runs` (results in time order): extends the last run when the outcome
-/// is the same, starts a new run otherwise.
+/// is the same and the check follows within `split_after`, starts a new run otherwise.
 pub fn push_run(
     runs: &mut Vec<Run>,
+    split_after: Duration,
     at: Timestamp,
     outcome: Outcome,
     error_class: Option<ErrorClass>,
     detail: &str,
 ) {
     match runs.last_mut() {
-        Some(run) if run.outcome == outcome && at >= run.last => run.extend(at),
+        Some(run)
+            if run.outcome == outcome
+                && at >= run.last
+                && at.duration_since(run.last).unsigned_abs() <= split_after =>
+        {
+            run.extend(at)
+        }
         _ => runs.push(Run::single(at, outcome, error_class, detail)),
     }
 }
@@ -87,11 +94,14 @@ mod tests {
     #[test]
     fn equal_outcomes_join_and_record_their_longest_gap() {
         let mut runs = Vec::new();
-        push_run(&mut runs, at(0), Outcome::Up, None, "");
-        push_run(&mut runs, at(30), Outcome::Up, None, "");
-        push_run(&mut runs, at(100), Outcome::Up, None, "");
-        push_run(&mut runs, at(130), Outcome::Down, Some(ErrorClass::Connect), "refused");
-        push_run(&mut runs, at(160), Outcome::Down, Some(ErrorClass::Timeout), "late");
+        let never = Duration::MAX;
+        push_run(&mut runs, never, at(0), Outcome::Up, None, "");
+        push_run(&mut runs, never, at(30), Outcome::Up, None, "");
+        push_run(&mut runs, never, at(100), Outcome::Up, None, "");
+        let refused = Some(ErrorClass::Connect);
+        push_run(&mut runs, never, at(130), Outcome::Down, refused, "refused");
+        let late = Some(ErrorClass::Timeout);
+        push_run(&mut runs, never, at(160), Outcome::Down, late, "late");
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].count, 3);
         assert_eq!(runs[0].max_gap, Duration::from_secs(70));
@@ -99,6 +109,17 @@ mod tests {
         assert_eq!(runs[1].count, 2);
         assert_eq!(runs[1].error_class, Some(ErrorClass::Connect), "the first cause");
         assert_eq!(runs[1].detail, "refused");
+    }
+
+    #[test]
+    fn a_longer_gap_than_allowed_starts_a_new_run() {
+        let mut runs = Vec::new();
+        let minute = Duration::from_secs(60);
+        for s in [0, 30, 90, 200, 230] {
+            push_run(&mut runs, minute, at(s), Outcome::Up, None, "");
+        }
+        let counts: Vec<u32> = runs.iter().map(|r| r.count).collect();
+        assert_eq!(counts, [3, 2]);
     }
 
     #[test]

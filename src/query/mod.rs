@@ -453,6 +453,22 @@ pub fn exclusion(
     })
 }
 
+/// Imports JSON lines into the ledger, then digests the finished hours (as of `now`) so that
+/// reports of the imported months read digests at once. Returns the results stored.
+pub fn import(
+    config: &Config,
+    ledger: &Ledger,
+    text: &str,
+    now: Timestamp,
+) -> Result<usize, QueryError> {
+    let records = parse_import(config, text)?;
+    let imported = ledger.import(&records)?;
+    if let Ok(until) = now.checked_sub(crate::ledger::DIGEST_SETTLE) {
+        ledger.digest_until(until, &|| true)?;
+    }
+    Ok(imported)
+}
+
 /// Parses JSON lines into records, refusing unknown probes; nothing is written here.
 pub fn parse_import(config: &Config, text: &str) -> Result<Vec<ResultRecord>, QueryError> {
     let mut records = Vec::new();

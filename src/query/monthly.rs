@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::QueryError;
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
-    ledger::{Ledger, ResultRecord},
-    model::{ErrorClass, Outcome, ProbeName, State, glob_match},
+    ledger::{HourDigest, Ledger, ResultRecord},
+    model::{
+        ErrorClass, LatencyHistogram, Outcome, ProbeName, Run, State, glob_match, push_run,
+    },
     report::{
         Exclusion, Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport,
         SampleRules, Seconds, Segment, Terms, Timeline, honoured_windows, maintenance_windows,
@@ -80,9 +82,9 @@ pub struct ProbeMonth {
     /// Availability ≥ target, decided exactly.
     pub met: bool,
     /// Checks run in the month.
-    pub checks: usize,
+    pub checks: u64,
     /// Checks that failed.
-    pub failed_checks: usize,
+    pub failed_checks: u64,
     /// Confirmed outages in the month.
     pub incidents: usize,
     /// Check latency percentiles.
@@ -215,15 +217,122 @@ pub struct Incident {
 struct ProbeTimeline<'a> {
     spec: &'a ProbeSpec,
     timeline: Timeline,
-    records: Vec<ResultRecord>,
+    evidence: Evidence,
     windows: Vec<MaintenanceWindow>,
     exclusions: Vec<Exclusion>,
+}
+
+/// What the ledger says about one probe around a period: its results as runs, and the
+/// counts and latencies of the checks inside the period (up to `as_of`).
+#[derive(Debug, Default)]
+struct Evidence {
+    runs: Vec<Run>,
+    checks: u64,
+    failed_checks: u64,
+    latency: LatencyHistogram,
+}
+
+impl Evidence {
+    /// Adds raw results (in time order), counting those in `counted`.
+    fn add_results(&mut self, records: &[ResultRecord], split_after: Duration, counted: Interval) {
+        for record in records {
+            push_run(
+                &mut self.runs,
+                split_after,
+                record.at,
+                record.outcome,
+                record.error_class,
+                &record.detail,
+            );
+            if counted.contains(record.at) {
+                self.checks += 1;
+                if record.outcome == Outcome::Down {
+                    self.failed_checks += 1;
+                }
+                self.latency.add(record.latency);
+            }
+        }
+    }
+
+    /// Adds a digested hour lying inside the counted span.
+    fn add_digest(&mut self, digest: HourDigest) {
+        self.checks += digest.checks();
+        self.failed_checks += digest.failed_checks();
+        self.latency.merge(&digest.latency);
+        self.runs.extend(digest.runs);
+    }
 }
 
 /// How far around the month results are read: long enough to judge runs crossing an edge.
 fn margin(spec: &ProbeSpec) -> SignedDuration {
     let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
     SignedDuration::try_from(reach).unwrap_or(SignedDuration::from_hours(24))
+}
+
+const HOUR: SignedDuration = SignedDuration::from_hours(1);
+
+/// `at` rounded to a whole UTC hour, down or up.
+fn whole_hour(at: Timestamp, up: bool) -> Timestamp {
+    let down = at
+        .round(jiff::TimestampRound::new().smallest(jiff::Unit::Hour).mode(jiff::RoundMode::Floor))
+        .unwrap_or(at);
+    if up && down < at {
+        down.checked_add(HOUR).unwrap_or(at)
+    } else {
+        down
+    }
+}
+
+/// Reads a probe's evidence for `period` as of `now`: digested hours inside the period where
+/// the ledger has them, raw results for the margins, the hours not digested yet, and any
+/// digested hour holding a gap longer than the probe's `stale_after` (its runs would hide an
+/// unknown stretch). A month report thus reads a few runs per hour, not every result.
+fn load_evidence(
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    period: Interval,
+    now: Timestamp,
+) -> Result<Evidence, QueryError> {
+    let margin = margin(spec);
+    let from = period.start.checked_sub(margin).unwrap_or(period.start);
+    let to = period
+        .end
+        .checked_add(margin)
+        .unwrap_or(period.end)
+        .min(now.max(period.start))
+        .max(from);
+    let counted = Interval::new(period.start, now.min(period.end).max(period.start));
+    let split_after = spec.stale_after;
+    let mut evidence = Evidence::default();
+    let raw = |evidence: &mut Evidence, a: Timestamp, b: Timestamp| {
+        if a < b {
+            let records = ledger.results(&spec.name, a, b)?;
+            evidence.add_results(&records, split_after, counted);
+        }
+        Ok::<(), QueryError>(())
+    };
+    let first_hour = whole_hour(counted.start, true);
+    let mut last_hour = whole_hour(counted.end, false);
+    if let Some(coverage) = ledger.digest_coverage(&spec.name)? {
+        last_hour = last_hour.min(coverage);
+    } else {
+        last_hour = first_hour;
+    }
+    if first_hour >= last_hour {
+        raw(&mut evidence, from, to)?;
+        return Ok(evidence);
+    }
+    raw(&mut evidence, from, first_hour)?;
+    for digest in ledger.digests(&spec.name, first_hour, last_hour)? {
+        if digest.runs.iter().any(|run| run.max_gap > split_after) {
+            let end = digest.hour.checked_add(HOUR).unwrap_or(digest.hour);
+            raw(&mut evidence, digest.hour, end)?;
+        } else {
+            evidence.add_digest(digest);
+        }
+    }
+    raw(&mut evidence, last_hour, to)?;
+    Ok(evidence)
 }
 
 fn load_probe<'a>(
@@ -233,17 +342,10 @@ fn load_probe<'a>(
     period: Interval,
     now: Timestamp,
 ) -> Result<ProbeTimeline<'a>, QueryError> {
-    let margin = margin(spec);
-    let from = period.start.checked_sub(margin).unwrap_or(period.start);
-    let to = period
-        .end
-        .checked_add(margin)
-        .unwrap_or(period.end)
-        .min(now.max(period.start));
-    let records = ledger.results(&spec.name, from, to.max(from))?;
+    let evidence = load_evidence(ledger, spec, period, now)?;
     let until = now.min(period.end);
-    let timeline = Timeline::from_samples(
-        records.iter().map(Into::into),
+    let timeline = Timeline::from_runs(
+        evidence.runs.iter().cloned(),
         SampleRules::for_probe(spec),
         until,
     );
@@ -261,7 +363,7 @@ fn load_probe<'a>(
     Ok(ProbeTimeline {
         spec,
         timeline,
-        records,
+        evidence,
         windows,
         exclusions,
     })
@@ -537,11 +639,6 @@ fn probe_month(
     period: Interval,
     first_seen: &impl Fn(&MaintenanceWindow) -> Option<Timestamp>,
 ) -> ProbeMonth {
-    let in_month: Vec<&ResultRecord> = probe
-        .records
-        .iter()
-        .filter(|r| period.contains(r.at) && r.at < figures.as_of.max(period.start))
-        .collect();
     ProbeMonth {
         name: probe.spec.name.to_string(),
         target: probe.spec.target.as_f64(),
@@ -560,18 +657,15 @@ fn probe_month(
         budget_seconds: seconds(figures.budget),
         budget_remaining_seconds: seconds(figures.budget_remaining),
         met: figures.met,
-        checks: in_month.len(),
-        failed_checks: in_month
-            .iter()
-            .filter(|r| r.outcome == Outcome::Down)
-            .count(),
+        checks: probe.evidence.checks,
+        failed_checks: probe.evidence.failed_checks,
         incidents: outages(
             &probe
                 .timeline
                 .clip(Interval::new(period.start, figures.as_of.max(period.start))),
         )
         .len(),
-        latency_ms: latency(&in_month),
+        latency_ms: latency(&probe.evidence.latency),
         maintenance: window_reports(&probe.windows, first_seen),
         exclusions: probe
             .exclusions
@@ -586,21 +680,17 @@ fn probe_month(
     }
 }
 
-/// Nearest-rank percentiles of the month's check latencies.
-fn latency(records: &[&ResultRecord]) -> Latency {
-    let mut values: Vec<Duration> = records.iter().map(|r| r.latency).collect();
-    if values.is_empty() {
-        return Latency::default();
-    }
-    values.sort_unstable();
-    let rank = |q: f64| {
-        let index = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
-        (values[index].as_secs_f64() * 1e6).round() / 1e3
+/// Percentiles of the month's check latencies (nearest rank, to the histogram's precision).
+fn latency(histogram: &LatencyHistogram) -> Latency {
+    let ms = |q: f64| {
+        histogram
+            .quantile(q)
+            .map_or(0.0, |d| (d.as_secs_f64() * 1e6).round() / 1e3)
     };
     Latency {
-        p50: rank(0.50),
-        p95: rank(0.95),
-        p99: rank(0.99),
+        p50: ms(0.50),
+        p95: ms(0.95),
+        p99: ms(0.99),
     }
 }
 
@@ -779,12 +869,14 @@ pub fn incidents(
                 continue;
             }
             let first = probe
-                .records
+                .evidence
+                .runs
                 .iter()
-                .find(|r| r.at >= outage.start && r.outcome == Outcome::Down);
+                .find(|r| r.first >= outage.start && r.outcome == Outcome::Down);
             let ongoing = outage.end >= now.min(period.end)
                 && probe
-                    .records
+                    .evidence
+                    .runs
                     .last()
                     .is_some_and(|r| r.outcome == Outcome::Down);
             found.push(Incident {
@@ -875,5 +967,82 @@ mod tests {
             combined_state(&[State::Down, State::Down], false),
             State::Down
         );
+    }
+
+    /// Results of probe `web` for ten days of October 2026 at 30 s: outages that cross hour
+    /// and day edges, transients, unknowns, gaps longer than `stale_after` inside a run of
+    /// equal outcomes (a restart), latencies that vary.
+    fn ten_days() -> Vec<ResultRecord> {
+        let web = ProbeName::new("web").unwrap();
+        let mut records = Vec::new();
+        let mut rng = crate::testing::Rng::new(11);
+        let mut t = 0i64;
+        while t < 10 * 86_400 {
+            let roll = rng.below(1_000);
+            let outcome = match (t / 1_800) % 7 {
+                3 if roll < 400 => Outcome::Down,
+                5 if roll < 30 => Outcome::Unknown,
+                _ if roll < 5 => Outcome::Down,
+                _ if roll < 40 => Outcome::Degraded,
+                _ => Outcome::Up,
+            };
+            let down = outcome == Outcome::Down;
+            records.push(ResultRecord {
+                probe: web.clone(),
+                at: ts(t) + SignedDuration::from_millis(rng.below(900) as i64),
+                latency: Duration::from_micros(2_000 + rng.below(40_000)),
+                outcome,
+                error_class: down.then_some(ErrorClass::Timeout),
+                detail: if down { format!("timed out at {t}") } else { String::new() },
+            });
+            // Now and then the daemon was away for a while (a gap of up to 20 min).
+            t += if rng.below(500) == 0 { 30 + rng.below(1_200) as i64 } else { 30 };
+        }
+        records
+    }
+
+    #[test]
+    fn reports_from_digests_equal_reports_from_raw_results() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        let main = dir.path().join("upledger.toml");
+        std::fs::write(
+            &main,
+            "[daemon]\nledger = \"ledger\"\ntimezone = \"Europe/Berlin\"\n\n\
+             [[sla]]\nname = \"acme\"\nprobes = [\"web\"]\ntarget = \"99.5%\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("probes.d/web.toml"),
+            "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             interval = \"30s\"\ntimeout = \"5s\"\nfailure_threshold = 3\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&main).unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        ledger.append(&ten_days()).unwrap();
+        let month: Month = "2026-10".parse().unwrap();
+        let everything = Selection::default();
+        let document = |now: Timestamp| {
+            let doc = month_document(&config, &ledger, month, now, &everything).unwrap();
+            let incidents = incidents(&config, &ledger, month, now).unwrap();
+            (
+                serde_json::to_value(doc).unwrap(),
+                serde_json::to_value(incidents).unwrap(),
+            )
+        };
+        // Mid-hour, mid-outage and past the last result.
+        let moments = [ts(3 * 86_400 + 5_432), ts(6 * 86_400 + 3 * 1_800 + 700), ts(12 * 86_400)];
+        let from_raw: Vec<_> = moments.iter().map(|&now| document(now)).collect();
+        ledger.digest_until(ts(12 * 86_400), &|| true).unwrap();
+        assert!(
+            !ledger
+                .digests(&ProbeName::new("web").unwrap(), ts(0), ts(86_400))
+                .unwrap()
+                .is_empty()
+        );
+        for (now, raw) in moments.iter().zip(from_raw) {
+            assert_eq!(document(*now), raw, "as of {now}");
+        }
     }
 }
