@@ -2,11 +2,12 @@
 //!
 //! `cargo bench --bench report` (several minutes: it writes ~86 million results first).
 //! Reports:
-//! - the time to compute the month from raw results — what the daemon pays once, in the
-//!   background, when the month closes (`close_last_month`), and what a report of a month
-//!   not yet closed costs;
-//! - the time of `upledger report --month` afterwards, from the stored closed month — what a
-//!   user waits for.
+//! - the month in progress (as of its last day) computed from raw results alone, as before
+//!   digests existed;
+//! - the digest pass over the month (the daemon's background work, hour by hour);
+//! - the month in progress from digests — what `upledger report` costs on any day;
+//! - the closed month: first computed from digests and stored, then read back;
+//! - `upledger report --month` for the closed month as a whole process (sled open included).
 //!
 //! `UPLEDGER_BENCH_PROBES` changes the number of probes.
 
@@ -93,34 +94,56 @@ fn main() {
 
     let config = upledger::config::load(&dir.path().join("upledger.toml")).expect("config");
     let month: Month = "2026-09".parse().expect("month");
-    let compute = || {
-        monthly::month_document(
-            &config,
-            &ledger,
-            month,
-            Timestamp::now(),
-            &Selection::default(),
-        )
-        .expect("report")
+    let report = |now: Timestamp| {
+        monthly::month_document(&config, &ledger, month, now, &Selection::default())
+            .expect("report")
     };
-    let computed = Instant::now();
-    let document = compute();
-    let compute_s = computed.elapsed().as_secs_f64();
+    let median = |runs: usize, now: Timestamp| {
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                report(now);
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[runs / 2].as_secs_f64() * 1e3
+    };
+    // Late on the month's last day: the month in progress, which is never stored.
+    let in_progress = "2026-09-30T12:00:00Z".parse::<Timestamp>().expect("ts");
+
+    let started = Instant::now();
+    let from_raw = report(in_progress);
     println!(
-        "month computed from raw results (done once, when the month closes): {compute_s:.2} s for {} probes",
-        document.probes.len()
+        "month in progress from raw results only (no digests yet): {:.2} s for {} probes",
+        started.elapsed().as_secs_f64(),
+        from_raw.probes.len()
     );
-    let mut stored = Vec::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let again = compute();
-        stored.push(started.elapsed());
-        assert_eq!(again, document, "a closed month reads back as computed");
-    }
-    stored.sort();
+
+    let started = Instant::now();
+    let hours = ledger.digest_until(Timestamp::now(), &|| true).expect("digest");
+    let digest_s = started.elapsed().as_secs_f64();
+    println!(
+        "digest pass over the month (the daemon does it hour by hour; import at once): {digest_s:.1} s for {hours} probe-hours, {:.0} ns/result",
+        digest_s * 1e9 / results as f64
+    );
+    let from_digests = report(in_progress);
+    assert_eq!(from_digests, from_raw, "digests change no figure");
+    println!(
+        "month in progress from digests (in process): median {:.1} ms",
+        median(5, in_progress)
+    );
+
+    let started = Instant::now();
+    let document = report(Timestamp::now());
+    println!(
+        "closed month, first report (computed from digests, then stored): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(report(Timestamp::now()), document, "a closed month reads back as computed");
     println!(
         "the same month again, from its stored figures (in process): median {:.1} ms",
-        stored[2].as_secs_f64() * 1e3
+        median(5, Timestamp::now())
     );
     drop(ledger);
 

@@ -26,6 +26,7 @@ const DAEMON_KEYS: &[&str] = &[
     "retention",
     "sentinel",
     "show_details",
+    "alert_retry_for",
 ];
 const CHANNEL_KEYS: &[&str] = &[
     "name",
@@ -105,6 +106,9 @@ pub(crate) fn read_daemon(
     let show_details = get("show_details")
         .and_then(|item| ctx.bool(item))
         .unwrap_or(false);
+    let alert_retry_for = get("alert_retry_for")
+        .and_then(|item| ctx.duration(item))
+        .unwrap_or(Duration::from_secs(24 * 3600));
     DaemonSpec {
         ledger,
         probes_dir,
@@ -116,6 +120,7 @@ pub(crate) fn read_daemon(
         retention,
         sentinel,
         show_details,
+        alert_retry_for,
     }
 }
 

@@ -25,6 +25,7 @@ pub(crate) const COMMON_KEYS: &[&str] = &[
     "target",
     "degraded_after",
     "channels",
+    "remind_every",
     "tags",
     "description",
     "enabled",
@@ -205,6 +206,7 @@ pub(crate) fn read_probe(
     let default_target = Percent::from_str(builtin::TARGET).unwrap_or(Percent::HUNDRED);
     let target = read_or(ctx, &lookup, "target", Ctx::percent, default_target);
     let degraded_after = read(ctx, &lookup, "degraded_after", Ctx::duration);
+    let remind_every = read(ctx, &lookup, "remind_every", Ctx::duration);
     if let (Some(timeout), Some(degraded)) = (timeout, degraded_after).filter_both(|t, d| d >= t) {
         let message = format!(
             "degraded_after ({}) must be shorter than timeout ({})",
@@ -213,8 +215,14 @@ pub(crate) fn read_probe(
         );
         report_at(ctx, lookup.get("degraded_after"), &lookup, message);
     }
-    let channels = read_or(ctx, &lookup, "channels", Ctx::string_list, Vec::new());
-    if let (Some(item), Some(channels)) = (lookup.get("channels"), &channels) {
+    let channels = read_or(
+        ctx,
+        &lookup,
+        "channels",
+        |ctx, item| ctx.string_list(item).map(Some),
+        None,
+    );
+    if let (Some(item), Some(Some(channels))) = (lookup.get("channels"), &channels) {
         for channel in channels
             .iter()
             .filter(|c| !known_channels.contains(&c.as_str()))
@@ -253,6 +261,7 @@ pub(crate) fn read_probe(
         stale_after: stale_after?,
         target: target?,
         degraded_after,
+        remind_every,
         channels: channels?,
         tags: tags?,
         description,

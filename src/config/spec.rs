@@ -97,6 +97,8 @@ pub struct DaemonSpec {
     pub sentinel: Option<ProbeName>,
     /// Whether the public listener may show URLs, addresses and error details.
     pub show_details: bool,
+    /// How long an undelivered alert is retried before it is marked failed.
+    pub alert_retry_for: Duration,
 }
 
 /// Where in the configuration a probe was declared, for messages that point back at it.
@@ -129,8 +131,11 @@ pub struct ProbeSpec {
     pub target: Percent,
     /// Checks slower than this are degraded.
     pub degraded_after: Option<Duration>,
-    /// Alert channels, by name; each exists in [`Config::channels`].
-    pub channels: Vec<String>,
+    /// Alert channels, by name; each exists in [`Config::channels`]. Unset (`None`): every
+    /// channel; `channels = []` silences the probe.
+    pub channels: Option<Vec<String>>,
+    /// While down, repeat the `down` alert this often (a reminder); unset: never.
+    pub remind_every: Option<Duration>,
     /// Free-form labels.
     pub tags: Vec<String>,
     /// Free-form description.

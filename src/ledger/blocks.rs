@@ -387,6 +387,19 @@ impl Ledger {
         Ok(first)
     }
 
+    /// Where probe `id`'s first block that can hold results at or after `from_ms` starts
+    /// (it may start earlier), or `None` if no block can.
+    pub(super) fn next_block_start(&self, id: u32, from_ms: i64) -> Result<Option<i64>, LedgerError> {
+        let mut next = None;
+        let lo = from_ms.saturating_sub(MAX_BLOCK_SPAN_MS);
+        // A block starting before `from_ms` may reach past it: then nothing can be skipped.
+        self.visit_blocks(id, lo, i64::MAX, false, &mut |key, _, _| {
+            next = Some(key.start_ms.max(from_ms));
+            Ok(false)
+        })?;
+        Ok(next)
+    }
+
     /// The newest `n` results of `probe`, oldest first: what a status page or `history`
     /// shows without knowing the probe's interval.
     pub fn last_results(

@@ -324,7 +324,13 @@ impl Ledger {
                 if start >= until_ms {
                     break;
                 }
-                let end = until_ms.min(start + HOURS_PER_STEP * HOUR_MS);
+                // Skip hours without results at once (a probe removed long ago, a gap).
+                let start = match self.next_block_start(id, start)? {
+                    Some(next) if next > start => floor_to(next, HOUR_MS).min(until_ms),
+                    Some(_) => start,
+                    None => until_ms,
+                };
+                let end = until_ms.min(start + HOURS_PER_STEP * HOUR_MS).max(start);
                 let hour_set: BTreeSet<i64> = (start..end).step_by(HOUR_MS as usize).collect();
                 hours += hour_set.len() as u64;
                 self.write_digests(&mut writer, id, &probe, &hour_set, Some(end))?;
@@ -380,6 +386,12 @@ impl Ledger {
         coverage: Option<i64>,
     ) -> Result<(), LedgerError> {
         let (Some(&first), Some(&last)) = (hours.first(), hours.last()) else {
+            if let Some(coverage) = coverage {
+                self.digests
+                    .insert(coverage_key(id), &ordered_ms(coverage)[..])
+                    .map_err(|e| self.sled_error(e))?;
+                writer.coverage.insert(id, Some(coverage));
+            }
             return Ok(());
         };
         let mut by_hour: BTreeMap<i64, Vec<ResultRecord>> = BTreeMap::new();

@@ -6,8 +6,8 @@
 //! sled trees: `meta` (format version), `probes` (`n` ++ name → id, `i` ++ id → name: a
 //! probe's name is stored once, results carry a 4-byte id), `results` (per-probe blocks, see
 //! `encoding.rs`), `rollups` (see `rollup.rs`), `digests` (per-hour runs that month reports
-//! read instead of raw results, see `digest.rs`), `markers` (time ++ kind), and the
-//! corrections of `corrections.rs`.
+//! read instead of raw results, see `digest.rs`), `outbox` (alerts until delivered, see
+//! `outbox.rs`), `markers` (time ++ kind), and the corrections of `corrections.rs`.
 //!
 //! Results are not one sled entry each — that costs ~165 bytes per result on disk. A probe's
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
@@ -40,6 +40,7 @@ mod corrections;
 mod digest;
 mod encoding;
 mod error;
+mod outbox;
 mod record;
 mod rollup;
 #[cfg(test)]
@@ -59,6 +60,7 @@ use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms
 pub use corrections::ExclusionRecord;
 pub use digest::{DIGEST_SETTLE, HourDigest};
 pub use error::LedgerError;
+pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupDelta, RollupKind, RollupPeriod};
 
@@ -90,6 +92,7 @@ const EXCLUSIONS_TREE: &str = "exclusions";
 const MAINTENANCE_TREE: &str = "maintenance_seen";
 const CLOSED_TREE: &str = "closed_periods";
 const DIGESTS_TREE: &str = "digests";
+const OUTBOX_TREE: &str = "outbox";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -149,6 +152,7 @@ pub struct Ledger {
     maintenance_seen: sled::Tree,
     closed: sled::Tree,
     digests: sled::Tree,
+    outbox: sled::Tree,
     block_records: u32,
     writer: Mutex<Writer>,
 }
@@ -241,6 +245,7 @@ impl Ledger {
         let maintenance_seen = db.open_tree(MAINTENANCE_TREE).map_err(sled_error)?;
         let closed = db.open_tree(CLOSED_TREE).map_err(sled_error)?;
         let digests = db.open_tree(DIGESTS_TREE).map_err(sled_error)?;
+        let outbox = db.open_tree(OUTBOX_TREE).map_err(sled_error)?;
         // Merge operators live in memory only: set them before anything can merge.
         results.set_merge_operator(concat_merge);
         rollups.set_merge_operator(rollup::merge_rollup);
@@ -256,6 +261,7 @@ impl Ledger {
             maintenance_seen,
             closed,
             digests,
+            outbox,
             block_records: options.block_records.clamp(1, 65_535),
             writer: Mutex::new(Writer::default()),
         };
