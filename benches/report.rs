@@ -121,7 +121,9 @@ fn main() {
     );
 
     let started = Instant::now();
-    let hours = ledger.digest_until(Timestamp::now(), &|| true).expect("digest");
+    let hours = ledger
+        .digest_until(Timestamp::now(), &|| true)
+        .expect("digest");
     let digest_s = started.elapsed().as_secs_f64();
     println!(
         "digest pass over the month (the daemon does it hour by hour; import at once): {digest_s:.1} s for {hours} probe-hours, {:.0} ns/result",
@@ -140,7 +142,11 @@ fn main() {
         "closed month, first report (computed from digests, then stored): {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    assert_eq!(report(Timestamp::now()), document, "a closed month reads back as computed");
+    assert_eq!(
+        report(Timestamp::now()),
+        document,
+        "a closed month reads back as computed"
+    );
     println!(
         "the same month again, from its stored figures (in process): median {:.1} ms",
         median(5, Timestamp::now())

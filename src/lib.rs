@@ -9,10 +9,12 @@
 //! - [`ledger`] — durable results, markers and rollups in sled, behind a small synchronous API
 //! - [`report`] — pure availability math: months, timelines, maintenance, exact SLA figures
 //! - [`query`] — status, history, export and import answers, from the daemon or the ledger
+//! - [`alert`] — alert rules, the durable outbox's delivery to webhook and desktop channels
 //! - [`daemon`] — scheduler, single ledger writer, reload, lifecycle, systemd notification
 //! - [`api`] — the unix admin socket the query commands talk to
 //! - [`cli`] — the command line, the only place that uses `anyhow`
 
+pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod config;

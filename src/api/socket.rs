@@ -65,6 +65,16 @@ pub enum Request {
         /// Only this SLA.
         sla: Option<String>,
     },
+    /// Recent alert deliveries.
+    Alerts {
+        /// At most this many, newest first.
+        limit: usize,
+    },
+    /// Queue a test alert for a channel.
+    AlertTest {
+        /// Channel name.
+        channel: String,
+    },
     /// A month's incidents.
     Incidents {
         /// `YYYY-MM`.
@@ -224,6 +234,23 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 monthly::month_document(config, ledger, month, Timestamp::now(), &selection)
             })
             .await;
+            reply(&mut write, &outcome).await
+        }
+        Request::Alerts { limit } => {
+            let outcome = on_ledger(handle, Access::Read, move |_, ledger| {
+                query::alerts(ledger, limit)
+            })
+            .await;
+            reply(&mut write, &outcome).await
+        }
+        Request::AlertTest { channel } => {
+            let wake = std::sync::Arc::clone(&handle.shared.alerts);
+            let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
+                crate::alert::queue_test(config, ledger, &channel, Timestamp::now())
+                    .map_err(QueryError::BadRequest)
+            })
+            .await;
+            wake.notify_one();
             reply(&mut write, &outcome).await
         }
         Request::Incidents { month } => {

@@ -1,6 +1,7 @@
 //! The command line: argument parsing, logging set-up and exit codes. The only module that
 //! uses `anyhow`; everything below it returns typed errors.
 
+mod alerts;
 mod check;
 mod client;
 mod query;
@@ -49,6 +50,8 @@ enum Command {
     Report(report::ReportArgs),
     /// A month's outages: start, end, duration, cause.
     Incidents(report::IncidentsArgs),
+    /// Recent alerts and their delivery; `alerts test CHANNEL` sends a test alert.
+    Alerts(alerts::AlertsArgs),
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -96,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Exclude(args) => query::exclude(&config_path, &args),
         Command::Report(args) => report::report(&config_path, &args),
         Command::Incidents(args) => report::incidents(&config_path, &args),
+        Command::Alerts(args) => alerts::run(&config_path, &args),
         Command::Check(args) => match load_or_report(&config_path) {
             Some(config) => check::run(&config, &args),
             None => Ok(Exit::Usage),

@@ -22,6 +22,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{debug, error, info, warn};
 
+use crate::alert::deliver::Deliverer;
+
 use self::{
     recorder::{Counts, Recorder, Shared},
     schedule::{Plan, Scheduled},
@@ -105,7 +107,9 @@ impl Daemon {
             ledger,
             gate: Arc::new(RwLock::new(())),
             board: Arc::default(),
+            alerts: Arc::default(),
         };
+        let deliverer = Arc::new(Deliverer::new().map_err(LedgerError::sink)?);
         let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
         let (counts_tx, counts_rx) = watch::channel(Counts::default());
         let recorder = Recorder::new(shared.clone(), config_rx, counts_tx)?;
@@ -134,6 +138,13 @@ impl Daemon {
         ));
         daemon.loops.spawn(digest_forever(
             daemon.shared.clone(),
+            daemon.scheduling.child_token(),
+        ));
+        daemon.loops.spawn(crate::alert::dispatch::run(
+            Arc::clone(&daemon.shared.ledger),
+            daemon.config.subscribe(),
+            Arc::clone(&daemon.shared.alerts),
+            deliverer,
             daemon.scheduling.child_token(),
         ));
         info!(

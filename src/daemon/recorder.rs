@@ -20,9 +20,10 @@ use tracing::{debug, error, info, warn};
 
 use super::{rollups::RollupBuilder, schedule::Scheduled};
 use crate::{
+    alert::{self, Alerter, Event, Seen},
     config::Config,
     ledger::{Ledger, LedgerError, ResultRecord},
-    model::{Outcome, ProbeName},
+    model::{Outcome, ProbeName, State},
     query::{self, LastCheck, ProbeStatus},
     threshold::Tracker,
 };
@@ -60,6 +61,8 @@ pub struct Shared {
     pub gate: WriteGate,
     /// See [`StatusBoard`].
     pub board: StatusBoard,
+    /// Notified when alerts are stored in the outbox, to wake their delivery.
+    pub alerts: Arc<tokio::sync::Notify>,
 }
 
 /// The recorder task's state.
@@ -71,6 +74,9 @@ pub struct Recorder {
     rollups: RollupBuilder,
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
+    alerter: Alerter,
+    /// Alerts raised by results of the batch being gathered; stored with its commit.
+    events: Vec<Event>,
 }
 
 impl Recorder {
@@ -89,6 +95,8 @@ impl Recorder {
             trackers: HashMap::new(),
             rollups: RollupBuilder::new(timezone),
             monitor_offline: false,
+            alerter: Alerter::default(),
+            events: Vec::new(),
         };
         let config = Arc::clone(&recorder.config.borrow());
         recorder.sync_with(&config)?;
@@ -220,7 +228,7 @@ impl Recorder {
             .trackers
             .get_mut(&record.probe)
             .and_then(|tracker| tracker.observe(&query::observation(&record)));
-        if let Some(t) = transition {
+        if let Some(t) = &transition {
             match &t.cause {
                 Some((class, detail)) => warn!(
                     probe = %record.probe, from = %t.from, to = %t.to, since = %t.since,
@@ -234,6 +242,15 @@ impl Recorder {
         }
         if let Some(spec) = config.probe_by_name(&record.probe) {
             let tracker = self.trackers.get(&record.probe);
+            let seen = Seen {
+                spec,
+                is_sentinel: sentinel == Some(&record.probe),
+                result: &scheduled.result,
+                transition: transition.as_ref(),
+                state: tracker.map_or((State::Unknown, None), |t| (t.state(), t.since())),
+            };
+            let raised = self.alerter.observe(seen, Timestamp::now());
+            self.events.extend(raised);
             let last = LastCheck::from(&record);
             if let Ok(mut board) = self.shared.board.write() {
                 match board.get_mut(&record.probe) {
@@ -260,21 +277,39 @@ impl Recorder {
         let records = Arc::new(std::mem::take(batch));
         // Rollup deltas go into the same flush as the results they come from.
         let mut rollups = Some(Arc::new(self.rollups.take()));
+        // Alerts are stored before the results that raised them: once the results are
+        // written, a restart replays the state and would not raise them again.
+        let mut events = std::mem::take(&mut self.events);
+        let alerting = !events.is_empty();
         loop {
             let shared = self.shared.clone();
             let to_write = Arc::clone(&records);
             let deltas = rollups.clone();
+            let mut to_queue = std::mem::take(&mut events);
+            let config = Arc::clone(&self.config.borrow());
             let written = tokio::task::spawn_blocking(move || {
+                if !to_queue.is_empty() {
+                    alert::queue(&config, &shared.ledger, &mut to_queue, Timestamp::now())
+                        .map_err(|e| (e, false, to_queue))?;
+                }
                 let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
                 if let Some(deltas) = deltas {
-                    shared.ledger.add_rollups(&deltas).map_err(|e| (e, false))?;
+                    shared
+                        .ledger
+                        .add_rollups(&deltas)
+                        .map_err(|e| (e, false, Vec::new()))?;
                 }
-                shared.ledger.append(&to_write).map_err(|e| (e, true))
+                shared
+                    .ledger
+                    .append(&to_write)
+                    .map_err(|e| (e, true, Vec::new()))
             })
             .await;
             match written {
                 Ok(Ok(())) => break,
-                Ok(Err((e, rollups_merged))) => {
+                Ok(Err((e, rollups_merged, unqueued))) => {
+                    // Alerts not stored yet go with the retry; stored ones never twice.
+                    events = unqueued;
                     // Merges add: never apply the same deltas twice.
                     if rollups_merged {
                         rollups = None;
@@ -287,6 +322,9 @@ impl Recorder {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_RETRY_DELAY);
+        }
+        if alerting {
+            self.shared.alerts.notify_one();
         }
         let newest = records.iter().map(|r| r.at).max();
         debug!(results = records.len(), newest = ?newest, "written");

@@ -389,7 +389,11 @@ impl Ledger {
 
     /// Where probe `id`'s first block that can hold results at or after `from_ms` starts
     /// (it may start earlier), or `None` if no block can.
-    pub(super) fn next_block_start(&self, id: u32, from_ms: i64) -> Result<Option<i64>, LedgerError> {
+    pub(super) fn next_block_start(
+        &self,
+        id: u32,
+        from_ms: i64,
+    ) -> Result<Option<i64>, LedgerError> {
         let mut next = None;
         let lo = from_ms.saturating_sub(MAX_BLOCK_SPAN_MS);
         // A block starting before `from_ms` may reach past it: then nothing can be skipped.

@@ -33,9 +33,7 @@ use super::encoding::{
     outcome_from_code, put_varint, timestamp_from_ms,
 };
 use super::{Ledger, LedgerError, ResultRecord, Writer};
-use crate::model::{
-    LatencyBucket, LatencyHistogram, Outcome, ProbeName, Run, push_run,
-};
+use crate::model::{LatencyBucket, LatencyHistogram, Outcome, ProbeName, Run, push_run};
 
 pub(super) const HOUR_MS: i64 = 3_600_000;
 
@@ -497,7 +495,14 @@ mod tests {
             Some(ErrorClass::Timeout),
             "no answer in 5s",
         );
-        push_run(&mut digest.runs, never, at(90_000), Outcome::Unknown, None, "");
+        push_run(
+            &mut digest.runs,
+            never,
+            at(90_000),
+            Outcome::Unknown,
+            None,
+            "",
+        );
         for us in [12_500u64, 12_500, 5_000_000, 70] {
             digest.latency.add(Duration::from_micros(us));
         }

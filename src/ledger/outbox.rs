@@ -130,12 +130,12 @@ impl Ledger {
         newest_first: bool,
         each: &mut dyn FnMut(OutboxItem) -> bool,
     ) -> Result<(), LedgerError> {
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if newest_first {
-                Box::new(self.outbox.iter().rev())
-            } else {
-                Box::new(self.outbox.iter())
-            };
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if newest_first
+        {
+            Box::new(self.outbox.iter().rev())
+        } else {
+            Box::new(self.outbox.iter())
+        };
         for item in iter {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let key_bytes = <[u8; 8]>::try_from(key.as_ref())

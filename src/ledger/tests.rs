@@ -866,7 +866,11 @@ fn expected_digests(records: &[ResultRecord], until_ms: i64) -> Vec<(Timestamp, 
         if current != Some(hour) {
             if let Some(h) = current {
                 let checks = runs_of_hour.iter().map(|r| u64::from(r.count)).sum();
-                hours.push((Timestamp::from_millisecond(h).unwrap(), checks, runs_of_hour.len()));
+                hours.push((
+                    Timestamp::from_millisecond(h).unwrap(),
+                    checks,
+                    runs_of_hour.len(),
+                ));
             }
             runs_of_hour.clear();
             current = Some(hour);
@@ -882,7 +886,11 @@ fn expected_digests(records: &[ResultRecord], until_ms: i64) -> Vec<(Timestamp, 
     }
     if let Some(h) = current {
         let checks = runs_of_hour.iter().map(|r| u64::from(r.count)).sum();
-        hours.push((Timestamp::from_millisecond(h).unwrap(), checks, runs_of_hour.len()));
+        hours.push((
+            Timestamp::from_millisecond(h).unwrap(),
+            checks,
+            runs_of_hour.len(),
+        ));
     }
     hours
 }
@@ -903,9 +911,14 @@ fn digests_hold_each_whole_hour_of_raw_results() {
     ledger.append(&series("web", 400, 2 * HOUR)).unwrap();
     assert_eq!(ledger.digest_coverage(&name("api")).unwrap(), None);
 
-    let hours = ledger.digest_until(at(3 * HOUR + 120_000), &|| true).unwrap();
+    let hours = ledger
+        .digest_until(at(3 * HOUR + 120_000), &|| true)
+        .unwrap();
     assert_eq!(hours, 3 + 1, "api from its first hour, web from its own");
-    assert_eq!(ledger.digest_coverage(&name("api")).unwrap(), Some(at(3 * HOUR)));
+    assert_eq!(
+        ledger.digest_coverage(&name("api")).unwrap(),
+        Some(at(3 * HOUR))
+    );
     let digests = ledger.digests(&name("api"), at(0), at(10 * HOUR)).unwrap();
     assert_eq!(digest_shape(&digests), expected_digests(&api, 3 * HOUR));
     let failed: u64 = digests.iter().map(HourDigest::failed_checks).sum();
@@ -923,7 +936,10 @@ fn digests_hold_each_whole_hour_of_raw_results() {
     assert_eq!(down.error_class, Some(ErrorClass::Connect));
     // A range inside the covered hours, and nothing past the coverage.
     assert_eq!(
-        ledger.digests(&name("api"), at(HOUR), at(2 * HOUR)).unwrap().len(),
+        ledger
+            .digests(&name("api"), at(HOUR), at(2 * HOUR))
+            .unwrap()
+            .len(),
         1
     );
     assert!(
@@ -958,12 +974,7 @@ fn results_written_behind_the_coverage_redigest_their_hour() {
 
     let digests = ledger.digests(&name("api"), at(0), at(2 * HOUR)).unwrap();
     assert_eq!(digest_shape(&digests), expected_digests(&api, 2 * HOUR));
-    assert!(
-        digests[1]
-            .runs
-            .iter()
-            .any(|r| r.detail == "late and down")
-    );
+    assert!(digests[1].runs.iter().any(|r| r.detail == "late and down"));
     // Survives a reopen, like everything else.
     drop(ledger);
     let ledger = reopen(dir.path());
@@ -983,7 +994,12 @@ fn digests_outlive_pruning_and_a_stopped_pass_goes_on_later() {
     ledger.digest_until(at(3 * HOUR), &|| true).unwrap();
     let before = ledger.digests(&name("api"), at(0), at(3 * HOUR)).unwrap();
     assert!(ledger.prune_before(at(2 * HOUR)).unwrap() > 0);
-    assert!(ledger.results(&name("api"), at(0), at(HOUR)).unwrap().is_empty());
+    assert!(
+        ledger
+            .results(&name("api"), at(0), at(HOUR))
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         ledger.digests(&name("api"), at(0), at(3 * HOUR)).unwrap(),
         before

@@ -138,7 +138,9 @@ mod tests {
     #[test]
     fn spread_values_stay_within_a_bucket_of_nearest_rank() {
         let mut h = LatencyHistogram::default();
-        let mut raw: Vec<u64> = (0..10_000u64).map(|i| 1_000 + (i * 7_919) % 90_000).collect();
+        let mut raw: Vec<u64> = (0..10_000u64)
+            .map(|i| 1_000 + (i * 7_919) % 90_000)
+            .collect();
         for &us in &raw {
             h.add(Duration::from_micros(us));
         }
@@ -146,7 +148,10 @@ mod tests {
         for q in [0.5, 0.95, 0.99] {
             let exact = raw[((q * raw.len() as f64).ceil() as usize) - 1] as f64;
             let got = h.quantile(q).unwrap().as_micros() as f64;
-            assert!((got - exact).abs() / exact <= 0.008, "{q}: {got} vs {exact}");
+            assert!(
+                (got - exact).abs() / exact <= 0.008,
+                "{q}: {got} vs {exact}"
+            );
         }
     }
 

@@ -48,7 +48,11 @@ impl Run {
             count: 1,
             max_gap: Duration::ZERO,
             error_class: if down { error_class } else { None },
-            detail: if down { detail.to_owned() } else { String::new() },
+            detail: if down {
+                detail.to_owned()
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -107,7 +111,11 @@ mod tests {
         assert_eq!(runs[0].max_gap, Duration::from_secs(70));
         assert_eq!((runs[0].first, runs[0].last), (at(0), at(100)));
         assert_eq!(runs[1].count, 2);
-        assert_eq!(runs[1].error_class, Some(ErrorClass::Connect), "the first cause");
+        assert_eq!(
+            runs[1].error_class,
+            Some(ErrorClass::Connect),
+            "the first cause"
+        );
         assert_eq!(runs[1].detail, "refused");
     }
 

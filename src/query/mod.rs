@@ -453,6 +453,58 @@ pub fn exclusion(
     })
 }
 
+/// One line of `upledger alerts`: a delivery and where it stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertLine {
+    /// Delivery id (`X-Upledger-Delivery`).
+    pub id: String,
+    /// Event name.
+    pub event: String,
+    /// Probe (or SLA) concerned.
+    pub subject: Option<String>,
+    /// Channel.
+    pub channel: String,
+    /// When it was raised.
+    pub created: Timestamp,
+    /// `pending`, `delivered` or `failed`.
+    pub status: crate::ledger::DeliveryStatus,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Next attempt, while pending.
+    pub next_attempt: Option<Timestamp>,
+    /// When delivered or given up.
+    pub settled: Option<Timestamp>,
+    /// Why the last attempt failed.
+    pub last_error: String,
+    /// The event document.
+    pub alert: serde_json::Value,
+}
+
+/// The newest `limit` alert deliveries, newest first.
+pub fn alerts(ledger: &Ledger, limit: usize) -> Result<Vec<AlertLine>, QueryError> {
+    Ok(ledger
+        .outbox_recent(limit)?
+        .into_iter()
+        .map(|item| {
+            let e = item.entry;
+            let pending = e.status == crate::ledger::DeliveryStatus::Pending;
+            AlertLine {
+                alert: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+                id: e.id,
+                event: e.event,
+                subject: e.subject,
+                channel: e.channel,
+                created: e.created,
+                status: e.status,
+                attempts: e.attempts,
+                next_attempt: pending.then_some(e.next_attempt),
+                settled: e.settled,
+                last_error: e.last_error,
+            }
+        })
+        .collect())
+}
+
 /// Imports JSON lines into the ledger, then digests the finished hours (as of `now`) so that
 /// reports of the imported months read digests at once. Returns the results stored.
 pub fn import(

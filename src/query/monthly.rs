@@ -15,9 +15,7 @@ use super::QueryError;
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
     ledger::{HourDigest, Ledger, ResultRecord},
-    model::{
-        ErrorClass, LatencyHistogram, Outcome, ProbeName, Run, State, glob_match, push_run,
-    },
+    model::{ErrorClass, LatencyHistogram, Outcome, ProbeName, Run, State, glob_match, push_run},
     report::{
         Exclusion, Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport,
         SampleRules, Seconds, Segment, Terms, Timeline, honoured_windows, maintenance_windows,
@@ -274,7 +272,11 @@ const HOUR: SignedDuration = SignedDuration::from_hours(1);
 /// `at` rounded to a whole UTC hour, down or up.
 fn whole_hour(at: Timestamp, up: bool) -> Timestamp {
     let down = at
-        .round(jiff::TimestampRound::new().smallest(jiff::Unit::Hour).mode(jiff::RoundMode::Floor))
+        .round(
+            jiff::TimestampRound::new()
+                .smallest(jiff::Unit::Hour)
+                .mode(jiff::RoundMode::Floor),
+        )
         .unwrap_or(at);
     if up && down < at {
         down.checked_add(HOUR).unwrap_or(at)
@@ -993,10 +995,18 @@ mod tests {
                 latency: Duration::from_micros(2_000 + rng.below(40_000)),
                 outcome,
                 error_class: down.then_some(ErrorClass::Timeout),
-                detail: if down { format!("timed out at {t}") } else { String::new() },
+                detail: if down {
+                    format!("timed out at {t}")
+                } else {
+                    String::new()
+                },
             });
             // Now and then the daemon was away for a while (a gap of up to 20 min).
-            t += if rng.below(500) == 0 { 30 + rng.below(1_200) as i64 } else { 30 };
+            t += if rng.below(500) == 0 {
+                30 + rng.below(1_200) as i64
+            } else {
+                30
+            };
         }
         records
     }
@@ -1032,7 +1042,11 @@ mod tests {
             )
         };
         // Mid-hour, mid-outage and past the last result.
-        let moments = [ts(3 * 86_400 + 5_432), ts(6 * 86_400 + 3 * 1_800 + 700), ts(12 * 86_400)];
+        let moments = [
+            ts(3 * 86_400 + 5_432),
+            ts(6 * 86_400 + 3 * 1_800 + 700),
+            ts(12 * 86_400),
+        ];
         let from_raw: Vec<_> = moments.iter().map(|&now| document(now)).collect();
         ledger.digest_until(ts(12 * 86_400), &|| true).unwrap();
         assert!(

@@ -724,8 +724,8 @@ mod tests {
                     _ => runs.push(Run::single(sample.at, sample.outcome, None, "")),
                 }
             }
-            let until = Timestamp::from_millisecond(T0 * 1000 + ms + rng.below(100_000) as i64)
-                .unwrap();
+            let until =
+                Timestamp::from_millisecond(T0 * 1000 + ms + rng.below(100_000) as i64).unwrap();
             assert_eq!(
                 Timeline::from_runs(runs, rules, until),
                 Timeline::from_samples(samples, rules, until),

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod tcp;
 pub mod tls;
+pub mod webhook;
 
 use std::{
     ffi::OsString,

@@ -1,0 +1,144 @@
+//! What an alert says: the event document of SPEC §6, the same for every channel (chat
+//! formats render its `summary`).
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ErrorClass, State};
+
+/// Kinds of alert (the names channels subscribe to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A probe was confirmed down.
+    Down,
+    /// A down probe recovered.
+    Up,
+    /// A probe answers, but slower than `degraded_after`.
+    Degraded,
+    /// A probe's TLS certificate expires within `cert_expiry_warn`.
+    CertExpiring,
+    /// The monitor's own connectivity (the sentinel probe) failed, or came back.
+    MonitorOffline,
+    /// `upledger alerts test`: checks a channel end to end.
+    Test,
+}
+
+impl EventKind {
+    /// The name in configs, JSON and the `X-Upledger-Event` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Down => "down",
+            EventKind::Up => "up",
+            EventKind::Degraded => "degraded",
+            EventKind::CertExpiring => "cert_expiring",
+            EventKind::MonitorOffline => "monitor_offline",
+            EventKind::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a probe failed, as alerts show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventError {
+    /// Error class (SPEC §2).
+    pub class: ErrorClass,
+    /// The check's detail.
+    pub message: String,
+}
+
+/// One alert (SPEC §6). Fields that do not apply are `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id of the event.
+    pub id: String,
+    /// What happened.
+    pub event: EventKind,
+    /// The probe concerned.
+    pub probe: Option<String>,
+    /// The probe's state now.
+    pub state: Option<State>,
+    /// Its state before.
+    pub previous_state: Option<State>,
+    /// When the alert was raised.
+    pub at: Timestamp,
+    /// When the new state began (back-dated to the first failure of an outage).
+    pub since: Option<Timestamp>,
+    /// The first failure's class and detail, for `down`.
+    pub error: Option<EventError>,
+    /// The probe's availability this month so far, in percent.
+    pub month_availability: Option<f64>,
+    /// Its monthly target, in percent.
+    pub target: Option<f64>,
+    /// What is left of this month's error budget.
+    pub budget_remaining_seconds: Option<f64>,
+    /// Days until the certificate expires (`cert_expiring`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_days_left: Option<i64>,
+    /// A repeat of a `down` alert while the probe stays down (`remind_every`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reminder: bool,
+    /// One line for people: what chat and desktop notifications show.
+    pub summary: String,
+}
+
+impl Event {
+    /// An event of `kind` about `probe`, raised `at`, with a fresh id and no details yet.
+    pub fn new(kind: EventKind, probe: Option<&str>, at: Timestamp) -> Event {
+        Event {
+            id: super::unique_id(),
+            event: kind,
+            probe: probe.map(str::to_owned),
+            state: None,
+            previous_state: None,
+            at,
+            since: None,
+            error: None,
+            month_availability: None,
+            target: None,
+            budget_remaining_seconds: None,
+            cert_days_left: None,
+            reminder: false,
+            summary: String::new(),
+        }
+    }
+
+    /// Writes [`Event::summary`] from the other fields.
+    pub fn summarize(&mut self) {
+        let probe = self.probe.as_deref().unwrap_or("upledger");
+        let since = self
+            .since
+            .map(|s| format!(" since {}", s.strftime("%Y-%m-%d %H:%M:%SZ")))
+            .unwrap_or_default();
+        self.summary = match self.event {
+            EventKind::Down => {
+                let cause = self
+                    .error
+                    .as_ref()
+                    .map(|e| format!(": {} — {}", e.class, e.message))
+                    .unwrap_or_default();
+                let again = if self.reminder { "still " } else { "" };
+                format!("{probe} is {again}DOWN{since}{cause}")
+            }
+            EventKind::Up => format!("{probe} is UP again{since}"),
+            EventKind::Degraded => format!("{probe} is DEGRADED (slow){since}"),
+            EventKind::CertExpiring => match self.cert_days_left {
+                Some(days) => format!("{probe}: TLS certificate expires in {days} days"),
+                None => format!("{probe}: TLS certificate expires soon"),
+            },
+            EventKind::MonitorOffline if self.state == Some(State::Down) => format!(
+                "monitor offline ({probe} down){since}: target alerts are held, failures recorded as unknown"
+            ),
+            EventKind::MonitorOffline => format!("monitor back online ({probe} up){since}"),
+            EventKind::Test => "upledger test alert: this channel works".to_owned(),
+        };
+    }
+}

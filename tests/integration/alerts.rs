@@ -1,0 +1,215 @@
+//! Alerts end to end: a target on loopback goes down and comes back while the daemon watches
+//! it, and a real webhook receiver checks what arrives — once per transition, signed, and
+//! still delivered when the receiver was down and the daemon restarted in between.
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::support::{TestConfig, daemon::Daemon, webhook::Receiver};
+
+const SECRET: &str = "correct horse battery staple";
+
+/// A TCP target that can refuse connections for a while (same port throughout).
+struct Target {
+    addr: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Target {
+    async fn start() -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut target = Target { addr, task: None };
+        target.serve(listener);
+        target
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        }));
+    }
+
+    fn down(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn up(&mut self) {
+        self.down();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let listener = TcpListener::bind(self.addr).await.expect("rebind");
+        self.serve(listener);
+    }
+}
+
+fn config(target: SocketAddr, receiver: &Receiver) -> TestConfig {
+    let config = TestConfig::new();
+    config.main(&format!(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+
+[[channel]]
+name = "ops"
+kind = "webhook"
+url = "{url}"
+secret = "{SECRET}"
+"#,
+        url = receiver.url()
+    ));
+    config.probes(
+        "api.toml",
+        &format!(
+            "[[probe]]\nname = \"api\"\nkind = \"tcp\"\naddress = \"{target}\"\ninterval = \"500ms\"\n\
+             timeout = \"400ms\"\nfailure_threshold = 2\nsuccess_threshold = 2\n"
+        ),
+    );
+    config
+}
+
+/// Deliveries of `event` so far.
+fn deliveries(receiver: &Receiver, event: &str) -> Vec<crate::support::webhook::Received> {
+    receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.header("x-upledger-event") == event)
+        .collect()
+}
+
+async fn wait_for(receiver: &Receiver, event: &str, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while deliveries(receiver, event).len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "{count} \"{event}\" deliveries expected; received: {:?}",
+            receiver
+                .received()
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.body).to_string())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the receiver does with a secret: recompute the HMAC of the raw body and compare.
+fn verify_signature(received: &crate::support::webhook::Received) {
+    let header = received.header("x-upledger-signature");
+    let hex = header
+        .strip_prefix("sha256=")
+        .unwrap_or_else(|| panic!("signature header {header:?}"));
+    let tag: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
+    aws_lc_rs::hmac::verify(&key, &received.body, &tag).expect("the signature verifies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_signed_alert_per_transition_and_none_lost_across_a_dead_receiver_and_a_restart() {
+    let mut receiver = Receiver::start().await;
+    let mut target = Target::start().await;
+    let config = config(target.addr, &receiver);
+    let daemon = Daemon::start(&config.main_path()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(receiver.received().is_empty(), "starting up alerts nothing");
+
+    // Down: one `down` after two failures, signed, with the SPEC §6 fields.
+    target.down();
+    wait_for(&receiver, "down", 1, Duration::from_secs(15)).await;
+    let down = deliveries(&receiver, "down").remove(0);
+    verify_signature(&down);
+    let body = down.json();
+    assert_eq!(body["event"], "down");
+    assert_eq!(body["probe"], "api");
+    assert_eq!(body["state"], "down");
+    assert_eq!(body["previous_state"], "up");
+    assert_eq!(body["error"]["class"], "connect");
+    assert!(body["since"].as_str().is_some() && body["at"].as_str().is_some());
+    assert!(body["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(body["target"], 99.9);
+    assert!(body["month_availability"].as_f64().is_some());
+    assert!(
+        down.header("x-upledger-delivery")
+            .starts_with(body["id"].as_str().unwrap_or("?"))
+    );
+    // Failures go on; alerts do not.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        deliveries(&receiver, "down").len(),
+        1,
+        "one alert per transition"
+    );
+
+    target.up().await;
+    wait_for(&receiver, "up", 1, Duration::from_secs(15)).await;
+    let up = deliveries(&receiver, "up").remove(0);
+    verify_signature(&up);
+    assert_eq!(up.json()["previous_state"], "down");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(deliveries(&receiver, "up").len(), 1);
+    assert_eq!(deliveries(&receiver, "down").len(), 1);
+
+    // The receiver dies; the target goes down; the daemon restarts; the target comes back.
+    receiver.stop();
+    target.down();
+    daemon
+        .wait_for_log("alert delivery failed", Duration::from_secs(15))
+        .await;
+    assert_eq!(daemon.terminate().await, 0);
+    let daemon = Daemon::start(&config.main_path()).await;
+    target.up().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        deliveries(&receiver, "down").len(),
+        1,
+        "nothing gets through yet"
+    );
+
+    // Back: every alert arrives; a repeat can only carry an id seen before.
+    receiver.resume().await;
+    wait_for(&receiver, "down", 2, Duration::from_secs(40)).await;
+    wait_for(&receiver, "up", 2, Duration::from_secs(40)).await;
+    let all = receiver.received();
+    for received in &all {
+        verify_signature(received);
+    }
+    let ids: HashSet<&str> = all
+        .iter()
+        .map(|r| r.header("x-upledger-delivery"))
+        .collect();
+    let events: HashSet<(String, String)> = all
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (
+                body["event"].as_str().unwrap_or("?").to_owned(),
+                body["id"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 4, "two downs and two ups: {events:?}");
+    assert_eq!(ids.len(), 4, "duplicates only with the same delivery id");
+
+    let listed = daemon.cli(&["alerts", "--json"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let listed = listed.json();
+    let entries = listed.as_array().expect("a list");
+    assert_eq!(entries.len(), 4);
+    assert!(
+        entries.iter().all(|e| e["status"] == "delivered"),
+        "{listed}"
+    );
+    assert_eq!(daemon.terminate().await, 0);
+}
