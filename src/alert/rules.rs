@@ -77,15 +77,15 @@ impl Alerter {
             raised.push(event);
         }
         match seen.result.cert {
-            Some(cert) if cert.expiring => {
-                if self.cert_warned.insert(name.clone()) {
-                    let mut event = Event::new(EventKind::CertExpiring, Some(name.as_str()), now);
-                    event.cert_days_left = Some(cert.days_left);
-                    event.state = Some(seen.state.0);
-                    event.summarize();
-                    raised.push(event);
-                }
+            Some(cert) if cert.expiring && !self.cert_warned.contains(name) => {
+                self.cert_warned.insert(name.clone());
+                let mut event = Event::new(EventKind::CertExpiring, Some(name.as_str()), now);
+                event.cert_days_left = Some(cert.days_left);
+                event.state = Some(seen.state.0);
+                event.summarize();
+                raised.push(event);
             }
+            Some(cert) if cert.expiring => {}
             Some(_) => {
                 self.cert_warned.remove(name);
             }

@@ -404,21 +404,21 @@ impl Ledger {
         let mut days: BTreeMap<i64, BTreeMap<i64, HourDigest>> = BTreeMap::new();
         for &hour_ms in hours {
             let day_ms = floor_to(hour_ms, DAY_MS);
-            if !days.contains_key(&day_ms) {
-                let stored = self
-                    .digests
-                    .get(day_key(id, day_ms))
-                    .map_err(|e| self.sled_error(e))?;
-                let decoded = match stored {
-                    Some(bytes) => decode_day(day_ms, &bytes).map_err(|reason| {
-                        self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
-                    })?,
-                    None => BTreeMap::new(),
-                };
-                days.insert(day_ms, decoded);
-            }
-            let Some(day) = days.get_mut(&day_ms) else {
-                continue;
+            let day = match days.entry(day_ms) {
+                std::collections::btree_map::Entry::Occupied(day) => day.into_mut(),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    let stored = self
+                        .digests
+                        .get(day_key(id, day_ms))
+                        .map_err(|e| self.sled_error(e))?;
+                    let decoded = match stored {
+                        Some(bytes) => decode_day(day_ms, &bytes).map_err(|reason| {
+                            self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
+                        })?,
+                        None => BTreeMap::new(),
+                    };
+                    slot.insert(decoded)
+                }
             };
             match (by_hour.get(&hour_ms), timestamp_from_ms(hour_ms)) {
                 (Some(records), Some(hour)) => {

@@ -11,6 +11,7 @@ mod check_dns;
 mod check_http;
 mod check_tcp;
 mod daemon;
+mod desktop;
 mod report;
 mod systemd;
 mod validate;
