@@ -74,10 +74,16 @@ pub async fn run(
             .partition(|item| first_round || item.entry.next_attempt <= now);
         first_round = false;
         let current = Arc::clone(&config.borrow());
+        // On shutdown, attempts in flight are dropped: their entries stay pending and are
+        // tried again after the restart (delivery is at least once), so a receiver that hangs
+        // never holds up SIGTERM.
         let mut attempts = JoinSet::new();
         for item in due {
             while attempts.len() >= MAX_IN_FLIGHT {
-                attempts.join_next().await;
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = attempts.join_next() => {}
+                }
             }
             attempts.spawn(attempt(
                 Arc::clone(&ledger),
@@ -86,7 +92,12 @@ pub async fn run(
                 item,
             ));
         }
-        while attempts.join_next().await.is_some() {}
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                joined = attempts.join_next() => if joined.is_none() { break },
+            }
+        }
 
         let next = later.iter().map(|item| item.entry.next_attempt).min();
         let sleep = next

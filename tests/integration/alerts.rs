@@ -213,3 +213,56 @@ async fn one_signed_alert_per_transition_and_none_lost_across_a_dead_receiver_an
     );
     assert_eq!(daemon.terminate().await, 0);
 }
+
+/// A receiver that accepts and never answers holds only its own deliveries: checks keep their
+/// schedule meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_hangs_never_delays_probing() {
+    let hanging = crate::support::tcp::hang().await;
+    let config = TestConfig::new();
+    config.main(&format!(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+
+[[channel]]
+name = "slow"
+kind = "webhook"
+url = "http://{}/hook"
+timeout = "30s"
+"#,
+        hanging.addr
+    ));
+    config.probes(
+        "flap.toml",
+        &format!(
+            "[[probe]]\nname = \"gone\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"250ms\"\n\
+             timeout = \"200ms\"\nfailure_threshold = 1\n",
+            crate::support::tcp::refused_addr()
+        ),
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    // The down alert is in flight (the receiver holds it for 30 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = daemon.cli(&["alerts", "--json"]).await.json();
+        if listed.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no alert was raised");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let since = jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let history = daemon
+        .cli(&["history", "gone", "--since", &since.to_string(), "--json"])
+        .await;
+    let results = history.json()["results"].as_array().map_or(0, Vec::len);
+    // 20 ticks in 5 s at 250 ms; allow for the edges.
+    assert!(
+        results >= 18,
+        "{results} results in 5 s while the receiver hangs"
+    );
+    assert_eq!(daemon.terminate().await, 0);
+}
