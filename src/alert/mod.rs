@@ -18,7 +18,7 @@ pub use rules::{Alerter, Seen};
 
 use crate::{
     config::Config,
-    ledger::{DeliveryStatus, Ledger, LedgerError, OutboxEntry},
+    ledger::{DeliveryStatus, Ledger, LedgerError, OutboxEntry, OutboxItem},
     query::monthly::{self, Selection},
     report::Month,
 };
@@ -93,14 +93,14 @@ pub fn entry_for(event: &Event, channel: &str) -> Option<OutboxEntry> {
     })
 }
 
-/// Stores a `test` event for `channel` (which must exist) and returns its entry: what
+/// Stores a `test` event for `channel` (which must exist) and returns it as stored: what
 /// `upledger alerts test` sends through the normal delivery path.
 pub fn queue_test(
     config: &Config,
     ledger: &Ledger,
     channel: &str,
     now: Timestamp,
-) -> Result<OutboxEntry, String> {
+) -> Result<OutboxItem, String> {
     if !config.channels.iter().any(|c| c.name == channel) {
         let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
         return Err(format!(
@@ -115,10 +115,11 @@ pub fn queue_test(
     let mut event = Event::new(EventKind::Test, None, now);
     event.summarize();
     let entry = entry_for(&event, channel).ok_or("cannot encode the test event")?;
-    ledger
+    let keys = ledger
         .outbox_add(std::slice::from_ref(&entry))
         .map_err(|e| e.to_string())?;
-    Ok(entry)
+    let key = keys.first().copied().ok_or("the outbox stored nothing")?;
+    Ok(OutboxItem { key, entry })
 }
 
 /// Enriches, routes and stores `events` (flushed) so that delivery can start; returns how many

@@ -245,6 +245,7 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
         }
         Request::AlertTest { channel } => {
             let wake = std::sync::Arc::clone(&handle.shared.alerts);
+            // The outbox is not under the write gate: it never holds results.
             let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
                 crate::alert::queue_test(config, ledger, &channel, Timestamp::now())
                     .map_err(QueryError::BadRequest)

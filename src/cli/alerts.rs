@@ -68,22 +68,27 @@ fn list(config_path: &Path, args: &AlertsArgs) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(Exit::Ok);
     }
-    println!(
-        "{:<20} {:<15} {:<20} {:<10} {:<10} ATTEMPTS  LAST ERROR",
-        "RAISED", "EVENT", "SUBJECT", "CHANNEL", "STATUS"
-    );
+    let mut rows = vec![[
+        "RAISED".to_owned(),
+        "EVENT".to_owned(),
+        "SUBJECT".to_owned(),
+        "CHANNEL".to_owned(),
+        "STATUS".to_owned(),
+        "ATTEMPTS".to_owned(),
+        "LAST ERROR".to_owned(),
+    ]];
     for line in &lines {
-        println!(
-            "{:<20} {:<15} {:<20} {:<10} {:<10} {:>8}  {}",
+        rows.push([
             line.created.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-            line.event,
-            line.subject.as_deref().unwrap_or("-"),
-            line.channel,
-            status_name(line.status),
-            line.attempts,
-            line.last_error
-        );
+            line.event.clone(),
+            line.subject.clone().unwrap_or_else(|| "-".to_owned()),
+            line.channel.clone(),
+            status_name(line.status).to_owned(),
+            line.attempts.to_string(),
+            line.last_error.clone(),
+        ]);
     }
+    print!("{}", super::report::columns(&rows));
     Ok(Exit::Ok)
 }
 
@@ -108,7 +113,7 @@ fn test(config_path: &Path, channel: &str) -> anyhow::Result<Exit> {
                 },
             );
             match queued {
-                Ok(entry) => entry["id"].as_str().unwrap_or_default().to_owned(),
+                Ok(item) => item["entry"]["id"].as_str().unwrap_or_default().to_owned(),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Ok(Exit::Usage);
@@ -117,21 +122,14 @@ fn test(config_path: &Path, channel: &str) -> anyhow::Result<Exit> {
         }
         // No daemon: store the test alert and make the one attempt here.
         Source::Ledger(config, ledger) => {
-            let entry = match queue_test(&config, &ledger, channel, Timestamp::now()) {
-                Ok(entry) => entry,
+            let item = match queue_test(&config, &ledger, channel, Timestamp::now()) {
+                Ok(item) => item,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Ok(Exit::Usage);
                 }
             };
-            let Some(item) = ledger
-                .outbox_pending()?
-                .into_iter()
-                .find(|item| item.entry.id == entry.id)
-            else {
-                anyhow::bail!("the test alert vanished from the outbox");
-            };
-            let outcome = attempt_once(&config, item.clone())?;
+            let outcome = attempt_once(&config, &item)?;
             let mut settled: OutboxItem = item;
             settled.entry.attempts = 1;
             settled.entry.settled = Some(Timestamp::now());
@@ -174,7 +172,7 @@ fn test(config_path: &Path, channel: &str) -> anyhow::Result<Exit> {
 
 fn attempt_once(
     config: &crate::config::Config,
-    item: OutboxItem,
+    item: &OutboxItem,
 ) -> anyhow::Result<Result<(), String>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -201,7 +201,8 @@ fn pct(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.4}%"))
 }
 
-fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+/// Rows as left-aligned columns, two spaces apart.
+pub(super) fn columns<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -51,7 +51,7 @@ pub struct OutboxEntry {
 }
 
 /// A stored entry with its key, to update it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
     /// Position in the outbox.
     pub key: u64,

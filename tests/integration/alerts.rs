@@ -266,3 +266,48 @@ timeout = "30s"
     );
     assert_eq!(daemon.terminate().await, 0);
 }
+
+/// `alerts test` reaches the receiver with and without a daemon, and names a wrong channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_test_sends_through_the_channel() {
+    let receiver = Receiver::start().await;
+    let target = Target::start().await;
+    let config = config(target.addr, &receiver);
+    let cli = |args: &[&str]| {
+        crate::support::upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+    };
+    let direct = cli(&["alerts", "test", "ops"]).run().await;
+    assert_eq!(direct.code, 0, "{}{}", direct.stdout, direct.stderr);
+    assert!(
+        direct.stdout.contains("delivered to ops"),
+        "{}",
+        direct.stdout
+    );
+    assert_eq!(deliveries(&receiver, "test").len(), 1);
+    verify_signature(&deliveries(&receiver, "test")[0]);
+
+    let wrong = cli(&["alerts", "test", "nope"]).run().await;
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong.stderr.contains("no channel is named \"nope\""),
+        "{}",
+        wrong.stderr
+    );
+
+    let daemon = Daemon::start(&config.main_path()).await;
+    let through = daemon.cli(&["alerts", "test", "ops"]).await;
+    assert_eq!(through.code, 0, "{}{}", through.stdout, through.stderr);
+    assert_eq!(deliveries(&receiver, "test").len(), 2);
+    let table = daemon.cli(&["alerts"]).await;
+    assert!(table.stdout.starts_with("RAISED"), "{}", table.stdout);
+    assert_eq!(
+        table.stdout.matches("delivered").count(),
+        2,
+        "{}",
+        table.stdout
+    );
+    assert_eq!(daemon.terminate().await, 0);
+}
