@@ -20,6 +20,10 @@ pub enum EventKind {
     Degraded,
     /// A probe's TLS certificate expires within `cert_expiry_warn`.
     CertExpiring,
+    /// A probe's or SLA's month error budget crossed 50, 75, 90 or 100 % used.
+    Budget,
+    /// The error budget burns fast over both windows of a burn-rate rule.
+    BurnRate,
     /// The monitor's own connectivity (the sentinel probe) failed, or came back.
     MonitorOffline,
     /// `upledger alerts test`: checks a channel end to end.
@@ -34,6 +38,8 @@ impl EventKind {
             EventKind::Up => "up",
             EventKind::Degraded => "degraded",
             EventKind::CertExpiring => "cert_expiring",
+            EventKind::Budget => "budget",
+            EventKind::BurnRate => "burn_rate",
             EventKind::MonitorOffline => "monitor_offline",
             EventKind::Test => "test",
         }
@@ -55,6 +61,21 @@ pub struct EventError {
     pub message: String,
 }
 
+/// The figures of a `burn_rate` alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BurnReport {
+    /// The long window, e.g. `1h`.
+    pub long_window: String,
+    /// The short window, e.g. `5m`.
+    pub short_window: String,
+    /// The rule's factor.
+    pub factor: f64,
+    /// Burn rate over the long window.
+    pub long_rate: f64,
+    /// Burn rate over the short window.
+    pub short_rate: f64,
+}
+
 /// One alert (SPEC §6). Fields that do not apply are `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -64,6 +85,9 @@ pub struct Event {
     pub event: EventKind,
     /// The probe concerned.
     pub probe: Option<String>,
+    /// The SLA concerned (`budget` of an agreement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<String>,
     /// The probe's state now.
     pub state: Option<State>,
     /// Its state before.
@@ -80,6 +104,13 @@ pub struct Event {
     pub target: Option<f64>,
     /// What is left of this month's error budget.
     pub budget_remaining_seconds: Option<f64>,
+    /// The budget threshold crossed, in percent used (`budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_used_percent: Option<u32>,
+    /// Burn rate over the long and the short window, as multiples of the sustainable rate,
+    /// and the rule's windows and factor (`burn_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn: Option<BurnReport>,
     /// Days until the certificate expires (`cert_expiring`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_days_left: Option<i64>,
@@ -97,6 +128,7 @@ impl Event {
             id: super::unique_id(),
             event: kind,
             probe: probe.map(str::to_owned),
+            sla: None,
             state: None,
             previous_state: None,
             at,
@@ -105,6 +137,8 @@ impl Event {
             month_availability: None,
             target: None,
             budget_remaining_seconds: None,
+            budget_used_percent: None,
+            burn: None,
             cert_days_left: None,
             reminder: false,
             summary: String::new(),
@@ -113,7 +147,11 @@ impl Event {
 
     /// Writes [`Event::summary`] from the other fields.
     pub fn summarize(&mut self) {
-        let probe = self.probe.as_deref().unwrap_or("upledger");
+        let probe = match (&self.probe, &self.sla) {
+            (Some(probe), _) => probe.clone(),
+            (None, Some(sla)) => format!("SLA {sla}"),
+            (None, None) => "upledger".to_owned(),
+        };
         let since = self
             .since
             .map(|s| format!(" since {}", s.strftime("%Y-%m-%d %H:%M:%SZ")))
@@ -133,6 +171,21 @@ impl Event {
             EventKind::CertExpiring => match self.cert_days_left {
                 Some(days) => format!("{probe}: TLS certificate expires in {days} days"),
                 None => format!("{probe}: TLS certificate expires soon"),
+            },
+            EventKind::Budget => format!(
+                "{probe} has used {}% of this month's error budget ({} left; availability {})",
+                self.budget_used_percent.unwrap_or(0),
+                self.budget_remaining_seconds
+                    .map_or_else(|| "?".to_owned(), |s| format!("{:.0} s", s.max(0.0))),
+                self.month_availability
+                    .map_or_else(|| "unknown".to_owned(), |a| format!("{a:.4}%")),
+            ),
+            EventKind::BurnRate => match &self.burn {
+                Some(b) => format!(
+                    "{probe} burns its error budget at {:.1}× over {} and {:.1}× over {} (alert at {}×)",
+                    b.long_rate, b.long_window, b.short_rate, b.short_window, b.factor
+                ),
+                None => format!("{probe} burns its error budget fast"),
             },
             EventKind::MonitorOffline if self.state == Some(State::Down) => format!(
                 "monitor offline ({probe} down){since}: target alerts are held, failures recorded as unknown"

@@ -4,10 +4,12 @@
 //!
 //! May use `model`, `config`, `threshold`, `ledger`, `report` and `query`.
 
+pub mod budget;
 pub mod deliver;
 pub mod dispatch;
 pub mod event;
 pub mod rules;
+pub mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -8,8 +8,8 @@ use toml::de::DeValue;
 use super::{
     reader::{Ctx, Item, Section},
     spec::{
-        ChannelKind, ChannelSpec, CreditTier, DaemonSpec, EVENT_NAMES, MaintenanceSpec,
-        MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
+        BurnRule, ChannelKind, ChannelSpec, CreditTier, DEFAULT_BURN_RULES, DaemonSpec,
+        EVENT_NAMES, MaintenanceSpec, MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
     },
 };
 use crate::model::ProbeName;
@@ -27,6 +27,7 @@ const DAEMON_KEYS: &[&str] = &[
     "sentinel",
     "show_details",
     "alert_retry_for",
+    "burn_rates",
 ];
 const CHANNEL_KEYS: &[&str] = &[
     "name",
@@ -53,6 +54,7 @@ const SLA_KEYS: &[&str] = &[
     "degraded_weight",
 ];
 const CREDIT_KEYS: &[&str] = &["below", "at_or_below", "credit"];
+const BURN_KEYS: &[&str] = &["long", "short", "factor"];
 const MAINTENANCE_KEYS: &[&str] = &["probes", "start", "end", "duration", "weekly", "reason"];
 
 /// Reads `[daemon]`; a missing section means every default.
@@ -109,6 +111,9 @@ pub(crate) fn read_daemon(
     let alert_retry_for = get("alert_retry_for")
         .and_then(|item| ctx.duration(item))
         .unwrap_or(Duration::from_secs(24 * 3600));
+    let burn_rates = get("burn_rates")
+        .and_then(|item| read_burn_rules(ctx, item))
+        .unwrap_or_else(|| DEFAULT_BURN_RULES.to_vec());
     DaemonSpec {
         ledger,
         probes_dir,
@@ -121,7 +126,69 @@ pub(crate) fn read_daemon(
         sentinel,
         show_details,
         alert_retry_for,
+        burn_rates,
     }
+}
+
+/// Reads `burn_rates = [ { long = "1h", short = "5m", factor = 14.4 }, … ]`.
+fn read_burn_rules(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<BurnRule>> {
+    let Some(array) = item.raw().as_array() else {
+        ctx.error(
+            item,
+            "expected a list of { long = \"1h\", short = \"5m\", factor = 14.4 } tables",
+        );
+        return None;
+    };
+    let mut rules = Vec::new();
+    for value in array.iter() {
+        let element = Item { value, ..item };
+        let Some(table) = value.get_ref().as_table() else {
+            ctx.error(
+                element,
+                "expected a table like { long = \"1h\", short = \"5m\", factor = 14.4 }",
+            );
+            continue;
+        };
+        let rule = Section {
+            file: item.file,
+            table,
+            span: value.span(),
+        };
+        rule.reject_unknown_keys(ctx, BURN_KEYS, "a burn-rate rule");
+        let mut need = |key: &str| {
+            let found = rule.get(key);
+            if found.is_none() {
+                ctx.error(element, format!("a burn-rate rule needs {key}"));
+            }
+            found
+        };
+        let (long, short, factor) = (need("long"), need("short"), need("factor"));
+        let long = long.and_then(|i| ctx.duration(i));
+        let short = short.and_then(|i| ctx.duration(i));
+        let factor = factor.and_then(|i| {
+            let factor = ctx.number(i)?;
+            if factor <= 0.0 {
+                ctx.error(i, "must be positive");
+                return None;
+            }
+            Some(factor)
+        });
+        if let (Some(long), Some(short), Some(factor)) = (long, short, factor) {
+            if short >= long {
+                ctx.error(
+                    element,
+                    "the short window must be shorter than the long one",
+                );
+                continue;
+            }
+            rules.push(BurnRule {
+                long,
+                short,
+                factor,
+            });
+        }
+    }
+    Some(rules)
 }
 
 /// Reads one `[[channel]]`.

@@ -99,6 +99,8 @@ pub struct DaemonSpec {
     pub show_details: bool,
     /// How long an undelivered alert is retried before it is marked failed.
     pub alert_retry_for: Duration,
+    /// Multiwindow burn-rate alert rules (SRE workbook style).
+    pub burn_rates: Vec<BurnRule>,
 }
 
 /// Where in the configuration a probe was declared, for messages that point back at it.
@@ -385,6 +387,33 @@ pub enum ChannelKind {
     /// A desktop notification over the session D-Bus.
     Desktop,
 }
+
+/// A burn-rate alert rule: fire when the error budget burns at least `factor` times the
+/// sustainable rate over both the `long` and the `short` window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BurnRule {
+    /// The long window (how much budget is at stake).
+    pub long: Duration,
+    /// The short window (that it is still burning now).
+    pub short: Duration,
+    /// Multiple of the sustainable burn rate.
+    pub factor: f64,
+}
+
+/// The SRE workbook's page-worthy pair: 14.4× over 1 h and 5 min (2 % of a 30-day budget in an
+/// hour), 6× over 6 h and 30 min (5 % in six hours).
+pub const DEFAULT_BURN_RULES: [BurnRule; 2] = [
+    BurnRule {
+        long: Duration::from_secs(3600),
+        short: Duration::from_secs(300),
+        factor: 14.4,
+    },
+    BurnRule {
+        long: Duration::from_secs(6 * 3600),
+        short: Duration::from_secs(1800),
+        factor: 6.0,
+    },
+];
 
 /// A credit band of an SLA.
 #[derive(Debug, Clone, PartialEq, Eq)]

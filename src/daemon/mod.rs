@@ -31,7 +31,7 @@ use self::{
 use crate::{
     config::{self, Config, ConfigError, ProbeSpec},
     ledger::{DIGEST_SETTLE, Ledger, LedgerError, LedgerOptions, Marker, MarkerKind},
-    model::ProbeName,
+    model::{ProbeName, State},
     probe::{Checker, SetupError, Toolkit},
 };
 
@@ -138,6 +138,11 @@ impl Daemon {
         ));
         daemon.loops.spawn(digest_forever(
             daemon.shared.clone(),
+            daemon.scheduling.child_token(),
+        ));
+        daemon.loops.spawn(watch_budgets(
+            daemon.shared.clone(),
+            daemon.config.subscribe(),
             daemon.scheduling.child_token(),
         ));
         daemon.loops.spawn(crate::alert::dispatch::run(
@@ -385,6 +390,77 @@ async fn digest_forever(shared: Shared, cancel: CancellationToken) {
             Ok(Ok(hours)) => debug!(hours, "digested finished hours"),
             Ok(Err(e)) => warn!(error = %e, "cannot digest results for reports"),
             Err(e) => warn!(error = %e, "digest task failed"),
+        }
+    }
+}
+
+/// How often budgets and burn rates are evaluated.
+const BUDGET_EVERY: Duration = Duration::from_secs(5);
+
+/// Evaluates budget and burn-rate alerts every few seconds for probes that are (or were
+/// recently) down, stores what they raise in the outbox, and wakes delivery.
+async fn watch_budgets(
+    shared: Shared,
+    config: watch::Receiver<Arc<Config>>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(BUDGET_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watcher = Some(crate::alert::watch::BudgetWatcher::default());
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let down: Vec<ProbeName> = shared
+            .board
+            .read()
+            .map(|board| {
+                board
+                    .iter()
+                    .filter(|(_, status)| status.state == State::Down)
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(mut moved) = watcher.take() else {
+            return;
+        };
+        let current = Arc::clone(&config.borrow());
+        let ledger = Arc::clone(&shared.ledger);
+        let evaluated = tokio::task::spawn_blocking(move || {
+            let now = Timestamp::now();
+            let outcome = moved
+                .evaluate(&current, &ledger, &down, now)
+                .map_err(|e| e.to_string())
+                .and_then(|mut evaluation| {
+                    if evaluation.events.is_empty() {
+                        return Ok(0);
+                    }
+                    crate::alert::queue(&current, &ledger, &mut evaluation.events, now)
+                        .and_then(|_| ledger.mark_alerted(&evaluation.marks))
+                        .map(|()| evaluation.events.len())
+                        .map_err(|e| e.to_string())
+                });
+            (moved, outcome)
+        })
+        .await;
+        match evaluated {
+            Ok((back, outcome)) => {
+                watcher = Some(back);
+                match outcome {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!(alerts = n, "budget or burn-rate alerts raised");
+                        shared.alerts.notify_one();
+                    }
+                    Err(e) => warn!(error = %e, "cannot evaluate budgets"),
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "budget evaluation failed");
+                watcher = Some(crate::alert::watch::BudgetWatcher::default());
+            }
         }
     }
 }

@@ -93,6 +93,7 @@ const MAINTENANCE_TREE: &str = "maintenance_seen";
 const CLOSED_TREE: &str = "closed_periods";
 const DIGESTS_TREE: &str = "digests";
 const OUTBOX_TREE: &str = "outbox";
+const ALERT_MARKS_TREE: &str = "alert_marks";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -153,6 +154,7 @@ pub struct Ledger {
     closed: sled::Tree,
     digests: sled::Tree,
     outbox: sled::Tree,
+    alert_marks: sled::Tree,
     block_records: u32,
     writer: Mutex<Writer>,
 }
@@ -246,6 +248,7 @@ impl Ledger {
         let closed = db.open_tree(CLOSED_TREE).map_err(sled_error)?;
         let digests = db.open_tree(DIGESTS_TREE).map_err(sled_error)?;
         let outbox = db.open_tree(OUTBOX_TREE).map_err(sled_error)?;
+        let alert_marks = db.open_tree(ALERT_MARKS_TREE).map_err(sled_error)?;
         // Merge operators live in memory only: set them before anything can merge.
         results.set_merge_operator(concat_merge);
         rollups.set_merge_operator(rollup::merge_rollup);
@@ -262,6 +265,7 @@ impl Ledger {
             closed,
             digests,
             outbox,
+            alert_marks,
             block_records: options.block_records.clamp(1, 65_535),
             writer: Mutex::new(Writer::default()),
         };

@@ -5,6 +5,9 @@
 //! they were created, across restarts. Values are JSON ([`OutboxEntry`]): alerts are rare, and
 //! the payload is JSON already. The ledger does not know what an alert means; the `alert`
 //! module builds payloads and decides retries.
+//!
+//! Tree `alert_marks` holds the alerts that may go out only once (a budget threshold per
+//! month), by name.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -123,6 +126,25 @@ impl Ledger {
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;
         Ok(old.len() as u64)
+    }
+
+    /// Whether the once-only alert `mark` (say `budget/2026-11/UTC/probe/api/75`) was set.
+    pub fn alert_marked(&self, mark: &str) -> Result<bool, LedgerError> {
+        self.alert_marks
+            .contains_key(mark.as_bytes())
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Sets once-only alert marks (after their alerts are in the outbox) and flushes.
+    pub fn mark_alerted(&self, marks: &[String]) -> Result<(), LedgerError> {
+        let mut batch = sled::Batch::default();
+        for mark in marks {
+            batch.insert(mark.as_bytes(), &[][..]);
+        }
+        self.alert_marks
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
+        self.flush()
     }
 
     fn outbox_visit(

@@ -453,6 +453,32 @@ pub fn exclusion(
     })
 }
 
+/// `spec`'s confirmed outages overlapping `[since, now)`, clipped to it, oldest first — the
+/// same reading of results as reports make (back-dated to the first failure).
+pub fn recent_outages(
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<(Timestamp, Option<Timestamp>)>, QueryError> {
+    let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
+    let lookback = jiff::SignedDuration::try_from(reach)
+        .ok()
+        .and_then(|reach| since.checked_sub(reach).ok())
+        .unwrap_or(since);
+    let records = ledger.results(&spec.name, lookback, now)?;
+    let timeline = crate::report::Timeline::from_samples(
+        records.iter().map(Into::into),
+        crate::report::SampleRules::for_probe(spec),
+        now,
+    );
+    Ok(timeline
+        .segments()
+        .filter(|s| s.state == State::Down && s.end > since)
+        .map(|s| (s.start.max(since), Some(s.end)))
+        .collect())
+}
+
 /// One line of `upledger alerts`: a delivery and where it stands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertLine {

@@ -598,7 +598,8 @@ pub fn record_exclusion(
     Ok(())
 }
 
-fn covers(sla: &SlaSpec, probe: &ProbeName) -> bool {
+/// Whether `sla` covers `probe` (its patterns match the name).
+pub fn covers(sla: &SlaSpec, probe: &ProbeName) -> bool {
     sla.probes
         .iter()
         .any(|pattern| glob_match(pattern, probe.as_str()))

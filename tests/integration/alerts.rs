@@ -311,3 +311,95 @@ async fn alerts_test_sends_through_the_channel() {
     );
     assert_eq!(daemon.terminate().await, 0);
 }
+
+/// A target down from the start against a tiny budget: every budget threshold of the probe and
+/// of its SLA alerts once, each burn-rate rule once, and a restart repeats none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_and_burn_rate_crossings_alert_once() {
+    let receiver = Receiver::start().await;
+    let config = TestConfig::new();
+    config.main(&format!(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+
+[[channel]]
+name = "ops"
+kind = "webhook"
+url = "{url}"
+events = ["budget", "burn_rate"]
+
+[[sla]]
+name = "acme"
+probes = ["gone"]
+target = "99.9999%"
+"#,
+        url = receiver.url()
+    ));
+    config.probes(
+        "gone.toml",
+        &format!(
+            "[[probe]]\nname = \"gone\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"500ms\"\n\
+             timeout = \"400ms\"\nfailure_threshold = 1\ntarget = \"99.9999%\"\n",
+            crate::support::tcp::refused_addr()
+        ),
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    wait_for(&receiver, "budget", 8, Duration::from_secs(30)).await;
+    wait_for(&receiver, "burn_rate", 2, Duration::from_secs(30)).await;
+    // Later evaluations (every 5 s) add nothing.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let budget: Vec<serde_json::Value> = deliveries(&receiver, "budget")
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    let mut crossed: Vec<(String, u64)> = budget
+        .iter()
+        .map(|b| {
+            let subject = b["probe"]
+                .as_str()
+                .map(|p| format!("probe {p}"))
+                .or_else(|| b["sla"].as_str().map(|s| format!("sla {s}")))
+                .unwrap_or_default();
+            (subject, b["budget_used_percent"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    crossed.sort();
+    let expected: Vec<(String, u64)> = ["probe gone", "sla acme"]
+        .iter()
+        .flat_map(|s| [50, 75, 90, 100].map(|t| ((*s).to_owned(), t)))
+        .collect();
+    assert_eq!(crossed, expected);
+    assert!(budget.iter().all(|b| {
+        b["budget_remaining_seconds"]
+            .as_f64()
+            .is_some_and(|r| r < 0.0)
+    }));
+    let burn: Vec<serde_json::Value> = deliveries(&receiver, "burn_rate")
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    let mut windows: Vec<String> = burn
+        .iter()
+        .map(|b| format!("{}/{}", b["burn"]["long_window"], b["burn"]["short_window"]))
+        .collect();
+    windows.sort();
+    assert_eq!(windows, ["\"1h\"/\"5m\"", "\"6h\"/\"30m\""]);
+    assert!(
+        burn.iter()
+            .all(|b| b["burn"]["short_rate"].as_f64() >= b["burn"]["factor"].as_f64())
+    );
+    assert_eq!(
+        deliveries(&receiver, "down").len(),
+        0,
+        "the channel takes only these events"
+    );
+
+    // A restart: the budget marks are in the ledger, so nothing repeats.
+    assert_eq!(daemon.terminate().await, 0);
+    let daemon = Daemon::start(&config.main_path()).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(deliveries(&receiver, "budget").len(), 8);
+    assert_eq!(daemon.terminate().await, 0);
+}

@@ -1,0 +1,158 @@
+//! Evaluates budget and burn-rate alerts against the ledger: for probes that are down or were
+//! down within the longest burn window, and the SLAs covering them. The arithmetic is in
+//! [`super::budget`]; this reads the month figures and recent outages.
+
+use std::collections::HashMap;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{
+    budget::{BurnWatch, budget_reached},
+    event::{BurnReport, Event, EventKind},
+};
+use crate::{
+    config::{Config, ProbeSpec},
+    ledger::Ledger,
+    model::ProbeName,
+    query::{
+        self, QueryError,
+        monthly::{self, Selection},
+    },
+    report::Month,
+};
+
+/// Alerts to queue and the once-only marks to set after they are stored.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// New alerts.
+    pub events: Vec<Event>,
+    /// Marks of the budget thresholds these alerts announce.
+    pub marks: Vec<String>,
+}
+
+/// Budget and burn-rate memory across evaluations.
+#[derive(Debug, Default)]
+pub struct BudgetWatcher {
+    burn: HashMap<ProbeName, BurnWatch>,
+    last_down: HashMap<ProbeName, Timestamp>,
+}
+
+impl BudgetWatcher {
+    /// Evaluates at `now`, given the probes confirmed down now.
+    pub fn evaluate(
+        &mut self,
+        config: &Config,
+        ledger: &Ledger,
+        down_now: &[ProbeName],
+        now: Timestamp,
+    ) -> Result<Evaluation, QueryError> {
+        for probe in down_now {
+            self.last_down.insert(probe.clone(), now);
+        }
+        let longest = config
+            .daemon
+            .burn_rates
+            .iter()
+            .map(|rule| rule.long)
+            .max()
+            .unwrap_or_default();
+        let longest = SignedDuration::try_from(longest).unwrap_or(SignedDuration::ZERO);
+        // A probe stays watched for the longest window after it was last down: its burn
+        // rules re-arm only once their short windows cool.
+        self.last_down
+            .retain(|_, at| at.checked_add(longest).is_ok_and(|until| until >= now));
+        self.burn
+            .retain(|probe, _| self.last_down.contains_key(probe));
+
+        let month = Month::containing(now, &config.daemon.timezone);
+        let zone = &config.daemon.timezone_name;
+        let mut evaluation = Evaluation::default();
+        let subjects: Vec<&ProbeSpec> = self
+            .last_down
+            .keys()
+            .filter_map(|name| config.probe_by_name(name))
+            .filter(|spec| spec.enabled)
+            .collect();
+        for spec in &subjects {
+            let selection = Selection {
+                probe: Some(spec.name.to_string()),
+                sla: None,
+            };
+            let document = monthly::month_document(config, ledger, month, now, &selection)?;
+            if let Some(figures) = document.probes.first() {
+                for used in budget_reached(figures.budget_seconds, figures.budget_remaining_seconds)
+                {
+                    let mark = format!("budget/{month}/{zone}/probe/{}/{used}", spec.name);
+                    if ledger.alert_marked(&mark)? {
+                        continue;
+                    }
+                    let mut event = Event::new(EventKind::Budget, Some(spec.name.as_str()), now);
+                    event.budget_used_percent = Some(used);
+                    event.month_availability = figures.availability;
+                    event.target = Some(figures.target);
+                    event.budget_remaining_seconds = Some(figures.budget_remaining_seconds);
+                    event.summarize();
+                    evaluation.events.push(event);
+                    evaluation.marks.push(mark);
+                }
+            }
+            let since = now.checked_sub(longest).unwrap_or(now);
+            let outages = query::recent_outages(ledger, spec, since, now)?;
+            let allowed = (100.0 - spec.target.as_f64()) / 100.0;
+            let fired = self.burn.entry(spec.name.clone()).or_default().update(
+                &config.daemon.burn_rates,
+                &outages,
+                now,
+                allowed,
+            );
+            for alert in fired {
+                let mut event = Event::new(EventKind::BurnRate, Some(spec.name.as_str()), now);
+                event.burn = Some(BurnReport {
+                    long_window: humantime::format_duration(alert.rule.long).to_string(),
+                    short_window: humantime::format_duration(alert.rule.short).to_string(),
+                    factor: alert.rule.factor,
+                    long_rate: finite(alert.long_rate),
+                    short_rate: finite(alert.short_rate),
+                });
+                event.summarize();
+                evaluation.events.push(event);
+            }
+        }
+
+        for sla in config
+            .slas
+            .iter()
+            .filter(|sla| subjects.iter().any(|spec| monthly::covers(sla, &spec.name)))
+        {
+            let selection = Selection {
+                probe: None,
+                sla: Some(sla.name.clone()),
+            };
+            let document = monthly::month_document(config, ledger, month, now, &selection)?;
+            let Some(figures) = document.slas.first() else {
+                continue;
+            };
+            for used in budget_reached(figures.budget_seconds, figures.budget_remaining_seconds) {
+                let mark = format!("budget/{month}/{zone}/sla/{}/{used}", sla.name);
+                if ledger.alert_marked(&mark)? {
+                    continue;
+                }
+                let mut event = Event::new(EventKind::Budget, None, now);
+                event.sla = Some(sla.name.clone());
+                event.budget_used_percent = Some(used);
+                event.month_availability = figures.availability;
+                event.target = Some(figures.target);
+                event.budget_remaining_seconds = Some(figures.budget_remaining_seconds);
+                event.summarize();
+                evaluation.events.push(event);
+                evaluation.marks.push(mark);
+            }
+        }
+        Ok(evaluation)
+    }
+}
+
+/// JSON has no infinity: a burn against a zero allowance is reported as `f64::MAX`.
+fn finite(rate: f64) -> f64 {
+    if rate.is_finite() { rate } else { f64::MAX }
+}
