@@ -170,3 +170,271 @@ pub fn transition_event(probe: &ProbeName, t: &Transition, now: Timestamp) -> Op
     event.summarize();
     Some(event)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        config::Config,
+        model::{CertStatus, ErrorClass},
+    };
+
+    const T0: i64 = 1_795_000_000;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(T0 + s).unwrap()
+    }
+
+    fn config() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        let main = dir.path().join("upledger.toml");
+        std::fs::write(&main, "[daemon]\nsentinel = \"uplink\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("probes.d/p.toml"),
+            "[[probe]]\nname = \"api\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             remind_every = \"10m\"\n\n\
+             [[probe]]\nname = \"uplink\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&main).unwrap();
+        (dir, config)
+    }
+
+    fn transition(from: State, to: State, since: i64) -> Transition {
+        Transition {
+            from,
+            to,
+            since: at(since),
+            confirmed_at: at(since + 60),
+            cause: (to == State::Down).then(|| (ErrorClass::Connect, "refused".to_owned())),
+        }
+    }
+
+    /// Feeds one result of `probe` at `s` seconds.
+    fn feed(
+        alerter: &mut Alerter,
+        config: &Config,
+        probe: &str,
+        s: i64,
+        transition: Option<Transition>,
+        state: State,
+        cert: Option<CertStatus>,
+    ) -> Vec<Event> {
+        let spec = config.probe(probe).unwrap();
+        let mut result = CheckResult::success(
+            spec.name.clone(),
+            at(s),
+            Duration::from_millis(3),
+            crate::model::Outcome::Up,
+        );
+        result.cert = cert;
+        let seen = Seen {
+            spec,
+            is_sentinel: config.daemon.sentinel.as_ref() == Some(&spec.name),
+            result: &result,
+            transition: transition.as_ref(),
+            state: (state, Some(at(0))),
+        };
+        alerter.observe(seen, at(s))
+    }
+
+    fn kinds(events: &[Event]) -> Vec<(EventKind, Option<String>, Option<State>, bool)> {
+        events
+            .iter()
+            .map(|e| (e.event, e.probe.clone(), e.state, e.reminder))
+            .collect()
+    }
+
+    #[test]
+    fn confirmed_transitions_alert_once_each() {
+        let (_dir, config) = config();
+        let mut a = Alerter::default();
+        let down = feed(
+            &mut a,
+            &config,
+            "api",
+            60,
+            Some(transition(State::Up, State::Down, 0)),
+            State::Down,
+            None,
+        );
+        assert_eq!(
+            kinds(&down),
+            [(
+                EventKind::Down,
+                Some("api".into()),
+                Some(State::Down),
+                false
+            )]
+        );
+        assert_eq!(down[0].since, Some(at(0)), "back-dated");
+        assert_eq!(
+            down[0].error.as_ref().map(|e| e.class),
+            Some(ErrorClass::Connect)
+        );
+        assert!(feed(&mut a, &config, "api", 90, None, State::Down, None).is_empty());
+        let up = feed(
+            &mut a,
+            &config,
+            "api",
+            120,
+            Some(transition(State::Down, State::Up, 100)),
+            State::Up,
+            None,
+        );
+        assert_eq!(
+            kinds(&up),
+            [(EventKind::Up, Some("api".into()), Some(State::Up), false)]
+        );
+        let slow = feed(
+            &mut a,
+            &config,
+            "api",
+            150,
+            Some(transition(State::Up, State::Degraded, 150)),
+            State::Degraded,
+            None,
+        );
+        assert_eq!(slow[0].event, EventKind::Degraded);
+        let fast = feed(
+            &mut a,
+            &config,
+            "api",
+            180,
+            Some(transition(State::Degraded, State::Up, 180)),
+            State::Up,
+            None,
+        );
+        assert!(fast.is_empty(), "recovering from slowness is not news");
+        let first = feed(
+            &mut a,
+            &config,
+            "api",
+            0,
+            Some(transition(State::Unknown, State::Up, 0)),
+            State::Up,
+            None,
+        );
+        assert!(first.is_empty(), "a first result says nothing new");
+    }
+
+    #[test]
+    fn reminders_repeat_down_every_remind_every_while_down() {
+        let (_dir, config) = config();
+        let mut a = Alerter::default();
+        feed(
+            &mut a,
+            &config,
+            "api",
+            0,
+            Some(transition(State::Up, State::Down, 0)),
+            State::Down,
+            None,
+        );
+        let reminded: Vec<i64> = (1..=25)
+            .map(|minute| minute * 60)
+            .filter(|&s| !feed(&mut a, &config, "api", s, None, State::Down, None).is_empty())
+            .collect();
+        assert_eq!(reminded, [600, 1200]);
+        let up = feed(
+            &mut a,
+            &config,
+            "api",
+            1_300,
+            Some(transition(State::Down, State::Up, 1_300)),
+            State::Up,
+            None,
+        );
+        assert_eq!(up[0].event, EventKind::Up);
+        assert!(feed(&mut a, &config, "api", 2_000, None, State::Up, None).is_empty());
+    }
+
+    #[test]
+    fn target_alerts_wait_while_the_monitor_is_offline() {
+        let (_dir, config) = config();
+        let mut a = Alerter::default();
+        let offline = feed(
+            &mut a,
+            &config,
+            "uplink",
+            10,
+            Some(transition(State::Up, State::Down, 0)),
+            State::Down,
+            None,
+        );
+        assert_eq!(
+            kinds(&offline),
+            [(
+                EventKind::MonitorOffline,
+                Some("uplink".into()),
+                Some(State::Down),
+                false
+            )]
+        );
+        let held = feed(
+            &mut a,
+            &config,
+            "api",
+            20,
+            Some(transition(State::Up, State::Down, 15)),
+            State::Down,
+            None,
+        );
+        assert!(held.is_empty());
+        assert_eq!(a.held(), 1);
+        assert!(
+            feed(&mut a, &config, "api", 700, None, State::Down, None).is_empty(),
+            "no reminders either"
+        );
+        let back = feed(
+            &mut a,
+            &config,
+            "uplink",
+            800,
+            Some(transition(State::Down, State::Up, 790)),
+            State::Up,
+            None,
+        );
+        assert_eq!(
+            kinds(&back),
+            [
+                (
+                    EventKind::MonitorOffline,
+                    Some("uplink".into()),
+                    Some(State::Up),
+                    false
+                ),
+                (
+                    EventKind::Down,
+                    Some("api".into()),
+                    Some(State::Down),
+                    false
+                ),
+            ]
+        );
+        assert_eq!(a.held(), 0);
+    }
+
+    #[test]
+    fn an_expiring_certificate_alerts_once_per_warning_period() {
+        let (_dir, config) = config();
+        let mut a = Alerter::default();
+        let expiring = Some(CertStatus {
+            days_left: 5,
+            expiring: true,
+        });
+        let fine = Some(CertStatus {
+            days_left: 80,
+            expiring: false,
+        });
+        let counts: Vec<usize> = [expiring, expiring, fine, expiring]
+            .into_iter()
+            .enumerate()
+            .map(|(i, cert)| feed(&mut a, &config, "api", i as i64, None, State::Up, cert).len())
+            .collect();
+        assert_eq!(counts, [1, 0, 0, 1]);
+    }
+}
