@@ -88,9 +88,23 @@ pub struct BurnAlert {
 #[derive(Debug, Clone, Default)]
 pub struct BurnWatch {
     firing: Vec<bool>,
+    rearmed: Vec<BurnRule>,
 }
 
 impl BurnWatch {
+    /// A watch whose rules `firing` already fired (remembered across a restart).
+    pub fn with_firing(firing: Vec<bool>) -> BurnWatch {
+        BurnWatch {
+            firing,
+            rearmed: Vec::new(),
+        }
+    }
+
+    /// The rules that stopped firing in the last [`BurnWatch::update`].
+    pub fn rearmed(&self) -> &[BurnRule] {
+        &self.rearmed
+    }
+
     /// Evaluates `rules` at `now`; returns the rules that start firing.
     pub fn update(
         &mut self,
@@ -100,11 +114,15 @@ impl BurnWatch {
         allowed_share: f64,
     ) -> Vec<BurnAlert> {
         self.firing.resize(rules.len(), false);
+        self.rearmed.clear();
         let mut fired = Vec::new();
         for (rule, firing) in rules.iter().zip(self.firing.iter_mut()) {
             let rate = |window| burn_rate(down_within(outages, now, window), window, allowed_share);
             let (long_rate, short_rate) = (rate(rule.long), rate(rule.short));
             if short_rate < rule.factor {
+                if *firing {
+                    self.rearmed.push(*rule);
+                }
                 *firing = false;
             } else if long_rate >= rule.factor && !*firing {
                 *firing = true;
@@ -184,9 +202,19 @@ mod tests {
         // Recovered; ten minutes later the short window is clean: re-armed.
         let outages = vec![(at(1_000), Some(at(1_120)))];
         assert!(watch.update(rules, &outages, at(1_720), allowed).is_empty());
+        assert_eq!(watch.rearmed().len(), 1);
         // A new outage burns again within the hour: a new episode, a new alert.
         let outages = vec![(at(1_000), Some(at(1_120))), (at(1_800), None)];
         assert_eq!(watch.update(rules, &outages, at(1_850), allowed).len(), 1);
+    }
+
+    #[test]
+    fn a_rule_remembered_as_firing_does_not_fire_again() {
+        let outages = vec![(at(0), None)];
+        let mut watch = BurnWatch::with_firing(vec![true, false]);
+        let fired = watch.update(&DEFAULT_BURN_RULES, &outages, at(3 * 3_600), 0.001);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].rule.long, Duration::from_secs(6 * 3_600));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Evaluates budget and burn-rate alerts against the ledger: for probes that are down or were
 //! down within the longest burn window, and the SLAs covering them. The arithmetic is in
-//! [`super::budget`]; this reads the month figures and recent outages.
+//! [`super::budget`]; this reads the month figures and recent outages. What fired is marked in
+//! the ledger, so a restart repeats neither a budget threshold nor a burn alert still firing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, hash_map::Entry};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -11,7 +12,7 @@ use super::{
     event::{BurnReport, Event, EventKind},
 };
 use crate::{
-    config::{Config, ProbeSpec},
+    config::{BurnRule, Config, ProbeSpec},
     ledger::Ledger,
     model::ProbeName,
     query::{
@@ -26,8 +27,21 @@ use crate::{
 pub struct Evaluation {
     /// New alerts.
     pub events: Vec<Event>,
-    /// Marks of the budget thresholds these alerts announce.
+    /// Marks to set once these alerts are stored: budget thresholds announced, burn-rate
+    /// rules firing.
     pub marks: Vec<String>,
+    /// Marks to clear: burn-rate rules that re-armed.
+    pub unmarks: Vec<String>,
+}
+
+/// The mark of a burn-rate rule firing for `probe`.
+fn burn_mark(probe: &ProbeName, rule: &BurnRule) -> String {
+    format!(
+        "burn/{probe}/{}/{}/{}",
+        rule.long.as_secs(),
+        rule.short.as_secs(),
+        rule.factor
+    )
 }
 
 /// Budget and burn-rate memory across evaluations.
@@ -99,13 +113,26 @@ impl BudgetWatcher {
             let since = now.checked_sub(longest).unwrap_or(now);
             let outages = query::recent_outages(ledger, spec, since, now)?;
             let allowed = (100.0 - spec.target.as_f64()) / 100.0;
-            let fired = self.burn.entry(spec.name.clone()).or_default().update(
-                &config.daemon.burn_rates,
-                &outages,
-                now,
-                allowed,
+            let rules = &config.daemon.burn_rates;
+            let watch = match self.burn.entry(spec.name.clone()) {
+                Entry::Occupied(watch) => watch.into_mut(),
+                Entry::Vacant(slot) => {
+                    let firing = rules
+                        .iter()
+                        .map(|rule| ledger.alert_marked(&burn_mark(&spec.name, rule)))
+                        .collect::<Result<Vec<bool>, _>>()?;
+                    slot.insert(BurnWatch::with_firing(firing))
+                }
+            };
+            let fired = watch.update(rules, &outages, now, allowed);
+            evaluation.unmarks.extend(
+                watch
+                    .rearmed()
+                    .iter()
+                    .map(|rule| burn_mark(&spec.name, rule)),
             );
             for alert in fired {
+                evaluation.marks.push(burn_mark(&spec.name, &alert.rule));
                 let mut event = Event::new(EventKind::BurnRate, Some(spec.name.as_str()), now);
                 event.burn = Some(BurnReport {
                     long_window: humantime::format_duration(alert.rule.long).to_string(),

@@ -434,11 +434,11 @@ async fn watch_budgets(
                 .evaluate(&current, &ledger, &down, now)
                 .map_err(|e| e.to_string())
                 .and_then(|mut evaluation| {
-                    if evaluation.events.is_empty() {
+                    if evaluation.events.is_empty() && evaluation.unmarks.is_empty() {
                         return Ok(0);
                     }
                     crate::alert::queue(&current, &ledger, &mut evaluation.events, now)
-                        .and_then(|_| ledger.mark_alerted(&evaluation.marks))
+                        .and_then(|_| ledger.mark_alerted(&evaluation.marks, &evaluation.unmarks))
                         .map(|()| evaluation.events.len())
                         .map_err(|e| e.to_string())
                 });

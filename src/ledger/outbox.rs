@@ -6,8 +6,8 @@
 //! the payload is JSON already. The ledger does not know what an alert means; the `alert`
 //! module builds payloads and decides retries.
 //!
-//! Tree `alert_marks` holds the alerts that may go out only once (a budget threshold per
-//! month), by name.
+//! Tree `alert_marks` holds, by name, the alerts that may go out only once: a budget threshold
+//! per month, a burn-rate rule while it keeps firing.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -135,9 +135,12 @@ impl Ledger {
             .map_err(|e| self.sled_error(e))
     }
 
-    /// Sets once-only alert marks (after their alerts are in the outbox) and flushes.
-    pub fn mark_alerted(&self, marks: &[String]) -> Result<(), LedgerError> {
+    /// Sets alert marks (after their alerts are in the outbox), clears `unmarks`, and flushes.
+    pub fn mark_alerted(&self, marks: &[String], unmarks: &[String]) -> Result<(), LedgerError> {
         let mut batch = sled::Batch::default();
+        for mark in unmarks {
+            batch.remove(mark.as_bytes());
+        }
         for mark in marks {
             batch.insert(mark.as_bytes(), &[][..]);
         }

@@ -396,10 +396,11 @@ target = "99.9999%"
         "the channel takes only these events"
     );
 
-    // A restart: the budget marks are in the ledger, so nothing repeats.
+    // A restart: what fired is marked in the ledger, so nothing repeats.
     assert_eq!(daemon.terminate().await, 0);
     let daemon = Daemon::start(&config.main_path()).await;
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(deliveries(&receiver, "budget").len(), 8);
+    assert_eq!(deliveries(&receiver, "burn_rate").len(), 2);
     assert_eq!(daemon.terminate().await, 0);
 }
