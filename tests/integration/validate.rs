@@ -82,6 +82,11 @@ fn main_file_sections_are_validated() {
 }
 
 #[test]
+fn alert_settings_are_validated() {
+    assert_golden("bad-alert-settings");
+}
+
+#[test]
 fn the_shipped_configuration_validates() {
     let output = upledger()
         .current_dir(repo_root())
