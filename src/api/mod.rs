@@ -1,4 +1,6 @@
-//! What the running daemon serves: the unix admin socket for the query commands (and, later,
-//! the read-only HTTP listener). May use every module above it, `daemon` included.
+//! What the running daemon serves: the unix admin socket for the query commands, and the
+//! read-only HTTP listener (status page, badges, JSON API, metrics). May use every module
+//! above it, `daemon` included.
 
+pub mod http;
 pub mod socket;

@@ -80,13 +80,7 @@ pub(super) struct ExcludeArgs {
 
 /// `24h` (that long ago) or an RFC 3339 instant.
 fn parse_instant(text: &str) -> Result<Timestamp, String> {
-    if let Ok(at) = text.parse::<Timestamp>() {
-        return Ok(at);
-    }
-    let ago = humantime::parse_duration(text)
-        .map_err(|_| format!("\"{text}\" is neither a duration like 24h nor an RFC 3339 time"))?;
-    let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
-    Timestamp::now().checked_sub(ago).map_err(|e| e.to_string())
+    query::parse_instant(text, Timestamp::now())
 }
 
 pub(super) fn status(config_path: &Path, args: &StatusArgs) -> anyhow::Result<Exit> {

@@ -34,9 +34,21 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
             daemon.handle(),
             shutdown.child_token(),
         ));
+        let web = api::http::bind(daemon.config().daemon.listen)
+            .await
+            .map(|listener| {
+                tokio::spawn(api::http::serve(
+                    listener,
+                    api::http::HttpState::new(daemon.handle()),
+                    shutdown.child_token(),
+                ))
+            });
         let outcome = daemon.run(shutdown.clone()).await;
         shutdown.cancel();
         let _ = socket.await;
+        if let Some(web) = web {
+            let _ = web.await;
+        }
         outcome?;
         Ok(Exit::Ok)
     })

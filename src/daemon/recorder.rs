@@ -145,10 +145,10 @@ impl Recorder {
                     continue;
                 }
             }
-            let last = previous
-                .get(&spec.name)
-                .and_then(|status| status.last.clone());
-            let status = query::probe_status(spec, self.trackers.get(&spec.name), last, now);
+            let kept = previous.get(&spec.name);
+            let last = kept.and_then(|status| status.last.clone());
+            let mut status = query::probe_status(spec, self.trackers.get(&spec.name), last, now);
+            status.checks_since_start = kept.map_or(0, |status| status.checks_since_start);
             board.insert(spec.name.clone(), status);
         }
         if let Ok(mut shared) = self.shared.board.write() {

@@ -125,6 +125,8 @@ pub struct ProbeStatus {
     pub pending_failures: u32,
     /// The newest result.
     pub last: Option<LastCheck>,
+    /// Checks recorded since the daemon started (0 without a daemon).
+    pub checks_since_start: u64,
 }
 
 /// The whole `status` document.
@@ -227,6 +229,7 @@ pub fn probe_status(
         interval_s: spec.interval.as_secs_f64(),
         pending_failures: tracker.map_or(0, Tracker::pending_failures),
         last,
+        checks_since_start: 0,
     }
 }
 
@@ -238,6 +241,7 @@ pub fn update_status(status: &mut ProbeStatus, tracker: Option<&Tracker>, last: 
         status.pending_failures = tracker.pending_failures();
     }
     status.last = Some(last);
+    status.checks_since_start += 1;
 }
 
 /// A status computed earlier, judged again at `now`: `unknown` once its last check is older
@@ -477,6 +481,17 @@ pub fn recent_outages(
         .filter(|s| s.state == State::Down && s.end > since)
         .map(|s| (s.start.max(since), Some(s.end)))
         .collect())
+}
+
+/// `24h` (that long before `now`) or an RFC 3339 instant: how `--since` and `?since=` read.
+pub fn parse_instant(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Ok(at);
+    }
+    let ago = humantime::parse_duration(text)
+        .map_err(|_| format!("\"{text}\" is neither a duration like 24h nor an RFC 3339 time"))?;
+    let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
+    now.checked_sub(ago).map_err(|e| e.to_string())
 }
 
 /// One line of `upledger alerts`: a delivery and where it stands.

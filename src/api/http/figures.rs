@@ -1,0 +1,208 @@
+//! The figures the public pages show, computed in the background: this month's document,
+//! 90 days of daily availability per public probe, this month's incidents and the planned
+//! maintenance of the next two weeks. Views read the latest copy; nothing a visitor does
+//! computes a month.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::{
+    config::Config,
+    daemon::Handle,
+    ledger::{Ledger, RollupKind},
+    query::monthly::{self, Incident, MonthDocument, Selection},
+    report::{Interval, Month, maintenance_windows},
+};
+
+/// The shortest pause between two computations of the figures; a computation that takes
+/// longer (many probes) stretches the pause to ten times its duration, so the page never
+/// costs more than a tenth of a core.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(15);
+/// The first computation waits this long after start, so it sees the first checks.
+const FIRST_REFRESH: Duration = Duration::from_secs(2);
+/// The longest pause.
+const MAX_PAUSE: Duration = Duration::from_secs(600);
+
+/// Days in the availability bar.
+pub const BAR_DAYS: i64 = 90;
+
+/// One UTC day of a probe's bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayBar {
+    /// The day's start.
+    pub day: Timestamp,
+    /// Available share of the day's monitored time, in percent; `None` without evidence.
+    pub availability: Option<f64>,
+}
+
+/// A planned maintenance window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// When.
+    pub interval: Interval,
+    /// Why.
+    pub reason: String,
+    /// Public probes it covers.
+    pub probes: Vec<String>,
+}
+
+/// The cached figures.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// This month, public probes and SLAs only.
+    pub month: Option<Arc<MonthDocument>>,
+    /// Daily availability per public probe, oldest first.
+    pub bars: HashMap<String, Vec<DayBar>>,
+    /// This month's incidents of public probes, newest first.
+    pub incidents: Vec<Incident>,
+    /// Maintenance starting within two weeks (or running now).
+    pub planned: Vec<Planned>,
+    /// When computed.
+    pub computed_at: Option<Timestamp>,
+}
+
+/// Recomputes [`Figures`] until `cancel`: first shortly after start, then every
+/// [`REFRESH_EVERY`] or ten times as long as the last computation took.
+pub async fn refresh_forever(
+    handle: Handle,
+    cache: Arc<RwLock<Arc<Figures>>>,
+    cancel: CancellationToken,
+) {
+    let mut pause = FIRST_REFRESH;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        let started = std::time::Instant::now();
+        let handle = handle.clone();
+        let computed = tokio::task::spawn_blocking(move || {
+            let config = Arc::clone(&handle.config.borrow());
+            let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
+            compute(&config, &handle.shared.ledger, Timestamp::now())
+        })
+        .await;
+        match computed {
+            Ok(Ok(figures)) => {
+                if let Ok(mut slot) = cache.write() {
+                    *slot = Arc::new(figures);
+                }
+            }
+            Ok(Err(e)) => warn!(error = %e, "cannot compute the status page figures"),
+            Err(e) => warn!(error = %e, "status page figures task failed"),
+        }
+        pause = (started.elapsed() * 10).clamp(REFRESH_EVERY, MAX_PAUSE);
+    }
+}
+
+/// Computes every figure as of `now`.
+pub fn compute(config: &Config, ledger: &Ledger, now: Timestamp) -> Result<Figures, String> {
+    let month = Month::containing(now, &config.daemon.timezone);
+    let document = monthly::month_document(config, ledger, month, now, &Selection::default())
+        .map_err(|e| e.to_string())?;
+    let incidents = monthly::incidents(config, ledger, month, now).map_err(|e| e.to_string())?;
+    let mut incidents = public_incidents(config, incidents);
+    incidents.reverse();
+    let mut bars = HashMap::new();
+    for spec in config.probes.iter().filter(|p| p.public) {
+        bars.insert(spec.name.to_string(), day_bars(ledger, &spec.name, now)?);
+    }
+    Ok(Figures {
+        month: Some(Arc::new(public_document(config, document))),
+        bars,
+        incidents,
+        planned: planned(config, now),
+        computed_at: Some(now),
+    })
+}
+
+/// Daily availability of `probe` over the last [`BAR_DAYS`] UTC days, from hourly rollups.
+fn day_bars(
+    ledger: &Ledger,
+    probe: &crate::model::ProbeName,
+    now: Timestamp,
+) -> Result<Vec<DayBar>, String> {
+    const DAY: SignedDuration = SignedDuration::from_hours(24);
+    let today = Timestamp::from_second(now.as_second().div_euclid(86_400) * 86_400)
+        .map_err(|e| e.to_string())?;
+    let first = today
+        .checked_sub(DAY * (BAR_DAYS as i32 - 1))
+        .map_err(|e| e.to_string())?;
+    let rollups = ledger
+        .rollups(probe, RollupKind::Hour, first, now)
+        .map_err(|e| e.to_string())?;
+    let mut days: Vec<(u64, u64)> = vec![(0, 0); BAR_DAYS as usize];
+    for (hour, rollup) in rollups {
+        let index = hour.duration_since(first).as_secs().div_euclid(86_400);
+        if let Some(day) = usize::try_from(index).ok().and_then(|i| days.get_mut(i)) {
+            day.0 += rollup.up_ms + rollup.degraded_ms;
+            day.1 += rollup.down_ms;
+        }
+    }
+    Ok(days
+        .into_iter()
+        .enumerate()
+        .map(|(i, (good, bad))| DayBar {
+            day: first.checked_add(DAY * i as i32).unwrap_or(first),
+            availability: (good + bad > 0).then(|| good as f64 * 100.0 / (good + bad) as f64),
+        })
+        .collect())
+}
+
+/// Maintenance of public probes running now or starting within two weeks.
+fn planned(config: &Config, now: Timestamp) -> Vec<Planned> {
+    let horizon = now
+        .checked_add(SignedDuration::from_hours(14 * 24))
+        .unwrap_or(now);
+    let mut found: Vec<Planned> = Vec::new();
+    for spec in config.probes.iter().filter(|p| p.public) {
+        for window in maintenance_windows(
+            &config.maintenance,
+            &spec.name,
+            &config.daemon.timezone,
+            Interval::new(now, horizon),
+        ) {
+            match found
+                .iter_mut()
+                .find(|p| p.interval == window.interval && p.reason == window.reason)
+            {
+                Some(planned) => planned.probes.push(spec.name.to_string()),
+                None => found.push(Planned {
+                    interval: window.interval,
+                    reason: window.reason,
+                    probes: vec![spec.name.to_string()],
+                }),
+            }
+        }
+    }
+    found.sort_by_key(|p| p.interval.start);
+    found
+}
+
+/// `document` without hidden probes (SLA member lists included).
+pub fn public_document(config: &Config, mut document: MonthDocument) -> MonthDocument {
+    let public = |name: &str| config.probe(name).is_some_and(|spec| spec.public);
+    document.probes.retain(|p| public(&p.name));
+    for sla in &mut document.slas {
+        sla.probes.retain(|name| public(name));
+    }
+    document
+}
+
+/// `incidents` of public probes, their details cleared unless `show_details`.
+pub fn public_incidents(config: &Config, mut incidents: Vec<Incident>) -> Vec<Incident> {
+    incidents.retain(|i| config.probe(&i.probe).is_some_and(|spec| spec.public));
+    if !config.daemon.show_details {
+        for incident in &mut incidents {
+            incident.detail.clear();
+        }
+    }
+    incidents
+}

@@ -1,0 +1,421 @@
+//! The read-only HTTP listener (`[daemon].listen`, SPEC §5): a status page, badges, a JSON API
+//! and Prometheus metrics.
+//!
+//! Everything here is public: probes with `public = false` do not exist on this listener, and
+//! unless `[daemon].show_details = true` nothing shows a check's detail (which can hold
+//! addresses or answers). Probe targets (URLs, addresses, headers) are never shown at all.
+//! Month figures and the 90-day bars come from a cache refreshed in the background
+//! ([`REFRESH_EVERY`]), so a page view or a scrape never computes a month.
+
+mod badge;
+mod figures;
+mod metrics;
+mod page;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State as AxumState},
+    http::{StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use jiff::Timestamp;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use figures::{Figures, REFRESH_EVERY};
+
+use crate::{
+    config::Config,
+    daemon::Handle,
+    query::{self, ProbeStatus, StatusReport, Summary, monthly},
+    report::Month,
+};
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct HttpState {
+    handle: Handle,
+    figures: Arc<RwLock<Arc<Figures>>>,
+}
+
+impl HttpState {
+    /// State over a running daemon, with an empty figure cache (see [`refresh_forever`]).
+    pub fn new(handle: Handle) -> HttpState {
+        HttpState {
+            handle,
+            figures: Arc::default(),
+        }
+    }
+
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.handle.config.borrow())
+    }
+
+    fn figures(&self) -> Arc<Figures> {
+        self.figures
+            .read()
+            .map(|f| Arc::clone(&f))
+            .unwrap_or_default()
+    }
+}
+
+/// Binds `addr`; the daemon goes on without the listener when that fails (a port taken).
+pub async fn bind(addr: SocketAddr) -> Option<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            warn!(listen = %addr, error = %e, "cannot listen for HTTP; status page, badges and metrics are off");
+            None
+        }
+    }
+}
+
+/// Serves until `shutdown`, and keeps the figure cache fresh meanwhile.
+pub async fn serve(listener: TcpListener, state: HttpState, shutdown: CancellationToken) {
+    if let Ok(addr) = listener.local_addr() {
+        info!(listen = %addr, "HTTP listening (status page, badges, API, metrics)");
+    }
+    let refresher = tokio::spawn(figures::refresh_forever(
+        state.handle.clone(),
+        Arc::clone(&state.figures),
+        shutdown.child_token(),
+    ));
+    let app = router(state);
+    let stop = shutdown.clone();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+    {
+        warn!(error = %e, "HTTP listener failed");
+    }
+    shutdown.cancel();
+    let _ = refresher.await;
+}
+
+/// The routes of SPEC §5.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/status", get(status_json))
+        .route("/api/v1/report", get(report_json))
+        .route("/api/v1/incidents", get(incidents_json))
+        .route("/api/v1/probes/{name}/history", get(history_json))
+        .route("/badge/{file}", get(availability_badge))
+        .route("/badge/{name}/state.svg", get(state_badge))
+        .with_state(state)
+}
+
+/// A JSON error body with a status code.
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    (code, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+/// The public probe of that name, if there is one.
+fn public_probe<'a>(config: &'a Config, name: &str) -> Option<&'a crate::config::ProbeSpec> {
+    config.probe(name).filter(|spec| spec.public)
+}
+
+/// Live status of the public probes, details hidden unless `show_details`.
+fn public_status(state: &HttpState) -> StatusReport {
+    let config = state.config();
+    let now = Timestamp::now();
+    let board = state
+        .handle
+        .shared
+        .board
+        .read()
+        .map(|board| board.clone())
+        .unwrap_or_default();
+    let probes: Vec<ProbeStatus> = config
+        .probes
+        .iter()
+        .filter(|spec| spec.public)
+        .map(|spec| {
+            let mut status = match board.get(&spec.name) {
+                Some(status) => query::restale(status.clone(), spec, now),
+                None => query::probe_status(spec, None, None, now),
+            };
+            if !config.daemon.show_details
+                && let Some(last) = &mut status.last
+            {
+                last.detail.clear();
+            }
+            status
+        })
+        .collect();
+    let summary = Summary::of(&probes);
+    StatusReport {
+        daemon_running: true,
+        at: now,
+        probes,
+        summary,
+    }
+}
+
+async fn status_page(AxumState(state): AxumState<HttpState>) -> Html<String> {
+    let status = public_status(&state);
+    Html(page::render(&state.config(), &status, &state.figures()))
+}
+
+async fn status_json(AxumState(state): AxumState<HttpState>) -> Json<StatusReport> {
+    Json(public_status(&state))
+}
+
+async fn healthz(AxumState(state): AxumState<HttpState>) -> Response {
+    let ledger = Arc::clone(&state.handle.shared.ledger);
+    let writable = tokio::task::spawn_blocking(move || ledger.health_check())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let config = state.config();
+    let stalled = scheduler_stalled(&config, &state);
+    let healthy = writable.is_ok() && stalled.is_none();
+    let problems: Vec<String> = [writable.as_ref().err().cloned(), stalled.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let body = serde_json::json!({
+        "ledger_writable": writable.is_ok(),
+        "scheduler_alive": stalled.is_none(),
+        "started_at": state.handle.started_at,
+        "problems": problems,
+    });
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// Why the scheduler looks dead, if it does: no check at all has arrived for longer than the
+/// slowest probe's interval and timeout, twice over (and the daemon has run that long).
+fn scheduler_stalled(config: &Config, state: &HttpState) -> Option<String> {
+    let slowest = config
+        .probes
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| p.interval + p.timeout)
+        .max()?;
+    let patience = jiff::SignedDuration::try_from(slowest.saturating_mul(2)).ok()?;
+    let now = Timestamp::now();
+    if state.handle.started_at.checked_add(patience).ok()? > now {
+        return None;
+    }
+    let newest = state
+        .handle
+        .shared
+        .board
+        .read()
+        .ok()?
+        .values()
+        .filter_map(|s| s.last.as_ref().map(|l| l.at))
+        .max();
+    match newest {
+        Some(at) if at.checked_add(patience).ok()? > now => None,
+        Some(at) => Some(format!("no check result since {at}")),
+        None => Some("no check result since the daemon started".to_owned()),
+    }
+}
+
+async fn metrics_text(AxumState(state): AxumState<HttpState>) -> Response {
+    let config = state.config();
+    let board = state
+        .handle
+        .shared
+        .board
+        .read()
+        .map(|board| board.clone())
+        .unwrap_or_default();
+    let text = metrics::render(&config, &board, &state.figures());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct MonthParam {
+    month: Option<String>,
+}
+
+/// The month asked for, or the current one; `Err` is the message of a bad request.
+fn month_of(config: &Config, param: Option<&str>) -> Result<Month, String> {
+    match param {
+        None | Some("") => Ok(Month::containing(Timestamp::now(), &config.daemon.timezone)),
+        Some(text) => text
+            .parse::<Month>()
+            .map_err(|e| format!("month must be YYYY-MM: {e}")),
+    }
+}
+
+async fn report_json(
+    AxumState(state): AxumState<HttpState>,
+    Query(param): Query<MonthParam>,
+) -> Response {
+    let config = state.config();
+    let month = match month_of(&config, param.month.as_deref()) {
+        Ok(month) => month,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let cached = state.figures();
+    let document = match cached
+        .month
+        .as_ref()
+        .filter(|doc| doc.month == month.to_string())
+    {
+        Some(document) => (**document).clone(),
+        None => {
+            let handle = state.handle.clone();
+            let computed = tokio::task::spawn_blocking(move || {
+                let config = Arc::clone(&handle.config.borrow());
+                let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
+                monthly::month_document(
+                    &config,
+                    &handle.shared.ledger,
+                    month,
+                    Timestamp::now(),
+                    &monthly::Selection::default(),
+                )
+            })
+            .await;
+            match computed {
+                Ok(Ok(document)) => document,
+                Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+    };
+    Json(figures::public_document(&config, document)).into_response()
+}
+
+async fn incidents_json(
+    AxumState(state): AxumState<HttpState>,
+    Query(param): Query<MonthParam>,
+) -> Response {
+    let config = state.config();
+    let month = match month_of(&config, param.month.as_deref()) {
+        Ok(month) => month,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let handle = state.handle.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let config = Arc::clone(&handle.config.borrow());
+        let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
+        monthly::incidents(&config, &handle.shared.ledger, month, Timestamp::now())
+    })
+    .await;
+    match found {
+        Ok(Ok(incidents)) => Json(figures::public_incidents(&config, incidents)).into_response(),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SinceParam {
+    since: Option<String>,
+}
+
+async fn history_json(
+    AxumState(state): AxumState<HttpState>,
+    Path(name): Path<String>,
+    Query(param): Query<SinceParam>,
+) -> Response {
+    let config = state.config();
+    if public_probe(&config, &name).is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no probe is named \"{name}\""),
+        );
+    }
+    let since =
+        match query::parse_instant(param.since.as_deref().unwrap_or("24h"), Timestamp::now()) {
+            Ok(since) => since,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+    let handle = state.handle.clone();
+    let show_details = config.daemon.show_details;
+    let found = tokio::task::spawn_blocking(move || {
+        let config = Arc::clone(&handle.config.borrow());
+        let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
+        query::history(&config, &handle.shared.ledger, &name, since)
+    })
+    .await;
+    match found {
+        Ok(Ok(mut history)) => {
+            if !show_details {
+                for line in &mut history.results {
+                    line.detail.clear();
+                }
+            }
+            Json(history).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn availability_badge(
+    AxumState(state): AxumState<HttpState>,
+    Path(file): Path<String>,
+) -> Response {
+    let config = state.config();
+    let Some(name) = file.strip_suffix(".svg") else {
+        return error(StatusCode::NOT_FOUND, "badges end in .svg");
+    };
+    let Some(spec) = public_probe(&config, name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no probe is named \"{name}\""),
+        );
+    };
+    let figures = state.figures();
+    let month = figures
+        .month
+        .as_ref()
+        .and_then(|doc| doc.probes.iter().find(|p| p.name == name));
+    svg(badge::availability(spec.name.as_str(), month))
+}
+
+async fn state_badge(AxumState(state): AxumState<HttpState>, Path(name): Path<String>) -> Response {
+    let config = state.config();
+    let Some(spec) = public_probe(&config, &name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no probe is named \"{name}\""),
+        );
+    };
+    let status = public_status(&state);
+    let current = status
+        .probes
+        .iter()
+        .find(|p| p.name == spec.name.as_str())
+        .map(|p| p.state);
+    svg(badge::state(spec.name.as_str(), current))
+}
+
+fn svg(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=60"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,202 @@
+//! The status page: plain HTML and inline CSS, no scripts and no external assets, readable on
+//! a phone, light or dark after `prefers-color-scheme`. It names probes, states, availability,
+//! incidents (with causes only under `show_details`) and planned maintenance — never a target.
+
+use std::fmt::Write as _;
+
+use super::{
+    badge::escape,
+    figures::{DayBar, Figures},
+};
+use crate::{
+    config::Config,
+    model::State,
+    query::{StatusReport, monthly::ProbeMonth},
+};
+
+const STYLE: &str = r#"
+:root{--bg:#fafafa;--fg:#1c1c1c;--muted:#666;--card:#fff;--line:#e3e3e3;
+--up:#2e7d32;--down:#c62828;--warn:#ef6c00;--none:#bdbdbd}
+@media (prefers-color-scheme:dark){:root{--bg:#121212;--fg:#e8e8e8;--muted:#9e9e9e;
+--card:#1e1e1e;--line:#333;--none:#4a4a4a}}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);
+font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:60rem;margin:0 auto;padding:1rem}
+h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+.banner{padding:1rem;border-radius:.5rem;color:#fff;font-weight:600;margin-bottom:1rem}
+.banner.up{background:var(--up)}.banner.down{background:var(--down)}
+.banner.degraded,.banner.unknown{background:var(--warn)}
+.probe{background:var(--card);border:1px solid var(--line);border-radius:.5rem;
+padding:.75rem 1rem;margin:.5rem 0}
+.row{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.25rem 1rem}
+.name{font-weight:600}.muted{color:var(--muted);font-size:.875rem}
+.pill{display:inline-block;padding:0 .5rem;border-radius:1rem;color:#fff;font-size:.8rem}
+.pill.up{background:var(--up)}.pill.down{background:var(--down)}
+.pill.degraded,.pill.maintenance{background:var(--warn)}.pill.unknown{background:var(--none)}
+.bar{display:flex;gap:1px;height:1.75rem;margin-top:.5rem}
+.bar span{flex:1;border-radius:1px;background:var(--none)}
+.bar .met{background:var(--up)}.bar .missed{background:var(--down)}
+ul{padding-left:1.25rem}li{margin:.25rem 0}
+footer{margin:2rem 0 1rem;color:var(--muted);font-size:.8rem}
+"#;
+
+/// The whole page.
+pub fn render(config: &Config, status: &StatusReport, figures: &Figures) -> String {
+    let mut html = String::with_capacity(16_384 + status.probes.len() * 4_096);
+    let overall = overall(status);
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"60\"><title>Service status</title>\
+         <style>{STYLE}</style></head><body><main><h1>Service status</h1>\
+         <div class=\"banner {}\">{}</div>",
+        overall.0, overall.1
+    );
+
+    html.push_str("<h2>Services</h2>");
+    for probe in &status.probes {
+        let month = figures
+            .month
+            .as_ref()
+            .and_then(|doc| doc.probes.iter().find(|p| p.name == probe.name));
+        let _ = write!(
+            html,
+            "<section class=\"probe\"><div class=\"row\"><span class=\"name\">{}</span>\
+             <span class=\"pill {state}\">{state}</span></div><div class=\"row muted\">\
+             <span>{}</span><span>{}</span></div>",
+            escape(&probe.name),
+            since(probe.since, probe.state),
+            month_line(month),
+            state = probe.state.as_str(),
+        );
+        if let Some(bars) = figures.bars.get(&probe.name) {
+            let target = month.map_or(100.0, |m| m.target);
+            bar(&mut html, bars, target);
+        }
+        html.push_str("</section>");
+    }
+
+    html.push_str("<h2>Incidents this month</h2>");
+    if figures.incidents.is_empty() {
+        html.push_str("<p class=\"muted\">No incidents this month.</p>");
+    } else {
+        html.push_str("<ul>");
+        for incident in figures.incidents.iter().take(20) {
+            let end = incident.end.map_or_else(|| "ongoing".to_owned(), stamp);
+            let cause = match (config.daemon.show_details, incident.error_class) {
+                (true, Some(class)) => format!(" — {class}: {}", escape(&incident.detail)),
+                _ => String::new(),
+            };
+            let _ = write!(
+                html,
+                "<li><strong>{}</strong> down {} → {} ({}){cause}</li>",
+                escape(&incident.probe),
+                stamp(incident.start),
+                end,
+                duration(incident.duration_seconds),
+            );
+        }
+        html.push_str("</ul>");
+    }
+
+    html.push_str("<h2>Planned maintenance</h2>");
+    if figures.planned.is_empty() {
+        html.push_str("<p class=\"muted\">None planned in the next two weeks.</p>");
+    } else {
+        html.push_str("<ul>");
+        for planned in &figures.planned {
+            let _ = write!(
+                html,
+                "<li>{} → {}: {} <span class=\"muted\">({})</span></li>",
+                stamp(planned.interval.start),
+                stamp(planned.interval.end),
+                escape(&planned.reason),
+                escape(&planned.probes.join(", ")),
+            );
+        }
+        html.push_str("</ul>");
+    }
+
+    let updated = figures
+        .computed_at
+        .map_or_else(|| "being computed".to_owned(), stamp);
+    let _ = write!(
+        html,
+        "<footer>Live state as of {}; month figures {} ({}). Availability counts time with \
+         evidence only: time without checks is unknown, never up.</footer></main></body></html>",
+        stamp(status.at),
+        updated,
+        escape(&config.daemon.timezone_name),
+    );
+    html
+}
+
+fn overall(status: &StatusReport) -> (&'static str, &'static str) {
+    let states: Vec<State> = status.probes.iter().map(|p| p.state).collect();
+    if states.contains(&State::Down) {
+        ("down", "Some services are down")
+    } else if states.contains(&State::Degraded) {
+        ("degraded", "Some services are slow")
+    } else if states
+        .iter()
+        .all(|s| *s == State::Up || *s == State::Maintenance)
+    {
+        ("up", "All services are operating normally")
+    } else {
+        ("unknown", "The state of some services is not known")
+    }
+}
+
+fn since(since: Option<jiff::Timestamp>, state: State) -> String {
+    match since {
+        Some(at) => format!("{} since {}", state.as_str(), stamp(at)),
+        None => String::new(),
+    }
+}
+
+fn month_line(month: Option<&ProbeMonth>) -> String {
+    match month {
+        Some(m) => match m.availability {
+            Some(availability) => format!(
+                "{availability:.3}% this month · target {}% · {}",
+                m.target,
+                if availability >= m.target {
+                    "met so far"
+                } else {
+                    "missed so far"
+                }
+            ),
+            None => format!("no data this month · target {}%", m.target),
+        },
+        None => "month figures being computed".to_owned(),
+    }
+}
+
+fn bar(html: &mut String, bars: &[DayBar], target: f64) {
+    html.push_str(
+        "<div class=\"bar\" role=\"img\" aria-label=\"availability of the last 90 days\">",
+    );
+    for day in bars {
+        let (class, text) = match day.availability {
+            Some(a) if a >= target => ("met", format!("{a:.3}%")),
+            Some(a) => ("missed", format!("{a:.3}%")),
+            None => ("none", "no data".to_owned()),
+        };
+        let _ = write!(
+            html,
+            "<span class=\"{class}\" title=\"{}: {text}\"></span>",
+            day.day.strftime("%Y-%m-%d")
+        );
+    }
+    html.push_str("</div>");
+}
+
+fn stamp(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn duration(seconds: f64) -> String {
+    let whole = seconds.round().max(0.0) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(whole)).to_string()
+}
