@@ -1,6 +1,8 @@
 //! Daemon footprint: RSS and CPU of `upledger run` with N probes at a 10 s interval against
 //! loopback targets (TCP listeners and a minimal HTTP server run by this bench).
 //!
+//! Also scrapes `/metrics` 21 times at the end of the run and reports how long it took.
+//!
 //! `cargo bench --bench daemon` (defaults: 10,000 probes, 60 s). Override with
 //! `UPLEDGER_BENCH_PROBES` and `UPLEDGER_BENCH_SECONDS`. Only loopback is contacted.
 
@@ -82,9 +84,12 @@ async fn main() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("probes.d")).expect("probes.d");
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
     std::fs::write(
         dir.path().join("upledger.toml"),
-        "[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\nmax_concurrency = 512\n\n[defaults]\ninterval = \"10s\"\ntimeout = \"5s\"\n",
+        format!("[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\nlisten = \"{listen}\"\nmax_concurrency = 512\n\n[defaults]\ninterval = \"10s\"\ntimeout = \"5s\"\n"),
     )
     .expect("main");
     let mut text = String::new();
@@ -129,6 +134,27 @@ async fn main() {
             last = s;
         }
     }
+    // `/metrics` while the daemon checks every probe: what a Prometheus scrape costs.
+    let client = reqwest::Client::new();
+    let mut scrapes = Vec::new();
+    let mut scraped = (0usize, 0usize);
+    for _ in 0..21 {
+        let begun = Instant::now();
+        let body = client
+            .get(format!("http://{listen}/metrics"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        scrapes.push(begun.elapsed());
+        scraped = (
+            body.len(),
+            body.matches("upledger_month_availability_ratio{").count(),
+        );
+    }
+    scrapes.sort();
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
@@ -158,5 +184,12 @@ async fn main() {
     println!(
         "  CPU                 {cpu_s:.1} s ({:.0} µs per check)",
         cpu_s * 1e6 / results.max(1) as f64
+    );
+    println!(
+        "  GET /metrics        median {:.1} ms, max {:.1} ms over 21 scrapes ({} KiB, {} month series)",
+        scrapes[10].as_secs_f64() * 1e3,
+        scrapes[20].as_secs_f64() * 1e3,
+        scraped.0 / 1024,
+        scraped.1
     );
 }

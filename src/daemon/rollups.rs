@@ -195,12 +195,16 @@ impl Accumulator {
     }
 }
 
-/// The hour and month periods that contain `at`.
-fn periods_of(months: &Months, at: Timestamp) -> [RollupPeriod; 2] {
+/// The hour, UTC day and month periods that contain `at`.
+fn periods_of(months: &Months, at: Timestamp) -> [RollupPeriod; 3] {
     [
         RollupPeriod {
             kind: RollupKind::Hour,
             start: hour_start(at),
+        },
+        RollupPeriod {
+            kind: RollupKind::Day,
+            start: day_start(at),
         },
         RollupPeriod {
             kind: RollupKind::Month,
@@ -211,6 +215,11 @@ fn periods_of(months: &Months, at: Timestamp) -> [RollupPeriod; 2] {
 
 fn hour_start(at: Timestamp) -> Timestamp {
     let second = at.as_second().div_euclid(3600) * 3600;
+    Timestamp::from_second(second).unwrap_or(at)
+}
+
+fn day_start(at: Timestamp) -> Timestamp {
+    let second = at.as_second().div_euclid(86_400) * 86_400;
     Timestamp::from_second(second).unwrap_or(at)
 }
 
@@ -252,7 +261,7 @@ fn month_bounds(timezone: &TimeZone, at: Timestamp) -> (Timestamp, Timestamp) {
     (start, end)
 }
 
-/// Adds `[from, to)` as `class` to every hour and month rollup it overlaps.
+/// Adds `[from, to)` as `class` to every hour, day and month rollup it overlaps.
 fn add_time(
     deltas: &mut HashMap<(ProbeName, RollupPeriod), Rollup>,
     months: &Months,
@@ -261,19 +270,18 @@ fn add_time(
     to: Timestamp,
     class: Class,
 ) {
-    for kind in [RollupKind::Hour, RollupKind::Month] {
+    for kind in [RollupKind::Hour, RollupKind::Day, RollupKind::Month] {
         let mut cursor = from;
         while cursor < to {
+            let fixed = |start: Timestamp, hours: i64| {
+                let end = start
+                    .checked_add(SignedDuration::from_hours(hours))
+                    .unwrap_or(Timestamp::MAX);
+                (start, end)
+            };
             let (start, end) = match kind {
-                RollupKind::Hour => {
-                    let start = hour_start(cursor);
-                    (
-                        start,
-                        start
-                            .checked_add(SignedDuration::from_hours(1))
-                            .unwrap_or(Timestamp::MAX),
-                    )
-                }
+                RollupKind::Hour => fixed(hour_start(cursor), 1),
+                RollupKind::Day => fixed(day_start(cursor), 24),
                 RollupKind::Month => months.bounds(cursor),
             };
             let piece_end = end.min(to);

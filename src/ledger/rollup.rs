@@ -37,6 +37,8 @@ const BUCKET_LOWER_US: [u64; LATENCY_BUCKETS] = {
 pub enum RollupKind {
     /// One hour: fine enough for day and week charts after raw results are pruned.
     Hour,
+    /// One UTC day: what the status page's 90-day bars read (90 keys a probe, not 2,160).
+    Day,
     /// One calendar month in the daemon's time zone: the unit SLAs are judged on, kept forever.
     Month,
 }
@@ -46,6 +48,7 @@ impl RollupKind {
         match self {
             RollupKind::Hour => 0,
             RollupKind::Month => 1,
+            RollupKind::Day => 2,
         }
     }
 }

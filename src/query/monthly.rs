@@ -440,7 +440,11 @@ pub fn month_document(
             stored_any = true;
         }
         probe_months.push(entry);
-        loaded.insert(spec.name.clone(), probe);
+        // Only SLA members are needed again; keeping every probe's evidence would hold a
+        // month of runs for all of them at once.
+        if slas.iter().any(|sla| covers(sla, &spec.name)) {
+            loaded.insert(spec.name.clone(), probe);
+        }
     }
 
     let mut sla_months = Vec::with_capacity(slas.len());

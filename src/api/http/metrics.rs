@@ -11,14 +11,6 @@ use crate::{
     query::ProbeStatus,
 };
 
-const STATES: [State; 5] = [
-    State::Up,
-    State::Degraded,
-    State::Down,
-    State::Maintenance,
-    State::Unknown,
-];
-
 /// The metrics text for the public probes.
 pub fn render(
     config: &Config,
@@ -56,17 +48,14 @@ pub fn render(
         &mut out,
         "upledger_probe_state",
         "gauge",
-        "The probe's confirmed state: 1 for the current one.",
+        "The probe's confirmed state as the state label (up, degraded, down, maintenance, unknown); a past state's series ends when it changes.",
     );
     for (name, status) in &public {
         let current = status.map_or(State::Unknown, |s| s.state);
-        for state in STATES {
-            let _ = writeln!(
-                out,
-                "upledger_probe_state{{probe=\"{name}\",state=\"{state}\"}} {}",
-                u8::from(state == current)
-            );
-        }
+        let _ = writeln!(
+            out,
+            "upledger_probe_state{{probe=\"{name}\",state=\"{current}\"}} 1"
+        );
     }
 
     family(

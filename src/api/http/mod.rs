@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use figures::{Figures, REFRESH_EVERY};
+pub use figures::{Figures, REFRESH_EVERY, compute};
 
 use crate::{
     config::Config,
@@ -52,6 +52,13 @@ impl HttpState {
         HttpState {
             handle,
             figures: Arc::default(),
+        }
+    }
+
+    /// Replaces the cached figures (the refresher does this; so can a benchmark).
+    pub fn set_figures(&self, figures: Figures) {
+        if let Ok(mut slot) = self.figures.write() {
+            *slot = Arc::new(figures);
         }
     }
 
@@ -230,14 +237,12 @@ fn scheduler_stalled(config: &Config, state: &HttpState) -> Option<String> {
 
 async fn metrics_text(AxumState(state): AxumState<HttpState>) -> Response {
     let config = state.config();
-    let board = state
-        .handle
-        .shared
-        .board
-        .read()
-        .map(|board| board.clone())
-        .unwrap_or_default();
-    let text = metrics::render(&config, &board, &state.figures());
+    let figures = state.figures();
+    // Rendered under the board's read lock: copying 10,000 statuses would cost more.
+    let text = match state.handle.shared.board.read() {
+        Ok(board) => metrics::render(&config, &board, &figures),
+        Err(_) => metrics::render(&config, &Default::default(), &figures),
+    };
     (
         [(
             header::CONTENT_TYPE,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{
     badge::escape,
-    figures::{DayBar, Figures},
+    figures::{DayBars, Figures},
 };
 use crate::{
     config::Config,
@@ -173,12 +173,12 @@ fn month_line(month: Option<&ProbeMonth>) -> String {
     }
 }
 
-fn bar(html: &mut String, bars: &[DayBar], target: f64) {
+fn bar(html: &mut String, bars: &DayBars, target: f64) {
     html.push_str(
         "<div class=\"bar\" role=\"img\" aria-label=\"availability of the last 90 days\">",
     );
-    for day in bars {
-        let (class, text) = match day.availability {
+    for (day, availability) in bars.iter() {
+        let (class, text) = match availability {
             Some(a) if a >= target => ("met", format!("{a:.3}%")),
             Some(a) => ("missed", format!("{a:.3}%")),
             None => ("none", "no data".to_owned()),
@@ -186,7 +186,7 @@ fn bar(html: &mut String, bars: &[DayBar], target: f64) {
         let _ = write!(
             html,
             "<span class=\"{class}\" title=\"{}: {text}\"></span>",
-            day.day.strftime("%Y-%m-%d")
+            day.strftime("%Y-%m-%d")
         );
     }
     html.push_str("</div>");
