@@ -93,6 +93,16 @@ impl HourDigest {
     }
 }
 
+/// One probe's digested hours of one UTC day, as a month report reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayDigest {
+    /// The day's hours asked for, in time order. Their histograms are empty when the whole
+    /// day was asked for: then [`DayDigest::latency`] holds the day's.
+    pub hours: Vec<HourDigest>,
+    /// The whole day's latencies, or empty when only part of the day was asked for.
+    pub latency: LatencyHistogram,
+}
+
 /// The floor of `ms` to a multiple of `unit`.
 pub(super) fn floor_to(ms: i64, unit: i64) -> i64 {
     ms.div_euclid(unit) * unit
@@ -109,6 +119,60 @@ fn coverage_key(id: u32) -> [u8; 5] {
     let mut key = [COVERAGE_PREFIX; 5];
     key[1..].copy_from_slice(&id.to_be_bytes());
     key
+}
+
+fn encode_buckets(latency: &LatencyHistogram, out: &mut Vec<u8>) {
+    let buckets: Vec<(u16, LatencyBucket)> = latency.buckets().collect();
+    put_varint(out, buckets.len() as u64);
+    let mut previous = 0u16;
+    for (index, bucket) in buckets {
+        put_varint(out, u64::from(index - previous));
+        previous = index;
+        put_varint(out, bucket.count);
+        put_varint(out, bucket.min_us);
+        put_varint(out, bucket.max_us - bucket.min_us);
+    }
+}
+
+fn decode_buckets(bytes: &[u8], pos: &mut usize) -> Result<LatencyHistogram, String> {
+    let mut varint = || get_varint(bytes, pos).map_err(str::to_owned);
+    let mut latency = LatencyHistogram::default();
+    let buckets_n = varint()?;
+    let mut index = 0u64;
+    for _ in 0..buckets_n {
+        index += varint()?;
+        let count = varint()?;
+        let min_us = varint()?;
+        let max_us = min_us.saturating_add(varint()?);
+        let index = u16::try_from(index).map_err(|_| "latency bucket out of range")?;
+        latency.add_bucket(
+            index,
+            LatencyBucket {
+                count,
+                min_us,
+                max_us,
+            },
+        );
+    }
+    Ok(latency)
+}
+
+/// A day's value: the day's latency histogram (the sum of its hours', so a report of whole
+/// days need not decode 24 of them), then the hour chunks in hour order.
+fn encode_day(hours: &BTreeMap<i64, HourDigest>) -> Vec<u8> {
+    let mut total = LatencyHistogram::default();
+    for digest in hours.values() {
+        total.merge(&digest.latency);
+    }
+    let mut head = Vec::new();
+    encode_buckets(&total, &mut head);
+    let mut out = Vec::with_capacity(head.len() + hours.len() * 64);
+    put_varint(&mut out, head.len() as u64);
+    out.extend_from_slice(&head);
+    for (hour_ms, digest) in hours {
+        encode_chunk(*hour_ms, digest, &mut out);
+    }
+    out
 }
 
 fn encode_chunk(hour_ms: i64, digest: &HourDigest, out: &mut Vec<u8>) {
@@ -131,37 +195,43 @@ fn encode_chunk(hour_ms: i64, digest: &HourDigest, out: &mut Vec<u8>) {
             body.extend_from_slice(run.detail.as_bytes());
         }
     }
-    let buckets: Vec<(u16, LatencyBucket)> = digest.latency.buckets().collect();
-    put_varint(&mut body, buckets.len() as u64);
-    let mut previous = 0u16;
-    for (index, bucket) in buckets {
-        put_varint(&mut body, u64::from(index - previous));
-        previous = index;
-        put_varint(&mut body, bucket.count);
-        put_varint(&mut body, bucket.min_us);
-        put_varint(&mut body, bucket.max_us - bucket.min_us);
-    }
+    encode_buckets(&digest.latency, &mut body);
     put_varint(out, body.len() as u64);
     out.extend_from_slice(&body);
 }
 
-/// Decodes a day's chunks (a later chunk for an hour would replace an earlier one).
-fn decode_day(day_ms: i64, bytes: &[u8]) -> Result<BTreeMap<i64, HourDigest>, String> {
-    let mut hours = BTreeMap::new();
+/// A decoded day: its latency histogram and its hours (a later chunk for an hour would
+/// replace an earlier one). Without `hourly_latency` the hours' histograms are skipped.
+fn decode_day(
+    day_ms: i64,
+    bytes: &[u8],
+    hourly_latency: bool,
+) -> Result<(LatencyHistogram, BTreeMap<i64, HourDigest>), String> {
     let mut pos = 0;
+    let head_len = usize::try_from(get_varint(bytes, &mut pos)?).map_err(|e| e.to_string())?;
+    let head = bytes
+        .get(pos..pos.saturating_add(head_len))
+        .ok_or("truncated day histogram")?;
+    pos += head_len;
+    let mut head_pos = 0;
+    let total = decode_buckets(head, &mut head_pos)?;
+    if head_pos != head.len() {
+        return Err("trailing bytes in the day histogram".to_owned());
+    }
+    let mut hours = BTreeMap::new();
     while pos < bytes.len() {
         let len = usize::try_from(get_varint(bytes, &mut pos)?).map_err(|e| e.to_string())?;
         let body = bytes
             .get(pos..pos.saturating_add(len))
             .ok_or("truncated hour chunk")?;
         pos += len;
-        let (hour_ms, digest) = decode_chunk(day_ms, body)?;
+        let (hour_ms, digest) = decode_chunk(day_ms, body, hourly_latency)?;
         hours.insert(hour_ms, digest);
     }
-    Ok(hours)
+    Ok((total, hours))
 }
 
-fn decode_chunk(day_ms: i64, body: &[u8]) -> Result<(i64, HourDigest), String> {
+fn decode_chunk(day_ms: i64, body: &[u8], with_latency: bool) -> Result<(i64, HourDigest), String> {
     let mut pos = 0;
     let varint = |pos: &mut usize| get_varint(body, pos).map_err(str::to_owned);
     let byte = |pos: &mut usize| -> Result<u8, String> {
@@ -212,27 +282,16 @@ fn decode_chunk(day_ms: i64, body: &[u8]) -> Result<(i64, HourDigest), String> {
             detail,
         });
     }
-    let mut latency = LatencyHistogram::default();
-    let buckets_n = varint(&mut pos)?;
-    let mut index = 0u64;
-    for _ in 0..buckets_n {
-        index += varint(&mut pos)?;
-        let count = varint(&mut pos)?;
-        let min_us = varint(&mut pos)?;
-        let max_us = min_us.saturating_add(varint(&mut pos)?);
-        let index = u16::try_from(index).map_err(|_| "latency bucket out of range")?;
-        latency.add_bucket(
-            index,
-            LatencyBucket {
-                count,
-                min_us,
-                max_us,
-            },
-        );
-    }
-    if pos != body.len() {
-        return Err("trailing bytes in hour chunk".to_owned());
-    }
+    // The histogram is the chunk's tail: skipped when the day's total serves.
+    let latency = if with_latency {
+        let latency = decode_buckets(body, &mut pos)?;
+        if pos != body.len() {
+            return Err("trailing bytes in hour chunk".to_owned());
+        }
+        latency
+    } else {
+        LatencyHistogram::default()
+    };
     let hour = timestamp_from_ms(hour_ms).ok_or("hour out of range")?;
     Ok((
         hour_ms,
@@ -282,7 +341,7 @@ impl Ledger {
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map(ms_from_ordered)
                 .ok_or_else(|| self.corrupt("digests", "bad day key"))?;
-            let hours = decode_day(day_ms, &value).map_err(|reason| {
+            let (_, hours) = decode_day(day_ms, &value, true).map_err(|reason| {
                 self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
             })?;
             found.extend(
@@ -291,6 +350,55 @@ impl Ledger {
                     .filter(|(hour_ms, _)| (from_ms..to_ms).contains(hour_ms))
                     .map(|(_, digest)| digest),
             );
+        }
+        Ok(found)
+    }
+
+    /// [`Ledger::digests`] by UTC day: a day wholly inside `[from, to)` and the coverage comes
+    /// with one latency histogram instead of 24, which is what makes a month report cheap.
+    pub fn digest_days(
+        &self,
+        probe: &ProbeName,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<DayDigest>, LedgerError> {
+        let Some(id) = self.probe_id(probe)? else {
+            return Ok(Vec::new());
+        };
+        let Some(coverage) = self.coverage_ms(id)? else {
+            return Ok(Vec::new());
+        };
+        let from_ms = from.as_millisecond();
+        let to_ms = to.as_millisecond().min(coverage);
+        if from_ms >= to_ms {
+            return Ok(Vec::new());
+        }
+        let lo = day_key(id, floor_to(from_ms, DAY_MS));
+        let hi = day_key(id, floor_to(to_ms - 1, DAY_MS) + DAY_MS);
+        let mut found = Vec::new();
+        for item in self.digests.range(lo..hi) {
+            let (key, value) = item.map_err(|e| self.sled_error(e))?;
+            let day_ms = key
+                .get(5..13)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(ms_from_ordered)
+                .ok_or_else(|| self.corrupt("digests", "bad day key"))?;
+            let whole = from_ms <= day_ms && day_ms + DAY_MS <= to_ms;
+            let (total, hours) = decode_day(day_ms, &value, !whole).map_err(|reason| {
+                self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
+            })?;
+            found.push(DayDigest {
+                hours: hours
+                    .into_iter()
+                    .filter(|(hour_ms, _)| (from_ms..to_ms).contains(hour_ms))
+                    .map(|(_, digest)| digest)
+                    .collect(),
+                latency: if whole {
+                    total
+                } else {
+                    LatencyHistogram::default()
+                },
+            });
         }
         Ok(found)
     }
@@ -412,9 +520,14 @@ impl Ledger {
                         .get(day_key(id, day_ms))
                         .map_err(|e| self.sled_error(e))?;
                     let decoded = match stored {
-                        Some(bytes) => decode_day(day_ms, &bytes).map_err(|reason| {
-                            self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
-                        })?,
+                        Some(bytes) => decode_day(day_ms, &bytes, true)
+                            .map(|(_, hours)| hours)
+                            .map_err(|reason| {
+                                self.corrupt(
+                                    format!("digests of {probe} for day {day_ms} ms"),
+                                    reason,
+                                )
+                            })?,
                         None => BTreeMap::new(),
                     };
                     slot.insert(decoded)
@@ -432,14 +545,10 @@ impl Ledger {
         let mut batch = sled::Batch::default();
         let mut ops = 0;
         for (day_ms, day) in days {
-            let mut bytes = Vec::new();
-            for (hour_ms, digest) in &day {
-                encode_chunk(*hour_ms, digest, &mut bytes);
-            }
-            if bytes.is_empty() {
+            if day.is_empty() {
                 batch.remove(&day_key(id, day_ms)[..]);
             } else {
-                batch.insert(&day_key(id, day_ms)[..], bytes);
+                batch.insert(&day_key(id, day_ms)[..], encode_day(&day));
             }
             ops += 1;
         }
@@ -476,7 +585,7 @@ mod tests {
     use crate::model::ErrorClass;
 
     #[test]
-    fn chunks_round_trip_and_later_chunks_win() {
+    fn days_round_trip_with_their_total_histogram() {
         let day = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS;
         let hour_ms = day + 5 * HOUR_MS;
         let at = |ms: i64| timestamp_from_ms(hour_ms + ms).unwrap();
@@ -506,12 +615,26 @@ mod tests {
         for us in [12_500u64, 12_500, 5_000_000, 70] {
             digest.latency.add(Duration::from_micros(us));
         }
-        let mut bytes = Vec::new();
-        encode_chunk(hour_ms, &HourDigest::default(), &mut bytes);
-        encode_chunk(hour_ms, &digest, &mut bytes);
-        let hours = decode_day(day, &bytes).unwrap();
-        assert_eq!(hours.len(), 1);
-        assert_eq!(hours[&hour_ms], digest);
+        let mut other = HourDigest {
+            hour: timestamp_from_ms(day + 7 * HOUR_MS).unwrap(),
+            ..HourDigest::default()
+        };
+        push_run(&mut other.runs, never, other.hour, Outcome::Up, None, "");
+        other.latency.add(Duration::from_micros(900));
+        let hours = BTreeMap::from([
+            (hour_ms, digest.clone()),
+            (day + 7 * HOUR_MS, other.clone()),
+        ]);
+        let bytes = encode_day(&hours);
+        let (total, decoded) = decode_day(day, &bytes, true).unwrap();
+        assert_eq!(decoded, hours);
+        let mut sum = digest.latency.clone();
+        sum.merge(&other.latency);
+        assert_eq!(total, sum, "the day's histogram is its hours' sum");
+        // Without hourly histograms: the same runs, no latencies.
+        let (_, lean) = decode_day(day, &bytes, false).unwrap();
+        assert_eq!(lean[&hour_ms].runs, digest.runs);
+        assert_eq!(lean[&hour_ms].latency, LatencyHistogram::default());
         assert_eq!(digest.checks(), 4);
         assert_eq!(digest.failed_checks(), 1);
     }
@@ -519,7 +642,7 @@ mod tests {
     #[test]
     fn damaged_chunks_are_errors() {
         let day = 0;
-        let mut bytes = Vec::new();
+        let mut bytes: Vec<u8> = Vec::new();
         let digest = HourDigest {
             hour: timestamp_from_ms(0).unwrap(),
             runs: vec![Run::single(
@@ -531,11 +654,15 @@ mod tests {
             latency: LatencyHistogram::default(),
         };
         encode_chunk(0, &digest, &mut bytes);
-        for cut in 0..bytes.len() {
-            assert!(decode_day(day, &bytes[..cut]).is_err() || cut == 0, "{cut}");
+        let mut value = vec![1, 0]; // an empty day histogram
+        value.extend_from_slice(&bytes);
+        assert!(decode_day(day, &value, true).is_ok());
+        // Cut anywhere but right after the day histogram (a day without hours): an error.
+        for cut in (0..value.len()).filter(|&cut| cut != 2) {
+            assert!(decode_day(day, &value[..cut], true).is_err(), "{cut}");
         }
-        let mut bad_hour = bytes.clone();
-        bad_hour[1] = 24;
-        assert!(decode_day(day, &bad_hour).is_err());
+        let mut bad_hour = value.clone();
+        bad_hour[3] = 24;
+        assert!(decode_day(day, &bad_hour, true).is_err());
     }
 }

@@ -81,6 +81,11 @@ impl LatencyHistogram {
         self.buckets.iter().map(|(&i, &b)| (i, b))
     }
 
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
     /// Latencies counted.
     pub fn count(&self) -> u64 {
         self.buckets.values().map(|b| b.count).sum()

@@ -231,8 +231,15 @@ struct Evidence {
 }
 
 impl Evidence {
-    /// Adds raw results (in time order), counting those in `counted`.
-    fn add_results(&mut self, records: &[ResultRecord], split_after: Duration, counted: Interval) {
+    /// Adds raw results (in time order), counting those in `counted` — their latencies too,
+    /// unless a day's histogram has them already.
+    fn add_results(
+        &mut self,
+        records: &[ResultRecord],
+        split_after: Duration,
+        counted: Interval,
+        latencies: bool,
+    ) {
         for record in records {
             push_run(
                 &mut self.runs,
@@ -247,12 +254,15 @@ impl Evidence {
                 if record.outcome == Outcome::Down {
                     self.failed_checks += 1;
                 }
-                self.latency.add(record.latency);
+                if latencies {
+                    self.latency.add(record.latency);
+                }
             }
         }
     }
 
-    /// Adds a digested hour lying inside the counted span.
+    /// Adds a digested hour lying inside the counted span (its histogram may be empty when
+    /// its day's is added instead).
     fn add_digest(&mut self, digest: HourDigest) {
         self.checks += digest.checks();
         self.failed_checks += digest.failed_checks();
@@ -306,10 +316,10 @@ fn load_evidence(
     let counted = Interval::new(period.start, now.min(period.end).max(period.start));
     let split_after = spec.stale_after;
     let mut evidence = Evidence::default();
-    let raw = |evidence: &mut Evidence, a: Timestamp, b: Timestamp| {
+    let raw = |evidence: &mut Evidence, a: Timestamp, b: Timestamp, latencies: bool| {
         if a < b {
             let records = ledger.results(&spec.name, a, b)?;
-            evidence.add_results(&records, split_after, counted);
+            evidence.add_results(&records, split_after, counted, latencies);
         }
         Ok::<(), QueryError>(())
     };
@@ -321,19 +331,24 @@ fn load_evidence(
         last_hour = first_hour;
     }
     if first_hour >= last_hour {
-        raw(&mut evidence, from, to)?;
+        raw(&mut evidence, from, to, true)?;
         return Ok(evidence);
     }
-    raw(&mut evidence, from, first_hour)?;
-    for digest in ledger.digests(&spec.name, first_hour, last_hour)? {
-        if digest.runs.iter().any(|run| run.max_gap > split_after) {
-            let end = digest.hour.checked_add(HOUR).unwrap_or(digest.hour);
-            raw(&mut evidence, digest.hour, end)?;
-        } else {
-            evidence.add_digest(digest);
+    raw(&mut evidence, from, first_hour, true)?;
+    for day in ledger.digest_days(&spec.name, first_hour, last_hour)? {
+        // A whole day's histogram already holds the latencies of all its hours.
+        let day_latency = !day.latency.is_empty();
+        evidence.latency.merge(&day.latency);
+        for digest in day.hours {
+            if digest.runs.iter().any(|run| run.max_gap > split_after) {
+                let end = digest.hour.checked_add(HOUR).unwrap_or(digest.hour);
+                raw(&mut evidence, digest.hour, end, !day_latency)?;
+            } else {
+                evidence.add_digest(digest);
+            }
         }
     }
-    raw(&mut evidence, last_hour, to)?;
+    raw(&mut evidence, last_hour, to, true)?;
     Ok(evidence)
 }
 
@@ -1052,7 +1067,15 @@ mod tests {
             ts(6 * 86_400 + 3 * 1_800 + 700),
             ts(12 * 86_400),
         ];
+        let spec = config.probe("web").unwrap();
+        let period = month.bounds(&config.daemon.timezone).unwrap();
+        // Every latency counted once: the histograms themselves, not only their percentiles.
+        let latencies = |now: Timestamp| {
+            let evidence = load_evidence(&ledger, spec, period, now).unwrap();
+            (evidence.checks, evidence.failed_checks, evidence.latency)
+        };
         let from_raw: Vec<_> = moments.iter().map(|&now| document(now)).collect();
+        let raw_latencies: Vec<_> = moments.iter().map(|&now| latencies(now)).collect();
         ledger.digest_until(ts(12 * 86_400), &|| true).unwrap();
         assert!(
             !ledger
@@ -1062,6 +1085,9 @@ mod tests {
         );
         for (now, raw) in moments.iter().zip(from_raw) {
             assert_eq!(document(*now), raw, "as of {now}");
+        }
+        for (now, raw) in moments.iter().zip(raw_latencies) {
+            assert_eq!(latencies(*now), raw, "as of {now}");
         }
     }
 }
