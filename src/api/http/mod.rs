@@ -317,6 +317,17 @@ async fn incidents_json(
         Ok(month) => month,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    // This month's come from the cache (kept newest first for the page).
+    let cached = state.figures();
+    if cached
+        .month
+        .as_ref()
+        .is_some_and(|doc| doc.month == month.to_string())
+    {
+        let mut incidents = cached.incidents.clone();
+        incidents.reverse();
+        return Json(incidents).into_response();
+    }
     let handle = state.handle.clone();
     let found = tokio::task::spawn_blocking(move || {
         let config = Arc::clone(&handle.config.borrow());
