@@ -7,6 +7,7 @@ mod client;
 mod query;
 mod report;
 mod run;
+mod stats;
 mod validate;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -52,6 +53,9 @@ enum Command {
     Incidents(report::IncidentsArgs),
     /// Recent alerts and their delivery; `alerts test CHANNEL` sends a test alert.
     Alerts(alerts::AlertsArgs),
+    /// What the ledger holds: results, blocks, bytes per result (daemon stopped; decodes and
+    /// so checks every block).
+    Stats(stats::StatsArgs),
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -95,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => query::status(&config_path, &args),
         Command::History(args) => query::history(&config_path, &args),
         Command::Export(args) => query::export(&config_path, &args),
+        Command::Stats(args) => stats::stats(&config_path, &args),
         Command::Import(args) => query::import(&config_path, &args),
         Command::Exclude(args) => query::exclude(&config_path, &args),
         Command::Report(args) => report::report(&config_path, &args),

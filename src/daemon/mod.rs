@@ -5,6 +5,7 @@
 //! [`Daemon::run`] waits for signals — SIGHUP reloads, SIGTERM/SIGINT (or the shutdown token)
 //! stop scheduling, let checks in flight finish, commit what is left and record a stop marker.
 
+pub mod lag;
 pub mod recorder;
 mod rollups;
 pub mod schedule;
@@ -108,6 +109,7 @@ impl Daemon {
             gate: Arc::new(RwLock::new(())),
             board: Arc::default(),
             alerts: Arc::default(),
+            lag: Arc::default(),
         };
         let deliverer = Arc::new(Deliverer::new().map_err(LedgerError::sink)?);
         let (config_tx, config_rx) = watch::channel(Arc::clone(&config));

@@ -18,7 +18,7 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::{rollups::RollupBuilder, schedule::Scheduled};
+use super::{lag::LagHistogram, rollups::RollupBuilder, schedule::Scheduled};
 use crate::{
     alert::{self, Alerter, Event, Seen},
     config::Config,
@@ -63,6 +63,8 @@ pub struct Shared {
     pub board: StatusBoard,
     /// Notified when alerts are stored in the outbox, to wake their delivery.
     pub alerts: Arc<tokio::sync::Notify>,
+    /// How late checks started, for `/metrics`.
+    pub lag: Arc<LagHistogram>,
 }
 
 /// The recorder task's state.
@@ -87,13 +89,12 @@ impl Recorder {
         config: watch::Receiver<Arc<Config>>,
         counts: watch::Sender<Counts>,
     ) -> Result<Self, LedgerError> {
-        let timezone = config.borrow().daemon.timezone.clone();
         let mut recorder = Recorder {
             shared,
             config,
             counts,
             trackers: HashMap::new(),
-            rollups: RollupBuilder::new(timezone),
+            rollups: RollupBuilder::default(),
             monitor_offline: false,
             alerter: Alerter::default(),
             events: Vec::new(),
@@ -221,6 +222,7 @@ impl Recorder {
         let lag = scheduled
             .started
             .saturating_duration_since(scheduled.planned);
+        self.shared.lag.record(lag);
         if lag > Duration::from_secs(1) {
             debug!(probe = %record.probe, lag_ms = lag.as_millis() as u64, "check started late");
         }

@@ -1,12 +1,15 @@
-//! Incremental hourly and monthly rollups, maintained as results arrive, so reports of closed
-//! periods never scan raw results (and survive retention).
+//! Incremental UTC-day rollups, maintained as results arrive: the status page's 90-day bars
+//! read them instead of scanning raw results (and they survive retention).
+//!
+//! Only the day kind is kept live: reports read digests (`ledger::digest`), and each rollup
+//! kept live costs a sled merge per probe per group commit, the dearest part of writing a
+//! result. (Ledgers written before keep their hour and month rollups; nothing reads them.)
 //!
 //! Time is classified exactly as SPEC §3 says: each result holds for
 //! `[at, min(next, at + stale_after))`; a run of at least `failure_threshold` failures is down
 //! from its first failure, a shorter run is up; a gap longer than `stale_after` is unknown and
 //! breaks a run; `unknown` results neither count nor break a run. A failure run's time waits
-//! in memory until the run is confirmed or broken, then lands in the rollups. Hours are UTC
-//! hours; months are calendar months in the daemon's time zone.
+//! in memory until the run is confirmed or broken, then lands in the rollups.
 //!
 //! Crash safety: the deltas of a group commit are merged in the same flush as its results, and
 //! after a restart the builder replays the newest stored results *silently* (nothing emitted),
@@ -14,7 +17,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::{
     ledger::{ResultRecord, Rollup, RollupKind, RollupPeriod},
@@ -46,26 +49,13 @@ struct Accumulator {
 }
 
 /// Builds rollup deltas from results, for every probe.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RollupBuilder {
-    months: Months,
     probes: HashMap<ProbeName, Accumulator>,
     deltas: HashMap<(ProbeName, RollupPeriod), Rollup>,
 }
 
 impl RollupBuilder {
-    /// A builder whose months follow `timezone`.
-    pub fn new(timezone: TimeZone) -> Self {
-        RollupBuilder {
-            months: Months {
-                timezone,
-                cached: std::cell::Cell::new((Timestamp::MAX, Timestamp::MIN)),
-            },
-            probes: HashMap::new(),
-            deltas: HashMap::new(),
-        }
-    }
-
     /// Starts (or re-parameterises) a probe, silently replaying its newest stored results.
     pub fn track(
         &mut self,
@@ -104,19 +94,20 @@ impl RollupBuilder {
         let Some(accumulator) = self.probes.get_mut(&record.probe) else {
             return;
         };
-        let months = &self.months;
         let deltas = &mut self.deltas;
         let probe = &record.probe;
-        for period in periods_of(months, record.at) {
-            let rollup = deltas.entry((probe.clone(), period)).or_default();
-            rollup.checks += 1;
-            if record.outcome == Outcome::Down {
-                rollup.failed_checks += 1;
-            }
-            rollup.record_latency(record.latency);
+        let period = RollupPeriod {
+            kind: RollupKind::Day,
+            start: day_start(record.at),
+        };
+        let rollup = deltas.entry((probe.clone(), period)).or_default();
+        rollup.checks += 1;
+        if record.outcome == Outcome::Down {
+            rollup.failed_checks += 1;
         }
+        rollup.record_latency(record.latency);
         let mut emit = |from: Timestamp, to: Timestamp, class: Class| {
-            add_time(deltas, months, probe, from, to, class);
+            add_time(deltas, probe, from, to, class);
         };
         accumulator.observe(record.at, record.outcome, &mut emit);
     }
@@ -195,108 +186,39 @@ impl Accumulator {
     }
 }
 
-/// The hour, UTC day and month periods that contain `at`.
-fn periods_of(months: &Months, at: Timestamp) -> [RollupPeriod; 3] {
-    [
-        RollupPeriod {
-            kind: RollupKind::Hour,
-            start: hour_start(at),
-        },
-        RollupPeriod {
-            kind: RollupKind::Day,
-            start: day_start(at),
-        },
-        RollupPeriod {
-            kind: RollupKind::Month,
-            start: months.bounds(at).0,
-        },
-    ]
-}
-
-fn hour_start(at: Timestamp) -> Timestamp {
-    let second = at.as_second().div_euclid(3600) * 3600;
-    Timestamp::from_second(second).unwrap_or(at)
-}
-
 fn day_start(at: Timestamp) -> Timestamp {
     let second = at.as_second().div_euclid(86_400) * 86_400;
     Timestamp::from_second(second).unwrap_or(at)
 }
 
-/// Calendar months in the daemon's time zone, with the last one asked for remembered: nearly
-/// every result falls in the same month, and time zone arithmetic per result is waste.
-#[derive(Debug)]
-struct Months {
-    timezone: TimeZone,
-    cached: std::cell::Cell<(Timestamp, Timestamp)>,
-}
-
-impl Months {
-    /// Start and end of the month containing `at`.
-    fn bounds(&self, at: Timestamp) -> (Timestamp, Timestamp) {
-        let (start, end) = self.cached.get();
-        if start <= at && at < end {
-            return (start, end);
-        }
-        let bounds = month_bounds(&self.timezone, at);
-        self.cached.set(bounds);
-        bounds
-    }
-}
-
-/// Start and end of the calendar month containing `at` in `timezone`.
-fn month_bounds(timezone: &TimeZone, at: Timestamp) -> (Timestamp, Timestamp) {
-    let zoned = at.to_zoned_datetime(timezone.clone());
-    let start = zoned
-        .first_of_month()
-        .and_then(|first| first.start_of_day())
-        .map(|z| z.timestamp())
-        .unwrap_or(at);
-    let end = zoned
-        .first_of_month()
-        .and_then(|first| first.checked_add(jiff::Span::new().months(1)))
-        .and_then(|next| next.start_of_day())
-        .map(|z| z.timestamp())
-        .unwrap_or(Timestamp::MAX);
-    (start, end)
-}
-
-/// Adds `[from, to)` as `class` to every hour, day and month rollup it overlaps.
+/// Adds `[from, to)` as `class` to every UTC-day rollup it overlaps.
 fn add_time(
     deltas: &mut HashMap<(ProbeName, RollupPeriod), Rollup>,
-    months: &Months,
     probe: &ProbeName,
     from: Timestamp,
     to: Timestamp,
     class: Class,
 ) {
-    for kind in [RollupKind::Hour, RollupKind::Day, RollupKind::Month] {
-        let mut cursor = from;
-        while cursor < to {
-            let fixed = |start: Timestamp, hours: i64| {
-                let end = start
-                    .checked_add(SignedDuration::from_hours(hours))
-                    .unwrap_or(Timestamp::MAX);
-                (start, end)
-            };
-            let (start, end) = match kind {
-                RollupKind::Hour => fixed(hour_start(cursor), 1),
-                RollupKind::Day => fixed(day_start(cursor), 24),
-                RollupKind::Month => months.bounds(cursor),
-            };
-            let piece_end = end.min(to);
-            let ms = u64::try_from(piece_end.duration_since(cursor).as_millis()).unwrap_or(0);
-            let rollup = deltas
-                .entry((probe.clone(), RollupPeriod { kind, start }))
-                .or_default();
-            match class {
-                Class::Up => rollup.up_ms += ms,
-                Class::Degraded => rollup.degraded_ms += ms,
-                Class::Down => rollup.down_ms += ms,
-                Class::Unknown => rollup.unknown_ms += ms,
-            }
-            cursor = piece_end;
+    let mut cursor = from;
+    while cursor < to {
+        let start = day_start(cursor);
+        let end = start
+            .checked_add(SignedDuration::from_hours(24))
+            .unwrap_or(Timestamp::MAX);
+        let piece_end = end.min(to);
+        let ms = u64::try_from(piece_end.duration_since(cursor).as_millis()).unwrap_or(0);
+        let period = RollupPeriod {
+            kind: RollupKind::Day,
+            start,
+        };
+        let rollup = deltas.entry((probe.clone(), period)).or_default();
+        match class {
+            Class::Up => rollup.up_ms += ms,
+            Class::Degraded => rollup.degraded_ms += ms,
+            Class::Down => rollup.down_ms += ms,
+            Class::Unknown => rollup.unknown_ms += ms,
         }
+        cursor = piece_end;
     }
 }
 
@@ -317,18 +239,17 @@ mod tests {
         }
     }
 
-    fn month(builder: &mut RollupBuilder) -> Rollup {
+    fn total(builder: &mut RollupBuilder) -> Rollup {
         let mut total = Rollup::default();
         for (_, period, rollup) in builder.take() {
-            if period.kind == RollupKind::Month {
-                total.add(&rollup);
-            }
+            assert_eq!(period.kind, RollupKind::Day);
+            total.add(&rollup);
         }
         total
     }
 
     fn builder(threshold: u32) -> RollupBuilder {
-        let mut b = RollupBuilder::new(TimeZone::UTC);
+        let mut b = RollupBuilder::default();
         b.track(
             &ProbeName::new("p").unwrap(),
             Duration::from_secs(120),
@@ -346,7 +267,7 @@ mod tests {
         for (t, o) in [(0, Up), (60, Up), (120, Degraded), (180, Up)] {
             b.add(&record(t, o));
         }
-        let m = month(&mut b);
+        let m = total(&mut b);
         assert_eq!((m.up_ms, m.degraded_ms), (120_000, 60_000));
         assert_eq!(m.checks, 4);
     }
@@ -365,7 +286,7 @@ mod tests {
         ] {
             b.add(&record(t, o));
         }
-        let m = month(&mut b);
+        let m = total(&mut b);
         assert_eq!(
             m.down_ms, 240_000,
             "60 → 300: down from the first failure to the first success"
@@ -380,7 +301,7 @@ mod tests {
         for (t, o) in [(0, Up), (60, Down), (120, Down), (180, Up), (240, Up)] {
             b.add(&record(t, o));
         }
-        let m = month(&mut b);
+        let m = total(&mut b);
         assert_eq!((m.up_ms, m.down_ms), (240_000, 0));
     }
 
@@ -392,7 +313,7 @@ mod tests {
         for (t, o) in [(0, Down), (400, Down), (460, Up), (520, Up)] {
             b.add(&record(t, o));
         }
-        let m = month(&mut b);
+        let m = total(&mut b);
         assert_eq!(m.unknown_ms, 280_000);
         assert_eq!(m.down_ms, 0);
         assert_eq!(m.up_ms, 120_000 + 60_000 + 60_000);
@@ -404,52 +325,45 @@ mod tests {
         for (t, o) in [(0, Up), (60, Down), (120, Unknown), (180, Down), (240, Up)] {
             b.add(&record(t, o));
         }
-        let m = month(&mut b);
+        let m = total(&mut b);
         assert_eq!(m.unknown_ms, 60_000);
         assert_eq!(m.down_ms, 120_000);
         assert_eq!(m.up_ms, 60_000);
     }
 
     #[test]
-    fn time_is_split_at_hour_and_month_boundaries() {
-        let mut b = RollupBuilder::new(TimeZone::get("Europe/Berlin").unwrap());
+    fn time_is_split_at_utc_day_boundaries() {
+        let mut b = RollupBuilder::default();
         let p = ProbeName::new("p").unwrap();
         b.track(&p, Duration::from_secs(7200), 1, &[]);
-        // 2026-10-31T22:30Z = 23:30 Berlin (CET): the Berlin month ends at 23:00Z.
+        // 22:30Z on Oct 31, then hourly: 1.5 h fall in October's last day, 0.5 h in Nov 1.
         let start = T0 - 5400;
         for offset in [0, 3600, 7200] {
             let mut r = record(0, Up);
             r.at = Timestamp::from_second(start + offset).unwrap();
             b.add(&r);
         }
-        let deltas = b.take();
-        let months: HashMap<String, u64> = deltas
+        let days: HashMap<String, (u64, u64)> = b
+            .take()
             .iter()
-            .filter(|(_, p, _)| p.kind == RollupKind::Month)
-            .map(|(_, p, r)| (p.start.to_string(), r.up_ms))
+            .map(|(_, p, r)| {
+                assert_eq!(p.kind, RollupKind::Day);
+                (p.start.to_string(), (r.up_ms, r.checks))
+            })
             .collect();
-        assert_eq!(
-            months["2026-09-30T22:00:00Z"], 1_800_000,
-            "October in Berlin (CEST start)"
-        );
-        assert_eq!(months["2026-10-31T23:00:00Z"], 5_400_000);
-        let hours: u64 = deltas
-            .iter()
-            .filter(|(_, p, _)| p.kind == RollupKind::Hour)
-            .map(|(_, _, r)| r.up_ms)
-            .sum();
-        assert_eq!(hours, 7_200_000);
+        assert_eq!(days["2026-10-31T00:00:00Z"], (5_400_000, 2));
+        assert_eq!(days["2026-11-01T00:00:00Z"], (1_800_000, 1));
     }
 
     #[test]
     fn silent_replay_restores_a_pending_run() {
         let p = ProbeName::new("p").unwrap();
-        let mut b = RollupBuilder::new(TimeZone::UTC);
+        let mut b = RollupBuilder::default();
         let stored = [record(0, Up), record(60, Down), record(120, Down)];
         b.track(&p, Duration::from_secs(120), 3, &stored);
         assert!(b.take().is_empty(), "replay emits nothing");
         b.add(&record(180, Down));
-        let m = month(&mut b);
+        let m = total(&mut b);
         // The run 60..180 was confirmed by the third failure: 120 s of waiting time is down now.
         assert_eq!(m.down_ms, 120_000);
         assert_eq!(

@@ -41,8 +41,14 @@ pub struct Scheduled {
     pub started: Instant,
 }
 
+/// Phases are multiples of this, so probes due within the same slot start on one timer
+/// wakeup: at 1,000 checks/s, about 20 checks per wakeup instead of one each. A wakeup (timer,
+/// context switch, epoll round) costs the host as much as a loopback connect, so batching them
+/// is the cheapest way to spend less CPU per check; no check starts later than planned.
+pub const PHASE_SLOT: Duration = Duration::from_millis(20);
+
 /// The stable phase of a probe within its interval, from its name (FNV-1a), so it survives
-/// reloads and restarts and spreads probes evenly.
+/// reloads and restarts and spreads probes evenly; a multiple of [`PHASE_SLOT`].
 pub fn phase_offset(name: &str, interval: Duration) -> Duration {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.as_bytes() {
@@ -52,7 +58,9 @@ pub fn phase_offset(name: &str, interval: Duration) -> Duration {
     let interval_us = u64::try_from(interval.as_micros())
         .unwrap_or(u64::MAX)
         .max(1);
-    Duration::from_micros(hash % interval_us)
+    let slot_us = PHASE_SLOT.as_micros() as u64;
+    let phase_us = hash % interval_us;
+    Duration::from_micros(phase_us - phase_us % slot_us)
 }
 
 /// The first deadline at or after `now` on the probe's grid: wall-clock instants `t` with
@@ -159,6 +167,10 @@ mod tests {
         let a = phase_offset("api-health", interval);
         assert_eq!(a, phase_offset("api-health", interval));
         assert!(a < interval);
+        assert!(
+            a.as_micros() % PHASE_SLOT.as_micros() == 0,
+            "on the slot grid"
+        );
         assert_ne!(a, phase_offset("api-health2", interval));
     }
 

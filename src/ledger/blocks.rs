@@ -1,8 +1,8 @@
 //! Result blocks in the `results` tree: appending, sealing, importing, scanning, pruning.
 //!
 //! Each probe has at most one *open* block, stored under `0xFFFFFFFF ++ probe_id` (so all open
-//! blocks sit together at the end of the tree) with value `start (ordered ms) ++ block`. New
-//! results reach it through the concatenating merge operator. When it is full, spans too
+//! blocks sit together at the end of the tree) with value `start (ordered ms) ++ block`. Each group
+//! commit stores the open blocks it touched whole, in one batch. When it is full, spans too
 //! long, or a result arrives out of order, it is *sealed*: moved, in one atomic batch, to
 //! `probe_id ++ start` — a key that is never written again.
 //!
@@ -102,12 +102,10 @@ impl Ledger {
         if writer.stale {
             self.seal_open_blocks(writer)?;
         }
-        // Per probe touched: `Some(len)` continues the stored open block from byte `len` (one
-        // merge), `None` replaces it with a new block (in a batch).
-        let mut touched: HashMap<u32, Option<usize>> = HashMap::new();
-        // Blocks sealed by this call, per probe, to write together with the probe's new open
-        // block: one atomic batch must hold both, or a crash could leave a sealed copy that
-        // disagrees with the open block it came from.
+        // Probes touched, and blocks sealed by this call per probe, to write together with the
+        // probe's new open block: one atomic batch must hold both, or a crash could leave a
+        // sealed copy that disagrees with the open block it came from.
+        let mut touched: HashSet<u32> = HashSet::new();
         let mut sealed: HashMap<u32, Vec<(BlockKey, Vec<u8>)>> = HashMap::new();
         let mut created: HashSet<BlockKey> = HashSet::new();
         for record in batch {
@@ -117,10 +115,7 @@ impl Ledger {
                 .open
                 .get(&id)
                 .is_some_and(|open| open.encoder.accepts(record.at_ms, self.block_records));
-            if continues {
-                let len = writer.open.get(&id).map_or(0, |open| open.bytes.len());
-                touched.entry(id).or_insert(Some(len));
-            } else {
+            if !continues {
                 if let Some(full) = writer.open.remove(&id) {
                     let key = full.encoder.key();
                     created.insert(key);
@@ -131,47 +126,38 @@ impl Ledger {
                 let mut bytes = Vec::with_capacity(self.block_records as usize * 4 + 8);
                 let encoder = BlockEncoder::start(key, record.at_ms, &mut bytes);
                 writer.open.insert(id, OpenBlock { encoder, bytes });
-                touched.insert(id, None);
             }
+            touched.insert(id);
             if let Some(open) = writer.open.get_mut(&id) {
                 open.encoder.push(&record, &mut open.bytes);
             }
         }
-        let mut batches = vec![(sled::Batch::default(), 0usize)];
-        let mut merges = Vec::new();
-        for (id, since) in touched {
+        // Each touched open block is written whole, in moderate batches: a plain insert costs
+        // sled about half of what a merge does (a merge reads the old value and calls the
+        // operator, then writes the whole new value just the same).
+        let mut writes = sled::Batch::default();
+        let mut ops = 0usize;
+        for id in touched {
             let Some(open) = writer.open.get(&id) else {
                 continue;
             };
-            let Some(len) = since else {
-                if batches
-                    .last()
-                    .is_none_or(|(_, ops)| *ops >= WRITE_BATCH_OPS)
-                {
-                    batches.push((sled::Batch::default(), 0));
-                }
-                if let Some((writes, ops)) = batches.last_mut() {
-                    for (key, block) in sealed.remove(&id).unwrap_or_default() {
-                        writes.insert(&key.to_bytes()[..], block);
-                        *ops += 1;
-                    }
-                    writes.insert(&open_key(id)[..], open_value(open.start(), &open.bytes));
-                    *ops += 1;
-                }
-                continue;
-            };
-            merges.push((id, &open.bytes[len..]));
-        }
-        for (writes, ops) in batches {
-            if ops > 0 {
+            for (key, block) in sealed.remove(&id).unwrap_or_default() {
+                writes.insert(&key.to_bytes()[..], block);
+                ops += 1;
+            }
+            writes.insert(&open_key(id)[..], open_value(open.start(), &open.bytes));
+            ops += 1;
+            if ops >= WRITE_BATCH_OPS {
+                let full = std::mem::take(&mut writes);
                 self.results
-                    .apply_batch(writes)
+                    .apply_batch(full)
                     .map_err(|e| self.sled_error(e))?;
+                ops = 0;
             }
         }
-        for (id, chunk) in merges {
+        if ops > 0 {
             self.results
-                .merge(open_key(id), chunk)
+                .apply_batch(writes)
                 .map_err(|e| self.sled_error(e))?;
         }
         self.redigest_behind(writer, batch)?;

@@ -2,9 +2,9 @@
 //!
 //! A block is one sled value holding a run of one probe's results in time order. Its key is
 //! `probe_id (u32 BE) ++ start (i64 ms, sign bit flipped, BE)`, so keys sort by probe, then
-//! time. Its value is a header followed by records; appends concatenate more records onto the
-//! value (sled merge operator), so a block must be decodable from its start without any
-//! length prefix, and every record is encoded relative to the one before it.
+//! time. Its value is a header followed by records; appends add more records at the end of the
+//! value, so a block must be decodable from its start without any length prefix, and every
+//! record is encoded relative to the one before it.
 //!
 //! Header: `version (u8 = 1)`, `base offset (varint ms from the key's start)`.
 //!
@@ -577,7 +577,7 @@ pub(super) mod tests {
             let mut bytes = Vec::new();
             let base = records[0].0;
             let mut encoder = BlockEncoder::start(key, base, &mut bytes);
-            // Encode in several appends, as the merge operator would concatenate them.
+            // Encode in several appends, as group commits add them.
             for &(at_ms, latency_us, o, c, d) in &records {
                 assert!(encoder.accepts(at_ms, u32::MAX));
                 encoder.push(

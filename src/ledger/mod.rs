@@ -13,7 +13,7 @@
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
 //! 6 h, compactly encoded (delta-of-delta times, varint latencies, a shared tag for runs of
 //! equal outcomes, details stored once per run): about 3.6 bytes per result. A probe's open
-//! block grows by concatenation (a sled merge operator) and is sealed under
+//! block grows as the writer appends to its copy and stores it whole, and is sealed under
 //! `probe_id ++ start` when full; see `blocks.rs` for why open blocks live apart. The writer
 //! remembers each open block, so appending never reads a block back; after a restart it
 //! seals the old open blocks and starts new ones. Measured: ≈ 9–10 bytes per result on disk
@@ -181,15 +181,6 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-/// sled merge operator of the results tree: a block grows by concatenation.
-fn concat_merge(_key: &[u8], old: Option<&[u8]>, appended: &[u8]) -> Option<Vec<u8>> {
-    let old = old.unwrap_or_default();
-    let mut value = Vec::with_capacity(old.len() + appended.len());
-    value.extend_from_slice(old);
-    value.extend_from_slice(appended);
-    Some(value)
-}
-
 fn name_key(probe: &ProbeName) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + probe.as_str().len());
     key.push(NAME_PREFIX);
@@ -250,7 +241,6 @@ impl Ledger {
         let outbox = db.open_tree(OUTBOX_TREE).map_err(sled_error)?;
         let alert_marks = db.open_tree(ALERT_MARKS_TREE).map_err(sled_error)?;
         // Merge operators live in memory only: set them before anything can merge.
-        results.set_merge_operator(concat_merge);
         rollups.set_merge_operator(rollup::merge_rollup);
 
         let ledger = Ledger {

@@ -2,10 +2,14 @@
 //!
 //! Every hickory type stays in this file: hickory's API moves between releases (STYLE.md), so
 //! the rest of the crate sees only [`DnsChecker`], [`HostResolver`] and [`ResolveFailure`].
-//! Queries go through hickory's low-level client rather than its caching `Resolver`: the
-//! client hands back the raw response code of every reply (NXDOMAIN can be the wanted answer),
-//! keeps no cache, never reads `/etc/hosts` and never moves on to another server, so a check
-//! observes exactly one server's answer. May use `model` and `config`.
+//! Queries go through hickory's wire format and low-level client rather than its caching
+//! `Resolver`: every reply's raw response code is seen (NXDOMAIN can be the wanted answer),
+//! nothing is cached, `/etc/hosts` is never read and no other server is tried, so a check
+//! observes exactly one server's answer. Over UDP the exchange is done here, on a fresh
+//! socket, with hickory's `Message` encoding: hickory's client would spawn a task and build
+//! a multiplexer per query, which cost more than twice the CPU of the query itself (see the
+//! README's performance section). TCP (and a truncated UDP answer's retry) uses hickory's
+//! client. May use `model` and `config`.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -15,12 +19,9 @@ use std::{
 
 use hickory_resolver::{
     config::ProtocolConfig,
-    net::{
-        NetError, client::ClientHandle, runtime::TokioRuntimeProvider, tcp::TcpClientStream,
-        udp::UdpClientStream,
-    },
+    net::{NetError, client::ClientHandle, runtime::TokioRuntimeProvider, tcp::TcpClientStream},
     proto::{
-        op::{DnsResponse, ResponseCode},
+        op::{DnsResponse, Message, Query, ResponseCode},
         rr::{DNSClass, Name, RData, RecordType},
     },
     system_conf,
@@ -275,7 +276,8 @@ async fn ask(
     Ok(response)
 }
 
-/// One exchange over a fresh connection: a probe must see the server as a new client would.
+/// One exchange over a fresh connection (or UDP socket): a probe must see the server as a new
+/// client would.
 async fn ask_once(
     server: SocketAddr,
     protocol: DnsProtocol,
@@ -283,21 +285,63 @@ async fn ask_once(
     rtype: RecordType,
     timeout: Duration,
 ) -> Result<DnsResponse, NetError> {
+    if protocol == DnsProtocol::Udp {
+        return ask_udp(server, name, rtype).await;
+    }
     // The provider owns the task that drives the exchange (in a join set that aborts it when
     // the last clone goes): hold one until the reply is in.
     let provider = TokioRuntimeProvider::new();
-    let mut exchange = match protocol {
-        // Hickory retransmits within `timeout`, never after it.
-        DnsProtocol::Udp => UdpClientStream::builder(server, provider.clone())
-            .with_timeout(Some(timeout))
-            .exchange(),
-        DnsProtocol::Tcp => {
-            TcpClientStream::exchange(server, None, timeout, None, provider.clone()).await?
-        }
-    };
+    let mut exchange =
+        TcpClientStream::exchange(server, None, timeout, None, provider.clone()).await?;
     let response = exchange.query(name, DNSClass::IN, rtype).await;
     drop(provider);
     response
+}
+
+/// Resends an unanswered UDP query this often (hickory's own floor), until the caller's
+/// timeout ends the exchange: one lost datagram should not fail a check.
+const UDP_RETRANSMIT: Duration = Duration::from_millis(333);
+
+/// Room for a reply: a DNS answer without EDNS is at most 512 bytes; a larger,
+/// non-conforming one is still read whole rather than cut.
+const UDP_REPLY_ROOM: usize = 4096;
+
+/// One query over a fresh UDP socket with a random source port and id, as a new client would
+/// send it (recursion desired, no EDNS). The socket is connected, so the kernel drops
+/// datagrams from anyone but the server and reports ICMP "port unreachable" as a refused
+/// connection; a datagram with another id or question (a late reply) is ignored. No deadline
+/// of its own: the caller bounds the whole exchange.
+async fn ask_udp(
+    server: SocketAddr,
+    name: Name,
+    rtype: RecordType,
+) -> Result<DnsResponse, NetError> {
+    let local = match server {
+        SocketAddr::V4(_) => SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let socket = tokio::net::UdpSocket::bind(local).await?;
+    socket.connect(server).await?;
+    let mut query = Message::query();
+    query.metadata.recursion_desired = true;
+    query.add_query(Query::query(name, rtype));
+    let datagram = query.to_vec()?;
+    socket.send(&datagram).await?;
+    let mut reply = vec![0u8; UDP_REPLY_ROOM];
+    let mut resend = tokio::time::interval_at(Instant::now() + UDP_RETRANSMIT, UDP_RETRANSMIT);
+    loop {
+        let len = tokio::select! {
+            received = socket.recv(&mut reply) => received?,
+            _ = resend.tick() => {
+                socket.send(&datagram).await?;
+                continue;
+            }
+        };
+        let response = DnsResponse::from_buffer(reply[..len].to_vec())?;
+        if response.metadata.id == query.metadata.id && response.queries == query.queries {
+            return Ok(response);
+        }
+    }
 }
 
 /// The failure of a DNS check whose query got no reply.

@@ -22,9 +22,11 @@ use crate::{
 };
 
 /// The shortest pause between two computations of the figures; a computation that takes
-/// longer (many probes) stretches the pause to ten times its duration, so the page never
-/// costs more than a tenth of a core.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(15);
+/// longer (many probes) stretches the pause to [`DUTY_FACTOR`] times its duration, so the
+/// page never costs more than 2 % of a core: a monitor must cost its host almost nothing.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
+/// Pause after a computation, in multiples of its duration.
+const DUTY_FACTOR: u32 = 50;
 /// The first computation waits this long after start, so it sees the first checks.
 const FIRST_REFRESH: Duration = Duration::from_secs(2);
 /// The longest pause.
@@ -87,7 +89,7 @@ pub struct Figures {
 }
 
 /// Recomputes [`Figures`] until `cancel`: first shortly after start, then every
-/// [`REFRESH_EVERY`] or ten times as long as the last computation took.
+/// [`REFRESH_EVERY`] or [`DUTY_FACTOR`] times as long as the last computation took.
 pub async fn refresh_forever(
     handle: Handle,
     cache: Arc<RwLock<Arc<Figures>>>,
@@ -116,7 +118,7 @@ pub async fn refresh_forever(
             Ok(Err(e)) => warn!(error = %e, "cannot compute the status page figures"),
             Err(e) => warn!(error = %e, "status page figures task failed"),
         }
-        pause = (started.elapsed() * 10).clamp(REFRESH_EVERY, MAX_PAUSE);
+        pause = (started.elapsed() * DUTY_FACTOR).clamp(REFRESH_EVERY, MAX_PAUSE);
     }
 }
 

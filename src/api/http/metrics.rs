@@ -7,6 +7,7 @@ use std::{collections::HashMap, fmt::Write as _};
 use super::figures::Figures;
 use crate::{
     config::Config,
+    daemon::lag::{BOUNDS_US, LagSnapshot},
     model::{ProbeName, State},
     query::ProbeStatus,
 };
@@ -16,6 +17,7 @@ pub fn render(
     config: &Config,
     board: &HashMap<ProbeName, ProbeStatus>,
     figures: &Figures,
+    lag: &LagSnapshot,
 ) -> String {
     let public: Vec<(&str, Option<&ProbeStatus>)> = config
         .probes
@@ -135,5 +137,30 @@ pub fn render(
             );
         }
     }
+
+    family(
+        &mut out,
+        "upledger_schedule_lag_seconds",
+        "histogram",
+        "How late checks started against their planned start, since the daemon started.",
+    );
+    for (bound, count) in BOUNDS_US.iter().zip(&lag.cumulative) {
+        let le = *bound as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "upledger_schedule_lag_seconds_bucket{{le=\"{le}\"}} {count}"
+        );
+    }
+    let total = lag.cumulative.last().copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "upledger_schedule_lag_seconds_bucket{{le=\"+Inf\"}} {total}"
+    );
+    let _ = writeln!(
+        out,
+        "upledger_schedule_lag_seconds_sum {}",
+        lag.sum_us as f64 / 1e6
+    );
+    let _ = writeln!(out, "upledger_schedule_lag_seconds_count {total}");
     out
 }

@@ -239,9 +239,10 @@ async fn metrics_text(AxumState(state): AxumState<HttpState>) -> Response {
     let config = state.config();
     let figures = state.figures();
     // Rendered under the board's read lock: copying 10,000 statuses would cost more.
+    let lag = state.handle.shared.lag.snapshot();
     let text = match state.handle.shared.board.read() {
-        Ok(board) => metrics::render(&config, &board, &figures),
-        Err(_) => metrics::render(&config, &Default::default(), &figures),
+        Ok(board) => metrics::render(&config, &board, &figures, &lag),
+        Err(_) => metrics::render(&config, &Default::default(), &figures, &lag),
     };
     (
         [(
