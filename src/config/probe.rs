@@ -45,6 +45,7 @@ const HTTP_KEYS: &[&str] = &[
     "cert_expiry_warn",
     "max_body_bytes",
     "dns_server",
+    "reuse_connection",
 ];
 const TCP_KEYS: &[&str] = &[
     "address",
@@ -391,6 +392,7 @@ fn read_http(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<HttpSpec> {
     })
     .unwrap_or(builtin::MAX_BODY_BYTES);
     let dns_server = read(ctx, lookup, "dns_server", |c, i| c.parsed(i, parse_server));
+    let reuse_connection = read(ctx, lookup, "reuse_connection", Ctx::bool).unwrap_or(false);
     Some(HttpSpec {
         url: url?,
         method,
@@ -405,6 +407,7 @@ fn read_http(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<HttpSpec> {
         cert_expiry_warn,
         max_body_bytes,
         dns_server,
+        reuse_connection,
     })
 }
 

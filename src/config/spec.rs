@@ -227,6 +227,10 @@ pub struct HttpSpec {
     pub max_body_bytes: u64,
     /// Resolve the host through this DNS server instead of the system resolver.
     pub dns_server: Option<SocketAddr>,
+    /// Keep the connection open between checks (`reuse_connection = true`): cheaper, but a
+    /// check then no longer measures connecting, and misses a listener that stopped
+    /// accepting new connections while old ones still work.
+    pub reuse_connection: bool,
 }
 
 /// A TCP check.

@@ -7,7 +7,6 @@
 
 pub mod lag;
 pub mod recorder;
-mod rollups;
 pub mod schedule;
 mod systemd;
 
@@ -140,6 +139,7 @@ impl Daemon {
         ));
         daemon.loops.spawn(digest_forever(
             daemon.shared.clone(),
+            daemon.config.subscribe(),
             daemon.scheduling.child_token(),
         ));
         daemon.loops.spawn(watch_budgets(
@@ -368,8 +368,13 @@ fn note_maintenance(ledger: &Ledger, config: &Config) {
 const DIGEST_EVERY: Duration = Duration::from_secs(300);
 
 /// Digests finished hours at start (catching up on any backlog) and then every few minutes,
-/// so month reports read per-hour runs instead of raw results (see `ledger::digest`).
-async fn digest_forever(shared: Shared, cancel: CancellationToken) {
+/// so month reports read per-hour runs instead of raw results (see `ledger::digest`), and
+/// rewrites the day rollups the status page's bars read (see `query::days`).
+async fn digest_forever(
+    shared: Shared,
+    config: watch::Receiver<Arc<Config>>,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(DIGEST_EVERY);
     loop {
         tokio::select! {
@@ -380,11 +385,10 @@ async fn digest_forever(shared: Shared, cancel: CancellationToken) {
             continue;
         };
         let digesting = shared.clone();
+        let config = Arc::clone(&config.borrow());
         let stop = cancel.clone();
         let digested = tokio::task::spawn_blocking(move || {
-            digesting
-                .ledger
-                .digest_until(until, &|| !stop.is_cancelled())
+            crate::query::days::digest(&config, &digesting.ledger, until, &|| !stop.is_cancelled())
         })
         .await;
         match digested {

@@ -18,7 +18,7 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::{lag::LagHistogram, rollups::RollupBuilder, schedule::Scheduled};
+use super::{lag::LagHistogram, schedule::Scheduled};
 use crate::{
     alert::{self, Alerter, Event, Seen},
     config::Config,
@@ -73,7 +73,6 @@ pub struct Recorder {
     config: watch::Receiver<Arc<Config>>,
     counts: watch::Sender<Counts>,
     trackers: HashMap<ProbeName, Tracker>,
-    rollups: RollupBuilder,
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
     alerter: Alerter,
@@ -94,7 +93,6 @@ impl Recorder {
             config,
             counts,
             trackers: HashMap::new(),
-            rollups: RollupBuilder::default(),
             monitor_offline: false,
             alerter: Alerter::default(),
             events: Vec::new(),
@@ -117,15 +115,9 @@ impl Recorder {
             .map(|mut board| std::mem::take(&mut *board))
             .unwrap_or_default();
         let mut board = HashMap::with_capacity(config.probes.len());
-        self.rollups
-            .retain(|name| config.probe_by_name(name).is_some_and(|p| p.enabled));
         for spec in config.probes.iter().filter(|p| p.enabled) {
             match self.trackers.get_mut(&spec.name) {
-                Some(tracker) => {
-                    tracker.set_thresholds(query::thresholds(spec));
-                    self.rollups
-                        .track(&spec.name, spec.stale_after, spec.failure_threshold, &[]);
-                }
+                Some(tracker) => tracker.set_thresholds(query::thresholds(spec)),
                 None => {
                     let records = self
                         .shared
@@ -133,12 +125,6 @@ impl Recorder {
                         .last_results(&spec.name, query::replay_depth(spec))?;
                     self.trackers
                         .insert(spec.name.clone(), query::replay(spec, &records));
-                    self.rollups.track(
-                        &spec.name,
-                        spec.stale_after,
-                        spec.failure_threshold,
-                        &records,
-                    );
                     let last = records.last().map(LastCheck::from);
                     let status =
                         query::probe_status(spec, self.trackers.get(&spec.name), last, now);
@@ -266,7 +252,6 @@ impl Recorder {
                 }
             }
         }
-        self.rollups.add(&record);
         record
     }
 
@@ -277,8 +262,6 @@ impl Recorder {
         }
         let mut delay = FIRST_RETRY_DELAY;
         let records = Arc::new(std::mem::take(batch));
-        // Rollup deltas go into the same flush as the results they come from.
-        let mut rollups = Some(Arc::new(self.rollups.take()));
         // Alerts are stored before the results that raised them: once the results are
         // written, a restart replays the state and would not raise them again.
         let mut events = std::mem::take(&mut self.events);
@@ -286,36 +269,22 @@ impl Recorder {
         loop {
             let shared = self.shared.clone();
             let to_write = Arc::clone(&records);
-            let deltas = rollups.clone();
             let mut to_queue = std::mem::take(&mut events);
             let config = Arc::clone(&self.config.borrow());
             let written = tokio::task::spawn_blocking(move || {
                 if !to_queue.is_empty() {
                     alert::queue(&config, &shared.ledger, &mut to_queue, Timestamp::now())
-                        .map_err(|e| (e, false, to_queue))?;
+                        .map_err(|e| (e, to_queue))?;
                 }
                 let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
-                if let Some(deltas) = deltas {
-                    shared
-                        .ledger
-                        .add_rollups(&deltas)
-                        .map_err(|e| (e, false, Vec::new()))?;
-                }
-                shared
-                    .ledger
-                    .append(&to_write)
-                    .map_err(|e| (e, true, Vec::new()))
+                shared.ledger.append(&to_write).map_err(|e| (e, Vec::new()))
             })
             .await;
             match written {
                 Ok(Ok(())) => break,
-                Ok(Err((e, rollups_merged, unqueued))) => {
+                Ok(Err((e, unqueued))) => {
                     // Alerts not stored yet go with the retry; stored ones never twice.
                     events = unqueued;
-                    // Merges add: never apply the same deltas twice.
-                    if rollups_merged {
-                        rollups = None;
-                    }
                     error!(error = %e, results = records.len(), retry_in = ?delay, "cannot write results; retrying");
                 }
                 Err(e) => {

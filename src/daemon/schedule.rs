@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(a, phase_offset("api-health", interval));
         assert!(a < interval);
         assert!(
-            a.as_micros() % PHASE_SLOT.as_micros() == 0,
+            a.as_micros().is_multiple_of(PHASE_SLOT.as_micros()),
             "on the slot grid"
         );
         assert_ne!(a, phase_offset("api-health2", interval));

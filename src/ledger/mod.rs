@@ -62,7 +62,7 @@ pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord};
-pub use rollup::{LATENCY_BUCKETS, Rollup, RollupDelta, RollupKind, RollupPeriod};
+pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
 
 /// The on-disk format this build writes and reads; stored in the `meta` tree. A ledger with
 /// another version is refused with [`LedgerError::FormatVersion`] rather than misread.
@@ -71,7 +71,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Results per block unless [`LedgerOptions`] says otherwise. Measured with
 /// `cargo bench --bench ledger` (1M results, 1,000 probes, commits of 1,000): 64 gave
 /// 8.9–10.0 bytes/result on disk, 32 gave 12.1, 128 gave 10.5–11.2, 256 gave 15.2 and 512
-/// gave 16.8. sled rewrites a whole value on every merge, so bigger open blocks cost more;
+/// gave 16.8. sled rewrites a whole value on every write, so bigger open blocks cost more;
 /// smaller ones cost more keys.
 pub const DEFAULT_BLOCK_RECORDS: u32 = 64;
 
@@ -240,8 +240,6 @@ impl Ledger {
         let digests = db.open_tree(DIGESTS_TREE).map_err(sled_error)?;
         let outbox = db.open_tree(OUTBOX_TREE).map_err(sled_error)?;
         let alert_marks = db.open_tree(ALERT_MARKS_TREE).map_err(sled_error)?;
-        // Merge operators live in memory only: set them before anything can merge.
-        rollups.set_merge_operator(rollup::merge_rollup);
 
         let ledger = Ledger {
             path: path.to_path_buf(),
@@ -356,22 +354,31 @@ impl Ledger {
         Ok(markers)
     }
 
-    /// Adds each delta to its stored rollup (creating it). Not flushed by itself: call it
-    /// just before [`Ledger::append`] so the rollups join the same group commit, or call
-    /// [`Ledger::flush`] when no append follows. Rollups are never pruned.
-    pub fn add_rollups(
+    /// Stores `rollup` as the whole rollup of `probe` for `period`, replacing any stored one:
+    /// for rollups recomputed from digests (`query::days`), which a retry may write twice.
+    /// Not flushed by itself.
+    pub fn put_rollup(
         &self,
-        deltas: &[(ProbeName, RollupPeriod, RollupDelta)],
+        probe: &ProbeName,
+        period: RollupPeriod,
+        rollup: &Rollup,
     ) -> Result<(), LedgerError> {
         let mut writer = self.lock_writer();
-        for (probe, period, delta) in deltas {
-            let id = self.probe_id_for_write(&mut writer, probe)?;
-            let key = rollup::rollup_key(id, period.kind, ms_floor(period.start));
-            self.rollups
-                .merge(key, delta.encode())
-                .map_err(|e| self.sled_error(e))?;
-        }
+        let id = self.probe_id_for_write(&mut writer, probe)?;
+        let key = rollup::rollup_key(id, period.kind, ms_floor(period.start));
+        self.rollups
+            .insert(key, rollup.encode())
+            .map_err(|e| self.sled_error(e))?;
         Ok(())
+    }
+
+    /// Where `probe`'s oldest stored block starts (its first result, unless pruned), if it
+    /// has any result.
+    pub fn first_result(&self, probe: &ProbeName) -> Result<Option<Timestamp>, LedgerError> {
+        let Some(id) = self.probe_id(probe)? else {
+            return Ok(None);
+        };
+        Ok(self.first_result_ms(id)?.and_then(timestamp_from_ms))
     }
 
     /// The stored rollups of `probe` of one kind whose period starts in `[from, to)`, in

@@ -1,7 +1,5 @@
-//! Rollups: per-probe counters for an hour or a month that survive pruning of raw results.
-//!
-//! Whoever computes availability hands the ledger *deltas*; the ledger only adds them up
-//! (a sled merge operator), so a writer never reads a rollup back to update it.
+//! Rollups: per-probe counters for an hour, a UTC day or a month that survive pruning of raw
+//! results. Whoever computes them (`query::days`, from digests) stores them whole.
 //!
 //! Stored value: `version (u8 = 1)`, six varints (`checks, failed_checks, up_ms, degraded_ms,
 //! down_ms, unknown_ms`), `n` (varint, ≤ 40: buckets stored, trailing empty ones dropped),
@@ -98,9 +96,6 @@ impl Default for Rollup {
         }
     }
 }
-
-/// What a writer adds to a stored [`Rollup`]: the same counters, for a few results.
-pub type RollupDelta = Rollup;
 
 impl Rollup {
     /// Adds `other` field by field (saturating: a counter never wraps to a small number).
@@ -243,27 +238,6 @@ pub(super) fn rollup_key(probe_id: u32, kind: RollupKind, start_ms: i64) -> [u8;
     key
 }
 
-/// sled merge operator of the rollups tree: adds the delta to the stored rollup.
-///
-/// A merge operator cannot fail, and returning `None` would delete the key; so when the
-/// stored value does not decode it is kept as it is (reads then report it as corrupt) rather
-/// than being replaced by a rollup that has silently lost its history.
-pub(super) fn merge_rollup(_key: &[u8], old: Option<&[u8]>, delta: &[u8]) -> Option<Vec<u8>> {
-    let Ok(delta_rollup) = Rollup::decode(delta) else {
-        return old.map(<[u8]>::to_vec);
-    };
-    match old {
-        None => Some(delta.to_vec()),
-        Some(old) => match Rollup::decode(old) {
-            Ok(mut sum) => {
-                sum.add(&delta_rollup);
-                Some(sum.encode())
-            }
-            Err(_) => Some(old.to_vec()),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,10 +302,11 @@ mod tests {
                 down_ms: 5,
                 ..Rollup::default()
             };
-            let merged = merge_rollup(b"k", Some(&a.encode()), &b.encode()).unwrap();
             let mut sum = a.clone();
             sum.add(&b);
-            assert_eq!(Rollup::decode(&merged), Ok(sum));
+            assert_eq!(sum.checks, a.checks.saturating_add(1));
+            assert_eq!(sum.down_ms, 5);
+            assert_eq!(Rollup::decode(&sum.encode()), Ok(sum));
         }
     }
 
@@ -344,7 +319,5 @@ mod tests {
         let mut trailing = good.clone();
         trailing.push(0);
         assert!(Rollup::decode(&trailing).is_err());
-        // A merge onto a damaged value keeps the damaged value rather than deleting it.
-        assert_eq!(merge_rollup(b"k", Some(&[7, 7]), &good), Some(vec![7, 7]));
     }
 }

@@ -570,32 +570,37 @@ fn hour(h: i64) -> RollupPeriod {
 }
 
 #[test]
-fn rollups_add_up_per_probe_kind_and_period() {
+fn rollups_are_stored_per_probe_kind_and_period_and_replaced_whole() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(dir.path()).unwrap();
-    let delta = |checks, down_ms, latency_ms| {
-        let mut d = RollupDelta {
+    let rollup = |checks, down_ms, latency_ms| {
+        let mut r = Rollup {
             checks,
             failed_checks: u64::from(down_ms > 0),
             up_ms: 10_000 - down_ms,
             down_ms,
-            ..RollupDelta::default()
+            ..Rollup::default()
         };
-        d.record_latency(Duration::from_millis(latency_ms));
-        d
+        r.record_latency(Duration::from_millis(latency_ms));
+        r
     };
     let month = RollupPeriod {
         kind: RollupKind::Month,
         start: at(0),
     };
     for i in 0..10u64 {
+        // Each write replaces the last: a rollup recomputed twice is not counted twice.
         ledger
-            .add_rollups(&[
-                (name("api"), hour(0), delta(1, 0, 10)),
-                (name("api"), hour(1), delta(1, 1000 * i, 20)),
-                (name("api"), month, delta(2, 5, 30)),
-                (name("db"), hour(0), delta(3, 0, 40)),
-            ])
+            .put_rollup(&name("api"), hour(0), &rollup(1, 0, 10))
+            .unwrap();
+        ledger
+            .put_rollup(&name("api"), hour(1), &rollup(i, 1000 * i, 20))
+            .unwrap();
+        ledger
+            .put_rollup(&name("api"), month, &rollup(2, 5, 30))
+            .unwrap();
+        ledger
+            .put_rollup(&name("db"), hour(0), &rollup(3, 0, 40))
             .unwrap();
     }
     ledger.flush().unwrap();
@@ -604,11 +609,11 @@ fn rollups_add_up_per_probe_kind_and_period() {
         .unwrap();
     assert_eq!(hours.len(), 2);
     assert_eq!(hours[0].0, at(0));
-    assert_eq!(hours[0].1.checks, 10);
-    assert_eq!(hours[0].1.up_ms, 100_000);
+    assert_eq!(hours[0].1.checks, 1);
+    assert_eq!(hours[0].1.up_ms, 10_000);
     assert_eq!(hours[1].0, at(3_600_000));
-    assert_eq!(hours[1].1.down_ms, 45_000);
-    assert_eq!(hours[1].1.failed_checks, 9);
+    assert_eq!(hours[1].1.down_ms, 9_000);
+    assert_eq!(hours[1].1.checks, 9);
     let p50 = hours[1].1.latency_percentile(0.5).unwrap();
     assert!(
         p50 > Duration::from_millis(16) && p50 < Duration::from_millis(23),
@@ -626,34 +631,29 @@ fn rollups_add_up_per_probe_kind_and_period() {
         .rollups(&name("api"), RollupKind::Month, at(0), at(1))
         .unwrap();
     assert_eq!(months.len(), 1);
-    assert_eq!(months[0].1.checks, 20);
+    assert_eq!(months[0].1.checks, 2);
     assert_eq!(
         ledger
             .rollups(&name("db"), RollupKind::Hour, at(0), at(1))
             .unwrap()[0]
             .1
             .checks,
-        30
+        3
     );
     // Rollups alone do not make a probe "have results".
     assert!(ledger.probes().unwrap().is_empty());
 }
 
 #[test]
-fn rollups_written_before_append_survive_reopen() {
+fn rollups_written_before_a_flush_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let ledger = Ledger::open(dir.path()).unwrap();
-        ledger
-            .add_rollups(&[(
-                name("api"),
-                hour(0),
-                RollupDelta {
-                    checks: 1,
-                    ..RollupDelta::default()
-                },
-            )])
-            .unwrap();
+        let rollup = Rollup {
+            checks: 1,
+            ..Rollup::default()
+        };
+        ledger.put_rollup(&name("api"), hour(0), &rollup).unwrap();
         ledger.append(&[up("api", 0, 5)]).unwrap(); // the group commit
     }
     let ledger = reopen(dir.path());
@@ -669,16 +669,11 @@ fn prune_drops_whole_old_blocks_and_keeps_rollups() {
     let ledger = Ledger::open_with(dir.path(), &small_blocks(10)).unwrap();
     let written: Vec<_> = (0..95).map(|i| up("api", i * 1000, 1)).collect();
     ledger.append(&written).unwrap();
-    ledger
-        .add_rollups(&[(
-            name("api"),
-            hour(0),
-            RollupDelta {
-                checks: 95,
-                ..RollupDelta::default()
-            },
-        )])
-        .unwrap();
+    let rollup = Rollup {
+        checks: 95,
+        ..Rollup::default()
+    };
+    ledger.put_rollup(&name("api"), hour(0), &rollup).unwrap();
 
     // Cutoff at 25 s: blocks [0..9] and [10..19] go; [20..29] holds 25 s and later, stays.
     assert_eq!(ledger.prune_before(at(25_000)).unwrap(), 20);

@@ -1,7 +1,8 @@
 //! The HTTP(S) check: one request, its status, and assertions on a bounded prefix of the body.
 //!
 //! Clients are shared between probes with the same settings but never keep idle connections, so every check pays
-//! for (and measures) a fresh DNS lookup, connect and TLS handshake, as a new visitor would.
+//! for (and measures) a fresh DNS lookup, connect and TLS handshake, as a new visitor would;
+//! only probes that say `reuse_connection = true` share a client that keeps them.
 //! The overall timeout is the caller's; this module only says what happened.
 //! May use `model`, `config` and the sibling probe modules.
 
@@ -36,10 +37,12 @@ pub(crate) struct ClientKey {
     tls_verify: bool,
     dns_server: Option<SocketAddr>,
     dns_timeout: Duration,
+    reuse_connection: bool,
 }
 
-/// A client that never keeps idle connections (every check connects afresh), ignores proxy
-/// variables, reports the peer certificate and, with a `dns_server`, resolves through it.
+/// A client that never keeps idle connections (every check connects afresh) unless the probes
+/// it serves say `reuse_connection`, ignores proxy variables, reports the peer certificate
+/// and, with a `dns_server`, resolves through it.
 fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, reqwest::Error> {
     let redirects = if key.follow_redirects {
         redirect::Policy::limited(MAX_REDIRECTS)
@@ -50,7 +53,7 @@ fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, re
         .tls_backend_preconfigured(tls)
         .tls_info(true)
         .no_proxy()
-        .pool_max_idle_per_host(0)
+        .pool_max_idle_per_host(if key.reuse_connection { usize::MAX } else { 0 })
         .redirect(redirects)
         .user_agent(USER_AGENT);
     if let Some(server) = key.dns_server {
@@ -89,6 +92,7 @@ impl HttpChecker {
             tls_verify: spec.tls_verify,
             dns_server: spec.dns_server,
             dns_timeout,
+            reuse_connection: spec.reuse_connection,
         };
         let http_error = |source| SetupError::HttpClient {
             probe: probe.clone(),

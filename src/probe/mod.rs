@@ -138,11 +138,12 @@ impl Toolkit {
 /// Longest a probe's own `dns_server` may take to resolve the target's name.
 const MAX_DNS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The kind-specific checker.
+/// The kind-specific checker, boxed: the HTTP one (headers, URL, regex) is several times the
+/// size of the others, and an enum is as large as its largest variant, 10,000 times over.
 enum KindChecker {
-    Http(http::HttpChecker),
-    Tcp(tcp::TcpChecker),
-    Dns(dns::DnsChecker),
+    Http(Box<http::HttpChecker>),
+    Tcp(Box<tcp::TcpChecker>),
+    Dns(Box<dns::DnsChecker>),
 }
 
 /// A ready-to-run check of one probe; built once per probe, run many times.
@@ -160,16 +161,21 @@ impl Checker {
         // A dead `dns_server` should fail as `dns`, not run into the check's own timeout.
         let dns_timeout = (spec.timeout / 2).min(MAX_DNS_TIMEOUT);
         let kind = match &spec.check {
-            CheckSpec::Http(http) => KindChecker::Http(http::HttpChecker::new(
+            CheckSpec::Http(http) => KindChecker::Http(Box::new(http::HttpChecker::new(
                 &spec.name,
                 http,
                 dns_timeout,
                 toolkit,
-            )?),
-            CheckSpec::Tcp(tcp) => {
-                KindChecker::Tcp(tcp::TcpChecker::new(&spec.name, tcp, dns_timeout, toolkit)?)
+            )?)),
+            CheckSpec::Tcp(tcp) => KindChecker::Tcp(Box::new(tcp::TcpChecker::new(
+                &spec.name,
+                tcp,
+                dns_timeout,
+                toolkit,
+            )?)),
+            CheckSpec::Dns(dns) => {
+                KindChecker::Dns(Box::new(dns::DnsChecker::new(dns, spec.timeout)))
             }
-            CheckSpec::Dns(dns) => KindChecker::Dns(dns::DnsChecker::new(dns, spec.timeout)),
         };
         Ok(Checker {
             name: spec.name.clone(),

@@ -2,6 +2,7 @@
 //! way whether the daemon answers over its socket or the CLI opened the ledger itself.
 //! May use `model`, `config`, `threshold`, `ledger` and `report`.
 
+pub mod days;
 pub mod monthly;
 
 use std::time::Duration;
@@ -547,7 +548,8 @@ pub fn alerts(ledger: &Ledger, limit: usize) -> Result<Vec<AlertLine>, QueryErro
 }
 
 /// Imports JSON lines into the ledger, then digests the finished hours (as of `now`) so that
-/// reports of the imported months read digests at once. Returns the results stored.
+/// reports of the imported months read digests at once, and the status page's day bars show
+/// them. Returns the results stored.
 pub fn import(
     config: &Config,
     ledger: &Ledger,
@@ -557,7 +559,8 @@ pub fn import(
     let records = parse_import(config, text)?;
     let imported = ledger.import(&records)?;
     if let Ok(until) = now.checked_sub(crate::ledger::DIGEST_SETTLE) {
-        ledger.digest_until(until, &|| true)?;
+        days::digest(config, ledger, until, &|| true)?;
+        days::rewrite_days_of(config, ledger, &records)?;
     }
     Ok(imported)
 }

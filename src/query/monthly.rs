@@ -223,10 +223,10 @@ struct ProbeTimeline<'a> {
 /// What the ledger says about one probe around a period: its results as runs, and the
 /// counts and latencies of the checks inside the period (up to `as_of`).
 #[derive(Debug, Default)]
-struct Evidence {
-    runs: Vec<Run>,
-    checks: u64,
-    failed_checks: u64,
+pub(super) struct Evidence {
+    pub(super) runs: Vec<Run>,
+    pub(super) checks: u64,
+    pub(super) failed_checks: u64,
     latency: LatencyHistogram,
 }
 
@@ -299,7 +299,7 @@ fn whole_hour(at: Timestamp, up: bool) -> Timestamp {
 /// the ledger has them, raw results for the margins, the hours not digested yet, and any
 /// digested hour holding a gap longer than the probe's `stale_after` (its runs would hide an
 /// unknown stretch). A month report thus reads a few runs per hour, not every result.
-fn load_evidence(
+pub(super) fn load_evidence(
     ledger: &Ledger,
     spec: &ProbeSpec,
     period: Interval,
@@ -916,10 +916,10 @@ pub fn incidents(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn ts(offset: i64) -> Timestamp {
+    pub(in crate::query) fn ts(offset: i64) -> Timestamp {
         Timestamp::from_second(1_790_812_800 + offset).unwrap()
     }
 
@@ -994,7 +994,7 @@ mod tests {
     /// Results of probe `web` for ten days of October 2026 at 30 s: outages that cross hour
     /// and day edges, transients, unknowns, gaps longer than `stale_after` inside a run of
     /// equal outcomes (a restart), latencies that vary.
-    fn ten_days() -> Vec<ResultRecord> {
+    pub(in crate::query) fn ten_days() -> Vec<ResultRecord> {
         let web = ProbeName::new("web").unwrap();
         let mut records = Vec::new();
         let mut rng = crate::testing::Rng::new(11);

@@ -2,9 +2,8 @@
 //! non-overlapping half-open segments.
 //!
 //! A timeline is built from explicit intervals over a baseline, or from check results read
-//! sample-and-hold with back-dated confirmation (SPEC §3) — the same classification the
-//! daemon's live rollups make (`daemon::rollups`), so a report recomputed from raw results
-//! agrees with them. Maintenance is laid over it afterwards by precedence. Time outside every
+//! sample-and-hold with back-dated confirmation (SPEC §3); the status page's day rollups are
+//! classified by it too (`query::days`), so bars and reports agree. Maintenance is laid over it afterwards by precedence. Time outside every
 //! segment was not monitored at all (before a probe's first result). Resolution is the
 //! ledger's: whole milliseconds. May use `model`, `config` and the plain
 //! [`ResultRecord`] data of `ledger`.

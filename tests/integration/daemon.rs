@@ -689,3 +689,49 @@ async fn exclusions_are_recorded_with_their_reason_directly_and_through_the_daem
     );
     assert_eq!(daemon.terminate().await, 0);
 }
+
+/// Checks open a fresh connection each; `reuse_connection = true` keeps one open instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_reuse_connection_keeps_connections_between_checks() {
+    let fresh = http::start(http::HttpOptions::plain()).await;
+    let kept = http::start(http::HttpOptions::plain()).await;
+    let config = TestConfig::new();
+    config.probes(
+        "web.toml",
+        &format!(
+            r#"
+[[probe]]
+name = "fresh"
+kind = "http"
+url = "{fresh}"
+interval = "250ms"
+timeout = "200ms"
+
+[[probe]]
+name = "kept"
+kind = "http"
+url = "{kept}"
+interval = "250ms"
+timeout = "200ms"
+reuse_connection = true
+"#,
+            fresh = fresh.url("/ok"),
+            kept = kept.url("/ok"),
+        ),
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(daemon.terminate().await, 0);
+    assert!(
+        fresh.requests() >= 5,
+        "fresh: {} requests",
+        fresh.requests()
+    );
+    assert_eq!(
+        fresh.connections(),
+        fresh.requests(),
+        "one connection per check"
+    );
+    assert!(kept.requests() >= 5, "kept: {} requests", kept.requests());
+    assert_eq!(kept.connections(), 1, "{} requests", kept.requests());
+}

@@ -88,19 +88,30 @@ pub struct Figures {
     pub computed_at: Option<Timestamp>,
 }
 
-/// Recomputes [`Figures`] until `cancel`: first shortly after start, then every
-/// [`REFRESH_EVERY`] or [`DUTY_FACTOR`] times as long as the last computation took.
+/// Recomputes [`Figures`] until `cancel`: first shortly after start, then, while views keep
+/// reading them (`viewed`), every [`REFRESH_EVERY`] or [`DUTY_FACTOR`] times as long as the
+/// last computation took. Nobody looking costs nothing: the first view after a quiet spell
+/// gets the copy of the last computation (its time is on the page) and wakes the next one.
 pub async fn refresh_forever(
     handle: Handle,
     cache: Arc<RwLock<Arc<Figures>>>,
+    viewed: Arc<tokio::sync::Notify>,
     cancel: CancellationToken,
 ) {
     let mut pause = FIRST_REFRESH;
+    let mut first = true;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
         }
+        if !first {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = viewed.notified() => {}
+            }
+        }
+        first = false;
         let started = std::time::Instant::now();
         let handle = handle.clone();
         let computed = tokio::task::spawn_blocking(move || {

@@ -26,7 +26,7 @@ use axum::{
 };
 use jiff::Timestamp;
 use serde::Deserialize;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -44,6 +44,9 @@ use crate::{
 pub struct HttpState {
     handle: Handle,
     figures: Arc<RwLock<Arc<Figures>>>,
+    /// Told whenever a view reads the figures: the refresher recomputes only while someone
+    /// looks.
+    viewed: Arc<Notify>,
 }
 
 impl HttpState {
@@ -52,6 +55,7 @@ impl HttpState {
         HttpState {
             handle,
             figures: Arc::default(),
+            viewed: Arc::default(),
         }
     }
 
@@ -67,6 +71,7 @@ impl HttpState {
     }
 
     fn figures(&self) -> Arc<Figures> {
+        self.viewed.notify_one();
         self.figures
             .read()
             .map(|f| Arc::clone(&f))
@@ -93,6 +98,7 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
     let refresher = tokio::spawn(figures::refresh_forever(
         state.handle.clone(),
         Arc::clone(&state.figures),
+        Arc::clone(&state.viewed),
         shutdown.child_token(),
     ));
     let app = router(state);
