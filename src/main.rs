@@ -1,7 +1,7 @@
 //! The `upledger` binary: everything lives in the library; see `upledger::cli`.
 
 fn main() -> std::process::ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     upledger::cli::main()
 }
 
@@ -9,9 +9,14 @@ fn main() -> std::process::ExitCode {
 /// keeps the high-water mark of what it once held. A daemon whose checks run on a few worker
 /// and blocking threads then carries several arenas of freed memory. Two arenas keep the
 /// resident size of 10,000 probes several MiB lower at no measurable CPU cost.
+///
+/// glibc also raises its mmap threshold to the size of every large block freed (up to
+/// 32 MiB), so after one big `/metrics` body or month computation, blocks that size come from
+/// the heap and their pages stay resident when freed. A fixed threshold keeps large blocks in
+/// their own mappings, returned whole on free: a few syscalls per scrape, MiBs less resident.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn limit_malloc_arenas() {
+fn tune_malloc() {
     // `MALLOC_ARENA_MAX` in the environment still wins: glibc reads it at the first malloc,
     // which has already happened, so only set the limit when the user did not.
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
@@ -21,7 +26,13 @@ fn limit_malloc_arenas() {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: as above; 128 KiB is glibc's own starting value, made fixed.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
+fn tune_malloc() {}

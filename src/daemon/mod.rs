@@ -6,6 +6,7 @@
 //! stop scheduling, let checks in flight finish, commit what is left and record a stop marker.
 
 pub mod lag;
+mod memory;
 pub mod recorder;
 pub mod schedule;
 mod systemd;
@@ -159,6 +160,7 @@ impl Daemon {
             ledger = %config.daemon.ledger.display(),
             "daemon started"
         );
+        memory::release_free_memory();
         Ok(daemon)
     }
 
@@ -249,6 +251,7 @@ impl Daemon {
                         note_maintenance(&self.shared.ledger, &config);
                         info!(probes = self.probes.len(), before, "configuration reloaded");
                         self.config.send_replace(Arc::new(config));
+                        memory::release_free_memory();
                     }
                     Err(e) => {
                         error!(error = %e, "reload rejected; keeping the running configuration")

@@ -302,9 +302,9 @@ async fn ask_once(
 /// timeout ends the exchange: one lost datagram should not fail a check.
 const UDP_RETRANSMIT: Duration = Duration::from_millis(333);
 
-/// Room for a reply: a DNS answer without EDNS is at most 512 bytes; a larger,
-/// non-conforming one is still read whole rather than cut.
-const UDP_REPLY_ROOM: usize = 4096;
+/// Room for a reply: a DNS answer over UDP without EDNS is at most 512 bytes (a longer one
+/// is cut short and fails to decode: a `protocol` failure, as with hickory's own client).
+const UDP_REPLY_ROOM: usize = 512;
 
 /// One query over a fresh UDP socket with a random source port and id, as a new client would
 /// send it (recursion desired, no EDNS). The socket is connected, so the kernel drops
@@ -327,7 +327,7 @@ async fn ask_udp(
     query.add_query(Query::query(name, rtype));
     let datagram = query.to_vec()?;
     socket.send(&datagram).await?;
-    let mut reply = vec![0u8; UDP_REPLY_ROOM];
+    let mut reply = [0u8; UDP_REPLY_ROOM];
     let mut resend = tokio::time::interval_at(Instant::now() + UDP_RETRANSMIT, UDP_RETRANSMIT);
     loop {
         let len = tokio::select! {
