@@ -764,7 +764,9 @@ def main():
         enter_netns()
     if [name for _, name in socket.if_nameindex()] != ["lo"]:
         sys.exit(f"namespace {NETNS} has interfaces other than lo: refusing to run")
-    for knob, value in (("ip_local_port_range", "10000 65000"), ("tcp_tw_reuse", "1")):
+    # Outgoing connections take ports from 30000 up: every listener here sits below, so a
+    # check's connection (or its TIME_WAIT) never holds a port a checker wants to listen on.
+    for knob, value in (("ip_local_port_range", "30000 65000"), ("tcp_tw_reuse", "1")):
         with open(f"/proc/sys/net/ipv4/{knob}", "w") as f:  # this namespace's copy
             f.write(value)
     os.sched_setaffinity(0, {FARM_CPU})  # keep this script off the checker's core
