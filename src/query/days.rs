@@ -156,7 +156,7 @@ mod tests {
     use super::*;
     use crate::{
         model::Outcome,
-        query::monthly::tests::{ten_days, ts},
+        query::monthly::tests::{ts, web_with_ten_days},
         report::Sample,
     };
 
@@ -165,20 +165,7 @@ mod tests {
     /// raw results, clipped to that day, and the day's checks.
     #[test]
     fn day_rollups_from_digests_match_the_raw_timeline() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
-        let main = dir.path().join("upledger.toml");
-        std::fs::write(&main, "[daemon]\nledger = \"ledger\"\n").unwrap();
-        std::fs::write(
-            dir.path().join("probes.d/web.toml"),
-            "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
-             interval = \"30s\"\ntimeout = \"5s\"\nfailure_threshold = 3\n",
-        )
-        .unwrap();
-        let config = crate::config::load(&main).unwrap();
-        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
-        let records = ten_days();
-        ledger.append(&records).unwrap();
+        let (_dir, config, ledger, records) = web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
         let until = ts(12 * 86_400);
         assert!(digest(&config, &ledger, until, &|| true).unwrap() > 0);
 

@@ -994,7 +994,7 @@ pub(super) mod tests {
     /// Results of probe `web` for ten days of October 2026 at 30 s: outages that cross hour
     /// and day edges, transients, unknowns, gaps longer than `stale_after` inside a run of
     /// equal outcomes (a restart), latencies that vary.
-    pub(in crate::query) fn ten_days() -> Vec<ResultRecord> {
+    fn ten_days() -> Vec<ResultRecord> {
         let web = ProbeName::new("web").unwrap();
         let mut records = Vec::new();
         let mut rng = crate::testing::Rng::new(11);
@@ -1031,26 +1031,34 @@ pub(super) mod tests {
         records
     }
 
-    #[test]
-    fn reports_from_digests_equal_reports_from_raw_results() {
+    /// A configuration with `main` as its main file and probe `web` (TCP every 30 s,
+    /// `failure_threshold = 3`), and a ledger holding [`ten_days`] of its results.
+    pub(in crate::query) fn web_with_ten_days(
+        main: &str,
+    ) -> (tempfile::TempDir, Config, Ledger, Vec<ResultRecord>) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
-        let main = dir.path().join("upledger.toml");
-        std::fs::write(
-            &main,
-            "[daemon]\nledger = \"ledger\"\ntimezone = \"Europe/Berlin\"\n\n\
-             [[sla]]\nname = \"acme\"\nprobes = [\"web\"]\ntarget = \"99.5%\"\n",
-        )
-        .unwrap();
+        let main_path = dir.path().join("upledger.toml");
+        std::fs::write(&main_path, main).unwrap();
         std::fs::write(
             dir.path().join("probes.d/web.toml"),
             "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
              interval = \"30s\"\ntimeout = \"5s\"\nfailure_threshold = 3\n",
         )
         .unwrap();
-        let config = crate::config::load(&main).unwrap();
+        let config = crate::config::load(&main_path).unwrap();
         let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
-        ledger.append(&ten_days()).unwrap();
+        let records = ten_days();
+        ledger.append(&records).unwrap();
+        (dir, config, ledger, records)
+    }
+
+    #[test]
+    fn reports_from_digests_equal_reports_from_raw_results() {
+        let (_dir, config, ledger, _) = web_with_ten_days(
+            "[daemon]\nledger = \"ledger\"\ntimezone = \"Europe/Berlin\"\n\n\
+             [[sla]]\nname = \"acme\"\nprobes = [\"web\"]\ntarget = \"99.5%\"\n",
+        );
         let month: Month = "2026-10".parse().unwrap();
         let everything = Selection::default();
         let document = |now: Timestamp| {
