@@ -791,8 +791,16 @@ def main():
         start_farm(a.scratch, len(scenarios) * 2 * (a.warmup + a.window + IDLE_WAIT_S + 120) + 600)
         log(f"farm up in netns {NETNS}; {len(scenarios)} scenarios, {a.warmup:g} s warm-up + "
             f"{a.window:g} s window each")
+        farm = len(STARTED)
         for sc in scenarios:
-            rows.append(measure(a, sc))
+            try:
+                rows.append(measure(a, sc))
+            except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                # One scenario's failure (a port taken, a checker that would not start) must
+                # not cost the others: stop what it started, keep the farm, go on.
+                log(f"{sc.label()}: failed, skipped: {e}")
+                for p in reversed(STARTED[farm:]):
+                    stop(p)
             save()
     except (RuntimeError, subprocess.SubprocessError) as e:
         sys.exit(f"error: {e}")
