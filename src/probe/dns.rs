@@ -6,10 +6,10 @@
 //! `Resolver`: every reply's raw response code is seen (NXDOMAIN can be the wanted answer),
 //! nothing is cached, `/etc/hosts` is never read and no other server is tried, so a check
 //! observes exactly one server's answer. Over UDP the exchange is done here, on a fresh
-//! socket, with hickory's `Message` encoding: hickory's client would spawn a task and build
-//! a multiplexer per query, which cost more than twice the CPU of the query itself (see the
-//! README's performance section). TCP (and a truncated UDP answer's retry) uses hickory's
-//! client. May use `model` and `config`.
+//! socket, with hickory's `Message` encoding: hickory's client spawns a task and builds a
+//! multiplexer per query, and replacing it took a whole DNS check from 110 to 47 µs of CPU
+//! (README, "Benchmarks"). TCP (and a truncated UDP answer's retry) uses hickory's client.
+//! May use `model` and `config`.
 
 use std::{
     net::{IpAddr, SocketAddr},
