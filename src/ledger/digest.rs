@@ -320,37 +320,8 @@ impl Ledger {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<HourDigest>, LedgerError> {
-        let Some(id) = self.probe_id(probe)? else {
-            return Ok(Vec::new());
-        };
-        let Some(coverage) = self.coverage_ms(id)? else {
-            return Ok(Vec::new());
-        };
-        let from_ms = from.as_millisecond();
-        let to_ms = to.as_millisecond().min(coverage);
-        if from_ms >= to_ms {
-            return Ok(Vec::new());
-        }
-        let lo = day_key(id, floor_to(from_ms, DAY_MS));
-        let hi = day_key(id, floor_to(to_ms - 1, DAY_MS) + DAY_MS);
         let mut found = Vec::new();
-        for item in self.digests.range(lo..hi) {
-            let (key, value) = item.map_err(|e| self.sled_error(e))?;
-            let day_ms = key
-                .get(5..13)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(ms_from_ordered)
-                .ok_or_else(|| self.corrupt("digests", "bad day key"))?;
-            let (_, hours) = decode_day(day_ms, &value, true).map_err(|reason| {
-                self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
-            })?;
-            found.extend(
-                hours
-                    .into_iter()
-                    .filter(|(hour_ms, _)| (from_ms..to_ms).contains(hour_ms))
-                    .map(|(_, digest)| digest),
-            );
-        }
+        self.visit_digest_days(probe, from, to, true, &mut |_, hours| found.extend(hours))?;
         Ok(found)
     }
 
@@ -362,20 +333,41 @@ impl Ledger {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<DayDigest>, LedgerError> {
+        let mut found = Vec::new();
+        self.visit_digest_days(probe, from, to, false, &mut |whole_day, hours| {
+            found.push(DayDigest {
+                hours,
+                latency: whole_day.unwrap_or_default(),
+            });
+        })?;
+        Ok(found)
+    }
+
+    /// Decodes `probe`'s digested days that overlap `[from, to)` (cut at the coverage), in
+    /// time order, and hands each to `each(whole_day, hours)`: the day's total latency
+    /// histogram when the day lies wholly inside, and its hours inside the range. Hours carry
+    /// their own histograms for partial days, and for whole days too with `hour_latencies`.
+    fn visit_digest_days(
+        &self,
+        probe: &ProbeName,
+        from: Timestamp,
+        to: Timestamp,
+        hour_latencies: bool,
+        each: &mut dyn FnMut(Option<LatencyHistogram>, Vec<HourDigest>),
+    ) -> Result<(), LedgerError> {
         let Some(id) = self.probe_id(probe)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let Some(coverage) = self.coverage_ms(id)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let from_ms = from.as_millisecond();
         let to_ms = to.as_millisecond().min(coverage);
         if from_ms >= to_ms {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let lo = day_key(id, floor_to(from_ms, DAY_MS));
         let hi = day_key(id, floor_to(to_ms - 1, DAY_MS) + DAY_MS);
-        let mut found = Vec::new();
         for item in self.digests.range(lo..hi) {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let day_ms = key
@@ -384,23 +376,18 @@ impl Ledger {
                 .map(ms_from_ordered)
                 .ok_or_else(|| self.corrupt("digests", "bad day key"))?;
             let whole = from_ms <= day_ms && day_ms + DAY_MS <= to_ms;
-            let (total, hours) = decode_day(day_ms, &value, !whole).map_err(|reason| {
-                self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
-            })?;
-            found.push(DayDigest {
-                hours: hours
-                    .into_iter()
-                    .filter(|(hour_ms, _)| (from_ms..to_ms).contains(hour_ms))
-                    .map(|(_, digest)| digest)
-                    .collect(),
-                latency: if whole {
-                    total
-                } else {
-                    LatencyHistogram::default()
-                },
-            });
+            let (total, hours) =
+                decode_day(day_ms, &value, hour_latencies || !whole).map_err(|reason| {
+                    self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
+                })?;
+            let hours = hours
+                .into_iter()
+                .filter(|(hour_ms, _)| (from_ms..to_ms).contains(hour_ms))
+                .map(|(_, digest)| digest)
+                .collect();
+            each(whole.then_some(total), hours);
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Digests every probe's whole hours that end at or before `until`, from its coverage
