@@ -35,7 +35,8 @@ pub use figures::{Figures, REFRESH_EVERY, compute};
 use crate::{
     config::Config,
     daemon::Handle,
-    query::{self, ProbeStatus, StatusReport, Summary, monthly},
+    ledger::Ledger,
+    query::{self, ProbeStatus, QueryError, StatusReport, Summary, monthly},
     report::Month,
 };
 
@@ -292,23 +293,13 @@ async fn report_json(
     {
         Some(document) => (**document).clone(),
         None => {
-            let handle = state.handle.clone();
-            let computed = tokio::task::spawn_blocking(move || {
-                let config = Arc::clone(&handle.config.borrow());
-                let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
-                monthly::month_document(
-                    &config,
-                    &handle.shared.ledger,
-                    month,
-                    Timestamp::now(),
-                    &monthly::Selection::default(),
-                )
-            })
-            .await;
-            match computed {
-                Ok(Ok(document)) => document,
-                Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            let computed = on_ledger(&state.handle, move |config, ledger| {
+                let everything = monthly::Selection::default();
+                monthly::month_document(config, ledger, month, Timestamp::now(), &everything)
+            });
+            match computed.await {
+                Ok(document) => document,
+                Err(response) => return response,
             }
         }
     };
@@ -335,17 +326,32 @@ async fn incidents_json(
         incidents.reverse();
         return Json(incidents).into_response();
     }
-    let handle = state.handle.clone();
-    let found = tokio::task::spawn_blocking(move || {
+    let found = on_ledger(&state.handle, move |config, ledger| {
+        monthly::incidents(config, ledger, month, Timestamp::now())
+    });
+    match found.await {
+        Ok(incidents) => Json(figures::public_incidents(&config, incidents)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Runs `query` on the blocking pool over the live configuration and the ledger, seeing
+/// flushed results only; its error is the client's (400), a failed task the server's (500).
+async fn on_ledger<T: Send + 'static>(
+    handle: &Handle,
+    query: impl FnOnce(&Config, &Ledger) -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, Response> {
+    let handle = handle.clone();
+    let done = tokio::task::spawn_blocking(move || {
         let config = Arc::clone(&handle.config.borrow());
         let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
-        monthly::incidents(&config, &handle.shared.ledger, month, Timestamp::now())
+        query(&config, &handle.shared.ledger)
     })
     .await;
-    match found {
-        Ok(Ok(incidents)) => Json(figures::public_incidents(&config, incidents)).into_response(),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    match done {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
 
@@ -371,16 +377,12 @@ async fn history_json(
             Ok(since) => since,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
-    let handle = state.handle.clone();
     let show_details = config.daemon.show_details;
-    let found = tokio::task::spawn_blocking(move || {
-        let config = Arc::clone(&handle.config.borrow());
-        let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
-        query::history(&config, &handle.shared.ledger, &name, since)
-    })
-    .await;
-    match found {
-        Ok(Ok(mut history)) => {
+    let found = on_ledger(&state.handle, move |config, ledger| {
+        query::history(config, ledger, &name, since)
+    });
+    match found.await {
+        Ok(mut history) => {
             if !show_details {
                 for line in &mut history.results {
                     line.detail.clear();
@@ -388,8 +390,7 @@ async fn history_json(
             }
             Json(history).into_response()
         }
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(response) => response,
     }
 }
 
