@@ -94,21 +94,15 @@ impl BudgetWatcher {
             };
             let document = monthly::month_document(config, ledger, month, now, &selection)?;
             if let Some(figures) = document.probes.first() {
-                for used in budget_reached(figures.budget_seconds, figures.budget_remaining_seconds)
-                {
-                    let mark = format!("budget/{month}/{zone}/probe/{}/{used}", spec.name);
-                    if ledger.alert_marked(&mark)? {
-                        continue;
-                    }
-                    let mut event = Event::new(EventKind::Budget, Some(spec.name.as_str()), now);
-                    event.budget_used_percent = Some(used);
-                    event.month_availability = figures.availability;
-                    event.target = Some(figures.target);
-                    event.budget_remaining_seconds = Some(figures.budget_remaining_seconds);
-                    event.summarize();
-                    evaluation.events.push(event);
-                    evaluation.marks.push(mark);
-                }
+                let budget = Budget {
+                    mark: format!("budget/{month}/{zone}/probe/{}", spec.name),
+                    event: Event::new(EventKind::Budget, Some(spec.name.as_str()), now),
+                    availability: figures.availability,
+                    target: figures.target,
+                    seconds: figures.budget_seconds,
+                    remaining_seconds: figures.budget_remaining_seconds,
+                };
+                budget.announce(ledger, &mut evaluation)?;
             }
             let since = now.checked_sub(longest).unwrap_or(now);
             let outages = query::recent_outages(ledger, spec, since, now)?;
@@ -159,23 +153,53 @@ impl BudgetWatcher {
             let Some(figures) = document.slas.first() else {
                 continue;
             };
-            for used in budget_reached(figures.budget_seconds, figures.budget_remaining_seconds) {
-                let mark = format!("budget/{month}/{zone}/sla/{}/{used}", sla.name);
-                if ledger.alert_marked(&mark)? {
-                    continue;
-                }
-                let mut event = Event::new(EventKind::Budget, None, now);
-                event.sla = Some(sla.name.clone());
-                event.budget_used_percent = Some(used);
-                event.month_availability = figures.availability;
-                event.target = Some(figures.target);
-                event.budget_remaining_seconds = Some(figures.budget_remaining_seconds);
-                event.summarize();
-                evaluation.events.push(event);
-                evaluation.marks.push(mark);
-            }
+            let mut event = Event::new(EventKind::Budget, None, now);
+            event.sla = Some(sla.name.clone());
+            let budget = Budget {
+                mark: format!("budget/{month}/{zone}/sla/{}", sla.name),
+                event,
+                availability: figures.availability,
+                target: figures.target,
+                seconds: figures.budget_seconds,
+                remaining_seconds: figures.budget_remaining_seconds,
+            };
+            budget.announce(ledger, &mut evaluation)?;
         }
         Ok(evaluation)
+    }
+}
+
+/// A probe's or an SLA's month budget, as far as budget alerts need it.
+struct Budget {
+    /// Mark prefix; each threshold appends `/{percent}`.
+    mark: String,
+    /// The event to send, naming its probe or SLA.
+    event: Event,
+    availability: Option<f64>,
+    target: f64,
+    seconds: f64,
+    remaining_seconds: f64,
+}
+
+impl Budget {
+    /// Adds an alert (and its mark) for each threshold of the budget now used up that has
+    /// not been announced yet.
+    fn announce(&self, ledger: &Ledger, evaluation: &mut Evaluation) -> Result<(), QueryError> {
+        for used in budget_reached(self.seconds, self.remaining_seconds) {
+            let mark = format!("{}/{used}", self.mark);
+            if ledger.alert_marked(&mark)? {
+                continue;
+            }
+            let mut event = self.event.clone();
+            event.budget_used_percent = Some(used);
+            event.month_availability = self.availability;
+            event.target = Some(self.target);
+            event.budget_remaining_seconds = Some(self.remaining_seconds);
+            event.summarize();
+            evaluation.events.push(event);
+            evaluation.marks.push(mark);
+        }
+        Ok(())
     }
 }
 
