@@ -158,10 +158,16 @@ def host_busy_ticks():
     return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
 
 
-def stat_ticks(pid):
-    """utime + stime + cutime + cstime (fields 14-17 of proc_pid_stat(5))."""
+def user_sys_ticks(pid):
+    """(utime + cutime, stime + cstime): fields 14-17 of proc_pid_stat(5)."""
     with open(f"/proc/{pid}/stat") as f:
-        return sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15])
+        utime, stime, cutime, cstime = (int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15])
+    return utime + cutime, stime + cstime
+
+
+def stat_ticks(pid):
+    """utime + stime + cutime + cstime."""
+    return sum(user_sys_ticks(pid))
 
 
 def bench_ticks():
@@ -186,7 +192,9 @@ def snap(pid):
             pass
     with open(f"/proc/{pid}/status") as f:
         hwm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    return {"t": time.monotonic(), "ticks": stat_ticks(pid), "sched_ns": sched_ns,
+    user, system = user_sys_ticks(pid)
+    return {"t": time.monotonic(), "ticks": user + system, "user": user, "sys": system,
+            "sched_ns": sched_ns,
             "hwm_kb": hwm_kb, "host": host_busy_ticks(), "bench": bench_ticks()}
 
 
@@ -216,6 +224,7 @@ def window(pid, seconds, counters):
     wall = s1["t"] - s0["t"]
     bench_s, host_s = (s1["bench"] - s0["bench"]) / TCK, (s1["host"] - s0["host"]) / TCK
     fig = {"wall_s": round(wall, 3), "cpu_s": (s1["ticks"] - s0["ticks"]) / TCK,
+           "user_s": (s1["user"] - s0["user"]) / TCK, "sys_s": (s1["sys"] - s0["sys"]) / TCK,
            "sched_cpu_s": (s1["sched_ns"] - s0["sched_ns"]) / 1e9,
            "peak_rss_mib": round(s1["hwm_kb"] / 1024, 1),
            "host_busy_cores": round(host_s / wall, 3), "bench_cores": round(bench_s / wall, 3),
@@ -497,9 +506,11 @@ def measure(a, sc):
                    seconds=round(time.time() - started, 1),
                    checks_per_s=round(fig["checks"] / fig["wall_s"], 1),
                    cpu_us_per_check=round(fig["cpu_s"] * 1e6 / max(fig["checks"], 1), 2),
+                   user_us_per_check=round(fig["user_s"] * 1e6 / max(fig["checks"], 1), 2),
+                   sys_us_per_check=round(fig["sys_s"] * 1e6 / max(fig["checks"], 1), 2),
                    sched_us_per_check=round(fig["sched_cpu_s"] * 1e6 / max(fig["checks"], 1), 2))
         log(f"  {fig['checks_per_s']} checks/s, {fig['cpu_us_per_check']} CPU-µs/check "
-            f"(schedstat {fig['sched_us_per_check']}), peak RSS {fig['peak_rss_mib']} MiB, "
+            f"(user {fig['user_us_per_check']}, system {fig['sys_us_per_check']}; schedstat {fig['sched_us_per_check']}), peak RSS {fig['peak_rss_mib']} MiB, "
             f"foreign load {fig['foreign_cores']:.2f} cores")
         if fig["foreign_cores"] <= MAX_FOREIGN_CORES:
             break

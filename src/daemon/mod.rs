@@ -342,7 +342,8 @@ impl Daemon {
         };
         tokio::task::spawn_blocking(move || {
             ledger.record_marker(stop)?;
-            ledger.flush()
+            // The next start then has no journal to replay.
+            ledger.checkpoint()
         })
         .await
         .map_err(|e| LedgerError::sink(e.to_string()))??;

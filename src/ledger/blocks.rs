@@ -21,6 +21,7 @@ use super::encoding::{
     BlockDecoder, BlockEncoder, BlockKey, MAX_BLOCK_SPAN_MS, RecordRef, ms_ceil, ms_from_ordered,
     ordered_ms,
 };
+use super::journal::EntryEncoder;
 use super::{Ledger, LedgerError, LedgerStats, ResultRecord, Writer, describe_ms, hex};
 use crate::model::ProbeName;
 
@@ -41,11 +42,15 @@ pub(super) const MAX_PROBE_ID: u32 = u32::MAX - 1;
 type BlockVisitor<'a> = dyn FnMut(BlockKey, &[u8], bool) -> Result<bool, LedgerError> + 'a;
 
 /// The writer's copy of a probe's open block: the encoder state to append without reading,
-/// and the bytes to seal it without reading.
+/// and the bytes to seal it without reading. Readers of this process use the bytes too while
+/// they are newer than the stored copy (`changed`): the newest records may be in the
+/// journal alone.
 #[derive(Debug)]
 pub(super) struct OpenBlock {
     encoder: BlockEncoder,
-    bytes: Vec<u8>,
+    pub(super) bytes: Vec<u8>,
+    /// Holds records that the stored copy lacks.
+    pub(super) changed: bool,
 }
 
 impl OpenBlock {
@@ -54,7 +59,20 @@ impl OpenBlock {
     }
 }
 
-fn open_key(id: u32) -> [u8; 8] {
+/// What one write did to the open blocks, and so what it must store.
+#[derive(Default)]
+struct BlockChanges {
+    /// Probes whose open block took records.
+    touched: HashSet<u32>,
+    /// Probes whose open block was created (and perhaps sealed) by this write.
+    renewed: HashSet<u32>,
+    /// Blocks sealed by this write, per probe, to store with the probe's new open block.
+    sealed: HashMap<u32, Vec<(BlockKey, Vec<u8>)>>,
+    /// Keys of the blocks this write created, so no two get the same key.
+    created: HashSet<BlockKey>,
+}
+
+pub(super) fn open_key(id: u32) -> [u8; 8] {
     let mut key = [0u8; 8];
     key[..4].copy_from_slice(&OPEN_PREFIX);
     key[4..].copy_from_slice(&id.to_be_bytes());
@@ -83,12 +101,15 @@ impl Ledger {
     /// every result in `batch` is durable. Results of a probe should arrive in time order; one
     /// older than the probe's previous result is kept too, in a new block. On `Err` some of
     /// the batch may be stored; later calls still work (they start new blocks).
+    ///
+    /// The records go to the journal (one sled value) and to the writer's open blocks in
+    /// memory; only blocks created or sealed by this call are stored now. See `journal.rs`.
     pub fn append(&self, batch: &[ResultRecord]) -> Result<(), LedgerError> {
         let mut writer = self.lock_writer();
         let outcome = self.append_locked(&mut writer, batch);
         if outcome.is_err() {
             // The writer's copies may be ahead of what reached sled: start over from disk.
-            writer.open.clear();
+            self.open_blocks_mut().clear();
             writer.stale = true;
         }
         outcome
@@ -100,52 +121,121 @@ impl Ledger {
         batch: &[ResultRecord],
     ) -> Result<(), LedgerError> {
         if writer.stale {
-            self.seal_open_blocks(writer)?;
+            self.replay_journal(writer)?;
         }
-        // Probes touched, and blocks sealed by this call per probe, to write together with the
-        // probe's new open block: one atomic batch must hold both, or a crash could leave a
-        // sealed copy that disagrees with the open block it came from.
-        let mut touched: HashSet<u32> = HashSet::new();
-        let mut sealed: HashMap<u32, Vec<(BlockKey, Vec<u8>)>> = HashMap::new();
-        let mut created: HashSet<BlockKey> = HashSet::new();
+        let mut entry = EntryEncoder::new(batch.len());
+        let mut changes = BlockChanges::default();
+        {
+            // Held until the sealed blocks are stored, so that no reader meets a sealed
+            // block's records in neither place.
+            let mut open = self.open_blocks_mut();
+            for record in batch {
+                let id = self.probe_id_for_write(writer, &record.probe)?;
+                let record = record.as_ref();
+                entry.push(id, &record);
+                self.push_open(&mut open, id, &record, &mut changes)?;
+            }
+            self.store_changes(&mut open, changes, false)?;
+        }
+        self.write_journal(writer, entry)?;
+        self.redigest_behind(writer, batch)?;
+        self.flush()?;
+        if self.checkpoint_due(writer) && self.checkpoint_locked(writer).is_err() {
+            // The results are durable in the journal all the same: the next write replays
+            // it and so checkpoints again.
+            self.open_blocks_mut().clear();
+            writer.stale = true;
+        }
+        Ok(())
+    }
+
+    /// Appends results straight into stored blocks, without the journal: what a replay does
+    /// with the journal's records. Not flushed.
+    pub(super) fn store_directly(
+        &self,
+        writer: &mut Writer,
+        batch: &[ResultRecord],
+    ) -> Result<(), LedgerError> {
+        let mut changes = BlockChanges::default();
+        let mut open = self.open_blocks_mut();
         for record in batch {
             let id = self.probe_id_for_write(writer, &record.probe)?;
-            let record = record.as_ref();
-            let continues = writer
-                .open
-                .get(&id)
-                .is_some_and(|open| open.encoder.accepts(record.at_ms, self.block_records));
-            if !continues {
-                if let Some(full) = writer.open.remove(&id) {
-                    let key = full.encoder.key();
-                    created.insert(key);
-                    sealed.entry(id).or_default().push((key, full.bytes));
-                }
-                let key = self.free_block_key(id, record.at_ms, &created, None)?;
-                created.insert(key);
-                let mut bytes = Vec::with_capacity(self.block_records as usize * 4 + 8);
-                let encoder = BlockEncoder::start(key, record.at_ms, &mut bytes);
-                writer.open.insert(id, OpenBlock { encoder, bytes });
-            }
-            touched.insert(id);
-            if let Some(open) = writer.open.get_mut(&id) {
-                open.encoder.push(&record, &mut open.bytes);
-            }
+            self.push_open(&mut open, id, &record.as_ref(), &mut changes)?;
         }
-        // Each touched open block is written whole, in moderate batches: a plain insert costs
-        // sled about half of what a merge does (a merge reads the old value and calls the
-        // operator, then writes the whole new value just the same).
+        self.store_changes(&mut open, changes, true)
+    }
+
+    /// Appends `record` to probe `id`'s open block in memory, sealing it first when it cannot
+    /// take the record, and notes what must be stored.
+    fn push_open(
+        &self,
+        open: &mut HashMap<u32, OpenBlock>,
+        id: u32,
+        record: &RecordRef<'_>,
+        changes: &mut BlockChanges,
+    ) -> Result<(), LedgerError> {
+        let continues = open
+            .get(&id)
+            .is_some_and(|block| block.encoder.accepts(record.at_ms, self.block_records));
+        if !continues {
+            if let Some(full) = open.remove(&id) {
+                let key = full.encoder.key();
+                changes.created.insert(key);
+                changes
+                    .sealed
+                    .entry(id)
+                    .or_default()
+                    .push((key, full.bytes));
+            }
+            let key = self.free_block_key(id, record.at_ms, &changes.created, None)?;
+            changes.created.insert(key);
+            changes.renewed.insert(id);
+            let mut bytes = Vec::with_capacity(self.block_records as usize * 4 + 8);
+            let encoder = BlockEncoder::start(key, record.at_ms, &mut bytes);
+            open.insert(
+                id,
+                OpenBlock {
+                    encoder,
+                    bytes,
+                    changed: false,
+                },
+            );
+        }
+        changes.touched.insert(id);
+        if let Some(block) = open.get_mut(&id) {
+            block.encoder.push(record, &mut block.bytes);
+            block.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Stores the blocks sealed by [`Self::push_open`] with their probes' new open blocks,
+    /// each probe's in one atomic batch: a crash must not leave a sealed copy that disagrees
+    /// with the open block it came from. With `all`, every touched open block is stored.
+    fn store_changes(
+        &self,
+        open: &mut HashMap<u32, OpenBlock>,
+        mut changes: BlockChanges,
+        all: bool,
+    ) -> Result<(), LedgerError> {
+        let ids = if all {
+            &changes.touched
+        } else {
+            &changes.renewed
+        };
         let mut writes = sled::Batch::default();
         let mut ops = 0usize;
-        for id in touched {
-            let Some(open) = writer.open.get(&id) else {
+        for id in ids {
+            let Some(block) = open.get_mut(id) else {
                 continue;
             };
-            for (key, block) in sealed.remove(&id).unwrap_or_default() {
+            block.changed = false;
+            let value = open_value(block.start(), &block.bytes);
+            for (key, block) in changes.sealed.remove(id).unwrap_or_default() {
                 writes.insert(&key.to_bytes()[..], block);
                 ops += 1;
             }
-            writes.insert(&open_key(id)[..], open_value(open.start(), &open.bytes));
+            writes.insert(&open_key(*id)[..], value);
             ops += 1;
             if ops >= WRITE_BATCH_OPS {
                 let full = std::mem::take(&mut writes);
@@ -160,8 +250,39 @@ impl Ledger {
                 .apply_batch(writes)
                 .map_err(|e| self.sled_error(e))?;
         }
-        self.redigest_behind(writer, batch)?;
-        self.flush()
+        Ok(())
+    }
+
+    /// Stores every open block that changed since it was last stored (not flushed): the
+    /// first half of a checkpoint.
+    pub(super) fn store_changed_open_blocks(&self) -> Result<(), LedgerError> {
+        let changed: Vec<u32> = self
+            .open_blocks()
+            .iter()
+            .filter(|(_, block)| block.changed)
+            .map(|(id, _)| *id)
+            .collect();
+        for chunk in changed.chunks(WRITE_BATCH_OPS) {
+            let mut writes = sled::Batch::default();
+            {
+                let open = self.open_blocks();
+                for id in chunk {
+                    if let Some(block) = open.get(id) {
+                        writes.insert(&open_key(*id)[..], open_value(block.start(), &block.bytes));
+                    }
+                }
+            }
+            self.results
+                .apply_batch(writes)
+                .map_err(|e| self.sled_error(e))?;
+            let mut open = self.open_blocks_mut();
+            for id in chunk {
+                if let Some(block) = open.get_mut(id) {
+                    block.changed = false;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Seals every open block found on disk (at open, and after a failed write), so the
@@ -204,7 +325,7 @@ impl Ledger {
         if !open.is_empty() {
             self.flush()?;
         }
-        writer.open.clear();
+        self.open_blocks_mut().clear();
         writer.stale = false;
         Ok(())
     }
@@ -254,7 +375,7 @@ impl Ledger {
     pub fn import(&self, records: &[ResultRecord]) -> Result<usize, LedgerError> {
         let mut writer = self.lock_writer();
         if writer.stale {
-            self.seal_open_blocks(&mut writer)?;
+            self.replay_journal(&mut writer)?;
         }
 
         let mut by_probe: HashMap<&ProbeName, Vec<&ResultRecord>> = HashMap::new();
@@ -275,7 +396,7 @@ impl Ledger {
         let mut created = HashSet::new();
         for (probe, list) in &probes {
             let id = self.probe_id_for_write(&mut writer, probe)?;
-            let reserved = writer.open.get(&id).map(OpenBlock::start);
+            let reserved = self.open_blocks().get(&id).map(OpenBlock::start);
             let mut block: Option<(BlockEncoder, Vec<u8>)> = None;
             for record in list {
                 let record = record.as_ref();
@@ -489,8 +610,11 @@ impl Ledger {
     pub fn prune_before(&self, cutoff: Timestamp) -> Result<u64, LedgerError> {
         let cutoff_ms = ms_ceil(cutoff);
         let mut writer = self.lock_writer();
+        // Pruned results must not come back from the journal in a replay.
         if writer.stale {
-            self.seal_open_blocks(&mut writer)?;
+            self.replay_journal(&mut writer)?;
+        } else {
+            self.checkpoint_locked(&mut writer)?;
         }
         let mut doomed: Vec<Vec<u8>> = Vec::new();
         let mut dropped = 0u64;
@@ -523,13 +647,13 @@ impl Ledger {
         });
         if let Err(e) = removed {
             // Some open blocks may be gone, others not: re-read them before the next write.
-            writer.open.clear();
+            self.open_blocks_mut().clear();
             writer.stale = true;
             return Err(self.sled_error(e));
         }
         for id in closed {
             // Its block is gone: the next result starts a new one.
-            writer.open.remove(&id);
+            self.open_blocks_mut().remove(&id);
         }
         self.flush()?;
         Ok(dropped)
@@ -598,10 +722,19 @@ impl Ledger {
         reverse: bool,
         each: &mut BlockVisitor<'_>,
     ) -> Result<(), LedgerError> {
-        let open_bytes = self
-            .results
-            .get(open_key(id))
-            .map_err(|e| self.sled_error(e))?;
+        // The writer's copy first: once it is stored, the stored copy is as new.
+        let newer = self
+            .open_blocks()
+            .get(&id)
+            .filter(|block| block.changed)
+            .map(|block| sled::IVec::from(open_value(block.start(), &block.bytes)));
+        let open_bytes = match newer {
+            Some(bytes) => Some(bytes),
+            None => self
+                .results
+                .get(open_key(id))
+                .map_err(|e| self.sled_error(e))?,
+        };
         let mut open = match &open_bytes {
             None => None,
             Some(value) => {

@@ -40,6 +40,7 @@ mod corrections;
 mod digest;
 mod encoding;
 mod error;
+mod journal;
 mod outbox;
 mod record;
 mod rollup;
@@ -48,7 +49,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -60,6 +61,7 @@ use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms
 pub use corrections::ExclusionRecord;
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
+pub use journal::CHECKPOINT_RECORDS;
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
@@ -93,6 +95,7 @@ const MAINTENANCE_TREE: &str = "maintenance_seen";
 const CLOSED_TREE: &str = "closed_periods";
 const DIGESTS_TREE: &str = "digests";
 const OUTBOX_TREE: &str = "outbox";
+const JOURNAL_TREE: &str = "journal";
 const ALERT_MARKS_TREE: &str = "alert_marks";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
@@ -113,7 +116,14 @@ pub struct LedgerOptions {
     /// default) fails at once with [`LedgerError::Locked`], which is what a query command
     /// wants when the daemon runs.
     pub lock_wait: Duration,
+    /// Longest the journal keeps results before a checkpoint stores them in their blocks
+    /// (see `journal.rs`); also bounds what a replay after a crash has to do.
+    pub checkpoint_every: Duration,
 }
+
+/// [`LedgerOptions::checkpoint_every`] unless said otherwise: at 1,000 probes every second,
+/// a checkpoint stores 1,000 open blocks where per-commit writes stored 120,000.
+pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(120);
 
 impl Default for LedgerOptions {
     fn default() -> Self {
@@ -121,6 +131,7 @@ impl Default for LedgerOptions {
             block_records: DEFAULT_BLOCK_RECORDS,
             cache_capacity: DEFAULT_CACHE_BYTES,
             lock_wait: Duration::ZERO,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
     }
 }
@@ -155,8 +166,13 @@ pub struct Ledger {
     digests: sled::Tree,
     outbox: sled::Tree,
     alert_marks: sled::Tree,
+    journal: sled::Tree,
     block_records: u32,
+    checkpoint_every: Duration,
     writer: Mutex<Writer>,
+    /// The writer's open blocks, by probe id: written under the writer's lock, read by
+    /// readers too (see `blocks.rs`). Lock order: `writer`, then this.
+    open: RwLock<HashMap<u32, OpenBlock>>,
 }
 
 /// What only the writer needs: probe ids and each probe's open block.
@@ -164,7 +180,7 @@ pub struct Ledger {
 struct Writer {
     ids: HashMap<ProbeName, u32>,
     next_id: u32,
-    open: HashMap<u32, OpenBlock>,
+    journal: journal::JournalState,
     /// Each probe's digest coverage (ms), as far as looked up: see `digest.rs`.
     coverage: HashMap<u32, Option<i64>>,
     /// A write failed part-way: the open blocks on disk may not match `open`, so they are
@@ -240,6 +256,7 @@ impl Ledger {
         let digests = db.open_tree(DIGESTS_TREE).map_err(sled_error)?;
         let outbox = db.open_tree(OUTBOX_TREE).map_err(sled_error)?;
         let alert_marks = db.open_tree(ALERT_MARKS_TREE).map_err(sled_error)?;
+        let journal = db.open_tree(JOURNAL_TREE).map_err(sled_error)?;
 
         let ledger = Ledger {
             path: path.to_path_buf(),
@@ -254,16 +271,20 @@ impl Ledger {
             digests,
             outbox,
             alert_marks,
+            journal,
             block_records: options.block_records.clamp(1, 65_535),
+            checkpoint_every: options.checkpoint_every,
             writer: Mutex::new(Writer::default()),
+            open: RwLock::default(),
         };
         ledger.check_format(&meta)?;
         let next_id = ledger.next_probe_id()?;
         {
             let mut writer = ledger.lock_writer();
             writer.next_id = next_id;
-            // Open blocks of the previous run are sealed: this run starts new ones.
-            ledger.seal_open_blocks(&mut writer)?;
+            // Open blocks of the previous run are sealed, with whatever its journal held
+            // beyond them: this run starts new ones.
+            ledger.replay_journal(&mut writer)?;
         }
         Ok(ledger)
     }
@@ -443,10 +464,25 @@ impl Ledger {
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(|poisoned| {
             let mut writer = poisoned.into_inner();
-            writer.open.clear();
+            self.open_blocks_mut().clear();
             writer.stale = true;
             writer
         })
+    }
+
+    /// The open blocks, for reading. A panic while they were written (poisoned lock) leaves
+    /// them as they were; the writer that panicked marked itself stale, so they are
+    /// replaced before the next write.
+    fn open_blocks(&self) -> RwLockReadGuard<'_, HashMap<u32, OpenBlock>> {
+        self.open
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn open_blocks_mut(&self) -> RwLockWriteGuard<'_, HashMap<u32, OpenBlock>> {
+        self.open
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The id of a probe, registering it (not yet flushed) when it is new.

@@ -836,7 +836,7 @@ fn after_a_failed_write_the_next_one_starts_from_disk() {
     // What `append` does when sled fails part-way: forget the writer's copies.
     {
         let mut writer = ledger.lock_writer();
-        writer.open.clear();
+        ledger.open_blocks_mut().clear();
         writer.stale = true;
     }
     ledger.append(&written[15..]).unwrap();
@@ -999,4 +999,122 @@ fn digests_outlive_pruning_and_a_stopped_pass_goes_on_later() {
         ledger.digests(&name("api"), at(0), at(3 * HOUR)).unwrap(),
         before
     );
+}
+
+/// Blocks of 10 and no checkpoint unless asked: results stay in the journal.
+fn journaled() -> LedgerOptions {
+    LedgerOptions {
+        checkpoint_every: Duration::from_secs(3_600),
+        ..small_blocks(10)
+    }
+}
+
+/// The stored copy of probe `id`'s open block, as a restart would read it.
+fn stored_open_block(ledger: &Ledger, id: u32) -> Option<Vec<u8>> {
+    ledger
+        .results
+        .get(blocks::open_key(id))
+        .unwrap()
+        .map(|v| v.to_vec())
+}
+
+#[test]
+fn results_only_in_the_journal_are_read_and_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = [series("api", 25, 0), series("db", 7, 500)].concat();
+    {
+        let ledger = Ledger::open_with(dir.path(), &journaled()).unwrap();
+        for chunk in written.chunks(4) {
+            ledger.append(chunk).unwrap();
+        }
+        // The journal holds them, the stored open blocks lag behind...
+        assert_eq!(ledger.journal.len(), written.chunks(4).len());
+        let api = ledger.probe_id(&name("api")).unwrap().unwrap();
+        let stored = stored_open_block(&ledger, api).unwrap();
+        let open_len = ledger.open_blocks().get(&api).unwrap().bytes.len();
+        assert!(
+            stored.len() < 8 + open_len,
+            "the stored open block is behind memory"
+        );
+        // ...and readers see them all the same.
+        assert_eq!(all(&ledger), written);
+        assert_eq!(
+            ledger.last_results(&name("api"), 3).unwrap(),
+            written[22..25]
+        );
+        // A crash: no checkpoint.
+    }
+    let ledger = reopen(dir.path());
+    assert!(ledger.journal.is_empty(), "replayed and cleared at open");
+    assert_eq!(all(&ledger), written);
+    assert_eq!(ledger.verify().unwrap(), 32);
+    // And the next results go on after them.
+    ledger.append(&series("api", 3, 90_000)).unwrap();
+    assert_eq!(
+        ledger
+            .results(&name("api"), at(0), at(1_000_000))
+            .unwrap()
+            .len(),
+        28
+    );
+}
+
+#[test]
+fn a_checkpoint_cut_short_by_a_crash_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = series("api", 27, 0);
+    {
+        let ledger = Ledger::open_with(dir.path(), &journaled()).unwrap();
+        ledger.append(&written).unwrap();
+        // The first half of a checkpoint: the blocks are stored, the journal is not cleared.
+        ledger.store_changed_open_blocks().unwrap();
+        ledger.flush().unwrap();
+        assert!(!ledger.journal.is_empty());
+    }
+    let ledger = reopen(dir.path());
+    assert_eq!(all(&ledger), written, "each record once");
+    assert!(ledger.journal.is_empty());
+}
+
+#[test]
+fn checkpoints_store_open_blocks_and_clear_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open_with(dir.path(), &journaled()).unwrap();
+    let written = series("api", 15, 0);
+    ledger.append(&written).unwrap();
+    assert_eq!(ledger.journal.len(), 1);
+    ledger.checkpoint().unwrap();
+    assert!(ledger.journal.is_empty());
+    let api = ledger.probe_id(&name("api")).unwrap().unwrap();
+    let open = ledger
+        .open_blocks()
+        .get(&api)
+        .map(|b| (b.changed, b.bytes.clone()));
+    let (changed, bytes) = open.unwrap();
+    assert!(!changed);
+    assert_eq!(stored_open_block(&ledger, api).unwrap()[8..], bytes[..]);
+    assert_eq!(all(&ledger), written);
+
+    // With `checkpoint_every` zero, every commit checkpoints.
+    let dir = tempfile::tempdir().unwrap();
+    let eager = LedgerOptions {
+        checkpoint_every: Duration::ZERO,
+        ..small_blocks(10)
+    };
+    let ledger = Ledger::open_with(dir.path(), &eager).unwrap();
+    ledger.append(&written).unwrap();
+    assert!(ledger.journal.is_empty());
+}
+
+#[test]
+fn pruned_results_do_not_come_back_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let ledger = Ledger::open_with(dir.path(), &journaled()).unwrap();
+        ledger.append(&series("api", 25, 0)).unwrap();
+        assert_eq!(ledger.prune_before(at(10_000_000)).unwrap(), 25);
+        assert!(all(&ledger).is_empty());
+    }
+    let ledger = reopen(dir.path());
+    assert!(all(&ledger).is_empty());
 }

@@ -1,15 +1,20 @@
 //! Probe names: the key users type on the command line and that the ledger stores.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 /// A validated probe name: `[a-z0-9][a-z0-9._-]{0,63}` (SPEC §1.2).
 ///
 /// Names appear in URLs, metric labels and file names, so the alphabet is deliberately small.
+///
+/// Shared, not owned: every check result, status entry and state machine carries its probe's
+/// name, and a clone that only counts a reference keeps that from costing an allocation per
+/// check.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ProbeName(String);
+pub struct ProbeName(Arc<str>);
 
 /// Why a string is not a valid probe name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,7 +37,7 @@ impl ProbeName {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
         });
         if first_ok && rest_ok && bytes.len() <= 64 {
-            Ok(Self(name.to_owned()))
+            Ok(Self(Arc::from(name)))
         } else {
             Err(InvalidProbeName {
                 name: name.to_owned(),
@@ -55,7 +60,7 @@ impl TryFrom<String> for ProbeName {
 
 impl From<ProbeName> for String {
     fn from(value: ProbeName) -> Self {
-        value.0
+        value.0.as_ref().to_owned()
     }
 }
 

@@ -11,6 +11,7 @@ use std::{
 };
 
 use rustls::pki_types::ServerName;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
@@ -122,9 +123,17 @@ impl TcpChecker {
             Ok(addrs) => addrs,
             Err(failure) => return failure.into(),
         };
-        let (stream, addr) = match connect(&addrs).await {
+        let (connection, addr) = match connect(&addrs).await {
             Ok(connected) => connected,
             Err(error) => return Failure::from_error(&error).into(),
+        };
+        if self.tls.is_none() && self.send.is_none() && self.expect.is_none() {
+            // A plain connect check is done: closing needs no event loop.
+            return Observation::passed(None);
+        }
+        let stream = match connection.into_stream() {
+            Ok(stream) => stream,
+            Err(source) => return Failure::from_error(&ConnectError { addr, source }).into(),
         };
         let Some(tls) = &self.tls else {
             return observe(self.converse(stream).await, None);
@@ -239,10 +248,10 @@ fn observe(result: Result<(), Failure>, cert: Option<CertStatus>) -> Observation
 }
 
 /// Tries each address in turn; the last error stands for all when none answers.
-async fn connect(addrs: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), ConnectError> {
+async fn connect(addrs: &[SocketAddr]) -> Result<(Connection, SocketAddr), ConnectError> {
     let mut last = None;
     for &addr in addrs {
-        match TcpStream::connect(addr).await {
+        match connect_one(addr).await {
             Ok(stream) => return Ok((stream, addr)),
             Err(source) => last = Some(ConnectError { addr, source }),
         }
@@ -251,6 +260,54 @@ async fn connect(addrs: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), Connec
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         source: io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to"),
     }))
+}
+
+/// A connected socket; registered with the event loop only if it had to wait.
+enum Connection {
+    /// Connected by the time `connect` returned.
+    Ready(Socket),
+    /// Connected after waiting for the event loop.
+    Waited(TcpStream),
+}
+
+impl Connection {
+    /// The socket as a tokio stream, for TLS and send/expect.
+    fn into_stream(self) -> io::Result<TcpStream> {
+        match self {
+            Connection::Ready(socket) => TcpStream::from_std(socket.into()),
+            Connection::Waited(stream) => Ok(stream),
+        }
+    }
+}
+
+/// Opens a new connection to `addr`, as `TcpStream::connect` does, but without the event loop
+/// when it is not needed: on loopback (and to a refusing host) the handshake is over before a
+/// non-blocking `connect` returns, and registering the socket, waiting for its wakeup and
+/// deregistering it would cost more than the connection itself. Two cheap calls tell: the
+/// socket's pending error (refused) and its peer (connected); anything else waits as usual.
+async fn connect_one(addr: SocketAddr) -> io::Result<Connection> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => return Ok(Connection::Ready(socket)),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
+    }
+    if socket.peer_addr().is_ok() {
+        return Ok(Connection::Ready(socket));
+    }
+    let stream = TcpStream::from_std(socket.into())?;
+    stream.writable().await?;
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    Ok(Connection::Waited(stream))
 }
 
 /// The expiry of the leaf certificate the server presented.
@@ -308,5 +365,55 @@ mod tests {
     fn contains_finds_text_across_chunk_boundaries() {
         assert!(contains(b"xx+PO", b"") && contains(b"a+PONG", b"+PONG"));
         assert!(!contains(b"+PON", b"+PONG"));
+    }
+}
+
+#[cfg(test)]
+mod connect_tests {
+    use super::*;
+
+    /// A loopback listener that never accepts on its own, with room for one connection
+    /// in its accept queue.
+    fn full_queue_listener() -> (std::net::TcpListener, SocketAddr) {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        socket.listen(0).unwrap();
+        let listener = std::net::TcpListener::from(socket);
+        let addr = listener.local_addr().unwrap();
+        (listener, addr)
+    }
+
+    #[tokio::test]
+    async fn loopback_connects_without_the_event_loop_and_refusals_fail_at_once() {
+        let (_listener, addr) = full_queue_listener();
+        assert!(matches!(connect_one(addr).await, Ok(Connection::Ready(_))));
+        let closed = {
+            let (listener, addr) = full_queue_listener();
+            drop(listener);
+            addr
+        };
+        let refused = connect_one(closed).await.err().unwrap();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[tokio::test]
+    async fn a_connect_that_must_wait_completes_through_the_event_loop() {
+        let (listener, addr) = full_queue_listener();
+        // The first connection fills the accept queue, so the listener drops the next SYN:
+        // that connect is still under way when `connect` returns.
+        let first = connect_one(addr).await.unwrap();
+        let second = tokio::spawn(async move { connect_one(addr).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!second.is_finished());
+        // Room again: the client's resent SYN (after about a second) gets through.
+        let accepted = listener.accept().unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(10), second)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(second, Ok(Connection::Waited(_))));
+        drop((first, accepted));
     }
 }
