@@ -12,10 +12,7 @@ use std::{
 };
 
 use jiff::Timestamp;
-use tokio::{
-    sync::{mpsc, watch},
-    time::Instant,
-};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use super::{lag::LagHistogram, schedule::Scheduled};
@@ -32,6 +29,8 @@ use crate::{
 const COMMIT_WINDOW: Duration = Duration::from_millis(250);
 /// Most results in one group commit.
 const MAX_BATCH: usize = 4096;
+/// Most results taken from the queue at once.
+const RECEIVE_AT_ONCE: usize = 256;
 /// First delay before retrying a failed commit; doubles up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
@@ -147,9 +146,12 @@ impl Recorder {
     /// Runs until every sender of `results` is gone, then commits what is left.
     pub async fn run(mut self, mut results: mpsc::Receiver<Scheduled>) {
         let mut batch: Vec<ResultRecord> = Vec::with_capacity(MAX_BATCH);
+        // Results are taken from the queue as many as are there, not one per wakeup: checks
+        // finish in bursts (see `schedule::PHASE_SLOT`).
+        let mut received: Vec<Scheduled> = Vec::with_capacity(RECEIVE_AT_ONCE);
         loop {
-            let first = tokio::select! {
-                received = results.recv() => received,
+            let open = tokio::select! {
+                count = results.recv_many(&mut received, RECEIVE_AT_ONCE) => count > 0,
                 changed = self.config.changed() => {
                     if changed.is_ok() {
                         let config = Arc::clone(&self.config.borrow_and_update());
@@ -160,17 +162,24 @@ impl Recorder {
                     continue;
                 }
             };
-            let Some(first) = first else { break };
-            batch.push(self.process(first));
-            let deadline = Instant::now() + COMMIT_WINDOW;
+            if !open {
+                break;
+            }
+            self.process_all(&mut received, &mut batch);
+            let window = tokio::time::sleep(COMMIT_WINDOW);
+            tokio::pin!(window);
             let mut closed = false;
             while batch.len() < MAX_BATCH {
+                let room = (MAX_BATCH - batch.len()).min(RECEIVE_AT_ONCE);
                 tokio::select! {
-                    received = results.recv() => match received {
-                        Some(scheduled) => batch.push(self.process(scheduled)),
-                        None => { closed = true; break; }
-                    },
-                    () = tokio::time::sleep_until(deadline) => break,
+                    count = results.recv_many(&mut received, room) => {
+                        if count == 0 {
+                            closed = true;
+                            break;
+                        }
+                        self.process_all(&mut received, &mut batch);
+                    }
+                    () = &mut window => break,
                 }
             }
             self.commit(&mut batch).await;
@@ -179,6 +188,12 @@ impl Recorder {
             }
         }
         self.commit(&mut batch).await;
+    }
+
+    fn process_all(&mut self, received: &mut Vec<Scheduled>, batch: &mut Vec<ResultRecord>) {
+        for scheduled in received.drain(..) {
+            batch.push(self.process(scheduled));
+        }
     }
 
     /// Applies the sentinel rule, feeds the state machine and the status board.

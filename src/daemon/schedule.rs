@@ -42,10 +42,15 @@ pub struct Scheduled {
 }
 
 /// Phases are multiples of this, so probes due within the same slot start on one timer
-/// wakeup: at 1,000 checks/s, about 20 checks per wakeup instead of one each. A wakeup (timer,
-/// context switch, epoll round) costs the host as much as a loopback connect, so batching them
+/// wakeup: at 1,000 checks/s, about 100 checks per wakeup instead of one each. A wakeup (timer,
+/// context switch, cold caches) costs the host as much as a loopback connect, so batching them
 /// is the cheapest way to spend less CPU per check; no check starts later than planned.
-pub const PHASE_SLOT: Duration = Duration::from_millis(20);
+///
+/// Measured on loopback, CPU per TCP check at 1,000 checks/s: a C client that connects once per
+/// millisecond spends 56 µs, in bursts of 20 36 µs, of 100 32 µs, of 1,000 26 µs; upledger
+/// with 20 ms slots 53 µs, with 100 ms 43 µs, with 250 ms 44 µs. Bursts of a tenth of a
+/// second stay small next to any target's capacity and keep lag low.
+pub const PHASE_SLOT: Duration = Duration::from_millis(100);
 
 /// The stable phase of a probe within its interval, from its name (FNV-1a), so it survives
 /// reloads and restarts and spreads probes evenly; a multiple of [`PHASE_SLOT`].
@@ -114,15 +119,21 @@ pub async fn run_probe<C: Check>(
     cancel: CancellationToken,
 ) {
     let mut due = first_due(Timestamp::now(), Instant::now(), plan.interval, plan.phase);
+    // One waiter and one timer for the loop's life, re-armed each round: registering and
+    // dropping them per check was a measurable part of a check's cost.
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
+    let sleep = tokio::time::sleep_until(due);
+    tokio::pin!(sleep);
     loop {
         tokio::select! {
             biased;
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep_until(due) => {}
+            () = &mut cancelled => return,
+            () = &mut sleep => {}
         }
         let permit = tokio::select! {
             biased;
-            () = cancel.cancelled() => return,
+            () = &mut cancelled => return,
             permit = Arc::clone(&permits).acquire_owned() => permit,
         };
         let Ok(permit) = permit else { return };
@@ -142,6 +153,7 @@ pub async fn run_probe<C: Check>(
             started,
         });
         due = next_due(due, plan.interval, Instant::now());
+        sleep.as_mut().reset(due);
     }
 }
 
