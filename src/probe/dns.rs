@@ -288,6 +288,18 @@ async fn ask_once(
     if protocol == DnsProtocol::Udp {
         return ask_udp(server, name, rtype).await;
     }
+    // On the heap: hickory's TCP exchange takes kilobytes that every UDP check would
+    // otherwise allocate too.
+    Box::pin(ask_tcp(server, name, rtype, timeout)).await
+}
+
+/// One exchange over a fresh TCP connection.
+async fn ask_tcp(
+    server: SocketAddr,
+    name: Name,
+    rtype: RecordType,
+    timeout: Duration,
+) -> Result<DnsResponse, NetError> {
     // The provider owns the task that drives the exchange (in a join set that aborts it when
     // the last clone goes): hold one until the reply is in.
     let provider = TokioRuntimeProvider::new();

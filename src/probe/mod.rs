@@ -12,6 +12,7 @@ mod tls;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
@@ -194,12 +195,12 @@ impl Checker {
     pub async fn check(&self) -> CheckResult {
         let at = Timestamp::now();
         let started = Instant::now();
-        let run = async {
-            match &self.kind {
-                KindChecker::Http(c) => c.check().await,
-                KindChecker::Tcp(c) => c.check().await,
-                KindChecker::Dns(c) => c.check().await,
-            }
+        // Each kind's future on the heap, sized for that kind: an HTTP request in flight takes
+        // kilobytes that a TCP or DNS check must not allocate (and touch) too.
+        let run: BoxFuture<'_, Observation> = match &self.kind {
+            KindChecker::Http(c) => Box::pin(c.check()),
+            KindChecker::Tcp(c) => Box::pin(c.check()),
+            KindChecker::Dns(c) => Box::pin(c.check()),
         };
         let observation = tokio::time::timeout(self.timeout, run)
             .await

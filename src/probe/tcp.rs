@@ -131,6 +131,13 @@ impl TcpChecker {
             // A plain connect check is done: closing needs no event loop.
             return Observation::passed(None);
         }
+        // On the heap: a TLS handshake in flight takes kilobytes that a plain connect check
+        // should not allocate.
+        Box::pin(self.converse_on(connection, addr)).await
+    }
+
+    /// The part after connecting: TLS handshake and send/expect.
+    async fn converse_on(&self, connection: Connection, addr: SocketAddr) -> Observation {
         let stream = match connection.into_stream() {
             Ok(stream) => stream,
             Err(source) => return Failure::from_error(&ConnectError { addr, source }).into(),
@@ -153,8 +160,8 @@ impl TcpChecker {
             return Ok(vec![SocketAddr::new(ip, self.port)]);
         }
         let addrs: Vec<SocketAddr> = match &self.resolver {
-            Some(resolver) => resolver
-                .lookup_ip(&self.host)
+            // On the heap, for the same reason as the handshake.
+            Some(resolver) => Box::pin(resolver.lookup_ip(&self.host))
                 .await
                 .map_err(|error| Failure::from_error(&error))?
                 .into_iter()
@@ -162,7 +169,7 @@ impl TcpChecker {
                 .collect(),
             // The system resolver's errors are plain io::Errors that say nothing about DNS, so
             // they are classified here rather than by their kind.
-            None => tokio::net::lookup_host((self.host.as_str(), self.port))
+            None => Box::pin(tokio::net::lookup_host((self.host.as_str(), self.port)))
                 .await
                 .map_err(|error| {
                     Failure::new(
