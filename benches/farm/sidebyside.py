@@ -15,8 +15,10 @@ What it does:
   * For each scenario, waits for an idle machine, starts the checker pinned to CPU 0, lets it
     warm up, resets its peak RSS, then reads /proc/PID/stat (utime+stime+cutime+cstime) and
     /proc/PID/task/*/schedstat at both ends of the window. Checks in the window are counted by
-    the farm (nginx stub_status: requests for HTTP, accepts for TCP), by upledger's /metrics
-    (upledger_checks_total, for DNS) or by the driver (blackbox).
+    the farm (nginx stub_status: requests for HTTP, accepts for TCP), by upledger's
+    /metrics?refresh=false (upledger_checks_total, for DNS; `refresh=false` so that nobody
+    views the status page figures, which are then not recomputed in the window) or by the
+    driver (blackbox).
       upledger  http/tcp/dns x {1000 probes every 1 s, 10000 every 10 s}: 1000 checks/s;
                 plus schedule lag (upledger_schedule_lag_seconds) and ledger bytes per
                 result (`upledger stats --json`) when the binary has them ("n/a" otherwise)
@@ -364,7 +366,9 @@ timeout = "{duration(min(5.0, sc.interval_s * 0.9))}"
 def upledger_metrics():
     """(sum of upledger_checks_total, {le label: cumulative count} of the schedule lag)."""
     checks, lag = 0.0, {}
-    for line in http_get(UPLEDGER_PORT, "/metrics").splitlines():
+    # `refresh=false`: reading the counters must not make the daemon recompute the status
+    # page figures (a month of availability of every probe) inside the window.
+    for line in http_get(UPLEDGER_PORT, "/metrics?refresh=false").splitlines():
         if line.startswith("upledger_checks_total{"):
             checks += float(line.rsplit(" ", 1)[1])
         elif m := re.match(r'upledger_schedule_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', line):

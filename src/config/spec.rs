@@ -4,7 +4,6 @@
 //! [`Percent`]s, regexes are compiled. Defaults were applied by [`crate::config::load`].
 
 use std::{
-    collections::HashMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -14,7 +13,7 @@ use jiff::{Timestamp, tz::TimeZone};
 use regex::Regex;
 use url::Url;
 
-use crate::model::{Percent, ProbeKind, ProbeName};
+use crate::model::{NameMap, Percent, ProbeKind, ProbeName};
 
 /// The whole validated configuration: main file plus every probe file.
 #[derive(Debug, Clone)]
@@ -33,7 +32,7 @@ pub struct Config {
     pub maintenance: Vec<MaintenanceSpec>,
     /// Position of each probe in `probes`, by name: the daemon looks a probe up for every
     /// result, and a linear search over 10,000 probes would cost more than the check.
-    probe_index: HashMap<ProbeName, usize>,
+    probe_index: NameMap<usize>,
 }
 
 impl Config {

@@ -6,7 +6,6 @@
 //! commit holds the write side), so nothing a user saw is lost by `kill -9`.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -20,7 +19,7 @@ use crate::{
     alert::{self, Alerter, Event, Seen},
     config::Config,
     ledger::{Ledger, LedgerError, ResultRecord},
-    model::{Outcome, ProbeName, State},
+    model::{NameMap, Outcome, ProbeName, State},
     query::{self, LastCheck, ProbeStatus},
     threshold::Tracker,
 };
@@ -40,7 +39,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 pub type WriteGate = Arc<RwLock<()>>;
 
 /// Live status of every scheduled probe, for the socket and `status`.
-pub type StatusBoard = Arc<RwLock<HashMap<ProbeName, ProbeStatus>>>;
+pub type StatusBoard = Arc<RwLock<NameMap<ProbeStatus>>>;
 
 /// Counters the daemon reports (systemd STATUS, logs).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +70,7 @@ pub struct Recorder {
     shared: Shared,
     config: watch::Receiver<Arc<Config>>,
     counts: watch::Sender<Counts>,
-    trackers: HashMap<ProbeName, Tracker>,
+    trackers: NameMap<Tracker>,
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
     alerter: Alerter,
@@ -91,7 +90,7 @@ impl Recorder {
             shared,
             config,
             counts,
-            trackers: HashMap::new(),
+            trackers: NameMap::default(),
             monitor_offline: false,
             alerter: Alerter::default(),
             events: Vec::new(),
@@ -113,7 +112,7 @@ impl Recorder {
             .write()
             .map(|mut board| std::mem::take(&mut *board))
             .unwrap_or_default();
-        let mut board = HashMap::with_capacity(config.probes.len());
+        let mut board = NameMap::with_capacity_and_hasher(config.probes.len(), Default::default());
         for spec in config.probes.iter().filter(|p| p.enabled) {
             match self.trackers.get_mut(&spec.name) {
                 Some(tracker) => tracker.set_thresholds(query::thresholds(spec)),

@@ -24,6 +24,7 @@ use super::encoding::{
 use super::journal::EntryEncoder;
 use super::{Ledger, LedgerError, LedgerStats, ResultRecord, Writer, describe_ms, hex};
 use crate::model::ProbeName;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// First four bytes of every open-block key; probe ids stay below it.
 const OPEN_PREFIX: [u8; 4] = [0xff; 4];
@@ -62,14 +63,14 @@ impl OpenBlock {
 /// What one write did to the open blocks, and so what it must store.
 #[derive(Default)]
 struct BlockChanges {
-    /// Probes whose open block took records.
-    touched: HashSet<u32>,
+    /// Probes whose open block took records (noted only when they are all to be stored).
+    touched: FxHashSet<u32>,
     /// Probes whose open block was created (and perhaps sealed) by this write.
-    renewed: HashSet<u32>,
+    renewed: FxHashSet<u32>,
     /// Blocks sealed by this write, per probe, to store with the probe's new open block.
-    sealed: HashMap<u32, Vec<(BlockKey, Vec<u8>)>>,
+    sealed: FxHashMap<u32, Vec<(BlockKey, Vec<u8>)>>,
     /// Keys of the blocks this write created, so no two get the same key.
-    created: HashSet<BlockKey>,
+    created: FxHashSet<BlockKey>,
 }
 
 pub(super) fn open_key(id: u32) -> [u8; 8] {
@@ -161,6 +162,7 @@ impl Ledger {
         for record in batch {
             let id = self.probe_id_for_write(writer, &record.probe)?;
             self.push_open(&mut open, id, &record.as_ref(), &mut changes)?;
+            changes.touched.insert(id);
         }
         self.store_changes(&mut open, changes, true)
     }
@@ -169,7 +171,7 @@ impl Ledger {
     /// take the record, and notes what must be stored.
     fn push_open(
         &self,
-        open: &mut HashMap<u32, OpenBlock>,
+        open: &mut FxHashMap<u32, OpenBlock>,
         id: u32,
         record: &RecordRef<'_>,
         changes: &mut BlockChanges,
@@ -201,7 +203,6 @@ impl Ledger {
                 },
             );
         }
-        changes.touched.insert(id);
         if let Some(block) = open.get_mut(&id) {
             block.encoder.push(record, &mut block.bytes);
             block.changed = true;
@@ -214,7 +215,7 @@ impl Ledger {
     /// with the open block it came from. With `all`, every touched open block is stored.
     fn store_changes(
         &self,
-        open: &mut HashMap<u32, OpenBlock>,
+        open: &mut FxHashMap<u32, OpenBlock>,
         mut changes: BlockChanges,
         all: bool,
     ) -> Result<(), LedgerError> {
@@ -337,7 +338,7 @@ impl Ledger {
         &self,
         id: u32,
         at_ms: i64,
-        created: &HashSet<BlockKey>,
+        created: &FxHashSet<BlockKey>,
         reserved_start: Option<i64>,
     ) -> Result<BlockKey, LedgerError> {
         for back in 0..=1_000 {
@@ -393,7 +394,7 @@ impl Ledger {
         }
 
         let mut blocks: Vec<([u8; 12], Vec<u8>)> = Vec::new();
-        let mut created = HashSet::new();
+        let mut created = FxHashSet::default();
         for (probe, list) in &probes {
             let id = self.probe_id_for_write(&mut writer, probe)?;
             let reserved = self.open_blocks().get(&id).map(OpenBlock::start);

@@ -47,16 +47,16 @@ mod rollup;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
-use crate::model::ProbeName;
+use crate::model::{NameMap, ProbeName};
 use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
+use rustc_hash::FxHashMap;
 
 pub use corrections::ExclusionRecord;
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
@@ -172,17 +172,17 @@ pub struct Ledger {
     writer: Mutex<Writer>,
     /// The writer's open blocks, by probe id: written under the writer's lock, read by
     /// readers too (see `blocks.rs`). Lock order: `writer`, then this.
-    open: RwLock<HashMap<u32, OpenBlock>>,
+    open: RwLock<FxHashMap<u32, OpenBlock>>,
 }
 
 /// What only the writer needs: probe ids and each probe's open block.
 #[derive(Debug, Default)]
 struct Writer {
-    ids: HashMap<ProbeName, u32>,
+    ids: NameMap<u32>,
     next_id: u32,
     journal: journal::JournalState,
     /// Each probe's digest coverage (ms), as far as looked up: see `digest.rs`.
-    coverage: HashMap<u32, Option<i64>>,
+    coverage: FxHashMap<u32, Option<i64>>,
     /// A write failed part-way: the open blocks on disk may not match `open`, so they are
     /// sealed before the next write.
     stale: bool,
@@ -473,13 +473,13 @@ impl Ledger {
     /// The open blocks, for reading. A panic while they were written (poisoned lock) leaves
     /// them as they were; the writer that panicked marked itself stale, so they are
     /// replaced before the next write.
-    fn open_blocks(&self) -> RwLockReadGuard<'_, HashMap<u32, OpenBlock>> {
+    fn open_blocks(&self) -> RwLockReadGuard<'_, FxHashMap<u32, OpenBlock>> {
         self.open
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn open_blocks_mut(&self) -> RwLockWriteGuard<'_, HashMap<u32, OpenBlock>> {
+    fn open_blocks_mut(&self) -> RwLockWriteGuard<'_, FxHashMap<u32, OpenBlock>> {
         self.open
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

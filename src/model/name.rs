@@ -1,7 +1,10 @@
 //! Probe names: the key users type on the command line and that the ledger stores.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+
+use rustc_hash::FxBuildHasher;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +18,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ProbeName(Arc<str>);
+
+/// A map keyed by probe name, with a fast unkeyed hash: the daemon looks names up several
+/// times per check, and names come from the operator's configuration, not from the network.
+pub type NameMap<V> = HashMap<ProbeName, V, FxBuildHasher>;
 
 /// Why a string is not a valid probe name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -223,6 +223,16 @@ public = false
         assert!(metrics.contains(series), "no {series}:\n{metrics}");
     }
     promtool_accepts(&metrics).await;
+    // Counters without asking for a new month computation: the same series.
+    let (code, _, counters) = get(&format!("{base}/metrics?refresh=false")).await;
+    assert_eq!(code, 200);
+    assert!(
+        counters.contains("upledger_checks_total{probe=\"web\"}"),
+        "{counters}"
+    );
+    assert!(counters.contains("upledger_month_availability_ratio{probe=\"web\"} 1"));
+    let (code, _, _) = get(&format!("{base}/metrics?refresh=maybe")).await;
+    assert_eq!(code, 400, "a bad refresh value is refused");
 
     let (code, _, health) = get(&format!("{base}/healthz")).await;
     assert_eq!(code, 200, "{health}");

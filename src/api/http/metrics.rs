@@ -8,14 +8,14 @@ use super::figures::Figures;
 use crate::{
     config::Config,
     daemon::lag::{BOUNDS_US, LagSnapshot},
-    model::{ProbeName, State},
+    model::{NameMap, State},
     query::ProbeStatus,
 };
 
 /// The metrics text for the public probes.
 pub fn render(
     config: &Config,
-    board: &HashMap<ProbeName, ProbeStatus>,
+    board: &NameMap<ProbeStatus>,
     figures: &Figures,
     lag: &LagSnapshot,
 ) -> String {

@@ -71,8 +71,14 @@ impl HttpState {
         Arc::clone(&self.handle.config.borrow())
     }
 
+    /// The figures, telling the refresher someone looks.
     fn figures(&self) -> Arc<Figures> {
         self.viewed.notify_one();
+        self.cached_figures()
+    }
+
+    /// The figures as last computed, without asking for new ones.
+    fn cached_figures(&self) -> Arc<Figures> {
         self.figures
             .read()
             .map(|f| Arc::clone(&f))
@@ -242,9 +248,25 @@ fn scheduler_stalled(config: &Config, state: &HttpState) -> Option<String> {
     }
 }
 
-async fn metrics_text(AxumState(state): AxumState<HttpState>) -> Response {
+/// `GET /metrics[?refresh=false]`.
+#[derive(Debug, Deserialize)]
+struct MetricsParam {
+    /// `false`: serve the figures as last computed without asking for new ones, for a reader
+    /// that wants only the counters (a benchmark must not make the daemon compute a month of
+    /// availability inside its measuring window).
+    refresh: Option<bool>,
+}
+
+async fn metrics_text(
+    AxumState(state): AxumState<HttpState>,
+    Query(param): Query<MetricsParam>,
+) -> Response {
     let config = state.config();
-    let figures = state.figures();
+    let figures = if param.refresh == Some(false) {
+        state.cached_figures()
+    } else {
+        state.figures()
+    };
     // Rendered under the board's read lock: copying 10,000 statuses would cost more.
     let lag = state.handle.shared.lag.snapshot();
     let text = match state.handle.shared.board.read() {
