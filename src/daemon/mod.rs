@@ -218,7 +218,11 @@ impl Daemon {
             let cancel = self.scheduling.child_token();
             let plan = Plan {
                 interval: spec.interval,
-                phase: schedule::phase_offset(spec.name.as_str(), spec.interval),
+                phase: schedule::phase_offset(
+                    spec.name.as_str(),
+                    spec.interval,
+                    schedule::phase_slot(spec.kind()),
+                ),
             };
             self.loops.spawn(schedule::run_probe(
                 plan,
