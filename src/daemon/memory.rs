@@ -4,7 +4,8 @@
 //! builds a TOML document and diagnostics many times the size of what stays. glibc returns
 //! freed memory only from the top of the heap by itself; what was freed below live data
 //! stays resident, so the daemon would carry its start-up high-water mark for good. After a
-//! load, `malloc_trim` releases those free pages (several MiB with 10,000 probes).
+//! load, `malloc_trim` releases those free pages (several MiB with 10,000 probes); so does the
+//! status page's figure refresh after its month computation.
 
 /// Releases free heap pages to the system (glibc only; a no-op elsewhere).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

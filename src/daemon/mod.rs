@@ -6,7 +6,7 @@
 //! stop scheduling, let checks in flight finish, commit what is left and record a stop marker.
 
 pub mod lag;
-mod memory;
+pub mod memory;
 pub mod recorder;
 pub mod schedule;
 mod systemd;

@@ -117,7 +117,11 @@ pub async fn refresh_forever(
         let computed = tokio::task::spawn_blocking(move || {
             let config = Arc::clone(&handle.config.borrow());
             let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
-            compute(&config, &handle.shared.ledger, Timestamp::now())
+            let figures = compute(&config, &handle.shared.ledger, Timestamp::now());
+            // A month of every probe is the daemon's biggest allocation after a config load;
+            // the allocator keeps what checks free (see `main.rs`), so give this back.
+            crate::daemon::memory::release_free_memory();
+            figures
         })
         .await;
         match computed {
