@@ -5,7 +5,8 @@
 //!
 //! sled trees: `meta` (format version), `probes` (`n` ++ name → id, `i` ++ id → name: a
 //! probe's name is stored once, results carry a 4-byte id), `results` (per-probe blocks, see
-//! `encoding.rs`), `rollups` (see `rollup.rs`), `digests` (per-hour runs that month reports
+//! `encoding.rs`), `journal` (each group commit's results until a checkpoint, see
+//! `journal.rs`), `rollups` (see `rollup.rs`), `digests` (per-hour runs that month reports
 //! read instead of raw results, see `digest.rs`), `outbox` (alerts until delivered, see
 //! `outbox.rs`), `markers` (time ++ kind), and the corrections of `corrections.rs`.
 //!
@@ -13,11 +14,13 @@
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
 //! 6 h, compactly encoded (delta-of-delta times, varint latencies, a shared tag for runs of
 //! equal outcomes, details stored once per run): about 3.6 bytes per result. A probe's open
-//! block grows as the writer appends to its copy and stores it whole, and is sealed under
-//! `probe_id ++ start` when full; see `blocks.rs` for why open blocks live apart. The writer
-//! remembers each open block, so appending never reads a block back; after a restart it
-//! seals the old open blocks and starts new ones. Measured: ≈ 9–10 bytes per result on disk
-//! in total, ≥ 200,000 results/s in group commits of 1,000.
+//! block grows in the writer's memory, is stored whole when it starts and at checkpoints, and
+//! is sealed under `probe_id ++ start` when full; see `blocks.rs` for why open blocks live
+//! apart. Each group commit stores its results once, in the `journal` tree, until a checkpoint
+//! has stored the blocks that hold them (see `journal.rs`). The writer remembers each open
+//! block, so appending never reads a block back; after a restart it seals the old open blocks,
+//! stores what only the journal held, and starts new blocks. Measured before the journal:
+//! ≈ 9–10 bytes per result on disk in total, ≥ 200,000 results/s in group commits of 1,000.
 //!
 //! # Durability
 //!
