@@ -127,8 +127,8 @@ impl Ledger {
         let mut entry = EntryEncoder::new(batch.len());
         let mut changes = BlockChanges::default();
         {
-            // Held until the sealed blocks are stored, so that no reader meets a sealed
-            // block's records in neither place.
+            // Held until the sealed blocks are stored: a reader then finds a sealed block's
+            // records in memory or on disk, never in between.
             let mut open = self.open_blocks_mut();
             for record in batch {
                 let id = self.probe_id_for_write(writer, &record.probe)?;
