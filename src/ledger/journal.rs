@@ -52,23 +52,33 @@ pub(super) struct JournalState {
     since: Option<Instant>,
 }
 
-/// Encodes the records of one group commit: per record, its probe id, its time and a
-/// one-record block (the block format, so the record encoding has one implementation).
+/// Encodes the records of one group commit: per record, its probe id, its time (as the
+/// difference from the previous record's, so a few bytes) and a one-record block (the block
+/// format, so the record encoding has one implementation).
 pub(super) struct EntryEncoder {
     bytes: Vec<u8>,
     records: u64,
+    prev_ms: i64,
 }
 
 impl EntryEncoder {
     pub(super) fn new(capacity: usize) -> EntryEncoder {
         let mut bytes = Vec::with_capacity(1 + capacity * 16);
         bytes.push(JOURNAL_ENCODING_V1);
-        EntryEncoder { bytes, records: 0 }
+        EntryEncoder {
+            bytes,
+            records: 0,
+            prev_ms: 0,
+        }
     }
 
     pub(super) fn push(&mut self, id: u32, record: &RecordRef<'_>) {
         put_varint(&mut self.bytes, u64::from(id));
-        put_varint(&mut self.bytes, zigzag(record.at_ms));
+        put_varint(
+            &mut self.bytes,
+            zigzag(record.at_ms.wrapping_sub(self.prev_ms)),
+        );
+        self.prev_ms = record.at_ms;
         let len_at = self.bytes.len();
         self.bytes.push(0); // the block's length, patched below; one-record blocks are short
         let key = BlockKey {
@@ -103,10 +113,12 @@ fn decode_entry(
         None => return Err("empty journal entry".to_owned()),
     }
     let mut pos = 1;
+    let mut prev_ms = 0i64;
     while pos < value.len() {
         let id = get_varint(value, &mut pos)?;
         let id = u32::try_from(id).map_err(|_| format!("probe id {id} out of range"))?;
-        let at_ms = unzigzag(get_varint(value, &mut pos)?);
+        let at_ms = prev_ms.wrapping_add(unzigzag(get_varint(value, &mut pos)?));
+        prev_ms = at_ms;
         let len = usize::try_from(get_varint(value, &mut pos)?).map_err(|e| e.to_string())?;
         let block = value
             .get(pos..pos.saturating_add(len))
@@ -343,6 +355,22 @@ mod tests {
             );
         }
         assert_eq!(entry.records, 3);
+        let mut steady = EntryEncoder::new(2);
+        for at_ms in [1_764_000_000_000, 1_764_000_000_020] {
+            let record = RecordRef {
+                at_ms,
+                latency_us: 900,
+                outcome: Outcome::Up,
+                error_class: None,
+                detail: "",
+            };
+            steady.push(12, &record);
+        }
+        assert!(
+            steady.bytes.len() - 1 <= 16 + 8,
+            "a later record's time costs a byte or two, not seven: {} bytes",
+            steady.bytes.len()
+        );
         let decoded = decode(&entry.bytes);
         let expected: Vec<_> = records
             .iter()
