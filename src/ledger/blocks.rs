@@ -63,8 +63,6 @@ impl OpenBlock {
 /// What one write did to the open blocks, and so what it must store.
 #[derive(Default)]
 struct BlockChanges {
-    /// Probes whose open block took records (noted only when they are all to be stored).
-    touched: FxHashSet<u32>,
     /// Probes whose open block was created (and perhaps sealed) by this write.
     renewed: FxHashSet<u32>,
     /// Blocks sealed by this write, per probe, to store with the probe's new open block.
@@ -136,7 +134,8 @@ impl Ledger {
                 entry.push(id, &record);
                 self.push_open(&mut open, id, &record, &mut changes)?;
             }
-            self.store_changes(&mut open, changes, false)?;
+            let renewed = std::mem::take(&mut changes.renewed);
+            self.store_changes(&mut open, changes, &renewed)?;
         }
         self.write_journal(writer, entry)?;
         self.redigest_behind(writer, batch)?;
@@ -158,13 +157,14 @@ impl Ledger {
         batch: &[ResultRecord],
     ) -> Result<(), LedgerError> {
         let mut changes = BlockChanges::default();
+        let mut touched = FxHashSet::default();
         let mut open = self.open_blocks_mut();
         for record in batch {
             let id = self.probe_id_for_write(writer, &record.probe)?;
             self.push_open(&mut open, id, &record.as_ref(), &mut changes)?;
-            changes.touched.insert(id);
+            touched.insert(id);
         }
-        self.store_changes(&mut open, changes, true)
+        self.store_changes(&mut open, changes, &touched)
     }
 
     /// Appends `record` to probe `id`'s open block in memory, sealing it first when it cannot
@@ -210,20 +210,16 @@ impl Ledger {
         Ok(())
     }
 
-    /// Stores the blocks sealed by [`Self::push_open`] with their probes' new open blocks,
-    /// each probe's in one atomic batch: a crash must not leave a sealed copy that disagrees
-    /// with the open block it came from. With `all`, every touched open block is stored.
+    /// Stores the open blocks of probes `ids` (which must include every probe that sealed a
+    /// block in [`Self::push_open`]) with the blocks they sealed, each probe's in one atomic
+    /// batch: a crash must not leave a sealed copy that disagrees with the open block it came
+    /// from.
     fn store_changes(
         &self,
         open: &mut FxHashMap<u32, OpenBlock>,
         mut changes: BlockChanges,
-        all: bool,
+        ids: &FxHashSet<u32>,
     ) -> Result<(), LedgerError> {
-        let ids = if all {
-            &changes.touched
-        } else {
-            &changes.renewed
-        };
         let mut writes = sled::Batch::default();
         let mut ops = 0usize;
         for id in ids {

@@ -373,11 +373,6 @@ mod tests {
         assert!(contains(b"xx+PO", b"") && contains(b"a+PONG", b"+PONG"));
         assert!(!contains(b"+PON", b"+PONG"));
     }
-}
-
-#[cfg(test)]
-mod connect_tests {
-    use super::*;
 
     /// A loopback listener that never accepts on its own, with room for one connection
     /// in its accept queue.
