@@ -1,14 +1,14 @@
 //! The one place that decides a failed check's [`ErrorClass`] (SPEC §2).
 //!
-//! Errors arrive as chains (reqwest → hyper → io → rustls, or our own resolver failure); the
-//! innermost cause that means something decides, so "connection refused" wrapped in three
-//! layers is still `connect`.
+//! Errors arrive as chains (reqwest or our own HTTP exchange → hyper → io → rustls, or our own
+//! resolver failure); the innermost cause that means something decides, so "connection
+//! refused" wrapped in three layers is still `connect`.
 
 use std::{error::Error, io};
 
 use crate::model::ErrorClass;
 
-use super::dns::ResolveFailure;
+use super::{dns::ResolveFailure, http::ExchangeError};
 
 /// Classifies an error by the most specific cause in its source chain.
 pub fn classify(error: &(dyn Error + 'static)) -> ErrorClass {
@@ -29,6 +29,12 @@ pub fn classify(error: &(dyn Error + 'static)) -> ErrorClass {
         }
     }
     // No decisive low-level cause: fall back to what the outer layers say.
+    if let Some(exchange) = chain(error).find_map(|e| e.downcast_ref::<ExchangeError>()) {
+        return match exchange {
+            ExchangeError::Response { .. } => ErrorClass::Protocol,
+            ExchangeError::Body(_) => ErrorClass::Io,
+        };
+    }
     if let Some(request) = chain(error).find_map(|e| e.downcast_ref::<reqwest::Error>()) {
         if request.is_timeout() {
             return ErrorClass::Timeout;

@@ -1,22 +1,32 @@
-//! The HTTP(S) check: one request, its status, and assertions on a bounded prefix of the body.
+//! The HTTP(S) check: one request and the redirects it leads to, the final status, and
+//! assertions on a bounded prefix of the body.
 //!
-//! Clients are shared between probes with the same settings but never keep idle connections, so every check pays
-//! for (and measures) a fresh DNS lookup, connect and TLS handshake, as a new visitor would;
-//! only probes that say `reuse_connection = true` share a client that keeps them.
+//! Every check pays for (and measures) a fresh DNS lookup, connect and TLS handshake, as a new
+//! visitor would; only probes that say `reuse_connection = true` keep connections between
+//! checks. Plain `http://` requests on fresh connections go through hyper directly ([`fresh`],
+//! which says why); `https://` requests and kept connections go through reqwest clients,
+//! shared between probes with the same settings. Redirects are followed here, hop by hop, so
+//! a chain may cross from one to the other (`http://` to `https://`) and is judged one way.
 //! The overall timeout is the caller's; this module only says what happened.
 //! May use `model`, `config` and the sibling probe modules.
 
-use std::{net::SocketAddr, time::Duration};
+mod fresh;
 
+use std::{borrow::Cow, net::SocketAddr, time::Duration};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use regex::Regex;
 use reqwest::{
     Client, Method, StatusCode, Url,
     dns::{Addrs, Name, Resolve, Resolving},
-    header::HeaderMap,
+    header::{self, HeaderMap},
     redirect,
     tls::TlsInfo,
 };
 
+pub(crate) use self::fresh::ExchangeError;
+use self::fresh::PlainTarget;
 use super::{Failure, Observation, SetupError, Toolkit, dns::HostResolver, tcp::excerpt, tls};
 use crate::{
     config::{HttpSpec, StatusMatch},
@@ -33,7 +43,6 @@ const USER_AGENT: &str = concat!("upledger/", env!("CARGO_PKG_VERSION"));
 /// The settings that make two probes' HTTP clients different.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct ClientKey {
-    follow_redirects: bool,
     tls_verify: bool,
     dns_server: Option<SocketAddr>,
     dns_timeout: Duration,
@@ -41,20 +50,15 @@ pub(crate) struct ClientKey {
 }
 
 /// A client that never keeps idle connections (every check connects afresh) unless the probes
-/// it serves say `reuse_connection`, ignores proxy variables, reports the peer certificate
-/// and, with a `dns_server`, resolves through it.
+/// it serves say `reuse_connection`, follows no redirects itself (the checker does), ignores
+/// proxy variables, reports the peer certificate and, with a `dns_server`, resolves through it.
 fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, reqwest::Error> {
-    let redirects = if key.follow_redirects {
-        redirect::Policy::limited(MAX_REDIRECTS)
-    } else {
-        redirect::Policy::none()
-    };
     let mut builder = Client::builder()
         .tls_backend_preconfigured(tls)
         .tls_info(true)
         .no_proxy()
         .pool_max_idle_per_host(if key.reuse_connection { usize::MAX } else { 0 })
-        .redirect(redirects)
+        .redirect(redirect::Policy::none())
         .user_agent(USER_AGENT);
     if let Some(server) = key.dns_server {
         builder = builder.dns_resolver(ProbeResolver(HostResolver::new(server, key.dns_timeout)));
@@ -64,12 +68,19 @@ fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, re
 
 /// A prepared HTTP check of one probe.
 pub(crate) struct HttpChecker {
+    /// Sends `https://` requests, and every request of a probe that says `reuse_connection`.
     client: Client,
+    /// The probe's `dns_server`, for plain requests on fresh connections (the client has its own).
+    resolver: Option<HostResolver>,
+    /// The first request's target when it goes through [`fresh`], prepared once.
+    first_plain: Option<PlainTarget>,
+    reuse_connection: bool,
+    follow_redirects: bool,
     /// The method, or the configured text when it is not a valid HTTP method.
     method: Result<Method, String>,
     url: Url,
     headers: HeaderMap,
-    body: Option<String>,
+    body: Option<Bytes>,
     expect_status: Vec<StatusMatch>,
     body_contains: Option<String>,
     body_not_contains: Option<String>,
@@ -78,8 +89,32 @@ pub(crate) struct HttpChecker {
     cert_expiry_warn: Duration,
 }
 
+/// One request of a check: the first, or one a redirect led to.
+struct Hop<'a> {
+    method: Method,
+    url: Cow<'a, Url>,
+    headers: Cow<'a, HeaderMap>,
+    body: Option<Bytes>,
+    /// Redirects followed before this request.
+    redirects: usize,
+}
+
+/// What one request's response means for the check.
+enum HopEnd {
+    /// Judged: the check's observation.
+    Done(Observation),
+    /// A redirect to follow.
+    Redirect { status: StatusCode, to: Url },
+}
+
+impl From<Failure> for HopEnd {
+    fn from(failure: Failure) -> Self {
+        HopEnd::Done(failure.into())
+    }
+}
+
 impl HttpChecker {
-    /// Takes a client for the probe's TLS, redirect and resolver settings from `toolkit` and
+    /// Takes a client for the probe's TLS, resolver and reuse settings from `toolkit` and
     /// validates its request headers.
     pub(crate) fn new(
         probe: &ProbeName,
@@ -88,7 +123,6 @@ impl HttpChecker {
         toolkit: &Toolkit,
     ) -> Result<Self, SetupError> {
         let key = ClientKey {
-            follow_redirects: spec.follow_redirects,
             tls_verify: spec.tls_verify,
             dns_server: spec.dns_server,
             dns_timeout,
@@ -128,13 +162,25 @@ impl HttpChecker {
             template = template.header(name, value);
         }
         let template = template.build().map_err(http_error)?;
+        let url = template.url().clone();
+        let headers = template.headers().clone();
 
         Ok(HttpChecker {
+            first_plain: if takes_fresh_path(&url, spec.reuse_connection) {
+                PlainTarget::new(&url)
+            } else {
+                None
+            },
             method,
-            url: template.url().clone(),
-            headers: template.headers().clone(),
+            url,
+            headers,
             client,
-            body: spec.body.clone(),
+            resolver: spec
+                .dns_server
+                .map(|server| HostResolver::new(server, dns_timeout)),
+            reuse_connection: spec.reuse_connection,
+            follow_redirects: spec.follow_redirects,
+            body: spec.body.clone().map(Bytes::from),
             expect_status: spec.expect_status.clone(),
             body_contains: spec.body_contains.clone(),
             body_not_contains: spec.body_not_contains.clone(),
@@ -144,7 +190,8 @@ impl HttpChecker {
         })
     }
 
-    /// Sends the request, then judges the status and the body prefix.
+    /// Sends the request and follows its redirects, then judges the last status and the body
+    /// prefix.
     pub(crate) async fn check(&self) -> Observation {
         let method = match &self.method {
             Ok(method) => method.clone(),
@@ -156,35 +203,111 @@ impl HttpChecker {
                 .into();
             }
         };
+        let mut hop = Hop {
+            method,
+            url: Cow::Borrowed(&self.url),
+            headers: Cow::Borrowed(&self.headers),
+            body: self.body.clone(),
+            redirects: 0,
+        };
+        loop {
+            match self.send(&hop).await {
+                HopEnd::Done(observation) => return observation,
+                HopEnd::Redirect { to, .. } if hop.redirects == MAX_REDIRECTS => {
+                    return Failure::new(
+                        ErrorClass::Protocol,
+                        format!("too many redirects (more than {MAX_REDIRECTS}), next to {to}"),
+                    )
+                    .into();
+                }
+                HopEnd::Redirect { status, to } => hop = hop.redirected(status, to),
+            }
+        }
+    }
+
+    /// Sends one request, through [`fresh`] or the client, and judges its response.
+    async fn send(&self, hop: &Hop<'_>) -> HopEnd {
+        if takes_fresh_path(&hop.url, self.reuse_connection) {
+            let prepared;
+            let target = match &self.first_plain {
+                Some(target) if hop.redirects == 0 => Some(target),
+                _ => {
+                    prepared = PlainTarget::new(&hop.url);
+                    prepared.as_ref()
+                }
+            };
+            // A URL hyper cannot request goes to reqwest, which says what is wrong with it.
+            if let Some(target) = target {
+                let judged = target
+                    .exchange(
+                        self.resolver.as_ref(),
+                        hop.method.clone(),
+                        &hop.headers,
+                        hop.body.clone(),
+                        async |response| self.judge(&hop.url, response, None).await,
+                    )
+                    .await;
+                return judged.unwrap_or_else(HopEnd::from);
+            }
+        }
         let mut request = self
             .client
-            .request(method, self.url.clone())
-            .headers(self.headers.clone());
-        if let Some(body) = &self.body {
+            .request(hop.method.clone(), hop.url.as_ref().clone())
+            .headers(hop.headers.as_ref().clone());
+        if let Some(body) = &hop.body {
             request = request.body(body.clone());
         }
-        let mut response = match request.send().await {
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) => return Failure::from_error(&error).into(),
         };
         let cert = self.cert_of(response.extensions().get::<TlsInfo>());
+        self.judge(&hop.url, http::Response::from(response), cert)
+            .await
+    }
 
+    /// Judges a response: a redirect to follow, an unexpected status, or a body to read and
+    /// assert on.
+    async fn judge<B>(
+        &self,
+        url: &Url,
+        response: http::Response<B>,
+        cert: Option<CertStatus>,
+    ) -> HopEnd
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+        B::Error: std::error::Error + 'static,
+    {
         let status = response.status();
+        if let Some(to) = self.redirect_target(url, status, response.headers()) {
+            return HopEnd::Redirect { status, to };
+        }
         if !self.status_expected(status) {
-            return Observation::failed(
+            return HopEnd::Done(Observation::failed(
                 Failure::new(ErrorClass::HttpStatus, describe(status)),
                 cert,
-            );
+            ));
         }
-
-        let body = match self.read_body(&mut response).await {
+        let body = match self.read_body(response.into_body()).await {
             Ok(body) => body,
-            Err(error) => return Observation::failed(Failure::from_error(&error), cert),
+            Err(error) => {
+                return HopEnd::Done(Observation::failed(Failure::from_error(&error), cert));
+            }
         };
-        match self.assert_body(&body) {
+        HopEnd::Done(match self.assert_body(&body) {
             Some(failure) => Observation::failed(failure, cert),
             None => Observation::passed(cert),
+        })
+    }
+
+    /// Where a redirect response leads, when the probe follows redirects. A redirect without
+    /// a usable `Location` is judged like any other response.
+    fn redirect_target(&self, url: &Url, status: StatusCode, headers: &HeaderMap) -> Option<Url> {
+        if !self.follow_redirects || !is_redirect(status) {
+            return None;
         }
+        let location = headers.get(header::LOCATION)?.to_str().ok()?;
+        url.join(location).ok()
     }
 
     fn cert_of(&self, info: Option<&TlsInfo>) -> Option<CertStatus> {
@@ -207,25 +330,32 @@ impl HttpChecker {
             || self.body_regex.is_some()
     }
 
-    /// Reads at most `max_body_bytes` of the body, chunk by chunk, and stops there: an endless
+    /// Reads at most `max_body_bytes` of the body, frame by frame, and stops there: an endless
     /// or huge body costs neither time nor memory beyond the limit. The bytes are kept only when
     /// an assertion needs them; otherwise reading just proves the body arrives.
-    async fn read_body(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    async fn read_body<B>(&self, mut body: B) -> Result<Vec<u8>, B::Error>
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+    {
         let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
         let keep = self.wants_body();
-        let mut body = Vec::new();
+        let mut kept = Vec::new();
         let mut read = 0usize;
         while read < limit {
-            let Some(chunk) = response.chunk().await? else {
+            let Some(frame) = body.frame().await else {
                 break;
             };
-            let take = chunk.len().min(limit - read);
+            // Trailers carry nothing to assert on.
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            let take = data.len().min(limit - read);
             if keep {
-                body.extend_from_slice(&chunk[..take]);
+                kept.extend_from_slice(&data[..take]);
             }
             read += take;
         }
-        Ok(body)
+        Ok(kept)
     }
 
     /// The first failed body assertion, if any.
@@ -265,6 +395,70 @@ fn describe(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
         None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+/// Plain `http://` on a fresh connection: the requests [`fresh`] sends.
+fn takes_fresh_path(url: &Url, reuse_connection: bool) -> bool {
+    url.scheme() == "http" && !reuse_connection
+}
+
+/// The statuses that redirect (RFC 9110 §15.4); 300 and 304 do not say where to go.
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+impl<'a> Hop<'a> {
+    /// The request a redirect leads to, as browsers (and reqwest) make it: 303, and 301 or 302
+    /// after a POST, turn into a bodiless GET (a HEAD stays HEAD); 307 and 308 repeat the
+    /// request as it was. Credentials are not sent on to another origin.
+    fn redirected(self, status: StatusCode, to: Url) -> Hop<'a> {
+        let Hop {
+            mut method,
+            url,
+            headers,
+            mut body,
+            redirects,
+        } = self;
+        let mut headers = headers.into_owned();
+        let becomes_get = match status {
+            StatusCode::SEE_OTHER => method != Method::HEAD,
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => method == Method::POST,
+            _ => false,
+        };
+        if becomes_get {
+            method = Method::GET;
+            body = None;
+            for name in [
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::CONTENT_ENCODING,
+                header::TRANSFER_ENCODING,
+            ] {
+                headers.remove(name);
+            }
+        }
+        let same_origin = url.scheme() == to.scheme()
+            && url.host_str() == to.host_str()
+            && url.port_or_known_default() == to.port_or_known_default();
+        if !same_origin {
+            for name in [
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::PROXY_AUTHORIZATION,
+                header::WWW_AUTHENTICATE,
+            ] {
+                headers.remove(name);
+            }
+            headers.remove("cookie2");
+        }
+        Hop {
+            method,
+            url: Cow::Owned(to),
+            headers: Cow::Owned(headers),
+            body,
+            redirects: redirects + 1,
+        }
     }
 }
 

@@ -58,10 +58,10 @@ struct TlsSetup {
 /// A connection attempt that failed, naming the address tried.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot connect to {addr}")]
-struct ConnectError {
-    addr: SocketAddr,
+pub(super) struct ConnectError {
+    pub(super) addr: SocketAddr,
     #[source]
-    source: io::Error,
+    pub(super) source: io::Error,
 }
 
 /// A failed TLS handshake, naming the address.
@@ -119,7 +119,7 @@ impl TcpChecker {
 
     /// Connects (and shakes hands), then runs the send/expect exchange.
     pub(crate) async fn check(&self) -> Observation {
-        let addrs = match self.resolve().await {
+        let addrs = match resolve(&self.host, self.port, self.resolver.as_ref()).await {
             Ok(addrs) => addrs,
             Err(failure) => return failure.into(),
         };
@@ -151,41 +151,6 @@ impl TcpChecker {
         };
         let cert = leaf_status(&stream, tls.cert_expiry_warn);
         observe(self.converse(stream).await, cert)
-    }
-
-    /// The addresses to try: the IP literal itself, or the host's addresses from the probe's
-    /// DNS server or the system resolver.
-    async fn resolve(&self) -> Result<Vec<SocketAddr>, Failure> {
-        if let Ok(ip) = self.host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, self.port)]);
-        }
-        let addrs: Vec<SocketAddr> = match &self.resolver {
-            // On the heap, for the same reason as the handshake.
-            Some(resolver) => Box::pin(resolver.lookup_ip(&self.host))
-                .await
-                .map_err(|error| Failure::from_error(&error))?
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, self.port))
-                .collect(),
-            // The system resolver's errors are plain io::Errors that say nothing about DNS, so
-            // they are classified here rather than by their kind.
-            None => Box::pin(tokio::net::lookup_host((self.host.as_str(), self.port)))
-                .await
-                .map_err(|error| {
-                    Failure::new(
-                        ErrorClass::Dns,
-                        format!("cannot resolve {}: {error}", self.host),
-                    )
-                })?
-                .collect(),
-        };
-        if addrs.is_empty() {
-            return Err(Failure::new(
-                ErrorClass::Dns,
-                format!("{} has no addresses", self.host),
-            ));
-        }
-        Ok(addrs)
     }
 
     /// Sends `send`, then reads until `expect` shows up, the window is full, the peer closes,
@@ -254,8 +219,47 @@ fn observe(result: Result<(), Failure>, cert: Option<CertStatus>) -> Observation
     }
 }
 
+/// The addresses to try for `host`: the IP literal itself, or the host's addresses from the
+/// probe's DNS server (`resolver`) or the system resolver.
+pub(super) async fn resolve(
+    host: &str,
+    port: u16,
+    resolver: Option<&HostResolver>,
+) -> Result<Vec<SocketAddr>, Failure> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<SocketAddr> = match resolver {
+        // On the heap: a lookup in flight takes kilobytes that a check of an IP literal
+        // should not allocate.
+        Some(resolver) => Box::pin(resolver.lookup_ip(host))
+            .await
+            .map_err(|error| Failure::from_error(&error))?
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect(),
+        // The system resolver's errors are plain io::Errors that say nothing about DNS, so
+        // they are classified here rather than by their kind.
+        None => Box::pin(tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|error| {
+                Failure::new(ErrorClass::Dns, format!("cannot resolve {host}: {error}"))
+            })?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(Failure::new(
+            ErrorClass::Dns,
+            format!("{host} has no addresses"),
+        ));
+    }
+    Ok(addrs)
+}
+
 /// Tries each address in turn; the last error stands for all when none answers.
-async fn connect(addrs: &[SocketAddr]) -> Result<(Connection, SocketAddr), ConnectError> {
+pub(super) async fn connect(
+    addrs: &[SocketAddr],
+) -> Result<(Connection, SocketAddr), ConnectError> {
     let mut last = None;
     for &addr in addrs {
         match connect_one(addr).await {
@@ -270,7 +274,7 @@ async fn connect(addrs: &[SocketAddr]) -> Result<(Connection, SocketAddr), Conne
 }
 
 /// A connected socket; registered with the event loop only if it had to wait.
-enum Connection {
+pub(super) enum Connection {
     /// Connected by the time `connect` returned.
     Ready(Socket),
     /// Connected after waiting for the event loop.
@@ -278,8 +282,8 @@ enum Connection {
 }
 
 impl Connection {
-    /// The socket as a tokio stream, for TLS and send/expect.
-    fn into_stream(self) -> io::Result<TcpStream> {
+    /// The socket as a tokio stream, for TLS, send/expect and HTTP.
+    pub(super) fn into_stream(self) -> io::Result<TcpStream> {
         match self {
             Connection::Ready(socket) => TcpStream::from_std(socket.into()),
             Connection::Waited(stream) => Ok(stream),

@@ -370,3 +370,103 @@ async fn endless_and_huge_bodies_end_early_with_bounded_memory() {
     assert_result(&r["endless-tls"], "up", None, "");
     assert_result(&r["loop"], "down", Some("protocol"), "");
 }
+
+/// `text` percent-encoded for one path segment of the test server.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_followed_as_browsers_do() {
+    let server = http::start(HttpOptions::plain()).await;
+    let other = http::start(HttpOptions::plain()).await;
+    let secure = http::start(HttpOptions::tls(tls::long_lived().server_config())).await;
+    let to = |status: u16, location: &str| {
+        server.url(&format!("/redirect-to/{status}/{}", encoded(location)))
+    };
+    let post = "method = \"POST\"\nbody = \"hello=world\"\n\
+                headers = { Content-Type = \"text/plain\", Authorization = \"Bearer s3cret\" }";
+    let config = TestConfig::new();
+    let probes = [
+        http_probe(
+            "see-other-post",
+            &to(303, "/echo"),
+            &format!("{post}\nbody_regex = '(?s)^GET /echo\\n.*\\n\\n$'\nbody_not_contains = \"content-type\""),
+        ),
+        http_probe(
+            "found-post",
+            &to(302, "/echo"),
+            &format!("{post}\nbody_regex = '(?s)^GET /echo\\n.*\\n\\n$'"),
+        ),
+        http_probe(
+            "temporary-post",
+            &to(307, "/echo"),
+            &format!(
+                "{post}\nbody_regex = '(?s)^POST /echo\\n.*content-type: text/plain\\n.*\\n\\nhello=world$'"
+            ),
+        ),
+        http_probe(
+            "same-origin-credentials",
+            &to(302, "/echo"),
+            &format!("{post}\nbody_contains = \"authorization: Bearer s3cret\""),
+        ),
+        http_probe(
+            "cross-origin-credentials",
+            &to(302, &other.url("/echo")),
+            &format!("{post}\nbody_regex = '^GET /echo'\nbody_not_contains = \"authorization\""),
+        ),
+        http_probe(
+            "plain-to-tls",
+            &to(301, &secure.url("/ok")),
+            "tls_verify = false\nbody_contains = \"all ok\"",
+        ),
+        http_probe("ten-redirects", &server.url("/chain/10"), ""),
+        http_probe("eleven-redirects", &server.url("/chain/11"), ""),
+        http_probe("no-location", &server.url("/status/302"), ""),
+        http_probe(
+            "not-followed",
+            &to(303, "/echo"),
+            "follow_redirects = false\nexpect_status = [303]",
+        ),
+    ]
+    .concat();
+    config.probes("redirects.toml", &probes);
+    let (output, json) = config.check_json(&[]).await;
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    let r = results_by_name(&json);
+    for name in [
+        "see-other-post",
+        "found-post",
+        "temporary-post",
+        "same-origin-credentials",
+        "cross-origin-credentials",
+        "plain-to-tls",
+        "ten-redirects",
+        "not-followed",
+    ] {
+        assert_result(&r[name], "up", None, "");
+    }
+    // The certificate is the last hop's, over TLS.
+    let days = r["plain-to-tls"]["cert_days_left"].as_i64().expect("days");
+    assert!((399..=400).contains(&days), "{days}");
+    assert_result(
+        &r["eleven-redirects"],
+        "down",
+        Some("protocol"),
+        "too many redirects",
+    );
+    assert_result(&r["no-location"], "down", Some("http_status"), "HTTP 302");
+    assert_eq!(
+        other.requests(),
+        1,
+        "the cross-origin hop reached the other server"
+    );
+}

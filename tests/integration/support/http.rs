@@ -12,6 +12,8 @@
 //! - `/endless`: 200 with a chunked body that never ends
 //! - `/big`: 200 with `Content-Length: 1073741824`, streamed for as long as the client reads
 //! - `/redirect`: 302 to `/ok`; `/redirect-loop`: 302 to itself
+//! - `/redirect-to/{status}/{location}`: that status with the percent-decoded `location`
+//! - `/chain/{n}`: 302 to `/chain/{n-1}`; `/chain/0` is 200 `end of chain`
 //! - `/echo`: 200 with `{METHOD} {path}`, one `name: value` line per request header (names
 //!   lowercase, in arrival order), a blank line, then the request body
 //! - `/body/{text}`: 200 with the percent-decoded `text`
@@ -269,6 +271,19 @@ async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, request: &Request) -> io
         }
         ["redirect"] => reply(stream, 302, &[("Location", "/ok")], b"").await,
         ["redirect-loop"] => reply(stream, 302, &[("Location", "/redirect-loop")], b"").await,
+        ["redirect-to", code, location] => {
+            let location = String::from_utf8_lossy(&percent_decode(location)).into_owned();
+            let code = code.parse().unwrap_or(302);
+            reply(stream, code, &[("Location", location.as_str())], b"").await
+        }
+        ["chain", n] => match n.parse::<u32>() {
+            Ok(0) => reply(stream, 200, &[], b"end of chain").await,
+            Ok(n) => {
+                let next = format!("/chain/{}", n - 1);
+                reply(stream, 302, &[("Location", next.as_str())], b"").await
+            }
+            Err(_) => reply(stream, 400, &[], b"bad chain length").await,
+        },
         ["echo"] => {
             let mut text = format!("{} {}\n", request.method, request.path).into_bytes();
             for (name, value) in &request.headers {
