@@ -350,12 +350,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn concurrency_cap_is_respected() {
         let mut h = Harness::new(5);
-        // 50 probes, all due within one second, each check taking 2 s.
+        // 50 probes with phases spread over a minute (aligned to the wall clock, which the
+        // paused clock does not stop), each check taking 20 s: about 16 would overlap without
+        // the cap, so it is reached whichever way ties between ends and starts fall.
         for i in 0..50 {
             h.spawn(
                 &format!("p{i}"),
                 Duration::from_secs(60),
-                Duration::from_secs(2),
+                Duration::from_secs(20),
             );
         }
         let mut seen = 0;
