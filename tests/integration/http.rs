@@ -112,7 +112,8 @@ public = false
     );
     let daemon = Daemon::start(&config.main_path()).await;
     let base = format!("http://127.0.0.1:{port}");
-    // The figures are computed 2 s after start; wait until the badge has a number.
+    // The first view waits for the figures, computed from 2 s after start; wait until the
+    // badge has a number.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let (_, _, badge) = get(&format!("{base}/badge/web.svg")).await;

@@ -1,15 +1,14 @@
 //! The figures the public pages show, computed in the background: this month's document,
 //! 90 days of daily availability per public probe, this month's incidents and the planned
 //! maintenance of the next two weeks. Views read the latest copy; nothing a visitor does
-//! computes a month.
+//! computes a month. Nobody looking costs nothing, neither CPU nor memory: the figures are
+//! computed only while views read them, and dropped after [`DROP_AFTER`] without one (at
+//! 10,000 probes they take about 9 MB).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -29,6 +28,11 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 const DUTY_FACTOR: u32 = 50;
 /// The first computation waits this long after start, so it sees the first checks.
 const FIRST_REFRESH: Duration = Duration::from_secs(2);
+/// Figures nobody viewed for this long are dropped; the next view waits for new ones.
+const DROP_AFTER: Duration = Duration::from_secs(600);
+/// Longest a view waits for figures being computed; after it, the view shows what there is
+/// ("being computed").
+const FIRST_VIEW_WAIT: Duration = Duration::from_secs(10);
 /// The longest pause.
 const MAX_PAUSE: Duration = Duration::from_secs(600);
 
@@ -88,53 +92,118 @@ pub struct Figures {
     pub computed_at: Option<Timestamp>,
 }
 
-/// Recomputes [`Figures`] until `cancel`: first shortly after start, then, while views keep
-/// reading them (`viewed`), every [`REFRESH_EVERY`] or [`DUTY_FACTOR`] times as long as the
-/// last computation took. Nobody looking costs nothing: the first view after a quiet spell
-/// gets the copy of the last computation (its time is on the page) and wakes the next one.
-pub async fn refresh_forever(
-    handle: Handle,
-    cache: Arc<RwLock<Arc<Figures>>>,
-    viewed: Arc<tokio::sync::Notify>,
-    cancel: CancellationToken,
-) {
-    let mut pause = FIRST_REFRESH;
-    let mut first = true;
-    loop {
+/// The latest [`Figures`], computed while someone looks.
+///
+/// A view between two computations gets the last copy (its time is on the page) and wakes the
+/// next one; the first view, when there is no copy, waits for it.
+#[derive(Debug)]
+pub struct FigureCache {
+    /// The latest figures; their `computed_at` is `None` until computed (and after they were
+    /// dropped for want of viewers).
+    figures: watch::Sender<Arc<Figures>>,
+    /// Told whenever a view reads the figures.
+    viewed: tokio::sync::Notify,
+}
+
+impl Default for FigureCache {
+    fn default() -> Self {
+        FigureCache {
+            figures: watch::Sender::new(Arc::default()),
+            viewed: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl FigureCache {
+    /// The figures, telling the refresher someone looks. When there are none, waits (up to
+    /// [`FIRST_VIEW_WAIT`]) for the computation this view asks for.
+    pub async fn view(&self) -> Arc<Figures> {
+        let mut updates = self.figures.subscribe();
+        self.viewed.notify_one();
+        let current = Arc::clone(&updates.borrow_and_update());
+        if current.computed_at.is_some() {
+            return current;
+        }
+        match tokio::time::timeout(FIRST_VIEW_WAIT, updates.changed()).await {
+            Ok(Ok(())) => Arc::clone(&updates.borrow()),
+            _ => current,
+        }
+    }
+
+    /// The figures as last computed (perhaps none), without asking for new ones.
+    pub fn cached(&self) -> Arc<Figures> {
+        Arc::clone(&self.figures.borrow())
+    }
+
+    /// Replaces the figures (the refresher does this; so can a benchmark).
+    pub fn set(&self, figures: Figures) {
+        self.figures.send_replace(Arc::new(figures));
+    }
+
+    /// Computes the figures with `compute` (on a blocking thread) until `cancel`, whenever a
+    /// view has read them, but no sooner than [`REFRESH_EVERY`] (or [`DUTY_FACTOR`] times as
+    /// long as the last computation took) after the last one, and not before [`FIRST_REFRESH`]
+    /// after start. Drops them after [`DROP_AFTER`] without a view.
+    pub async fn refresh_forever<F>(&self, compute: F, cancel: CancellationToken)
+    where
+        F: Fn() -> Result<Figures, String> + Clone + Send + 'static,
+    {
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(FIRST_REFRESH) => {}
         }
-        if !first {
-            tokio::select! {
+        loop {
+            let looked = tokio::select! {
                 () = cancel.cancelled() => return,
-                () = viewed.notified() => {}
-            }
-        }
-        first = false;
-        let started = std::time::Instant::now();
-        let handle = handle.clone();
-        let computed = tokio::task::spawn_blocking(move || {
-            let config = Arc::clone(&handle.config.borrow());
-            let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
-            let figures = compute(&config, &handle.shared.ledger, Timestamp::now());
-            // A month of every probe is the daemon's biggest allocation after a config load;
-            // the allocator keeps what checks free (see `main.rs`), so give this back.
-            crate::daemon::memory::release_free_memory();
-            figures
-        })
-        .await;
-        match computed {
-            Ok(Ok(figures)) => {
-                if let Ok(mut slot) = cache.write() {
-                    *slot = Arc::new(figures);
+                () = self.viewed.notified() => true,
+                () = tokio::time::sleep(DROP_AFTER) => false,
+            };
+            if !looked {
+                if self.figures.borrow().computed_at.is_some() {
+                    self.figures.send_replace(Arc::default());
+                    crate::daemon::memory::release_free_memory();
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = self.viewed.notified() => {}
                 }
             }
-            Ok(Err(e)) => warn!(error = %e, "cannot compute the status page figures"),
-            Err(e) => warn!(error = %e, "status page figures task failed"),
+            let started = std::time::Instant::now();
+            let fresh = match tokio::task::spawn_blocking(compute.clone()).await {
+                Ok(Ok(fresh)) => Some(fresh),
+                Ok(Err(e)) => {
+                    warn!(error = %e, "cannot compute the status page figures");
+                    None
+                }
+                Err(e) => {
+                    warn!(error = %e, "status page figures task failed");
+                    None
+                }
+            };
+            match fresh {
+                Some(fresh) => self.set(fresh),
+                // Views waiting for figures get the old ones rather than waiting on.
+                None => self.figures.send_modify(|_| {}),
+            }
+            let pause = (started.elapsed() * DUTY_FACTOR).clamp(REFRESH_EVERY, MAX_PAUSE);
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
         }
-        pause = (started.elapsed() * DUTY_FACTOR).clamp(REFRESH_EVERY, MAX_PAUSE);
     }
+}
+
+/// Computes the figures of the daemon behind `handle` now, under the write gate's read side
+/// (so they see only flushed results), and hands freed memory back to the system.
+pub fn compute_for(handle: &Handle) -> Result<Figures, String> {
+    let config = Arc::clone(&handle.config.borrow());
+    let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
+    let figures = compute(&config, &handle.shared.ledger, Timestamp::now());
+    // A month of every probe is the daemon's biggest allocation after a config load; the
+    // allocator keeps what checks free (see `main.rs`), so give this back.
+    crate::daemon::memory::release_free_memory();
+    figures
 }
 
 /// Computes every figure as of `now`.
@@ -242,4 +311,84 @@ pub fn public_incidents(config: &Config, mut incidents: Vec<Incident>) -> Vec<In
         }
     }
     incidents
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A cache refreshed by a computation that counts its runs, on the paused clock.
+    fn counting_cache() -> (Arc<FigureCache>, Arc<AtomicUsize>, CancellationToken) {
+        let cache = Arc::new(FigureCache::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
+        let compute = {
+            let runs = Arc::clone(&runs);
+            move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok(Figures {
+                    computed_at: Some(Timestamp::now()),
+                    ..Figures::default()
+                })
+            }
+        };
+        let refresher = Arc::clone(&cache);
+        let stop = cancel.clone();
+        tokio::spawn(async move { refresher.refresh_forever(compute, stop).await });
+        (cache, runs, cancel)
+    }
+
+    async fn wait(duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn figures_are_computed_only_for_viewers_and_dropped_without_them() {
+        let (cache, runs, cancel) = counting_cache();
+
+        wait(Duration::from_secs(60)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "nobody looked");
+        assert!(cache.cached().computed_at.is_none());
+
+        // The first view waits for its computation.
+        assert!(cache.view().await.computed_at.is_some());
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+        // Views within REFRESH_EVERY get the copy and ask for one more computation after it.
+        wait(Duration::from_secs(1)).await;
+        assert!(cache.view().await.computed_at.is_some());
+        assert!(cache.view().await.computed_at.is_some());
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        wait(REFRESH_EVERY).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+        // Nobody looks: no computation, and after DROP_AFTER the copy is gone.
+        wait(DROP_AFTER - Duration::from_secs(1)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert!(cache.cached().computed_at.is_some());
+        wait(REFRESH_EVERY + Duration::from_secs(2)).await;
+        assert!(cache.cached().computed_at.is_none(), "dropped");
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+        // The next view waits for new figures.
+        assert!(cache.view().await.computed_at.is_some());
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        cancel.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_view_before_the_first_refresh_waits_for_it() {
+        let (cache, runs, cancel) = counting_cache();
+        let started = tokio::time::Instant::now();
+        assert!(cache.view().await.computed_at.is_some());
+        assert!(
+            started.elapsed() >= FIRST_REFRESH,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        cancel.cancel();
+    }
 }

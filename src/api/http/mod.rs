@@ -4,18 +4,16 @@
 //! Everything here is public: probes with `public = false` do not exist on this listener, and
 //! unless `[daemon].show_details = true` nothing shows a check's detail (which can hold
 //! addresses or answers). Probe targets (URLs, addresses, headers) are never shown at all.
-//! Month figures and the 90-day bars come from a cache refreshed in the background
-//! ([`REFRESH_EVERY`]), so a page view or a scrape never computes a month.
+//! Month figures and the 90-day bars come from a cache refreshed in the background while
+//! someone looks ([`REFRESH_EVERY`]), so a page view or a scrape never computes a month itself;
+//! only the first view after start (or after a long quiet spell) waits for one.
 
 mod badge;
 mod figures;
 mod metrics;
 mod page;
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, RwLock},
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router,
@@ -26,11 +24,11 @@ use axum::{
 };
 use jiff::Timestamp;
 use serde::Deserialize;
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use figures::{Figures, REFRESH_EVERY, compute};
+pub use figures::{FigureCache, Figures, REFRESH_EVERY, compute};
 
 use crate::{
     config::Config,
@@ -44,45 +42,35 @@ use crate::{
 #[derive(Clone)]
 pub struct HttpState {
     handle: Handle,
-    figures: Arc<RwLock<Arc<Figures>>>,
-    /// Told whenever a view reads the figures: the refresher recomputes only while someone
-    /// looks.
-    viewed: Arc<Notify>,
+    figures: Arc<FigureCache>,
 }
 
 impl HttpState {
-    /// State over a running daemon, with an empty figure cache (see [`refresh_forever`]).
+    /// State over a running daemon, with an empty figure cache (see [`FigureCache`]).
     pub fn new(handle: Handle) -> HttpState {
         HttpState {
             handle,
             figures: Arc::default(),
-            viewed: Arc::default(),
         }
     }
 
     /// Replaces the cached figures (the refresher does this; so can a benchmark).
     pub fn set_figures(&self, figures: Figures) {
-        if let Ok(mut slot) = self.figures.write() {
-            *slot = Arc::new(figures);
-        }
+        self.figures.set(figures);
     }
 
     fn config(&self) -> Arc<Config> {
         Arc::clone(&self.handle.config.borrow())
     }
 
-    /// The figures, telling the refresher someone looks.
-    fn figures(&self) -> Arc<Figures> {
-        self.viewed.notify_one();
-        self.cached_figures()
+    /// The figures, telling the refresher someone looks (see [`FigureCache::view`]).
+    async fn figures(&self) -> Arc<Figures> {
+        self.figures.view().await
     }
 
-    /// The figures as last computed, without asking for new ones.
+    /// The figures as last computed (perhaps none), without asking for new ones.
     fn cached_figures(&self) -> Arc<Figures> {
-        self.figures
-            .read()
-            .map(|f| Arc::clone(&f))
-            .unwrap_or_default()
+        self.figures.cached()
     }
 }
 
@@ -102,12 +90,15 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
     if let Ok(addr) = listener.local_addr() {
         info!(listen = %addr, "HTTP listening (status page, badges, API, metrics)");
     }
-    let refresher = tokio::spawn(figures::refresh_forever(
-        state.handle.clone(),
-        Arc::clone(&state.figures),
-        Arc::clone(&state.viewed),
-        shutdown.child_token(),
-    ));
+    let refresher = {
+        let cache = Arc::clone(&state.figures);
+        let handle = state.handle.clone();
+        let cancel = shutdown.child_token();
+        tokio::spawn(async move {
+            let compute = move || figures::compute_for(&handle);
+            cache.refresh_forever(compute, cancel).await;
+        })
+    };
     let app = router(state);
     let stop = shutdown.clone();
     if let Err(e) = axum::serve(listener, app)
@@ -184,7 +175,11 @@ fn public_status(state: &HttpState) -> StatusReport {
 
 async fn status_page(AxumState(state): AxumState<HttpState>) -> Html<String> {
     let status = public_status(&state);
-    Html(page::render(&state.config(), &status, &state.figures()))
+    Html(page::render(
+        &state.config(),
+        &status,
+        &*state.figures().await,
+    ))
 }
 
 async fn status_json(AxumState(state): AxumState<HttpState>) -> Json<StatusReport> {
@@ -265,7 +260,7 @@ async fn metrics_text(
     let figures = if param.refresh == Some(false) {
         state.cached_figures()
     } else {
-        state.figures()
+        state.figures().await
     };
     // Rendered under the board's read lock: copying 10,000 statuses would cost more.
     let lag = state.handle.shared.lag.snapshot();
@@ -307,7 +302,7 @@ async fn report_json(
         Ok(month) => month,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let cached = state.figures();
+    let cached = state.figures().await;
     let document = match cached
         .month
         .as_ref()
@@ -338,7 +333,7 @@ async fn incidents_json(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     // This month's come from the cache (kept newest first for the page).
-    let cached = state.figures();
+    let cached = state.figures().await;
     if cached
         .month
         .as_ref()
@@ -430,7 +425,7 @@ async fn availability_badge(
             format!("no probe is named \"{name}\""),
         );
     };
-    let figures = state.figures();
+    let figures = state.figures().await;
     let month = figures
         .month
         .as_ref()
