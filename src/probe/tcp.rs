@@ -294,8 +294,9 @@ impl Connection {
 /// Opens a new connection to `addr`, as `TcpStream::connect` does, but without the event loop
 /// when it is not needed: on loopback (and to a refusing host) the handshake is over before a
 /// non-blocking `connect` returns, and registering the socket, waiting for its wakeup and
-/// deregistering it would cost more than the connection itself. Two cheap calls tell: the
-/// socket's pending error (refused) and its peer (connected); anything else waits as usual.
+/// deregistering it would cost more than the connection itself. Cheap calls tell: a peer
+/// means connected (one call, the common case); otherwise a pending error means refused, and
+/// anything else waits as usual.
 async fn connect_one(addr: SocketAddr) -> io::Result<Connection> {
     let socket = Socket::new(
         Domain::for_address(addr),
@@ -307,11 +308,11 @@ async fn connect_one(addr: SocketAddr) -> io::Result<Connection> {
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
     }
-    if let Some(e) = socket.take_error()? {
-        return Err(e);
-    }
     if socket.peer_addr().is_ok() {
         return Ok(Connection::Ready(socket));
+    }
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
     }
     let stream = TcpStream::from_std(socket.into())?;
     stream.writable().await?;
