@@ -32,7 +32,7 @@ pub fn classify(error: &(dyn Error + 'static)) -> ErrorClass {
     if let Some(exchange) = chain(error).find_map(|e| e.downcast_ref::<ExchangeError>()) {
         return match exchange {
             ExchangeError::Response { .. } => ErrorClass::Protocol,
-            ExchangeError::Body(_) => ErrorClass::Io,
+            ExchangeError::Io { .. } | ExchangeError::Body { .. } => ErrorClass::Io,
         };
     }
     if let Some(request) = chain(error).find_map(|e| e.downcast_ref::<reqwest::Error>()) {

@@ -15,7 +15,6 @@ mod fresh;
 use std::{borrow::Cow, net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use regex::Regex;
 use reqwest::{
     Client, Method, StatusCode, Url,
@@ -26,7 +25,7 @@ use reqwest::{
 };
 
 pub(crate) use self::fresh::ExchangeError;
-use self::fresh::PlainTarget;
+use self::fresh::{Head, PlainTarget};
 use super::{Failure, Observation, SetupError, Toolkit, dns::HostResolver, tcp::excerpt, tls};
 use crate::{
     config::{HttpSpec, StatusMatch},
@@ -236,15 +235,20 @@ impl HttpChecker {
                     prepared.as_ref()
                 }
             };
-            // A URL hyper cannot request goes to reqwest, which says what is wrong with it.
+            // A URL without a host or port goes to reqwest, which says what is wrong with it.
             if let Some(target) = target {
                 let judged = target
                     .exchange(
                         self.resolver.as_ref(),
-                        hop.method.clone(),
+                        &hop.method,
                         &hop.headers,
-                        hop.body.clone(),
-                        async |response| self.judge(&hop.url, response, None).await,
+                        hop.body.as_ref(),
+                        async |head: Head, body: &mut fresh::PlainBody| match self
+                            .judge_head(&hop.url, head, None)
+                        {
+                            Some(end) => end,
+                            None => self.judge_body(body, None).await,
+                        },
                     )
                     .await;
                 return judged.unwrap_or_else(HopEnd::from);
@@ -262,39 +266,45 @@ impl HttpChecker {
             Err(error) => return Failure::from_error(&error).into(),
         };
         let cert = self.cert_of(response.extensions().get::<TlsInfo>());
-        self.judge(&hop.url, http::Response::from(response), cert)
-            .await
+        let head = Head {
+            status: response.status(),
+            location: location_of(response.headers()),
+        };
+        if let Some(end) = self.judge_head(&hop.url, head, cert) {
+            return end;
+        }
+        let mut body = ClientBody {
+            response,
+            chunk: Bytes::new(),
+        };
+        self.judge_body(&mut body, cert).await
     }
 
-    /// Judges a response: a redirect to follow, an unexpected status, or a body to read and
-    /// assert on.
-    async fn judge<B>(
-        &self,
-        url: &Url,
-        response: http::Response<B>,
-        cert: Option<CertStatus>,
-    ) -> HopEnd
-    where
-        B: http_body::Body<Data = Bytes> + Unpin,
-        B::Error: std::error::Error + 'static,
-    {
-        let status = response.status();
-        if let Some(to) = self.redirect_target(url, status, response.headers()) {
-            return HopEnd::Redirect { status, to };
+    /// Judges a response head: a redirect to follow, or an unexpected status; `None` when the
+    /// body is to be read and judged.
+    fn judge_head(&self, url: &Url, head: Head, cert: Option<CertStatus>) -> Option<HopEnd> {
+        if let Some(to) = self.redirect_target(url, head.status, head.location.as_deref()) {
+            return Some(HopEnd::Redirect {
+                status: head.status,
+                to,
+            });
         }
-        if !self.status_expected(status) {
-            return HopEnd::Done(Observation::failed(
-                Failure::new(ErrorClass::HttpStatus, describe(status)),
+        if !self.status_expected(head.status) {
+            return Some(HopEnd::Done(Observation::failed(
+                Failure::new(ErrorClass::HttpStatus, describe(head.status)),
                 cert,
-            ));
+            )));
         }
-        let body = match self.read_body(response.into_body()).await {
-            Ok(body) => body,
-            Err(error) => {
-                return HopEnd::Done(Observation::failed(Failure::from_error(&error), cert));
-            }
+        None
+    }
+
+    /// Reads the body (up to the limit) and asserts on it.
+    async fn judge_body(&self, body: &mut impl BodyChunks, cert: Option<CertStatus>) -> HopEnd {
+        let prefix = match self.read_body(body).await {
+            Ok(prefix) => prefix,
+            Err(failure) => return HopEnd::Done(Observation::failed(failure, cert)),
         };
-        HopEnd::Done(match self.assert_body(&body) {
+        HopEnd::Done(match self.assert_body(&prefix) {
             Some(failure) => Observation::failed(failure, cert),
             None => Observation::passed(cert),
         })
@@ -302,12 +312,16 @@ impl HttpChecker {
 
     /// Where a redirect response leads, when the probe follows redirects. A redirect without
     /// a usable `Location` is judged like any other response.
-    fn redirect_target(&self, url: &Url, status: StatusCode, headers: &HeaderMap) -> Option<Url> {
+    fn redirect_target(
+        &self,
+        url: &Url,
+        status: StatusCode,
+        location: Option<&str>,
+    ) -> Option<Url> {
         if !self.follow_redirects || !is_redirect(status) {
             return None;
         }
-        let location = headers.get(header::LOCATION)?.to_str().ok()?;
-        url.join(location).ok()
+        url.join(location?).ok()
     }
 
     fn cert_of(&self, info: Option<&TlsInfo>) -> Option<CertStatus> {
@@ -330,28 +344,21 @@ impl HttpChecker {
             || self.body_regex.is_some()
     }
 
-    /// Reads at most `max_body_bytes` of the body, frame by frame, and stops there: an endless
+    /// Reads at most `max_body_bytes` of the body, chunk by chunk, and stops there: an endless
     /// or huge body costs neither time nor memory beyond the limit. The bytes are kept only when
     /// an assertion needs them; otherwise reading just proves the body arrives.
-    async fn read_body<B>(&self, mut body: B) -> Result<Vec<u8>, B::Error>
-    where
-        B: http_body::Body<Data = Bytes> + Unpin,
-    {
+    async fn read_body(&self, body: &mut impl BodyChunks) -> Result<Vec<u8>, Failure> {
         let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
         let keep = self.wants_body();
         let mut kept = Vec::new();
         let mut read = 0usize;
         while read < limit {
-            let Some(frame) = body.frame().await else {
+            let Some(chunk) = body.next_chunk().await? else {
                 break;
             };
-            // Trailers carry nothing to assert on.
-            let Ok(data) = frame?.into_data() else {
-                continue;
-            };
-            let take = data.len().min(limit - read);
+            let take = chunk.len().min(limit - read);
             if keep {
-                kept.extend_from_slice(&data[..take]);
+                kept.extend_from_slice(&chunk[..take]);
             }
             read += take;
         }
@@ -396,6 +403,37 @@ fn describe(status: StatusCode) -> String {
         Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
         None => format!("HTTP {}", status.as_u16()),
     }
+}
+
+/// A response body, read chunk by chunk, from either transport.
+trait BodyChunks {
+    /// The next bytes of the body; `None` at its end.
+    async fn next_chunk(&mut self) -> Result<Option<&[u8]>, Failure>;
+}
+
+/// The body of a response through reqwest.
+struct ClientBody {
+    response: reqwest::Response,
+    /// The chunk last handed out.
+    chunk: Bytes,
+}
+
+impl BodyChunks for ClientBody {
+    async fn next_chunk(&mut self) -> Result<Option<&[u8]>, Failure> {
+        match self.response.chunk().await {
+            Ok(Some(chunk)) => {
+                self.chunk = chunk;
+                Ok(Some(&self.chunk))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => Err(Failure::from_error(&error)),
+        }
+    }
+}
+
+/// The `Location` header's text, if it has one.
+fn location_of(headers: &HeaderMap) -> Option<String> {
+    Some(headers.get(header::LOCATION)?.to_str().ok()?.to_owned())
 }
 
 /// Plain `http://` on a fresh connection: the requests [`fresh`] sends.

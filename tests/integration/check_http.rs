@@ -470,3 +470,49 @@ async fn redirects_are_followed_as_browsers_do() {
         "the cross-origin hop reached the other server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_body_framing_is_read_to_its_end() {
+    let server = http::start(HttpOptions::plain()).await;
+    let config = TestConfig::new();
+    let probes = [
+        http_probe(
+            "chunked",
+            &server.url("/chunked/hello%20chunked%20world"),
+            "body_regex = '^hello chunked world$'",
+        ),
+        http_probe(
+            "until-close",
+            &server.url("/until-close/all%20until%20close"),
+            "body_regex = '^all until close$'",
+        ),
+        http_probe(
+            "interim",
+            &server.url("/interim"),
+            "body_regex = '^after hints$'",
+        ),
+        // A HEAD answer has no body, whatever its Content-Length says.
+        http_probe("head", &server.url("/head-only"), "method = \"HEAD\""),
+        // The same answer to a GET is a body that never comes.
+        http_probe(
+            "get-without-body",
+            &server.url("/head-only"),
+            "timeout = \"1s\"",
+        )
+        .replace("timeout = \"5s\"\n", ""),
+        http_probe(
+            "no-content",
+            &server.url("/status/204"),
+            "expect_status = [204]",
+        ),
+    ]
+    .concat();
+    config.probes("framing.toml", &probes);
+    let (output, json) = config.check_json(&[]).await;
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    let r = results_by_name(&json);
+    for name in ["chunked", "until-close", "interim", "head", "no-content"] {
+        assert_result(&r[name], "up", None, "");
+    }
+    assert_result(&r["get-without-body"], "down", Some("timeout"), "");
+}

@@ -14,6 +14,12 @@
 //! - `/redirect`: 302 to `/ok`; `/redirect-loop`: 302 to itself
 //! - `/redirect-to/{status}/{location}`: that status with the percent-decoded `location`
 //! - `/chain/{n}`: 302 to `/chain/{n-1}`; `/chain/0` is 200 `end of chain`
+//! - `/chunked/{text}`: 200 with the percent-decoded `text` in chunks of 3 bytes (the first
+//!   with a chunk extension), then a trailer
+//! - `/until-close/{text}`: 200 without a length: the percent-decoded `text`, then closes
+//! - `/interim`: a 103 Early Hints head, then 200 `after hints`
+//! - `/head-only`: 200 announcing `Content-Length: 1000`, then nothing, connection kept open
+//!   (only a HEAD request, which has no body, is complete)
 //! - `/echo`: 200 with `{METHOD} {path}`, one `name: value` line per request header (names
 //!   lowercase, in arrival order), a blank line, then the request body
 //! - `/body/{text}`: 200 with the percent-decoded `text`
@@ -275,6 +281,39 @@ async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, request: &Request) -> io
             let location = String::from_utf8_lossy(&percent_decode(location)).into_owned();
             let code = code.parse().unwrap_or(302);
             reply(stream, code, &[("Location", location.as_str())], b"").await
+        }
+        ["chunked", text] => {
+            let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for (i, piece) in percent_decode(text).chunks(3).enumerate() {
+                let extension = if i == 0 { ";ext=1" } else { "" };
+                out.extend_from_slice(format!("{:x}{extension}\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\nX-Trailer: done\r\n\r\n");
+            stream.write_all(&out).await?;
+            stream.flush().await
+        }
+        ["until-close", text] => {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                .await?;
+            stream.write_all(&percent_decode(text)).await?;
+            stream.flush().await?;
+            Err(io::Error::other("closing to end the body, on purpose"))
+        }
+        ["interim"] => {
+            stream
+                .write_all(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n")
+                .await?;
+            reply(stream, 200, &[], b"after hints").await
+        }
+        ["head-only"] => {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                .await?;
+            stream.flush().await?;
+            std::future::pending().await
         }
         ["chain", n] => match n.parse::<u32>() {
             Ok(0) => reply(stream, 200, &[], b"end of chain").await,
