@@ -41,6 +41,8 @@ const EXCERPT_CHARS: usize = 60;
 pub(crate) struct TcpChecker {
     host: String,
     port: u16,
+    /// The address itself when `host` is an IP literal: nothing to parse or look up per check.
+    literal: Option<SocketAddr>,
     resolver: Option<HostResolver>,
     tls: Option<TlsSetup>,
     send: Option<Vec<u8>>,
@@ -106,6 +108,11 @@ impl TcpChecker {
             None
         };
         Ok(TcpChecker {
+            literal: spec
+                .host
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, spec.port)),
             host: spec.host.clone(),
             port: spec.port,
             resolver: spec
@@ -119,11 +126,14 @@ impl TcpChecker {
 
     /// Connects (and shakes hands), then runs the send/expect exchange.
     pub(crate) async fn check(&self) -> Observation {
-        let addrs = match resolve(&self.host, self.port, self.resolver.as_ref()).await {
-            Ok(addrs) => addrs,
-            Err(failure) => return failure.into(),
+        let connected = match self.literal {
+            Some(addr) => connect(&[addr]).await,
+            None => match resolve(&self.host, self.port, self.resolver.as_ref()).await {
+                Ok(addrs) => connect(&addrs).await,
+                Err(failure) => return failure.into(),
+            },
         };
-        let (connection, addr) = match connect(&addrs).await {
+        let (connection, addr) = match connected {
             Ok(connected) => connected,
             Err(error) => return Failure::from_error(&error).into(),
         };
