@@ -304,9 +304,7 @@ impl Reader {
                     .unwrap_or_default();
                 chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name.eq_ignore_ascii_case("content-length") {
-                let value = std::str::from_utf8(header.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
+                let value = content_length(header.value)
                     .ok_or_else(|| self.response_error("invalid Content-Length"))?;
                 if length.is_some_and(|seen| seen != value) {
                     return Err(self.response_error("conflicting Content-Length headers"));
@@ -446,7 +444,38 @@ impl PlainBody {
     }
 }
 
+/// A Content-Length value: digits only (RFC 9110 §8.6; no sign, unlike Rust's integer parser),
+/// surrounding blanks allowed.
+fn content_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
 /// `left` as a `usize` bound on a slice length.
 fn clamp(left: u64) -> usize {
     usize::try_from(left).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_length_is_digits_only() {
+        assert_eq!(content_length(b"42"), Some(42));
+        assert_eq!(content_length(b" 7 "), Some(7));
+        for bad in [
+            &b""[..],
+            b"+5",
+            b"-1",
+            b"5, 5",
+            b"0x10",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(content_length(bad), None, "{bad:?}");
+        }
+    }
 }
