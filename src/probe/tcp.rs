@@ -39,10 +39,7 @@ const EXCERPT_CHARS: usize = 60;
 
 /// A prepared TCP check of one probe.
 pub(crate) struct TcpChecker {
-    host: String,
-    port: u16,
-    /// The address itself when `host` is an IP literal: nothing to parse or look up per check.
-    literal: Option<SocketAddr>,
+    endpoint: Endpoint,
     resolver: Option<HostResolver>,
     tls: Option<TlsSetup>,
     send: Option<Vec<u8>>,
@@ -108,13 +105,7 @@ impl TcpChecker {
             None
         };
         Ok(TcpChecker {
-            literal: spec
-                .host
-                .parse::<IpAddr>()
-                .ok()
-                .map(|ip| SocketAddr::new(ip, spec.port)),
-            host: spec.host.clone(),
-            port: spec.port,
+            endpoint: Endpoint::new(&spec.host, spec.port),
             resolver: spec
                 .dns_server
                 .map(|server| HostResolver::new(server, dns_timeout)),
@@ -126,16 +117,10 @@ impl TcpChecker {
 
     /// Connects (and shakes hands), then runs the send/expect exchange.
     pub(crate) async fn check(&self) -> Observation {
-        let connected = match self.literal {
-            Some(addr) => connect(&[addr]).await,
-            None => match resolve(&self.host, self.port, self.resolver.as_ref()).await {
-                Ok(addrs) => connect(&addrs).await,
-                Err(failure) => return failure.into(),
-            },
-        };
+        let connected = self.endpoint.connect(self.resolver.as_ref()).await;
         let (connection, addr) = match connected {
             Ok(connected) => connected,
-            Err(error) => return Failure::from_error(&error).into(),
+            Err(failure) => return failure.into(),
         };
         if self.tls.is_none() && self.send.is_none() && self.expect.is_none() {
             // A plain connect check is done: closing needs no event loop.
@@ -229,16 +214,47 @@ fn observe(result: Result<(), Failure>, cert: Option<CertStatus>) -> Observation
     }
 }
 
-/// The addresses to try for `host`: the IP literal itself, or the host's addresses from the
-/// probe's DNS server (`resolver`) or the system resolver.
-pub(super) async fn resolve(
+/// Where a check connects: an IP literal, known at setup, or a name looked up per check.
+pub(super) enum Endpoint {
+    /// The address itself: nothing to parse or look up per check.
+    Addr(SocketAddr),
+    /// A host name, resolved through the probe's DNS server or the system resolver.
+    Name { host: Box<str>, port: u16 },
+}
+
+impl Endpoint {
+    /// `host` (without brackets) and `port`.
+    pub(super) fn new(host: &str, port: u16) -> Self {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => Endpoint::Addr(SocketAddr::new(ip, port)),
+            Err(_) => Endpoint::Name {
+                host: host.into(),
+                port,
+            },
+        }
+    }
+
+    /// Resolves a name (through `resolver` when the probe has one), then opens a new
+    /// connection, trying each address in turn.
+    pub(super) async fn connect(
+        &self,
+        resolver: Option<&HostResolver>,
+    ) -> Result<(Connection, SocketAddr), Failure> {
+        let connected = match self {
+            Endpoint::Addr(addr) => connect(&[*addr]).await,
+            Endpoint::Name { host, port } => connect(&resolve(host, *port, resolver).await?).await,
+        };
+        connected.map_err(|e| Failure::from_error(&e))
+    }
+}
+
+/// The addresses of the name `host` from the probe's DNS server (`resolver`) or the system
+/// resolver.
+async fn resolve(
     host: &str,
     port: u16,
     resolver: Option<&HostResolver>,
 ) -> Result<Vec<SocketAddr>, Failure> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
     let addrs: Vec<SocketAddr> = match resolver {
         // On the heap: a lookup in flight takes kilobytes that a check of an IP literal
         // should not allocate.

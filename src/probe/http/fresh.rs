@@ -12,10 +12,7 @@
 //!
 //! `https://` and `reuse_connection` stay with reqwest (see the parent module).
 
-use std::{
-    io,
-    net::{IpAddr, SocketAddr},
-};
+use std::{io, net::SocketAddr};
 
 use bytes::Bytes;
 use reqwest::{
@@ -71,17 +68,11 @@ pub(crate) enum ExchangeError {
 
 /// Where one request goes, prepared once per URL: the first request of every check uses it.
 pub(super) struct PlainTarget {
-    host: TargetHost,
-    port: u16,
+    endpoint: tcp::Endpoint,
     /// The request target in origin form: `/path?query`.
     origin: Box<str>,
     /// The `Host` header: the URL's host, and its port unless it is the default one.
     authority: Box<str>,
-}
-
-enum TargetHost {
-    Ip(IpAddr),
-    Name(Box<str>),
 }
 
 /// What a check needs of a response head.
@@ -94,12 +85,12 @@ impl PlainTarget {
     /// The target for `url` (an `http://` URL); `None` when it has no host or port, which the
     /// caller leaves to reqwest to report.
     pub(super) fn new(url: &Url) -> Option<Self> {
-        let host = match url.host()? {
-            url::Host::Ipv4(ip) => TargetHost::Ip(ip.into()),
-            url::Host::Ipv6(ip) => TargetHost::Ip(ip.into()),
-            url::Host::Domain(name) => TargetHost::Name(name.into()),
-        };
         let port = url.port_or_known_default()?;
+        let endpoint = match url.host()? {
+            url::Host::Ipv4(ip) => tcp::Endpoint::Addr(SocketAddr::new(ip.into(), port)),
+            url::Host::Ipv6(ip) => tcp::Endpoint::Addr(SocketAddr::new(ip.into(), port)),
+            url::Host::Domain(name) => tcp::Endpoint::new(name, port),
+        };
         let origin = &url[url::Position::BeforePath..url::Position::AfterQuery];
         // `host_str` keeps an IPv6 literal's brackets; `port` is `None` for the default port.
         let authority = match url.port() {
@@ -107,8 +98,7 @@ impl PlainTarget {
             None => url.host_str()?.to_owned(),
         };
         Some(PlainTarget {
-            host,
-            port,
+            endpoint,
             origin: if origin.is_empty() { "/" } else { origin }.into(),
             authority: authority.into(),
         })
@@ -163,15 +153,7 @@ impl PlainTarget {
         body: Option<&Bytes>,
         judge: impl AsyncFnOnce(Head, &mut PlainBody) -> T,
     ) -> Result<T, Failure> {
-        let connected = match &self.host {
-            // An IP literal needs neither a lookup nor a list of addresses.
-            TargetHost::Ip(ip) => tcp::connect(&[SocketAddr::new(*ip, self.port)]).await,
-            TargetHost::Name(name) => {
-                let addrs = tcp::resolve(name, self.port, resolver).await?;
-                tcp::connect(&addrs).await
-            }
-        };
-        let (connection, addr) = connected.map_err(|e| Failure::from_error(&e))?;
+        let (connection, addr) = self.endpoint.connect(resolver).await?;
         let mut stream = connection
             .into_stream()
             .map_err(|source| Failure::from_error(&tcp::ConnectError { addr, source }))?;
