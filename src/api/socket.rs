@@ -64,6 +64,9 @@ pub enum Request {
         probe: Option<String>,
         /// Only this SLA.
         sla: Option<String>,
+        /// The instant the report is computed for (`report --as-of`); now when absent.
+        #[serde(default)]
+        as_of: Option<Timestamp>,
     },
     /// Recent alert deliveries.
     Alerts {
@@ -79,6 +82,9 @@ pub enum Request {
     Incidents {
         /// `YYYY-MM`.
         month: String,
+        /// The instant the incidents are listed for (`incidents --as-of`); now when absent.
+        #[serde(default)]
+        as_of: Option<Timestamp>,
     },
     /// Take a stretch of a probe's time out of its availability.
     Exclude {
@@ -227,11 +233,17 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             .await;
             reply(&mut write, &outcome).await
         }
-        Request::Report { month, probe, sla } => {
+        Request::Report {
+            month,
+            probe,
+            sla,
+            as_of,
+        } => {
             let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
                 let month = parse_month(&month)?;
                 let selection = Selection { probe, sla };
-                monthly::month_document(config, ledger, month, Timestamp::now(), &selection)
+                let as_of = as_of.unwrap_or_else(Timestamp::now);
+                monthly::month_document(config, ledger, month, as_of, &selection)
             })
             .await;
             reply(&mut write, &outcome).await
@@ -254,9 +266,10 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             wake.notify_one();
             reply(&mut write, &outcome).await
         }
-        Request::Incidents { month } => {
+        Request::Incidents { month, as_of } => {
             let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
-                monthly::incidents(config, ledger, parse_month(&month)?, Timestamp::now())
+                let as_of = as_of.unwrap_or_else(Timestamp::now);
+                monthly::incidents(config, ledger, parse_month(&month)?, as_of)
             })
             .await;
             reply(&mut write, &outcome).await

@@ -45,6 +45,10 @@ pub(super) struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// The report as it stood at this instant (RFC 3339, or a duration back from now) instead
+    /// of now: results after it are not counted, and a month it falls in is still in progress.
+    #[arg(long, value_parser = parse_instant)]
+    as_of: Option<Timestamp>,
 }
 
 /// Arguments of `upledger incidents`.
@@ -56,19 +60,31 @@ pub(super) struct IncidentsArgs {
     /// Print one JSON document instead of a table.
     #[arg(long)]
     json: bool,
+    /// The incidents as they stood at this instant (RFC 3339, or a duration back from now).
+    #[arg(long, value_parser = parse_instant)]
+    as_of: Option<Timestamp>,
 }
 
-fn month_or_current(month: Option<&str>, timezone: &jiff::tz::TimeZone) -> anyhow::Result<Month> {
+/// `24h` (that long ago) or an RFC 3339 instant.
+fn parse_instant(text: &str) -> Result<Timestamp, String> {
+    crate::query::parse_instant(text, Timestamp::now())
+}
+
+fn month_or_current(
+    month: Option<&str>,
+    timezone: &jiff::tz::TimeZone,
+    as_of: Timestamp,
+) -> anyhow::Result<Month> {
     match month {
         Some(text) => text.parse().with_context(|| format!("--month {text}")),
-        None => Ok(Month::containing(Timestamp::now(), timezone)),
+        None => Ok(Month::containing(as_of, timezone)),
     }
 }
 
-/// The current month needs the time zone; the main file alone gives it cheaply.
-fn current_month_text(config_path: &Path) -> anyhow::Result<String> {
+/// The month containing `as_of` needs the time zone; the main file alone gives it cheaply.
+fn current_month_text(config_path: &Path, as_of: Timestamp) -> anyhow::Result<String> {
     let config = crate::config::load(config_path)?;
-    Ok(Month::containing(Timestamp::now(), &config.daemon.timezone).to_string())
+    Ok(Month::containing(as_of, &config.daemon.timezone).to_string())
 }
 
 fn fetch(
@@ -78,16 +94,18 @@ fn fetch(
     let Some(source) = client::connect(config_path)? else {
         return Ok(None);
     };
+    let as_of = args.as_of.unwrap_or_else(Timestamp::now);
     match source {
         Source::Daemon(mut stream) => {
             let month = match &args.month {
                 Some(month) => month.clone(),
-                None => current_month_text(config_path)?,
+                None => current_month_text(config_path, as_of)?,
             };
             let request = Request::Report {
                 month: month.clone(),
                 probe: args.probe.clone(),
                 sla: args.sla.clone(),
+                as_of: args.as_of,
             };
             let document: MonthDocument =
                 serde_json::from_value(client::ask(&mut stream, &request)?)
@@ -97,23 +115,26 @@ fn fetch(
                     Some(Source::Daemon(stream)) => stream,
                     _ => bail!("the daemon stopped answering"),
                 };
-                serde_json::from_value(client::ask(&mut stream, &Request::Incidents { month })?)?
+                let request = Request::Incidents {
+                    month,
+                    as_of: args.as_of,
+                };
+                serde_json::from_value(client::ask(&mut stream, &request)?)?
             } else {
                 Vec::new()
             };
             Ok(Some((document, incidents)))
         }
         Source::Ledger(config, ledger) => {
-            let month = month_or_current(args.month.as_deref(), &config.daemon.timezone)?;
+            let month = month_or_current(args.month.as_deref(), &config.daemon.timezone, as_of)?;
             let selection = Selection {
                 probe: args.probe.clone(),
                 sla: args.sla.clone(),
             };
-            let now = Timestamp::now();
-            let document = monthly::month_document(&config, &ledger, month, now, &selection)?;
+            let document = monthly::month_document(&config, &ledger, month, as_of, &selection)?;
             // Incidents come from raw results; only the Markdown summary lists them.
             let incidents = if args.format == Format::Markdown {
-                monthly::incidents(&config, &ledger, month, now)?
+                monthly::incidents(&config, &ledger, month, as_of)?
             } else {
                 Vec::new()
             };
@@ -141,17 +162,22 @@ pub(super) fn incidents(config_path: &Path, args: &IncidentsArgs) -> anyhow::Res
     let Some(source) = client::connect(config_path)? else {
         return Ok(Exit::Usage);
     };
+    let as_of = args.as_of.unwrap_or_else(Timestamp::now);
     let incidents: Vec<Incident> = match source {
         Source::Daemon(mut stream) => {
             let month = match &args.month {
                 Some(month) => month.clone(),
-                None => current_month_text(config_path)?,
+                None => current_month_text(config_path, as_of)?,
             };
-            serde_json::from_value(client::ask(&mut stream, &Request::Incidents { month })?)?
+            let request = Request::Incidents {
+                month,
+                as_of: args.as_of,
+            };
+            serde_json::from_value(client::ask(&mut stream, &request)?)?
         }
         Source::Ledger(config, ledger) => {
-            let month = month_or_current(args.month.as_deref(), &config.daemon.timezone)?;
-            monthly::incidents(&config, &ledger, month, Timestamp::now())?
+            let month = month_or_current(args.month.as_deref(), &config.daemon.timezone, as_of)?;
+            monthly::incidents(&config, &ledger, month, as_of)?
         }
     };
     if args.json {

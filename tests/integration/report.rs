@@ -350,20 +350,15 @@ async fn the_month_in_progress_has_a_forecast() {
         "[[probe]]\nname = \"burning\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ninterval = \"5m\"\nfailure_threshold = 1\n\n\
          [[probe]]\nname = \"calm\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ninterval = \"5m\"\nfailure_threshold = 1\n",
     );
-    // Every 5 minutes from the start of this month until now; "burning" was down for two hours
-    // on the 1st (more than the month's 0.1 % budget), "calm" for ten minutes.
-    let now = Timestamp::now();
-    let month_start = now
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .first_of_month()
-        .and_then(|d| d.start_of_day())
+    // Every 5 minutes from the start of the month until "now", a fixed instant passed as
+    // `--as-of` so the scenario is the same on any day the tests run; "burning" was down for two
+    // hours on the 1st (more than the month's 0.1 % budget), "calm" for ten minutes (which, at
+    // that rate, will not exhaust its budget before the month ends).
+    let now: Timestamp = "2026-11-25T12:00:00Z".parse().expect("now");
+    let month_start: i64 = "2026-11-01T00:00:00Z"
+        .parse::<Timestamp>()
         .expect("month start")
-        .timestamp()
         .as_second();
-    if now.as_second() - month_start < 6 * 3_600 {
-        eprintln!("skipped: the month began less than six hours ago; the scenario needs more");
-        return;
-    }
     let mut lines = String::new();
     let mut t = month_start;
     while t + 300 < now.as_second() {
@@ -390,8 +385,14 @@ async fn the_month_in_progress_has_a_forecast() {
             .args(args.iter().copied())
     };
     assert_eq!(cli(&["import"]).arg(&file).run().await.code, 0);
-    let json = cli(&["report", "--format", "json"]).run().await.json();
+    let as_of = now.to_string();
+    let json = cli(&["report", "--format", "json", "--as-of", &as_of])
+        .run()
+        .await
+        .json();
+    assert_eq!(json["month"], "2026-11", "the month containing --as-of");
     assert_eq!(json["in_progress"], true);
+    assert_eq!(json["as_of"], as_of.as_str());
     let by_name = |name: &str| {
         json["probes"]
             .as_array()
