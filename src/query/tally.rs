@@ -128,7 +128,11 @@ mod tests {
         assert_eq!(tally.duration_buckets[0], 2, "le is inclusive");
         assert_eq!(tally.duration_buckets[1], 1);
         assert_eq!(tally.duration_buckets[5], 1, "0.1 s");
-        assert_eq!(tally.duration_buckets[DURATION_BUCKETS.len() - 1], 1, "10 s");
+        assert_eq!(
+            tally.duration_buckets[DURATION_BUCKETS.len() - 1],
+            1,
+            "10 s"
+        );
         assert_eq!(tally.duration_buckets[DURATION_BUCKETS.len()], 1, "+Inf");
         assert_eq!(
             tally.duration_sum_us,
