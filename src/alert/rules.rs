@@ -425,10 +425,12 @@ mod tests {
         let expiring = Some(CertStatus {
             days_left: 5,
             expiring: true,
+            not_after: T0 + 5 * 86_400,
         });
         let fine = Some(CertStatus {
             days_left: 80,
             expiring: false,
+            not_after: T0 + 80 * 86_400,
         });
         let counts: Vec<usize> = [expiring, expiring, fine, expiring]
             .into_iter()

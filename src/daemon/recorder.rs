@@ -134,6 +134,7 @@ impl Recorder {
             let last = kept.and_then(|status| status.last.clone());
             let mut status = query::probe_status(spec, self.trackers.get(&spec.name), last, now);
             status.checks_since_start = kept.map_or(0, |status| status.checks_since_start);
+            status.tally = kept.map(|status| status.tally).unwrap_or_default();
             board.insert(spec.name.clone(), status);
         }
         if let Ok(mut shared) = self.shared.board.write() {
@@ -254,13 +255,18 @@ impl Recorder {
             let raised = self.alerter.observe(seen, Timestamp::now());
             self.events.extend(raised);
             let last = LastCheck::from(&record);
+            let cert = scheduled.result.cert.as_ref();
             if let Ok(mut board) = self.shared.board.write() {
                 match board.get_mut(&record.probe) {
                     // In place: no new name strings per result.
-                    Some(status) => query::update_status(status, tracker, last),
+                    Some(status) => {
+                        query::update_status(status, tracker, last);
+                        status.tally.record(record.outcome, record.latency, cert);
+                    }
                     None => {
-                        let status =
+                        let mut status =
                             query::probe_status(spec, tracker, Some(last), Timestamp::now());
+                        status.tally.record(record.outcome, record.latency, cert);
                         board.insert(record.probe.clone(), status);
                     }
                 }

@@ -13,6 +13,9 @@ pub struct CertStatus {
     pub days_left: i64,
     /// True when the certificate expires sooner than the probe's `cert_expiry_warn`.
     pub expiring: bool,
+    /// The leaf's `notAfter` as Unix seconds, exported by `/metrics` so a dashboard can count
+    /// down to the instant rather than to a whole day.
+    pub not_after: i64,
 }
 
 /// One check of one probe. A failed check is a normal value, never an `Err`.

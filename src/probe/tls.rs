@@ -104,16 +104,14 @@ pub(crate) fn cert_status(leaf_der: &[u8], warn: Duration) -> Option<CertStatus>
 /// [`cert_status`] at a given Unix time, so tests need not race the clock.
 fn cert_status_at(leaf_der: &[u8], warn: Duration, now_unix: i64) -> Option<CertStatus> {
     let (_, cert) = x509_parser::parse_x509_certificate(leaf_der).ok()?;
-    let seconds_left = cert
-        .validity()
-        .not_after
-        .timestamp()
-        .saturating_sub(now_unix);
+    let not_after = cert.validity().not_after.timestamp();
+    let seconds_left = not_after.saturating_sub(now_unix);
     let warn = i64::try_from(warn.as_secs()).unwrap_or(i64::MAX);
     Some(CertStatus {
         // Rounded down, so a certificate that expired an hour ago already shows -1.
         days_left: seconds_left.div_euclid(SECONDS_PER_DAY),
         expiring: seconds_left < warn,
+        not_after,
     })
 }
 
@@ -143,7 +141,8 @@ mod tests {
             cert_status_at(&der, WARN, NOW),
             Some(CertStatus {
                 days_left: 2,
-                expiring: true
+                expiring: true,
+                not_after: NOW + 3 * DAY - 60,
             })
         );
         let der = cert_expiring_at(NOW + 400 * DAY);
@@ -151,7 +150,8 @@ mod tests {
             cert_status_at(&der, WARN, NOW),
             Some(CertStatus {
                 days_left: 400,
-                expiring: false
+                expiring: false,
+                not_after: NOW + 400 * DAY,
             })
         );
     }
@@ -163,7 +163,8 @@ mod tests {
             cert_status_at(&der, WARN, NOW),
             Some(CertStatus {
                 days_left: -1,
-                expiring: true
+                expiring: true,
+                not_after: NOW - 3600,
             })
         );
     }

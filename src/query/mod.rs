@@ -4,6 +4,7 @@
 
 pub mod days;
 pub mod monthly;
+pub mod tally;
 
 use std::time::Duration;
 
@@ -128,6 +129,9 @@ pub struct ProbeStatus {
     pub last: Option<LastCheck>,
     /// Checks recorded since the daemon started (0 without a daemon).
     pub checks_since_start: u64,
+    /// What `/metrics` counts of those checks; not part of the status document.
+    #[serde(skip)]
+    pub tally: tally::CheckTally,
 }
 
 /// The whole `status` document.
@@ -231,6 +235,7 @@ pub fn probe_status(
         pending_failures: tracker.map_or(0, Tracker::pending_failures),
         last,
         checks_since_start: 0,
+        tally: tally::CheckTally::default(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::{path::Path, process::Stdio, time::Duration};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{TestConfig, daemon::Daemon, http, tcp};
+use crate::support::{TestConfig, daemon::Daemon, http, tcp, tls};
 
 const TOKEN: &str = "s3cr3t-t0ken-4711";
 
@@ -216,8 +216,11 @@ public = false
         "upledger_probe_up{probe=\"web\"} 1",
         "upledger_probe_up{probe=\"cache\"} 0",
         "upledger_probe_state{probe=\"cache\",state=\"down\"} 1",
-        "upledger_check_duration_seconds{probe=\"db\"}",
-        "upledger_checks_total{probe=\"web\"}",
+        "upledger_last_check_duration_seconds{probe=\"db\"}",
+        "upledger_check_duration_seconds_bucket{probe=\"db\",le=\"+Inf\"}",
+        "upledger_check_duration_seconds_count{probe=\"db\"}",
+        "upledger_checks_total{probe=\"web\",outcome=\"up\"}",
+        "upledger_checks_total{probe=\"cache\",outcome=\"down\"}",
         "upledger_month_availability_ratio{probe=\"web\"} 1",
         "upledger_budget_remaining_seconds{probe=\"cache\"}",
     ] {
@@ -228,7 +231,7 @@ public = false
     let (code, _, counters) = get(&format!("{base}/metrics?refresh=false")).await;
     assert_eq!(code, 200);
     assert!(
-        counters.contains("upledger_checks_total{probe=\"web\"}"),
+        counters.contains("upledger_checks_total{probe=\"web\",outcome=\"up\"}"),
         "{counters}"
     );
     assert!(counters.contains("upledger_month_availability_ratio{probe=\"web\"} 1"));
@@ -242,6 +245,130 @@ public = false
     assert_eq!(health["scheduler_alive"], true);
 
     chromium_renders(&format!("{base}/"), config.dir()).await;
+    assert_eq!(daemon.terminate().await, 0);
+}
+
+/// The metrics a scrape of a TLS probe shows: its leaf's expiry to the second, its checks
+/// counted by outcome and timed in a histogram, ratios without float noise, the build; and
+/// nothing of a disabled probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_of_a_tls_probe_and_a_disabled_one() {
+    let cert = tls::TestCert::valid_for_days(90);
+    let web = http::start(http::HttpOptions::tls(cert.server_config())).await;
+    let not_after = cert
+        .not_after
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let port = free_port();
+    let config = TestConfig::new();
+    config.main(&format!(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+listen = "127.0.0.1:{port}"
+"#
+    ));
+    config.probes(
+        "p.toml",
+        &format!(
+            r#"
+[[probe]]
+name = "secure"
+kind = "http"
+url = "{url}"
+tls_verify = false
+interval = "500ms"
+timeout = "400ms"
+target = "99.9%"
+
+[[probe]]
+name = "resting"
+kind = "tcp"
+address = "{refused}"
+interval = "500ms"
+timeout = "400ms"
+enabled = false
+"#,
+            url = web.url("/ok"),
+            refused = tcp::refused_addr(),
+        ),
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let series = |metrics: &str, name: &str| -> Option<String> {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_owned)
+    };
+    // Plain /metrics waits for the month figures; then wait for two checks in the histogram.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let (code, _, metrics) = get(&format!("{base}/metrics")).await;
+        assert_eq!(code, 200);
+        let count = series(
+            &metrics,
+            "upledger_check_duration_seconds_count{probe=\"secure\"}",
+        );
+        if count
+            .and_then(|c| c.parse::<u64>().ok())
+            .is_some_and(|c| c >= 2)
+            && metrics.contains("upledger_month_target_ratio")
+        {
+            break metrics;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    let expiry = series(
+        &metrics,
+        "upledger_cert_expiry_timestamp_seconds{probe=\"secure\"}",
+    );
+    assert_eq!(expiry, Some(not_after.to_string()), "{metrics}");
+    assert_eq!(
+        series(&metrics, "upledger_month_target_ratio{probe=\"secure\"}").as_deref(),
+        Some("0.999"),
+        "{metrics}"
+    );
+    let version = format!(
+        "upledger_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        series(&metrics, &version).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE upledger_check_duration_seconds histogram"),
+        "{metrics}"
+    );
+    let count = series(
+        &metrics,
+        "upledger_check_duration_seconds_count{probe=\"secure\"}",
+    );
+    let infinite = series(
+        &metrics,
+        "upledger_check_duration_seconds_bucket{probe=\"secure\",le=\"+Inf\"}",
+    );
+    assert_eq!(count, infinite, "{metrics}");
+    let up = series(
+        &metrics,
+        "upledger_checks_total{probe=\"secure\",outcome=\"up\"}",
+    );
+    assert_eq!(
+        up, count,
+        "every check of a healthy server is up:\n{metrics}"
+    );
+    for outcome in ["degraded", "down", "unknown"] {
+        let name = format!("upledger_checks_total{{probe=\"secure\",outcome=\"{outcome}\"}}");
+        assert_eq!(series(&metrics, &name).as_deref(), Some("0"), "{metrics}");
+    }
+    assert!(!metrics.contains("resting"), "a disabled probe:\n{metrics}");
+    promtool_accepts(&metrics).await;
     assert_eq!(daemon.terminate().await, 0);
 }
 

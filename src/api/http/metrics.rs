@@ -1,6 +1,13 @@
-//! `/metrics` in the Prometheus text format (version 0.0.4): live state from the status board,
-//! month figures from the cache. One pass over the probes per family, one string, no sorting
-//! beyond the config's order: cheap with 10,000 probes.
+//! `/metrics` in the Prometheus text format (version 0.0.4): live state and per-probe check
+//! tallies from the status board, month figures from the cache. One pass over the probes per
+//! family, one string, no sorting beyond the config's order: cheap with 10,000 probes.
+//!
+//! Written by hand rather than with `prometheus-client`: the counters already live in the
+//! status board, updated under the lock the recorder holds anyway (see
+//! [`crate::query::tally`]), and the probes shown change with the configuration (public,
+//! enabled), which a registry of label sets would have to be kept in step with. The lines a
+//! probe repeats most (histogram buckets) are appended piece by piece, without the formatting
+//! machinery, because at 10,000 probes they are most of a scrape.
 
 use std::{collections::HashMap, fmt::Write as _};
 
@@ -9,10 +16,18 @@ use crate::{
     config::Config,
     daemon::lag::{BOUNDS_US, LagSnapshot},
     model::{NameMap, State},
-    query::ProbeStatus,
+    query::{
+        ProbeStatus,
+        tally::{CheckTally, DURATION_BUCKETS, OUTCOMES},
+    },
 };
 
-/// The metrics text for the public probes.
+/// Significant digits kept of a ratio computed from a percentage. The percentages carry at
+/// most 10 (availability: 6 decimals of a percent; targets: 7), so 12 keep every one of them
+/// and drop only the division's rounding noise (`99.9 / 100` is `0.9990000000000001`).
+const RATIO_DIGITS: usize = 12;
+
+/// The metrics text for the public, enabled probes.
 pub fn render(
     config: &Config,
     board: &NameMap<ProbeStatus>,
@@ -22,14 +37,26 @@ pub fn render(
     let public: Vec<(&str, Option<&ProbeStatus>)> = config
         .probes
         .iter()
-        .filter(|spec| spec.public)
+        .filter(|spec| spec.public && spec.enabled)
         .map(|spec| (spec.name.as_str(), board.get(&spec.name)))
         .collect();
-    let mut out = String::with_capacity(public.len() * 600 + 1024);
+    let mut out = String::with_capacity(public.len() * 2_000 + 2_048);
     let family = |out: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
     };
+
+    family(
+        &mut out,
+        "upledger_build_info",
+        "gauge",
+        "Always 1; the version label names the upledger build that answers.",
+    );
+    let _ = writeln!(
+        out,
+        "upledger_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
 
     family(
         &mut out,
@@ -39,11 +66,9 @@ pub fn render(
     );
     for (name, status) in &public {
         let up = status.is_some_and(|s| matches!(s.state, State::Up | State::Degraded));
-        let _ = writeln!(
-            out,
-            "upledger_probe_up{{probe=\"{name}\"}} {}",
-            u8::from(up)
-        );
+        series(&mut out, "upledger_probe_up", name, None);
+        push_u64(&mut out, u64::from(up));
+        out.push('\n');
     }
 
     family(
@@ -54,37 +79,83 @@ pub fn render(
     );
     for (name, status) in &public {
         let current = status.map_or(State::Unknown, |s| s.state);
-        let _ = writeln!(
-            out,
-            "upledger_probe_state{{probe=\"{name}\",state=\"{current}\"}} 1"
+        series(
+            &mut out,
+            "upledger_probe_state",
+            name,
+            Some(("state", current.as_str())),
         );
+        out.push_str("1\n");
     }
 
     family(
         &mut out,
-        "upledger_check_duration_seconds",
+        "upledger_last_check_duration_seconds",
         "gauge",
         "How long the newest check took.",
     );
     for (name, status) in &public {
         if let Some(last) = status.and_then(|s| s.last.as_ref()) {
+            // The status keeps milliseconds with microsecond digits; dividing the whole
+            // microseconds once gives 0.0123, not 0.012299999999999998.
+            let micros = (last.latency_ms * 1e3).round();
             let _ = writeln!(
                 out,
-                "upledger_check_duration_seconds{{probe=\"{name}\"}} {}",
-                last.latency_ms / 1e3
+                "upledger_last_check_duration_seconds{{probe=\"{name}\"}} {}",
+                micros / 1e6
             );
         }
+    }
+
+    let idle = CheckTally::default();
+    let tally = |status: &Option<&ProbeStatus>| -> CheckTally { status.map_or(idle, |s| s.tally) };
+
+    family(
+        &mut out,
+        "upledger_check_duration_seconds",
+        "histogram",
+        "How long checks took, since the daemon started.",
+    );
+    for (name, status) in &public {
+        histogram(&mut out, name, &tally(status));
     }
 
     family(
         &mut out,
         "upledger_checks_total",
         "counter",
-        "Checks recorded since the daemon started.",
+        "Checks recorded since the daemon started, by outcome (up, degraded, down, unknown).",
     );
     for (name, status) in &public {
-        let checks = status.map_or(0, |s| s.checks_since_start);
-        let _ = writeln!(out, "upledger_checks_total{{probe=\"{name}\"}} {checks}");
+        let counts = tally(status).outcomes;
+        for (outcome, count) in OUTCOMES.iter().zip(counts) {
+            series(
+                &mut out,
+                "upledger_checks_total",
+                name,
+                Some(("outcome", outcome.as_str())),
+            );
+            push_u64(&mut out, count);
+            out.push('\n');
+        }
+    }
+
+    family(
+        &mut out,
+        "upledger_cert_expiry_timestamp_seconds",
+        "gauge",
+        "When the leaf certificate the newest TLS handshake showed expires (notAfter), as Unix time.",
+    );
+    for (name, status) in &public {
+        if let Some(not_after) = tally(status).cert_not_after {
+            series(
+                &mut out,
+                "upledger_cert_expiry_timestamp_seconds",
+                name,
+                None,
+            );
+            let _ = writeln!(out, "{not_after}");
+        }
     }
 
     let months: HashMap<&str, &crate::query::monthly::ProbeMonth> = figures
@@ -92,6 +163,7 @@ pub fn render(
         .as_ref()
         .map(|doc| doc.probes.iter().map(|p| (p.name.as_str(), p)).collect())
         .unwrap_or_default();
+    let mut scratch = String::new();
     family(
         &mut out,
         "upledger_month_availability_ratio",
@@ -103,7 +175,7 @@ pub fn render(
             let _ = writeln!(
                 out,
                 "upledger_month_availability_ratio{{probe=\"{name}\"}} {}",
-                availability / 100.0
+                ratio_of_percent(availability, &mut scratch)
             );
         }
     }
@@ -118,7 +190,7 @@ pub fn render(
             let _ = writeln!(
                 out,
                 "upledger_month_target_ratio{{probe=\"{name}\"}} {}",
-                month.target / 100.0
+                ratio_of_percent(month.target, &mut scratch)
             );
         }
     }
@@ -163,4 +235,264 @@ pub fn render(
     );
     let _ = writeln!(out, "upledger_schedule_lag_seconds_count {total}");
     out
+}
+
+/// One probe's `upledger_check_duration_seconds` buckets, sum and count.
+fn histogram(out: &mut String, probe: &str, tally: &CheckTally) {
+    const BUCKET: &str = "upledger_check_duration_seconds_bucket";
+    const SUM: &str = "upledger_check_duration_seconds_sum";
+    const COUNT: &str = "upledger_check_duration_seconds_count";
+    let mut cumulative = 0;
+    let les = DURATION_BUCKETS.iter().map(|(_, le)| *le).chain(["+Inf"]);
+    for (le, count) in les.zip(&tally.duration_buckets) {
+        cumulative += count;
+        series(out, BUCKET, probe, Some(("le", le)));
+        push_u64(out, cumulative);
+        out.push('\n');
+    }
+    series(out, SUM, probe, None);
+    let _ = writeln!(out, "{}", tally.duration_sum_us as f64 / 1e6);
+    series(out, COUNT, probe, None);
+    push_u64(out, cumulative);
+    out.push('\n');
+}
+
+/// Appends `name{probe="…"[,label="…"]} `, ready for the value.
+fn series(out: &mut String, name: &str, probe: &str, label: Option<(&str, &str)>) {
+    out.push_str(name);
+    out.push_str("{probe=\"");
+    out.push_str(probe);
+    if let Some((label, value)) = label {
+        out.push_str("\",");
+        out.push_str(label);
+        out.push_str("=\"");
+        out.push_str(value);
+    }
+    out.push_str("\"} ");
+}
+
+/// Appends `value` in decimal, without the formatting machinery: the histogram's many counts
+/// are the scrape's hottest path.
+fn push_u64(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
+/// `percent / 100` at [`RATIO_DIGITS`] significant digits, so that it prints as the shortest
+/// decimal that reads back as the same number (0.999); `scratch` is reused between calls.
+fn ratio_of_percent(percent: f64, scratch: &mut String) -> f64 {
+    let ratio = percent / 100.0;
+    scratch.clear();
+    let _ = write!(scratch, "{ratio:.*e}", RATIO_DIGITS - 1);
+    scratch.parse().unwrap_or(ratio)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::{
+        daemon::lag::LagHistogram,
+        ledger::Ledger,
+        model::{CertStatus, Outcome},
+        query,
+    };
+
+    /// Three probes: `web` (public), `off` (disabled) and `hidden` (not public), the first
+    /// with a 99.9 % target, all from a real configuration file.
+    fn config(dir: &std::path::Path) -> Config {
+        std::fs::create_dir_all(dir.join("probes.d")).unwrap();
+        let main = dir.join("upledger.toml");
+        std::fs::write(&main, "[daemon]\n").unwrap();
+        std::fs::write(
+            dir.join("probes.d/p.toml"),
+            "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             target = \"99.9%\"\n\n\
+             [[probe]]\nname = \"off\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             enabled = false\n\n\
+             [[probe]]\nname = \"hidden\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             public = false\n",
+        )
+        .unwrap();
+        crate::config::load(&main).unwrap()
+    }
+
+    /// The board after `checks` (outcome, duration in µs, certificate `notAfter`) of every
+    /// probe in `config`, recorded the way the recorder does.
+    fn board(config: &Config, checks: &[(Outcome, u64, Option<i64>)]) -> NameMap<ProbeStatus> {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut board = NameMap::default();
+        for spec in &config.probes {
+            let mut status = query::probe_status(spec, None, None, now);
+            for &(outcome, us, not_after) in checks {
+                let last = query::LastCheck {
+                    at: now,
+                    outcome,
+                    latency_ms: us as f64 / 1000.0,
+                    error_class: None,
+                    detail: String::new(),
+                };
+                query::update_status(&mut status, None, last);
+                let cert = not_after.map(|not_after| CertStatus {
+                    days_left: 1,
+                    expiring: false,
+                    not_after,
+                });
+                status
+                    .tally
+                    .record(outcome, Duration::from_micros(us), cert.as_ref());
+            }
+            board.insert(spec.name.clone(), status);
+        }
+        board
+    }
+
+    fn render_with(checks: &[(Outcome, u64, Option<i64>)]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let figures = super::super::figures::compute(&config, &ledger, now).unwrap();
+        render(
+            &config,
+            &board(&config, checks),
+            &figures,
+            &LagHistogram::default().snapshot(),
+        )
+    }
+
+    fn value(text: &str, series: &str) -> Option<String> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn check_durations_are_a_histogram_per_probe() {
+        let text = render_with(&[
+            (Outcome::Up, 800, None),
+            (Outcome::Up, 12_300, None),
+            (Outcome::Down, 30_000_000, None),
+        ]);
+        assert!(text.contains("# TYPE upledger_check_duration_seconds histogram\n"));
+        let bucket = |le: &str| {
+            value(
+                &text,
+                &format!("upledger_check_duration_seconds_bucket{{probe=\"web\",le=\"{le}\"}}"),
+            )
+        };
+        assert_eq!(bucket("0.001").as_deref(), Some("1"));
+        assert_eq!(bucket("0.01").as_deref(), Some("1"));
+        assert_eq!(bucket("0.025").as_deref(), Some("2"), "cumulative");
+        assert_eq!(bucket("10").as_deref(), Some("2"));
+        assert_eq!(bucket("+Inf").as_deref(), Some("3"));
+        let count = "upledger_check_duration_seconds_count{probe=\"web\"}";
+        assert_eq!(value(&text, count).as_deref(), Some("3"));
+        let sum = "upledger_check_duration_seconds_sum{probe=\"web\"}";
+        assert_eq!(value(&text, sum).as_deref(), Some("30.0131"));
+        // The newest check's duration is a gauge of its own name.
+        assert!(text.contains("# TYPE upledger_last_check_duration_seconds gauge\n"));
+        let last = "upledger_last_check_duration_seconds{probe=\"web\"}";
+        assert_eq!(value(&text, last).as_deref(), Some("30"));
+        assert!(!text.contains("upledger_check_duration_seconds{"));
+    }
+
+    #[test]
+    fn the_last_duration_is_exact_to_the_microsecond() {
+        // 1,005 µs: milliseconds then seconds would show 0.0010049999999999998.
+        let text = render_with(&[(Outcome::Up, 1_005, None)]);
+        let last = "upledger_last_check_duration_seconds{probe=\"web\"}";
+        assert_eq!(value(&text, last).as_deref(), Some("0.001005"));
+        let sum = "upledger_check_duration_seconds_sum{probe=\"web\"}";
+        assert_eq!(value(&text, sum).as_deref(), Some("0.001005"));
+    }
+
+    #[test]
+    fn checks_are_counted_by_outcome() {
+        let text = render_with(&[
+            (Outcome::Up, 1_000, None),
+            (Outcome::Degraded, 1_000, None),
+            (Outcome::Down, 1_000, None),
+            (Outcome::Down, 1_000, None),
+        ]);
+        for (outcome, count) in [
+            ("up", "1"),
+            ("degraded", "1"),
+            ("down", "2"),
+            ("unknown", "0"),
+        ] {
+            let series = format!("upledger_checks_total{{probe=\"web\",outcome=\"{outcome}\"}}");
+            assert_eq!(value(&text, &series).as_deref(), Some(count), "{series}");
+        }
+        assert!(!text.contains("upledger_checks_total{probe=\"web\"}"));
+    }
+
+    #[test]
+    fn a_tls_probe_shows_its_leaf_expiry() {
+        let text = render_with(&[(Outcome::Up, 1_000, None)]);
+        assert!(!text.contains("upledger_cert_expiry_timestamp_seconds{"));
+        let text = render_with(&[(Outcome::Up, 1_000, Some(1_900_000_123))]);
+        let series = "upledger_cert_expiry_timestamp_seconds{probe=\"web\"}";
+        assert_eq!(value(&text, series).as_deref(), Some("1900000123"));
+    }
+
+    #[test]
+    fn the_build_is_named() {
+        let text = render_with(&[]);
+        let series = format!(
+            "upledger_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(value(&text, &series).as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn disabled_and_hidden_probes_are_absent() {
+        let text = render_with(&[(Outcome::Up, 1_000, None)]);
+        assert!(text.contains("probe=\"web\""));
+        assert!(!text.contains("\"off\""), "{text}");
+        assert!(!text.contains("\"hidden\""), "{text}");
+    }
+
+    #[test]
+    fn ratios_print_without_rounding_noise() {
+        let text = render_with(&[]);
+        let target = "upledger_month_target_ratio{probe=\"web\"}";
+        assert_eq!(value(&text, target).as_deref(), Some("0.999"));
+        let mut scratch = String::new();
+        for (percent, ratio) in [
+            (99.9, "0.999"),
+            (99.95, "0.9995"),
+            (99.999961, "0.99999961"),
+            (99.1234567, "0.991234567"),
+            (100.0, "1"),
+            (0.0, "0"),
+            (33.333333, "0.33333333"),
+        ] {
+            let shown = ratio_of_percent(percent, &mut scratch).to_string();
+            assert_eq!(shown, ratio, "{percent}");
+        }
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 1_000_000, u64::MAX] {
+            let mut out = String::from("x");
+            push_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
 }
