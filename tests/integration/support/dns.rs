@@ -380,3 +380,127 @@ impl Drop for RawDns {
         self.task.abort();
     }
 }
+
+/// A system resolver that hangs, for a run of the binary that must never reach the real one.
+///
+/// The binary runs in a private mount namespace (`unshare --mount`) where `/etc/resolv.conf`
+/// names only a loopback server of ours that reads queries and never answers (with `options
+/// timeout:30 attempts:3`, so getaddrinfo blocks for minutes) and `/etc/nsswitch.conf` says
+/// `hosts: files dns`, so no other NSS module (systemd-resolved, mDNS) is asked. The mounts
+/// come first and the binary is started only if they succeed. Needs root (port 53, mounts)
+/// and util-linux `unshare`: [`HungResolver::start`] says why not and returns `None`.
+pub struct HungResolver {
+    /// The server `/etc/resolv.conf` names in the namespace: a random 127/8 address, port 53.
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    queries: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HungResolver {
+    /// Binds the silent server and writes the namespace's files; `None` (after saying why on
+    /// stderr) where the test cannot run.
+    pub async fn start() -> Option<HungResolver> {
+        let works = std::process::Command::new("unshare")
+            .args(["--mount", "true"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !works {
+            eprintln!(
+                "skipped: needs root and util-linux `unshare --mount` to fake a hung system resolver"
+            );
+            return None;
+        }
+        // A random loopback address: port 53 is the only one resolv.conf can name, and other
+        // tests (or builders on this machine) may be using another.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let ip = std::net::Ipv4Addr::new(
+            127,
+            53,
+            (std::process::id() % 250) as u8 + 1,
+            (nanos % 250) as u8 + 1,
+        );
+        let addr = SocketAddr::from((ip, 53));
+        let socket = match UdpSocket::bind(addr).await {
+            Ok(socket) => socket,
+            Err(e) => {
+                eprintln!("skipped: cannot bind the fake resolver on {addr}: {e}");
+                return None;
+            }
+        };
+        let queries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&queries);
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while socket.recv_from(&mut buf).await.is_ok() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("resolv.conf"),
+            format!("nameserver {ip}\noptions timeout:30 attempts:3\n"),
+        )
+        .expect("write resolv.conf");
+        std::fs::write(dir.path().join("nsswitch.conf"), "hosts: files dns\n")
+            .expect("write nsswitch.conf");
+        Some(HungResolver {
+            addr,
+            dir,
+            queries,
+            task,
+        })
+    }
+
+    /// `upledger <args>` inside the namespace; the process id is the binary's own (`unshare`
+    /// and `sh` exec into it), so signals reach it.
+    pub fn command(&self, args: &[&std::ffi::OsStr]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new("unshare");
+        command
+            .args(["--mount", "--", "sh", "-c"])
+            .arg(
+                "mount --bind \"$1\" /etc/resolv.conf && mount --bind \"$2\" /etc/nsswitch.conf \
+                 && shift 2 && exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(self.dir.path().join("resolv.conf"))
+            .arg(self.dir.path().join("nsswitch.conf"))
+            .arg(env!("CARGO_BIN_EXE_upledger"))
+            .args(args)
+            .env_remove("UPLEDGER_CONFIG")
+            .env_remove("RUST_LOG")
+            .env_remove("NOTIFY_SOCKET")
+            .env("UPLEDGER_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Queries received so far.
+    pub fn queries(&self) -> usize {
+        self.queries.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until a query has arrived (a lookup is hanging), or panics after `timeout`.
+    pub async fn wait_for_query(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.queries() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no query reached the fake resolver"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for HungResolver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
