@@ -489,6 +489,104 @@ mod tests {
         assert!(!contains(b"+PON", b"+PONG"));
     }
 
+    /// A checker that only expects `expect` (no send), with a 4 s timeout.
+    fn expecting(expect: &str) -> TcpChecker {
+        TcpChecker {
+            endpoint: Endpoint::new("127.0.0.1", 9),
+            resolver: None,
+            tls: None,
+            send: None,
+            expect: Some(expect.to_owned()),
+            timeout: Duration::from_secs(4),
+        }
+    }
+
+    /// Runs `converse` against a peer that writes `pieces` (each after its pause) and then
+    /// keeps the connection open; returns the result and when it came, on the paused clock.
+    async fn converse_with(
+        checker: &TcpChecker,
+        pieces: &'static [(u64, &'static str)],
+    ) -> (Result<(), Failure>, Duration) {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let peer = tokio::spawn(async move {
+            for (pause_ms, text) in pieces {
+                tokio::time::sleep(Duration::from_millis(*pause_ms)).await;
+                server.write_all(text.as_bytes()).await.unwrap();
+            }
+            std::future::pending::<()>().await;
+        });
+        let started = Instant::now();
+        let deadline = started + checker.timeout;
+        let result = checker.converse(client, deadline).await;
+        peer.abort();
+        (result, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_after_a_long_pause_still_counts() {
+        let checker = expecting("220 ready");
+        let pieces = &[(0, "220-hello\r\n"), (3_000, "220 rea"), (500, "dy\r\n")];
+        let (result, at) = converse_with(&checker, pieces).await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(at, Duration::from_millis(3_500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_answer_on_an_open_connection_is_an_assertion_at_the_timeout() {
+        let checker = expecting("+PONG");
+        let (result, at) = converse_with(&checker, &[(0, "-ERR busy\r\n")]).await;
+        let failure = result.unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Assertion);
+        assert_eq!(
+            failure.detail,
+            r#"expected "+PONG", received "-ERR busy\r\n" and nothing more within 4s"#
+        );
+        assert_eq!(at, Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_is_a_timeout() {
+        let checker = expecting("+PONG");
+        let (result, at) = converse_with(&checker, &[]).await;
+        let failure = result.unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Timeout);
+        assert_eq!(failure.detail, "no answer within 4s");
+        assert_eq!(at, Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reading_stops_at_the_limit() {
+        let checker = expecting("+PONG");
+        let (client, mut server) = tokio::io::duplex(EXPECT_LIMIT * 2);
+        server
+            .write_all(&vec![b'x'; EXPECT_LIMIT + 10])
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let failure = checker
+            .converse(client, started + checker.timeout)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Assertion);
+        assert!(
+            failure.detail.ends_with("not in the first 64 KiB"),
+            "{}",
+            failure.detail
+        );
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // The text split across two reads is found.
+        let (client, mut server) = tokio::io::duplex(64);
+        server.write_all(b"xx+PO").await.unwrap();
+        let reading = tokio::spawn(async move {
+            checker
+                .converse(client, started + Duration::from_secs(4))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        server.write_all(b"NG").await.unwrap();
+        assert_eq!(reading.await.unwrap(), Ok(()));
+    }
+
     /// A loopback listener that never accepts on its own, with room for one connection
     /// in its accept queue.
     fn full_queue_listener() -> (std::net::TcpListener, SocketAddr) {
