@@ -61,6 +61,10 @@ pub(super) fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<Exit> {
         .build()
         .context("cannot start the async runtime")?;
     let results = runtime.block_on(run_all(checkers, config.daemon.max_concurrency));
+    // Dropping the runtime would wait for its blocking threads, and a system-resolver lookup
+    // (getaddrinfo) the probe's timeout gave up on may hang there for minutes. Every result
+    // is in: leave such threads to the process exit.
+    runtime.shutdown_background();
 
     if args.json {
         print_json(&results)?;

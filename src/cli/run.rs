@@ -16,7 +16,7 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let daemon = match Daemon::start(config_path).await {
             Ok(daemon) => daemon,
             Err(DaemonError::Config(error)) => {
@@ -51,5 +51,11 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
         }
         outcome?;
         Ok(Exit::Ok)
-    })
+    });
+    // `Daemon::run` has written every result and the stop marker, and the API tasks have
+    // ended. What may still run is a system-resolver lookup (getaddrinfo on a blocking
+    // thread) that a check's timeout gave up on and that can hang for minutes; dropping the
+    // runtime would wait for it, delaying SIGTERM. Leave it to the process exit.
+    runtime.shutdown_background();
+    outcome
 }

@@ -22,7 +22,7 @@ use hickory_resolver::{
     net::{NetError, client::ClientHandle, runtime::TokioRuntimeProvider, tcp::TcpClientStream},
     proto::{
         op::{DnsResponse, Message, Query, ResponseCode},
-        rr::{DNSClass, Name, RData, RecordType},
+        rr::{DNSClass, Name, RData, Record, RecordType},
     },
     system_conf,
 };
@@ -113,7 +113,7 @@ impl DnsChecker {
     /// `connect`, `protocol`, `io`).
     pub async fn check(&self) -> Observation {
         let name = match &self.name {
-            Ok(name) => name.clone(),
+            Ok(name) => name,
             Err(reason) => {
                 let detail = format!("invalid query {:?}: {reason}", self.query);
                 return Failure::new(ErrorClass::Dns, detail).into();
@@ -130,9 +130,9 @@ impl DnsChecker {
             },
         };
         let rtype = record_type(self.kind);
-        match ask(server, self.protocol, name, rtype, self.timeout).await {
+        match ask(server, self.protocol, name.clone(), rtype, self.timeout).await {
             Ok(response) => {
-                let answers = render_answers(&response, rtype);
+                let answers = render_answers(&response, name, rtype);
                 let rcode = rcode_name(response.metadata.response_code);
                 let expectation = Expectation {
                     query: &self.query,
@@ -199,21 +199,25 @@ impl HostResolver {
                 RecordType::A,
                 timeout
             ),
-            ask(server, DnsProtocol::Udp, name, RecordType::AAAA, timeout),
+            ask(
+                server,
+                DnsProtocol::Udp,
+                name.clone(),
+                RecordType::AAAA,
+                timeout
+            ),
         );
         let mut addresses = Vec::new();
-        for response in [&v4, &v6].into_iter().flatten() {
+        for (response, rtype) in [(&v4, RecordType::A), (&v6, RecordType::AAAA)] {
+            let Ok(response) = response else { continue };
             if response.metadata.response_code == ResponseCode::NoError {
-                addresses.extend(
-                    response
-                        .answers
-                        .iter()
-                        .filter_map(|record| match &record.data {
-                            RData::A(a) => Some(IpAddr::V4(a.0)),
-                            RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                            _ => None,
-                        }),
-                );
+                addresses.extend(answers(response, &name, rtype).filter_map(|record| {
+                    match &record.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                        _ => None,
+                    }
+                }));
             }
         }
         if addresses.is_empty() {
@@ -321,8 +325,10 @@ const UDP_REPLY_ROOM: usize = 512;
 /// One query over a fresh UDP socket with a random source port and id, as a new client would
 /// send it (recursion desired, no EDNS). The socket is connected, so the kernel drops
 /// datagrams from anyone but the server and reports ICMP "port unreachable" as a refused
-/// connection; a datagram with another id or question (a late reply) is ignored. No deadline
-/// of its own: the caller bounds the whole exchange.
+/// connection; a datagram with another id or question (a late reply) is ignored. A reply
+/// with our id and no question section at all is taken: some servers refuse that way
+/// (`REFUSED` with only a header), and its rcode is the answer; it vouches for no records
+/// (see [`answers`]). No deadline of its own: the caller bounds the whole exchange.
 async fn ask_udp(
     server: SocketAddr,
     name: Name,
@@ -350,7 +356,9 @@ async fn ask_udp(
             }
         };
         let response = DnsResponse::from_buffer(reply[..len].to_vec())?;
-        if response.metadata.id == query.metadata.id && response.queries == query.queries {
+        if response.metadata.id == query.metadata.id
+            && (response.queries == query.queries || response.queries.is_empty())
+        {
             return Ok(response);
         }
     }
@@ -494,14 +502,59 @@ impl Rendered {
     }
 }
 
-/// The answer records of the asked type (a CNAME chain leading to them is left out).
-fn render_answers(response: &DnsResponse, rtype: RecordType) -> Vec<Rendered> {
-    response
-        .answers
-        .iter()
-        .filter(|record| record.record_type() == rtype)
+/// The answer records of the asked type (a CNAME chain leading to them is left out), as
+/// [`answers`] admits them.
+fn render_answers(response: &DnsResponse, name: &Name, rtype: RecordType) -> Vec<Rendered> {
+    answers(response, name, rtype)
         .filter_map(|record| render(&record.data))
         .collect()
+}
+
+/// Longest CNAME chain followed from the question: real chains have a few links, and a loop
+/// must end.
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// The records of a reply that answer the question `name`/`rtype` as a stub resolver (glibc)
+/// takes them: class `IN`, of type `rtype`, owned by `name` or by a name the reply's CNAME
+/// chain from `name` leads to. Anything else in the answer section (records of another
+/// owner, another class, a reply without a question section) answers nothing we asked.
+fn answers<'a>(
+    response: &'a DnsResponse,
+    name: &'a Name,
+    rtype: RecordType,
+) -> impl Iterator<Item = &'a Record> + 'a {
+    let asked = !response.queries.is_empty();
+    response.answers.iter().filter(move |record| {
+        asked
+            && record.dns_class == DNSClass::IN
+            && record.record_type() == rtype
+            && on_chain(&response.answers, name, &record.name, rtype)
+    })
+}
+
+/// Whether `owner` is the question `name` or, unless CNAMEs themselves were asked for, a name
+/// the CNAME records of `records` lead to from it.
+fn on_chain(records: &[Record], name: &Name, owner: &Name, rtype: RecordType) -> bool {
+    let mut current = name;
+    for _ in 0..=MAX_CNAME_CHAIN {
+        if owner == current {
+            return true;
+        }
+        if rtype == RecordType::CNAME {
+            return false;
+        }
+        let next = records.iter().find_map(|record| match &record.data {
+            RData::CNAME(target) if record.dns_class == DNSClass::IN && record.name == *current => {
+                Some(&target.0)
+            }
+            _ => None,
+        });
+        match next {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// The natural presentation of one record, names without their trailing dot.
@@ -654,7 +707,10 @@ fn judge(expectation: &Expectation<'_>, rcode: &str, answers: &[Rendered]) -> Op
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    use hickory_resolver::proto::rr::rdata::{A, AAAA, CAA, CNAME, MX, NS, PTR, SOA, SRV, TXT};
+    use hickory_resolver::proto::{
+        op::OpCode,
+        rr::rdata::{A, AAAA, CAA, CNAME, MX, NS, PTR, SOA, SRV, TXT},
+    };
 
     use super::*;
 
@@ -904,6 +960,125 @@ mod tests {
             };
             assert_eq!(rcode_name(hickory), text);
         }
+    }
+
+    /// A reply to `question` (none: a header-only reply) with these answer records.
+    fn reply(question: Option<&str>, rtype: RecordType, records: Vec<Record>) -> DnsResponse {
+        let mut message = Message::response(7, OpCode::Query);
+        if let Some(question) = question {
+            message.add_query(Query::query(name(question), rtype));
+        }
+        message.add_answers(records);
+        DnsResponse::from_message(message).expect("a valid message")
+    }
+
+    fn a(owner: &str, ip: [u8; 4]) -> Record {
+        Record::from_rdata(name(owner), 60, RData::A(A(Ipv4Addr::from(ip))))
+    }
+
+    fn cname(owner: &str, target: &str) -> Record {
+        Record::from_rdata(name(owner), 60, RData::CNAME(CNAME(name(target))))
+    }
+
+    fn answered(response: &DnsResponse, question: &str, rtype: RecordType) -> Vec<String> {
+        render_answers(response, &name(question), rtype)
+            .into_iter()
+            .map(|r| r.text)
+            .collect()
+    }
+
+    #[test]
+    fn records_of_another_owner_answer_nothing() {
+        let response = reply(
+            Some("www.test"),
+            RecordType::A,
+            vec![
+                a("other.test", [127, 0, 0, 2]),
+                a("WWW.Test", [127, 0, 0, 1]),
+            ],
+        );
+        assert_eq!(
+            answered(&response, "www.test", RecordType::A),
+            ["127.0.0.1"]
+        );
+        let stray = reply(
+            Some("www.test"),
+            RecordType::A,
+            vec![a("other.test", [127, 0, 0, 2])],
+        );
+        assert!(answered(&stray, "www.test", RecordType::A).is_empty());
+    }
+
+    #[test]
+    fn the_cname_chain_from_the_question_is_followed_in_any_order() {
+        let response = reply(
+            Some("alias.test"),
+            RecordType::A,
+            vec![
+                a("www.test", [127, 0, 0, 1]),
+                cname("mid.test", "www.test"),
+                cname("alias.test", "mid.test"),
+                // Reached by a chain that does not start at the question.
+                cname("elsewhere.test", "far.test"),
+                a("far.test", [127, 0, 0, 9]),
+            ],
+        );
+        assert_eq!(
+            answered(&response, "alias.test", RecordType::A),
+            ["127.0.0.1"]
+        );
+        // Asking for the CNAME itself: only the question's own record.
+        let response = reply(
+            Some("alias.test"),
+            RecordType::CNAME,
+            vec![
+                cname("alias.test", "mid.test"),
+                cname("mid.test", "www.test"),
+            ],
+        );
+        assert_eq!(
+            answered(&response, "alias.test", RecordType::CNAME),
+            ["mid.test"]
+        );
+    }
+
+    #[test]
+    fn a_cname_loop_ends() {
+        let response = reply(
+            Some("a.test"),
+            RecordType::A,
+            vec![cname("a.test", "b.test"), cname("b.test", "a.test")],
+        );
+        assert!(answered(&response, "a.test", RecordType::A).is_empty());
+    }
+
+    #[test]
+    fn records_of_another_class_answer_nothing() {
+        let mut chaos = a("www.test", [127, 0, 0, 2]);
+        chaos.dns_class = DNSClass::CH;
+        let mut chaos_cname = cname("alias.test", "www.test");
+        chaos_cname.dns_class = DNSClass::CH;
+        let response = reply(
+            Some("www.test"),
+            RecordType::A,
+            vec![chaos, a("www.test", [127, 0, 0, 1])],
+        );
+        assert_eq!(
+            answered(&response, "www.test", RecordType::A),
+            ["127.0.0.1"]
+        );
+        let via_chaos = reply(
+            Some("alias.test"),
+            RecordType::A,
+            vec![chaos_cname, a("www.test", [127, 0, 0, 1])],
+        );
+        assert!(answered(&via_chaos, "alias.test", RecordType::A).is_empty());
+    }
+
+    #[test]
+    fn a_reply_without_a_question_vouches_for_no_records() {
+        let response = reply(None, RecordType::A, vec![a("www.test", [127, 0, 0, 1])]);
+        assert!(answered(&response, "www.test", RecordType::A).is_empty());
     }
 
     #[tokio::test]

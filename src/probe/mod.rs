@@ -139,6 +139,10 @@ impl Toolkit {
 /// Longest a probe's own `dns_server` may take to resolve the target's name.
 const MAX_DNS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long past the deadline a kind that stops itself there may take to report (see
+/// [`Checker::check`]); it needs only to be polled once more.
+const SELF_STOP_GRACE: Duration = Duration::from_millis(50);
+
 /// The kind-specific checker, boxed: the HTTP one (headers, URL, regex) is several times the
 /// size of the others, and an enum is as large as its largest variant, 10,000 times over.
 enum KindChecker {
@@ -171,6 +175,7 @@ impl Checker {
             CheckSpec::Tcp(tcp) => KindChecker::Tcp(Box::new(tcp::TcpChecker::new(
                 &spec.name,
                 tcp,
+                spec.timeout,
                 dns_timeout,
                 toolkit,
             )?)),
@@ -195,27 +200,33 @@ impl Checker {
     pub async fn check(&self) -> CheckResult {
         let at = Timestamp::now();
         let started = Instant::now();
+        let deadline = started + self.timeout;
         // Each kind's future on the heap, sized for that kind: an HTTP request in flight takes
         // kilobytes that a TCP or DNS check must not allocate (and touch) too.
-        let run: BoxFuture<'_, Observation> = match &self.kind {
-            KindChecker::Http(c) => Box::pin(c.check()),
-            KindChecker::Tcp(c) => Box::pin(c.check()),
-            KindChecker::Dns(c) => Box::pin(c.check()),
+        let (mut run, ends_itself): (BoxFuture<'_, Observation>, bool) = match &self.kind {
+            KindChecker::Http(c) => (Box::pin(c.check()), false),
+            KindChecker::Tcp(c) => (Box::pin(c.check(deadline)), true),
+            KindChecker::Dns(c) => (Box::pin(c.check()), false),
         };
-        let observation = tokio::time::timeout(self.timeout, run)
-            .await
-            .unwrap_or_else(|_| {
-                Failure::new(
-                    ErrorClass::Timeout,
-                    format!(
-                        "no answer within {}",
-                        humantime::format_duration(self.timeout)
-                    ),
-                )
-                .into()
-            });
+        let observation = match tokio::time::timeout_at(deadline, &mut run).await {
+            Ok(observation) => observation,
+            // A kind that stops itself at the deadline says more than "timeout" (a hung
+            // resolver is `dns`, a wrong answer on an open connection `assertion`). Its timer
+            // is due with this one but may be woken a moment later (timers live in one wheel
+            // per worker thread): it gets that moment.
+            Err(_) if ends_itself => tokio::time::timeout(SELF_STOP_GRACE, &mut run)
+                .await
+                .unwrap_or_else(|_| self.timed_out()),
+            Err(_) => self.timed_out(),
+        };
         let latency = started.elapsed();
         self.result(at, latency, observation)
+    }
+
+    /// The observation of a check the probe's timeout ended.
+    fn timed_out(&self) -> Observation {
+        let within = humantime::format_duration(self.timeout);
+        Failure::new(ErrorClass::Timeout, format!("no answer within {within}")).into()
     }
 
     fn result(&self, at: Timestamp, latency: Duration, observation: Observation) -> CheckResult {

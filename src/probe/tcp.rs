@@ -15,6 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
+    time::Instant,
 };
 use tokio_rustls::TlsConnector;
 
@@ -24,15 +25,14 @@ use crate::{
     model::{CertStatus, ErrorClass, ProbeName},
 };
 
-/// How much of the peer's first bytes `expect` searches. Banners and short replies fit easily;
-/// a peer that streams without ever saying the expected text is not read forever.
-const EXPECT_WINDOW: usize = 64 * 1024;
+/// How much of the conversation `expect` searches. Banners and short replies fit many times
+/// over; a peer that streams without ever saying the expected text is not read (or kept in
+/// memory) without end: once this much has arrived without it, the answer is judged wrong.
+const EXPECT_LIMIT: usize = 64 * 1024;
 
-/// Once the peer has said something without the expected text, how long it may stay silent
-/// before we judge what it said. A peer that answers `-ERR` and keeps the connection open is
-/// a wrong answer (`assertion`), not a missing one (`timeout`); a peer that says nothing at
-/// all still runs into the probe's timeout.
-const QUIET_AFTER_DATA: Duration = Duration::from_secs(1);
+/// How much room each read gets: larger than most whole replies, so a typical exchange takes
+/// one read.
+const READ_CHUNK: usize = 4096;
 
 /// Longest excerpt of received or expected text shown in a failure detail, in characters.
 const EXCERPT_CHARS: usize = 60;
@@ -44,6 +44,8 @@ pub(crate) struct TcpChecker {
     tls: Option<TlsSetup>,
     send: Option<Vec<u8>>,
     expect: Option<String>,
+    /// The probe's timeout, for the failure detail of an exchange cut short by it.
+    timeout: Duration,
 }
 
 /// What the TLS handshake needs, prepared once.
@@ -77,6 +79,7 @@ impl TcpChecker {
     pub(crate) fn new(
         probe: &ProbeName,
         spec: &TcpSpec,
+        timeout: Duration,
         dns_timeout: Duration,
         toolkit: &Toolkit,
     ) -> Result<Self, SetupError> {
@@ -112,12 +115,20 @@ impl TcpChecker {
             tls,
             send: spec.send.as_ref().map(|s| s.clone().into_bytes()),
             expect: spec.expect.clone(),
+            timeout,
         })
     }
 
-    /// Connects (and shakes hands), then runs the send/expect exchange.
-    pub(crate) async fn check(&self) -> Observation {
-        let connected = self.endpoint.connect(self.resolver.as_ref()).await;
+    /// Connects (and shakes hands), then runs the send/expect exchange. `deadline` is when the
+    /// probe's timeout ends the check: the steps that can tell more than "timeout" about a
+    /// check cut short (a hung system resolver, a peer that said something else) stop there
+    /// by themselves.
+    pub(crate) async fn check(&self, deadline: Instant) -> Observation {
+        let lookup = Lookup {
+            resolver: self.resolver.as_ref(),
+            deadline: Some((deadline, self.timeout)),
+        };
+        let connected = self.endpoint.connect_with(lookup).await;
         let (connection, addr) = match connected {
             Ok(connected) => connected,
             Err(failure) => return failure.into(),
@@ -128,29 +139,39 @@ impl TcpChecker {
         }
         // On the heap: a TLS handshake in flight takes kilobytes that a plain connect check
         // should not allocate.
-        Box::pin(self.converse_on(connection, addr)).await
+        Box::pin(self.converse_on(connection, addr, deadline)).await
     }
 
     /// The part after connecting: TLS handshake and send/expect.
-    async fn converse_on(&self, connection: Connection, addr: SocketAddr) -> Observation {
+    async fn converse_on(
+        &self,
+        connection: Connection,
+        addr: SocketAddr,
+        deadline: Instant,
+    ) -> Observation {
         let stream = match connection.into_stream() {
             Ok(stream) => stream,
             Err(source) => return Failure::from_error(&ConnectError { addr, source }).into(),
         };
         let Some(tls) = &self.tls else {
-            return observe(self.converse(stream).await, None);
+            return observe(self.converse(stream, deadline).await, None);
         };
         let stream = match tls.connector.connect(tls.server_name.clone(), stream).await {
             Ok(stream) => stream,
             Err(source) => return Failure::from_error(&HandshakeError { addr, source }).into(),
         };
         let cert = leaf_status(&stream, tls.cert_expiry_warn);
-        observe(self.converse(stream).await, cert)
+        observe(self.converse(stream, deadline).await, cert)
     }
 
-    /// Sends `send`, then reads until `expect` shows up, the window is full, the peer closes,
-    /// or the peer falls quiet after saying something else.
-    async fn converse<S>(&self, mut stream: S) -> Result<(), Failure>
+    /// Sends `send`, then reads until `expect` shows up, the peer closes, [`EXPECT_LIMIT`]
+    /// bytes have come without it, or `deadline` passes. However long the peer pauses, the
+    /// answer counts if it comes in time, as it would for a real client.
+    ///
+    /// A peer that said something else and keeps the connection open until the deadline
+    /// fails as `assertion` with what it said: it answered, wrongly, and the detail shows
+    /// how. Only a peer that said nothing at all fails as `timeout`.
+    async fn converse<S>(&self, mut stream: S, deadline: Instant) -> Result<(), Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -165,45 +186,73 @@ impl TcpChecker {
             return Ok(());
         };
         let needle = expect.as_bytes();
-        let mut received = Vec::new();
-        let mut chunk = vec![0u8; 4096];
-        while !contains(&received, needle) {
-            let room = EXPECT_WINDOW
-                .saturating_sub(received.len())
-                .min(chunk.len());
-            if room == 0 {
-                break;
-            }
-            let read = stream.read(&mut chunk[..room]);
-            let read = if received.is_empty() {
-                read.await
-            } else {
-                match tokio::time::timeout(QUIET_AFTER_DATA, read).await {
-                    Ok(read) => read,
-                    Err(_) => break,
-                }
-            };
-            match read {
-                Ok(0) => break,
-                Ok(n) => received.extend_from_slice(&chunk[..n]),
-                // A TLS peer that hangs up without close_notify has still said what it said.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(Failure::from_error(&e)),
-            }
+        if needle.is_empty() {
+            return Ok(());
         }
-        if contains(&received, needle) {
-            Ok(())
-        } else {
-            Err(Failure::new(
-                ErrorClass::Assertion,
-                format!(
-                    "expected {}, received {}",
-                    excerpt(needle),
-                    excerpt(&received)
-                ),
-            ))
+        let mut received = Vec::new();
+        // Where the expected text may still begin: what came before was searched already.
+        let mut unsearched = 0;
+        loop {
+            let room = EXPECT_LIMIT.saturating_sub(received.len()).min(READ_CHUNK);
+            if room == 0 {
+                let limit = EXPECT_LIMIT / 1024;
+                return Err(wrong_answer(
+                    needle,
+                    &received,
+                    &format!("not in the first {limit} KiB"),
+                ));
+            }
+            let filled = received.len();
+            received.resize(filled + room, 0);
+            let read =
+                tokio::time::timeout_at(deadline, stream.read(&mut received[filled..])).await;
+            let got = match read {
+                Ok(Ok(n)) => n,
+                _ => 0,
+            };
+            received.truncate(filled + got);
+            match read {
+                Err(_) => return Err(self.cut_short(needle, &received)),
+                Ok(Ok(0)) => return Err(wrong_answer(needle, &received, "then the peer closed")),
+                Ok(Ok(_)) => {}
+                // A TLS peer that hangs up without close_notify has still said what it said.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(wrong_answer(needle, &received, "then the peer closed"));
+                }
+                Ok(Err(e)) => return Err(Failure::from_error(&e)),
+            }
+            if contains(&received[unsearched..], needle) {
+                return Ok(());
+            }
+            unsearched = received.len().saturating_sub(needle.len() - 1);
         }
     }
+
+    /// The failure of an exchange the probe's timeout ended: `timeout` if the peer said
+    /// nothing, `assertion` (with what it said) otherwise.
+    fn cut_short(&self, needle: &[u8], received: &[u8]) -> Failure {
+        let within = humantime::format_duration(self.timeout);
+        if received.is_empty() {
+            return Failure::new(ErrorClass::Timeout, format!("no answer within {within}"));
+        }
+        wrong_answer(
+            needle,
+            received,
+            &format!("and nothing more within {within}"),
+        )
+    }
+}
+
+/// The failure of an answer without the expected text; `then` says how the exchange ended.
+fn wrong_answer(needle: &[u8], received: &[u8], then: &str) -> Failure {
+    Failure::new(
+        ErrorClass::Assertion,
+        format!(
+            "expected {}, received {} {then}",
+            excerpt(needle),
+            excerpt(received)
+        ),
+    )
 }
 
 /// The observation of a finished exchange, with the certificate seen before it.
@@ -240,22 +289,41 @@ impl Endpoint {
         &self,
         resolver: Option<&HostResolver>,
     ) -> Result<(Connection, SocketAddr), Failure> {
+        let lookup = Lookup {
+            resolver,
+            deadline: None,
+        };
+        self.connect_with(lookup).await
+    }
+
+    /// [`Endpoint::connect`], resolving a name as `lookup` says.
+    pub(super) async fn connect_with(
+        &self,
+        lookup: Lookup<'_>,
+    ) -> Result<(Connection, SocketAddr), Failure> {
         let connected = match self {
             Endpoint::Addr(addr) => connect(&[*addr]).await,
-            Endpoint::Name { host, port } => connect(&resolve(host, *port, resolver).await?).await,
+            Endpoint::Name { host, port } => connect(&resolve(host, *port, lookup).await?).await,
         };
         connected.map_err(|e| Failure::from_error(&e))
     }
 }
 
-/// The addresses of the name `host` from the probe's DNS server (`resolver`) or the system
-/// resolver.
-async fn resolve(
-    host: &str,
-    port: u16,
-    resolver: Option<&HostResolver>,
-) -> Result<Vec<SocketAddr>, Failure> {
-    let addrs: Vec<SocketAddr> = match resolver {
+/// How a check looks up a host name.
+pub(super) struct Lookup<'a> {
+    /// The probe's own DNS server; `None` for the system resolver.
+    pub(super) resolver: Option<&'a HostResolver>,
+    /// When the check's timeout ends it, and that timeout. The system resolver (getaddrinfo
+    /// on a blocking thread) cannot be cancelled and may hang far longer than any timeout
+    /// (`options timeout:30 attempts:3` in `/etc/resolv.conf`); a lookup still pending here
+    /// fails as `dns`, which is what went wrong, rather than the check's generic `timeout`.
+    /// The thread is left to finish on its own.
+    pub(super) deadline: Option<(Instant, Duration)>,
+}
+
+/// The addresses of the name `host`, from the probe's DNS server or the system resolver.
+async fn resolve(host: &str, port: u16, lookup: Lookup<'_>) -> Result<Vec<SocketAddr>, Failure> {
+    let addrs: Vec<SocketAddr> = match lookup.resolver {
         // On the heap: a lookup in flight takes kilobytes that a check of an IP literal
         // should not allocate.
         Some(resolver) => Box::pin(resolver.lookup_ip(host))
@@ -264,14 +332,30 @@ async fn resolve(
             .into_iter()
             .map(|ip| SocketAddr::new(ip, port))
             .collect(),
-        // The system resolver's errors are plain io::Errors that say nothing about DNS, so
-        // they are classified here rather than by their kind.
-        None => Box::pin(tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|error| {
-                Failure::new(ErrorClass::Dns, format!("cannot resolve {host}: {error}"))
-            })?
-            .collect(),
+        None => {
+            let system = Box::pin(tokio::net::lookup_host((host, port)));
+            let looked_up = match lookup.deadline {
+                Some((deadline, timeout)) => tokio::time::timeout_at(deadline, system)
+                    .await
+                    .map_err(|_| {
+                        Failure::new(
+                            ErrorClass::Dns,
+                            format!(
+                                "cannot resolve {host}: no answer from the system resolver within {}",
+                                humantime::format_duration(timeout)
+                            ),
+                        )
+                    })?,
+                None => system.await,
+            };
+            // The system resolver's errors are plain io::Errors that say nothing about DNS,
+            // so they are classified here rather than by their kind.
+            looked_up
+                .map_err(|error| {
+                    Failure::new(ErrorClass::Dns, format!("cannot resolve {host}: {error}"))
+                })?
+                .collect()
+        }
     };
     if addrs.is_empty() {
         return Err(Failure::new(
@@ -403,6 +487,104 @@ mod tests {
     fn contains_finds_text_across_chunk_boundaries() {
         assert!(contains(b"xx+PO", b"") && contains(b"a+PONG", b"+PONG"));
         assert!(!contains(b"+PON", b"+PONG"));
+    }
+
+    /// A checker that only expects `expect` (no send), with a 4 s timeout.
+    fn expecting(expect: &str) -> TcpChecker {
+        TcpChecker {
+            endpoint: Endpoint::new("127.0.0.1", 9),
+            resolver: None,
+            tls: None,
+            send: None,
+            expect: Some(expect.to_owned()),
+            timeout: Duration::from_secs(4),
+        }
+    }
+
+    /// Runs `converse` against a peer that writes `pieces` (each after its pause) and then
+    /// keeps the connection open; returns the result and when it came, on the paused clock.
+    async fn converse_with(
+        checker: &TcpChecker,
+        pieces: &'static [(u64, &'static str)],
+    ) -> (Result<(), Failure>, Duration) {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let peer = tokio::spawn(async move {
+            for (pause_ms, text) in pieces {
+                tokio::time::sleep(Duration::from_millis(*pause_ms)).await;
+                server.write_all(text.as_bytes()).await.unwrap();
+            }
+            std::future::pending::<()>().await;
+        });
+        let started = Instant::now();
+        let deadline = started + checker.timeout;
+        let result = checker.converse(client, deadline).await;
+        peer.abort();
+        (result, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_after_a_long_pause_still_counts() {
+        let checker = expecting("220 ready");
+        let pieces = &[(0, "220-hello\r\n"), (3_000, "220 rea"), (500, "dy\r\n")];
+        let (result, at) = converse_with(&checker, pieces).await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(at, Duration::from_millis(3_500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_answer_on_an_open_connection_is_an_assertion_at_the_timeout() {
+        let checker = expecting("+PONG");
+        let (result, at) = converse_with(&checker, &[(0, "-ERR busy\r\n")]).await;
+        let failure = result.unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Assertion);
+        assert_eq!(
+            failure.detail,
+            r#"expected "+PONG", received "-ERR busy\r\n" and nothing more within 4s"#
+        );
+        assert_eq!(at, Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_is_a_timeout() {
+        let checker = expecting("+PONG");
+        let (result, at) = converse_with(&checker, &[]).await;
+        let failure = result.unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Timeout);
+        assert_eq!(failure.detail, "no answer within 4s");
+        assert_eq!(at, Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reading_stops_at_the_limit() {
+        let checker = expecting("+PONG");
+        let (client, mut server) = tokio::io::duplex(EXPECT_LIMIT * 2);
+        server
+            .write_all(&vec![b'x'; EXPECT_LIMIT + 10])
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let failure = checker
+            .converse(client, started + checker.timeout)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Assertion);
+        assert!(
+            failure.detail.ends_with("not in the first 64 KiB"),
+            "{}",
+            failure.detail
+        );
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // The text split across two reads is found.
+        let (client, mut server) = tokio::io::duplex(64);
+        server.write_all(b"xx+PO").await.unwrap();
+        let reading = tokio::spawn(async move {
+            checker
+                .converse(client, started + Duration::from_secs(4))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        server.write_all(b"NG").await.unwrap();
+        assert_eq!(reading.await.unwrap(), Ok(()));
     }
 
     /// A loopback listener that never accepts on its own, with room for one connection

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use crate::support::{
     TestConfig, assert_result,
-    dns::{Silent, TestDns, closed_tcp_port},
-    results_by_name,
+    dns::{RawDns, RawReply, Silent, TestDns, closed_tcp_port, wire},
+    results_by_name, tcp,
 };
 
 /// A DNS probe named `name` in TOML.
@@ -291,4 +291,100 @@ timeout = "2s"
         Some("dns"),
         "missing.test does not resolve: NXDOMAIN",
     );
+}
+
+/// Odd replies real servers send, judged as a stub resolver (glibc) judges them: records owned
+/// by another name than the question (and not reached through its CNAME chain) or of another
+/// class than IN answer nothing; a header-only REFUSED is read for its rcode.
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_replies_are_judged_as_a_stub_resolver_would() {
+    let stray =
+        RawDns::start(RawReply::new(wire::NOERROR).a("other.test", wire::IN, [127, 0, 0, 1])).await;
+    let chaos =
+        RawDns::start(RawReply::new(wire::NOERROR).a("www.test", wire::CH, [127, 0, 0, 1])).await;
+    let chained = RawDns::start(
+        RawReply::new(wire::NOERROR)
+            .a("www.test", wire::IN, [127, 0, 0, 1])
+            .cname("alias.test", "www.test"),
+    )
+    .await;
+    let refused = RawDns::start(RawReply::new(wire::REFUSED).without_question()).await;
+    // Something to connect to, so a TCP probe that wrongly took the stray address passes.
+    let peer = tcp::hang().await;
+    let port = peer.port();
+    let config = TestConfig::new();
+    let expect_one = r#"expect = ["127.0.0.1"]"#;
+    let tcp_probe = |name: &str, server: std::net::SocketAddr| {
+        format!(
+            "[[probe]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"www.test:{port}\"\n\
+             dns_server = \"{server}\"\ntimeout = \"2s\"\n\n"
+        )
+    };
+    let probes = [
+        dns_probe("stray", stray.addr, "udp", "www.test", "A", expect_one),
+        dns_probe("stray-plain", stray.addr, "udp", "www.test", "A", ""),
+        dns_probe("chaos", chaos.addr, "udp", "www.test", "A", expect_one),
+        dns_probe(
+            "chained",
+            chained.addr,
+            "udp",
+            "alias.test",
+            "A",
+            expect_one,
+        ),
+        dns_probe(
+            "refused-wanted",
+            refused.addr,
+            "udp",
+            "www.test",
+            "A",
+            "expect_rcode = \"REFUSED\"",
+        ),
+        dns_probe("refused", refused.addr, "udp", "www.test", "A", ""),
+        tcp_probe("tcp-stray", stray.addr),
+        tcp_probe("tcp-refused", refused.addr),
+    ]
+    .concat();
+    config.probes("odd.toml", &probes);
+    let (_, json) = config.check_json(&[]).await;
+    let r = results_by_name(&json);
+    assert_result(
+        &r["stray"],
+        "down",
+        Some("assertion"),
+        "expected 127.0.0.1, got no A records",
+    );
+    assert_result(
+        &r["stray-plain"],
+        "down",
+        Some("dns"),
+        "www.test has no A records",
+    );
+    assert_result(
+        &r["chaos"],
+        "down",
+        Some("assertion"),
+        "expected 127.0.0.1, got no A records",
+    );
+    assert_result(&r["chained"], "up", None, "");
+    assert_result(&r["refused-wanted"], "up", None, "");
+    assert_result(
+        &r["refused"],
+        "down",
+        Some("dns"),
+        "www.test does not resolve: REFUSED",
+    );
+    assert_result(
+        &r["tcp-stray"],
+        "down",
+        Some("dns"),
+        "www.test does not resolve: no A or AAAA records",
+    );
+    assert_result(
+        &r["tcp-refused"],
+        "down",
+        Some("dns"),
+        "www.test does not resolve: REFUSED",
+    );
+    assert_eq!(peer.connections(), 0, "no probe took a stray address");
 }

@@ -1,5 +1,7 @@
 //! `upledger check` with TCP probes: connect, send/expect, TLS, IPv6, against loopback servers.
 
+use std::time::Duration;
+
 use crate::support::{TestConfig, assert_result, results_by_name, tcp, tls};
 
 /// A TCP probe named `name` for `address`, with extra TOML lines.
@@ -63,6 +65,62 @@ async fn connect_send_expect_and_failures() {
     for result in r.values() {
         assert_eq!(result["kind"], "tcp");
     }
+}
+
+/// A real client waits for the rest of an answer however long the peer pauses (within its
+/// timeout); a peer that said something else and keeps the connection open fails as
+/// `assertion` at the timeout; a peer that never stops talking is read only so far.
+#[tokio::test(flavor = "multi_thread")]
+async fn expect_waits_for_a_late_answer_until_the_timeout() {
+    let pause = Duration::from_millis(1500);
+    let slow = tcp::drip(&[
+        (Duration::ZERO, "220-mail.test greets you\r\n"),
+        (pause, "220 ready\r\n"),
+    ])
+    .await;
+    let wrong = tcp::drip(&[(Duration::ZERO, "-ERR busy\r\n")]).await;
+    let flood = tcp::flood("x").await;
+    let config = TestConfig::new();
+    let probe = |name: &str, addr: std::net::SocketAddr, extra: &str| {
+        tcp_probe(name, &addr.to_string(), extra).replace("timeout = \"5s\"", "timeout = \"4s\"")
+    };
+    let probes = [
+        probe("late", slow.addr, "expect = \"220 ready\""),
+        probe("wrong-open", wrong.addr, "expect = \"+OK\""),
+        probe("flood", flood.addr, "expect = \"+OK\""),
+    ]
+    .concat();
+    config.probes("tcp.toml", &probes);
+    let (_, json) = config.check_json(&[]).await;
+    let r = results_by_name(&json);
+    assert_result(&r["late"], "up", None, "");
+    let late_ms = r["late"]["latency_ms"].as_f64().expect("latency");
+    assert!(
+        late_ms >= 1500.0,
+        "the answer came after the pause: {late_ms} ms"
+    );
+    assert_result(
+        &r["wrong-open"],
+        "down",
+        Some("assertion"),
+        r#"expected "+OK", received "-ERR busy\r\n" and nothing more within 4s"#,
+    );
+    let wrong_ms = r["wrong-open"]["latency_ms"].as_f64().expect("latency");
+    assert!(
+        (3900.0..5000.0).contains(&wrong_ms),
+        "judged at the timeout: {wrong_ms} ms"
+    );
+    assert_result(
+        &r["flood"],
+        "down",
+        Some("assertion"),
+        "not in the first 64 KiB",
+    );
+    let flood_ms = r["flood"]["latency_ms"].as_f64().expect("latency");
+    assert!(
+        flood_ms < 3000.0,
+        "judged without waiting for the timeout: {flood_ms} ms"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

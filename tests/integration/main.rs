@@ -13,6 +13,7 @@ mod check_tcp;
 mod daemon;
 mod desktop;
 mod http;
+mod hung_resolver;
 mod report;
 mod systemd;
 mod validate;

@@ -1,5 +1,6 @@
 //! Loopback TCP peers for the TCP probe: one that never speaks, a Redis-like `PING → +PONG`
-//! responder, a line echo, a banner sender (optionally over TLS), and a port nobody listens on.
+//! responder, a line echo, a banner sender (optionally over TLS), a peer that talks with pauses,
+//! one that talks without end, and a port nobody listens on.
 //! Each server counts connections and stops, with its connections, when dropped.
 
 // Each test file uses a different part of the support kit.
@@ -35,6 +36,11 @@ pub enum Behavior {
     Echo,
     /// Writes this text as soon as the connection (and handshake) is up, then closes.
     Greet(String),
+    /// Writes each piece after its pause (counted from the previous piece), then keeps the
+    /// connection open without reading until the server is dropped.
+    Drip(Vec<(Duration, String)>),
+    /// Writes this text over and over until the client goes away.
+    Flood(String),
 }
 
 /// A running test server.
@@ -113,6 +119,20 @@ pub async fn greet(text: &str) -> TestTcp {
     start(Behavior::Greet(text.to_owned()), None, false).await
 }
 
+/// A peer that writes each piece after its pause, then keeps the connection open.
+pub async fn drip(pieces: &[(Duration, &str)]) -> TestTcp {
+    let pieces = pieces
+        .iter()
+        .map(|(pause, text)| (*pause, (*text).to_owned()))
+        .collect();
+    start(Behavior::Drip(pieces), None, false).await
+}
+
+/// A peer that repeats `text` for as long as the client reads.
+pub async fn flood(text: &str) -> TestTcp {
+    start(Behavior::Flood(text.to_owned()), None, false).await
+}
+
 /// A loopback address where nothing listens, so connecting is refused: the port was just bound
 /// and released, and is unlikely to be handed out again while the test runs.
 pub fn refused_addr() -> SocketAddr {
@@ -162,10 +182,28 @@ async fn connection(stream: TcpStream, behavior: Behavior, acceptor: Option<TlsA
 
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(stream: S, behavior: &Behavior) {
     let mut stream = BufReader::new(stream);
-    if let Behavior::Greet(text) = behavior {
-        let _ = stream.write_all(text.as_bytes()).await;
-        let _ = stream.shutdown().await;
-        return;
+    match behavior {
+        Behavior::Greet(text) => {
+            let _ = stream.write_all(text.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        Behavior::Drip(pieces) => {
+            for (pause, text) in pieces {
+                tokio::time::sleep(*pause).await;
+                if stream.write_all(text.as_bytes()).await.is_err() || stream.flush().await.is_err()
+                {
+                    return;
+                }
+            }
+            let _held = stream;
+            return std::future::pending().await;
+        }
+        Behavior::Flood(text) => {
+            while stream.write_all(text.as_bytes()).await.is_ok() {}
+            return;
+        }
+        _ => {}
     }
     let mut line = String::new();
     loop {
