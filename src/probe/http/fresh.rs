@@ -397,9 +397,7 @@ impl Reader {
             Ok(httparse::Status::Complete(consumed)) => consumed,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => {
-                return Err(
-                    self.response_error(format!("more than {MAX_HEADERS} header fields"))
-                );
+                return Err(self.response_error(format!("more than {MAX_HEADERS} header fields")));
             }
             Err(e) => return Err(self.response_error(e.to_string())),
         };
@@ -633,8 +631,8 @@ fn chunk_size_line(buf: &[u8]) -> Result<Option<(usize, u64)>, ()> {
     if digits.is_empty() || digits.len() > 16 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return Err(());
     }
-    let size = u64::from_str_radix(std::str::from_utf8(digits).map_err(|_| ())?, 16)
-        .map_err(|_| ())?;
+    let size =
+        u64::from_str_radix(std::str::from_utf8(digits).map_err(|_| ())?, 16).map_err(|_| ())?;
     Ok(Some((end + 1, size)))
 }
 
@@ -651,13 +649,7 @@ mod tests {
     fn content_length_is_digits_only() {
         assert_eq!(content_length(b"42"), Some(42));
         assert_eq!(content_length(b" 7 "), Some(7));
-        for bad in [
-            &b""[..],
-            b"+5",
-            b"-1",
-            b"0x10",
-            b"99999999999999999999",
-        ] {
+        for bad in [&b""[..], b"+5", b"-1", b"0x10", b"99999999999999999999"] {
             assert_eq!(content_length(bad), None, "{bad:?}");
         }
     }
