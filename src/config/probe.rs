@@ -41,6 +41,7 @@ const HTTP_KEYS: &[&str] = &[
     "body_not_contains",
     "body_regex",
     "follow_redirects",
+    "max_redirects",
     "tls_verify",
     "cert_expiry_warn",
     "max_body_bytes",
@@ -91,6 +92,7 @@ mod builtin {
     pub const TARGET: &str = "99.9%";
     pub const CERT_EXPIRY_WARN: Duration = Duration::from_secs(14 * 24 * 3600);
     pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+    pub const MAX_REDIRECTS: u32 = 10;
 }
 
 /// A probe table with `[defaults]` behind it.
@@ -384,6 +386,9 @@ fn read_http(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<HttpSpec> {
         })
     });
     let follow_redirects = read(ctx, lookup, "follow_redirects", Ctx::bool).unwrap_or(true);
+    // A chain of more than 100 hops is a loop or a misconfiguration, not a limit to raise.
+    let max_redirects = read(ctx, lookup, "max_redirects", |c, i| c.integer(i, 0, 100))
+        .unwrap_or(builtin::MAX_REDIRECTS);
     let tls_verify = read(ctx, lookup, "tls_verify", Ctx::bool).unwrap_or(true);
     let cert_expiry_warn =
         read(ctx, lookup, "cert_expiry_warn", Ctx::duration).unwrap_or(builtin::CERT_EXPIRY_WARN);
@@ -403,6 +408,7 @@ fn read_http(ctx: &mut Ctx<'_>, lookup: &Lookup<'_>) -> Option<HttpSpec> {
         body_not_contains,
         body_regex,
         follow_redirects,
+        max_redirects,
         tls_verify,
         cert_expiry_warn,
         max_body_bytes,

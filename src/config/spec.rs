@@ -216,8 +216,10 @@ pub struct HttpSpec {
     pub body_not_contains: Option<String>,
     /// The body must match this regex.
     pub body_regex: Option<Regex>,
-    /// Follow redirects (at most 10) or judge the redirect response itself.
+    /// Follow redirects (at most `max_redirects`) or judge the redirect response itself.
     pub follow_redirects: bool,
+    /// Most redirects a check follows; one more fails it (`protocol`). Default 10.
+    pub max_redirects: u32,
     /// Verify the certificate chain and host name.
     pub tls_verify: bool,
     /// Flag certificates expiring sooner than this.

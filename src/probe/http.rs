@@ -3,10 +3,10 @@
 //!
 //! Every check pays for (and measures) a fresh DNS lookup, connect and TLS handshake, as a new
 //! visitor would; only probes that say `reuse_connection = true` keep connections between
-//! checks. Plain `http://` requests on fresh connections go through hyper directly ([`fresh`],
-//! which says why); `https://` requests and kept connections go through reqwest clients,
-//! shared between probes with the same settings. Redirects are followed here, hop by hop, so
-//! a chain may cross from one to the other (`http://` to `https://`) and is judged one way.
+//! checks. Requests on fresh connections, `http://` and `https://`, are written and framed
+//! here ([`fresh`], which says why); kept connections go through reqwest clients, shared
+//! between probes with the same settings. Redirects are followed here, hop by hop, so a chain
+//! may cross from one to the other and is judged one way.
 //! The overall timeout is the caller's; this module only says what happened.
 //! May use `model`, `config` and the sibling probe modules.
 
@@ -23,17 +23,15 @@ use reqwest::{
     redirect,
     tls::TlsInfo,
 };
+use tokio_rustls::TlsConnector;
 
 pub(crate) use self::fresh::ExchangeError;
-use self::fresh::{Head, PlainTarget};
+use self::fresh::{Head, Target};
 use super::{Failure, Observation, SetupError, Toolkit, dns::HostResolver, tcp::excerpt, tls};
 use crate::{
     config::{HttpSpec, StatusMatch},
     model::{CertStatus, ErrorClass, ProbeName},
 };
-
-/// Most redirects followed before the check fails with class `protocol`.
-const MAX_REDIRECTS: usize = 10;
 
 /// Sent unless the probe sets its own `User-Agent`, so operators can recognise (and allow-list)
 /// the monitor in their logs.
@@ -51,6 +49,10 @@ pub(crate) struct ClientKey {
 /// A client that never keeps idle connections (every check connects afresh) unless the probes
 /// it serves say `reuse_connection`, follows no redirects itself (the checker does), ignores
 /// proxy variables, reports the peer certificate and, with a `dns_server`, resolves through it.
+/// It takes as many header fields as [`fresh`] does, and folded header lines; what reqwest
+/// does not let us set (hyper's head size limit, bare LF in chunked framing, a TLS body cut
+/// without `close_notify`) stays as hyper has it, which is why fresh connections do not come
+/// here.
 fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, reqwest::Error> {
     let mut builder = Client::builder()
         .tls_backend_preconfigured(tls)
@@ -58,6 +60,8 @@ fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, re
         .no_proxy()
         .pool_max_idle_per_host(if key.reuse_connection { usize::MAX } else { 0 })
         .redirect(redirect::Policy::none())
+        .http1_max_headers(fresh::MAX_HEADERS)
+        .http1_allow_obsolete_multiline_headers_in_responses(true)
         .user_agent(USER_AGENT);
     if let Some(server) = key.dns_server {
         builder = builder.dns_resolver(ProbeResolver(HostResolver::new(server, key.dns_timeout)));
@@ -67,14 +71,19 @@ fn build_client(key: &ClientKey, tls: rustls::ClientConfig) -> Result<Client, re
 
 /// A prepared HTTP check of one probe.
 pub(crate) struct HttpChecker {
-    /// Sends `https://` requests, and every request of a probe that says `reuse_connection`.
+    /// Sends every request of a probe that says `reuse_connection`.
     client: Client,
-    /// The probe's `dns_server`, for plain requests on fresh connections (the client has its own).
+    /// Shakes hands for `https://` requests on fresh connections. No ALPN: [`fresh`] speaks
+    /// HTTP/1.1 only.
+    tls: TlsConnector,
+    /// The probe's `dns_server`, for requests on fresh connections (the client has its own).
     resolver: Option<HostResolver>,
     /// The first request's target when it goes through [`fresh`], prepared once.
-    first_plain: Option<PlainTarget>,
+    first_target: Option<Target>,
     reuse_connection: bool,
     follow_redirects: bool,
+    /// Most redirects followed; one more fails the check with class `protocol`.
+    max_redirects: u32,
     /// The method, or the configured text when it is not a valid HTTP method.
     method: Result<Method, String>,
     url: Url,
@@ -95,7 +104,7 @@ struct Hop<'a> {
     headers: Cow<'a, HeaderMap>,
     body: Option<Bytes>,
     /// Redirects followed before this request.
-    redirects: usize,
+    redirects: u32,
 }
 
 /// What one request's response means for the check.
@@ -131,6 +140,10 @@ impl HttpChecker {
             probe: probe.clone(),
             source,
         };
+        let tls_failed = |e: rustls::Error| SetupError::Tls {
+            probe: probe.clone(),
+            message: e.to_string(),
+        };
         let client = {
             let mut clients = toolkit
                 .http_clients
@@ -139,13 +152,9 @@ impl HttpChecker {
             match clients.get(&key) {
                 Some(client) => client.clone(),
                 None => {
-                    let tls =
-                        toolkit
-                            .tls_config(spec.tls_verify, true)
-                            .map_err(|e| SetupError::Tls {
-                                probe: probe.clone(),
-                                message: e.to_string(),
-                            })?;
+                    let tls = toolkit
+                        .tls_config(spec.tls_verify, true)
+                        .map_err(tls_failed)?;
                     let client = build_client(&key, (*tls).clone()).map_err(http_error)?;
                     clients.insert(key, client.clone());
                     client
@@ -164,9 +173,14 @@ impl HttpChecker {
         let url = template.url().clone();
         let headers = template.headers().clone();
 
+        // Shared with raw TCP probes: the configuration that offers no ALPN protocol.
+        let tls = toolkit
+            .tls_config(spec.tls_verify, false)
+            .map_err(tls_failed)?;
+
         Ok(HttpChecker {
-            first_plain: if takes_fresh_path(&url, spec.reuse_connection) {
-                PlainTarget::new(&url)
+            first_target: if takes_fresh_path(&url, spec.reuse_connection) {
+                Target::new(&url)
             } else {
                 None
             },
@@ -174,11 +188,13 @@ impl HttpChecker {
             url,
             headers,
             client,
+            tls: TlsConnector::from(tls),
             resolver: spec
                 .dns_server
                 .map(|server| HostResolver::new(server, dns_timeout)),
             reuse_connection: spec.reuse_connection,
             follow_redirects: spec.follow_redirects,
+            max_redirects: spec.max_redirects,
             body: spec.body.clone().map(Bytes::from),
             expect_status: spec.expect_status.clone(),
             body_contains: spec.body_contains.clone(),
@@ -212,10 +228,13 @@ impl HttpChecker {
         loop {
             match self.send(&hop).await {
                 HopEnd::Done(observation) => return observation,
-                HopEnd::Redirect { to, .. } if hop.redirects == MAX_REDIRECTS => {
+                HopEnd::Redirect { to, .. } if hop.redirects >= self.max_redirects => {
                     return Failure::new(
                         ErrorClass::Protocol,
-                        format!("too many redirects (more than {MAX_REDIRECTS}), next to {to}"),
+                        format!(
+                            "too many redirects (more than {}), next to {to}",
+                            self.max_redirects
+                        ),
                     )
                     .into();
                 }
@@ -228,10 +247,10 @@ impl HttpChecker {
     async fn send(&self, hop: &Hop<'_>) -> HopEnd {
         if takes_fresh_path(&hop.url, self.reuse_connection) {
             let prepared;
-            let target = match &self.first_plain {
+            let target = match &self.first_target {
                 Some(target) if hop.redirects == 0 => Some(target),
                 _ => {
-                    prepared = PlainTarget::new(&hop.url);
+                    prepared = Target::new(&hop.url);
                     prepared.as_ref()
                 }
             };
@@ -240,14 +259,18 @@ impl HttpChecker {
                 let judged = target
                     .exchange(
                         self.resolver.as_ref(),
+                        &self.tls,
                         &hop.method,
                         &hop.headers,
                         hop.body.as_ref(),
-                        async |head: Head, body: &mut fresh::PlainBody| match self
-                            .judge_head(&hop.url, head, None)
-                        {
-                            Some(end) => end,
-                            None => self.judge_body(body, None).await,
+                        async |head: Head, body: &mut fresh::Body| {
+                            let cert = body
+                                .peer_certificate()
+                                .and_then(|leaf| tls::cert_status(leaf, self.cert_expiry_warn));
+                            match self.judge_head(&hop.url, head, cert) {
+                                Some(end) => end,
+                                None => self.judge_body(body, cert).await,
+                            }
                         },
                     )
                     .await;
@@ -436,9 +459,9 @@ fn location_of(headers: &HeaderMap) -> Option<String> {
     Some(headers.get(header::LOCATION)?.to_str().ok()?.to_owned())
 }
 
-/// Plain `http://` on a fresh connection: the requests [`fresh`] sends.
+/// `http://` and `https://` on a fresh connection: the requests [`fresh`] sends.
 fn takes_fresh_path(url: &Url, reuse_connection: bool) -> bool {
-    url.scheme() == "http" && !reuse_connection
+    matches!(url.scheme(), "http" | "https") && !reuse_connection
 }
 
 /// The statuses that redirect (RFC 9110 §15.4); 300 and 304 do not say where to go.
@@ -449,7 +472,8 @@ fn is_redirect(status: StatusCode) -> bool {
 impl<'a> Hop<'a> {
     /// The request a redirect leads to, as browsers (and reqwest) make it: 303, and 301 or 302
     /// after a POST, turn into a bodiless GET (a HEAD stays HEAD); 307 and 308 repeat the
-    /// request as it was. Credentials are not sent on to another origin.
+    /// request as it was. Credentials are not sent on to another origin, nor a `Host` the
+    /// probe set for the first one.
     fn redirected(self, status: StatusCode, to: Url) -> Hop<'a> {
         let Hop {
             mut method,
@@ -481,6 +505,7 @@ impl<'a> Hop<'a> {
             && url.port_or_known_default() == to.port_or_known_default();
         if !same_origin {
             for name in [
+                header::HOST,
                 header::AUTHORIZATION,
                 header::COOKIE,
                 header::PROXY_AUTHORIZATION,

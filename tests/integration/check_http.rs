@@ -516,3 +516,184 @@ async fn every_body_framing_is_read_to_its_end() {
     }
     assert_result(&r["get-without-body"], "down", Some("timeout"), "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_host_header_is_the_only_host_line() {
+    let server = http::start(HttpOptions::plain()).await;
+    let config = TestConfig::new();
+    let probes = [
+        http_probe(
+            "own-host",
+            &server.url("/hosts"),
+            "headers = { hOsT = \"virtual.test\" }\nbody_contains = \"host lines: 1; host: virtual.test\"",
+        ),
+        http_probe(
+            "own-host-kept",
+            &server.url("/hosts"),
+            "reuse_connection = true\nheaders = { Host = \"virtual.test\" }\n\
+             body_contains = \"host lines: 1; host: virtual.test\"",
+        ),
+        http_probe(
+            "default-host",
+            &server.url("/hosts"),
+            &format!("body_contains = \"host lines: 1; host: {}\"", server.addr),
+        ),
+    ]
+    .concat();
+    config.probes("hosts.toml", &probes);
+    let (output, json) = config.check_json(&[]).await;
+    let r = results_by_name(&json);
+    for name in ["own-host", "own-host-kept", "default-host"] {
+        assert_result(&r[name], "up", None, "");
+    }
+    assert_eq!(output.code, 0, "{}", output.stdout);
+}
+
+/// Answers RFC 9112 lets a recipient accept, and curl does, on fresh `http://` and `https://`
+/// connections (framed by upledger) and, where reqwest can be told, on kept ones; beyond the
+/// limits, and for bodies shorter than their framing says, the check still fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn lenient_answers_pass_and_broken_ones_fail() {
+    let plain = http::start(HttpOptions::plain()).await;
+    let secure = http::start(HttpOptions::tls(tls::long_lived().server_config())).await;
+    let config = TestConfig::new();
+    let mut probes = String::new();
+    let mut up = Vec::new();
+    for (server, scheme, extra) in [
+        (&plain, "http", ""),
+        (&secure, "https", "tls_verify = false"),
+    ] {
+        for (name, path, assert) in [
+            (
+                "until-close",
+                "/until-close/to%20the%20end",
+                "body_regex = '^to the end$'",
+            ),
+            (
+                "headers-256",
+                "/many-headers/254",
+                "body_contains = \"many ok\"",
+            ),
+            (
+                "head-250k",
+                "/big-head/250",
+                "body_contains = \"big head ok\"",
+            ),
+            ("folded", "/folded", "body_regex = '^folded ok$'"),
+            (
+                "length-list",
+                "/length-list/12%2C%2012",
+                "body_regex = '^hello world!$'",
+            ),
+            (
+                "lf-chunked",
+                "/lf-chunked/bare%20LF%20chunks",
+                "body_regex = '^bare LF chunks$'",
+            ),
+        ] {
+            let name = format!("{scheme}-{name}");
+            probes.push_str(&http_probe(
+                &name,
+                &server.url(path),
+                &format!("{extra}\n{assert}"),
+            ));
+            up.push(name);
+        }
+        // What reqwest can be told: more header fields and folded lines on kept connections.
+        for (name, path) in [
+            ("kept-headers-256", "/many-headers/254"),
+            ("kept-folded", "/folded"),
+        ] {
+            let name = format!("{scheme}-{name}");
+            probes.push_str(&http_probe(
+                &name,
+                &server.url(path),
+                &format!("{extra}\nreuse_connection = true"),
+            ));
+            up.push(name);
+        }
+        for (name, path) in [
+            ("headers-300", "/many-headers/300"),
+            ("head-300k", "/big-head/300"),
+            ("length-conflict", "/length-list/12%2C%2013"),
+            ("truncated", "/truncated"),
+            ("chunked-cut", "/chunked-cut/no%20last%20chunk"),
+        ] {
+            probes.push_str(&http_probe(
+                &format!("{scheme}-{name}"),
+                &server.url(path),
+                extra,
+            ));
+        }
+    }
+    config.probes("lenient.toml", &probes);
+    let (output, json) = config.check_json(&[]).await;
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    let r = results_by_name(&json);
+    for name in &up {
+        assert_result(&r[name.as_str()], "up", None, "");
+    }
+    for scheme in ["http", "https"] {
+        let down = |name: &str| &r[format!("{scheme}-{name}").as_str()];
+        assert_result(
+            down("headers-300"),
+            "down",
+            Some("protocol"),
+            "more than 256 header fields",
+        );
+        assert_result(
+            down("head-300k"),
+            "down",
+            Some("protocol"),
+            "larger than 256 KiB",
+        );
+        assert_result(
+            down("length-conflict"),
+            "down",
+            Some("protocol"),
+            "Content-Length",
+        );
+        assert_result(down("truncated"), "down", Some("io"), "bytes early");
+        assert_result(
+            down("chunked-cut"),
+            "down",
+            Some("io"),
+            "before the last chunk",
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_redirects_limits_the_chain() {
+    let server = http::start(HttpOptions::plain()).await;
+    let config = TestConfig::new();
+    let probes = [
+        http_probe("two-of-two", &server.url("/chain/2"), "max_redirects = 2"),
+        http_probe("three-of-two", &server.url("/chain/3"), "max_redirects = 2"),
+        http_probe(
+            "none-allowed",
+            &server.url("/redirect"),
+            "max_redirects = 0",
+        ),
+        http_probe("none-needed", &server.url("/ok"), "max_redirects = 0"),
+    ]
+    .concat();
+    config.probes("max-redirects.toml", &probes);
+    let (output, json) = config.check_json(&[]).await;
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    let r = results_by_name(&json);
+    assert_result(&r["two-of-two"], "up", None, "");
+    assert_result(&r["none-needed"], "up", None, "");
+    assert_result(
+        &r["three-of-two"],
+        "down",
+        Some("protocol"),
+        "too many redirects (more than 2)",
+    );
+    assert_result(
+        &r["none-allowed"],
+        "down",
+        Some("protocol"),
+        "too many redirects (more than 0)",
+    );
+}

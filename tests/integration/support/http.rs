@@ -24,7 +24,18 @@
 //!   lowercase, in arrival order), a blank line, then the request body
 //! - `/body/{text}`: 200 with the percent-decoded `text`
 //! - `/padded/{n}/{text}`: 200 with `n` bytes of `x`, then the percent-decoded `text`
+//! - `/hosts`: 200 `host lines: {n}; host: {first value}`, counting the request's `Host` lines
+//! - `/many-headers/{n}`: 200 `many ok` after `n` extra header fields
+//! - `/big-head/{kib}`: 200 `big head ok` after a head of about `kib` KiB (4 KB fields)
+//! - `/folded`: 200 `folded ok` with an obs-folded header field
+//! - `/length-list/{list}`: 200 `hello world!` (12 bytes) with the percent-decoded `list` as
+//!   its `Content-Length`
+//! - `/lf-chunked/{text}`: `/chunked/{text}` with bare LF line ends in the framing
+//! - `/chunked-cut/{text}`: the chunks of `text`, then a hang-up before the last chunk
 //! - anything else: 404 `not found`
+//!
+//! Every hang-up (`/until-close`, `/truncated`, `/chunked-cut`) drops the connection without a
+//! TLS `close_notify`, as many servers do.
 
 // Each test file uses a different part of the support kit.
 #![allow(dead_code)]
@@ -333,6 +344,75 @@ async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, request: &Request) -> io
             reply(stream, 200, &[("Content-Type", "text/plain")], &text).await
         }
         ["body", text] => reply(stream, 200, &[], &percent_decode(text)).await,
+        ["hosts"] => {
+            let hosts: Vec<&str> = request
+                .headers
+                .iter()
+                .filter(|(name, _)| name == "host")
+                .map(|(_, value)| value.as_str())
+                .collect();
+            let text = format!(
+                "host lines: {}; host: {}",
+                hosts.len(),
+                hosts.first().unwrap_or(&"")
+            );
+            reply(stream, 200, &[], text.as_bytes()).await
+        }
+        ["many-headers", n] => {
+            let names: Vec<String> = (0..n.parse().unwrap_or(0))
+                .map(|i| format!("X-Field-{i}"))
+                .collect();
+            let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+            reply(stream, 200, &headers, b"many ok").await
+        }
+        ["big-head", kib] => {
+            let value = "v".repeat(4000);
+            let names: Vec<String> = (0..kib.parse::<usize>().unwrap_or(0).div_ceil(4))
+                .map(|i| format!("X-Pad-{i}"))
+                .collect();
+            let headers: Vec<(&str, &str)> =
+                names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+            reply(stream, 200, &headers, b"big head ok").await
+        }
+        ["folded"] => {
+            stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n  second\r\n\tthird\r\n\
+                      Content-Length: 9\r\n\r\nfolded ok",
+                )
+                .await?;
+            stream.flush().await
+        }
+        ["length-list", list] => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\nhello world!",
+                String::from_utf8_lossy(&percent_decode(list))
+            );
+            stream.write_all(head.as_bytes()).await?;
+            stream.flush().await
+        }
+        ["lf-chunked", text] => {
+            let mut out = b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n".to_vec();
+            for piece in percent_decode(text).chunks(3) {
+                out.extend_from_slice(format!("{:x}\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\n");
+            }
+            out.extend_from_slice(b"0\n\n");
+            stream.write_all(&out).await?;
+            stream.flush().await
+        }
+        ["chunked-cut", text] => {
+            let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for piece in percent_decode(text).chunks(3) {
+                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            stream.write_all(&out).await?;
+            stream.flush().await?;
+            Err(io::Error::other("closing before the last chunk on purpose"))
+        }
         ["padded", n, text] => {
             let mut body = vec![b'x'; n.parse().unwrap_or(0)];
             body.extend_from_slice(&percent_decode(text));
