@@ -37,6 +37,12 @@
 //! writer task, through `spawn_blocking`) and any number of readers. Writes are serialised by
 //! an internal mutex; reads never take it. sled holds an exclusive lock on the directory, so a
 //! second process — the CLI while the daemon runs — gets [`LedgerError::Locked`].
+//!
+//! The sled handles sit in one swappable cell: after an I/O error (a full disk) sled 0.34
+//! refuses every write until it is opened again, and [`Ledger::recover`] does that in process.
+//! Every operation clones the current handles at its start, so readers never wait for a
+//! reopen (they get an error while it is under way), and every holder of the `Ledger` — the
+//! writer, queries, the alert outbox — sees the new opening.
 
 mod blocks;
 mod corrections;
