@@ -110,6 +110,7 @@ impl Daemon {
             board: Arc::default(),
             alerts: Arc::default(),
             lag: Arc::default(),
+            writes: Arc::default(),
         };
         let deliverer = Arc::new(Deliverer::new().map_err(LedgerError::sink)?);
         let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
@@ -352,7 +353,16 @@ impl Daemon {
         .await
         .map_err(|e| LedgerError::sink(e.to_string()))??;
         let counts = *self.counts.borrow();
-        info!(written = counts.written, "stopped; every result is written");
+        if counts.dropped == 0 && counts.unwritten == 0 {
+            info!(written = counts.written, "stopped; every result is written");
+        } else {
+            warn!(
+                written = counts.written,
+                dropped = counts.dropped,
+                unwritten = counts.unwritten,
+                "stopped; results were lost while the ledger refused writes"
+            );
+        }
         Ok(())
     }
 }

@@ -4,21 +4,34 @@
 //! A result is *written* only once the group commit holding it has been flushed; only then is
 //! it logged as written and visible to queries (they take the read side of [`WriteGate`], the
 //! commit holds the write side), so nothing a user saw is lost by `kill -9`.
+//!
+//! While the ledger refuses writes (a full disk), checks go on: results wait in a
+//! [`HoldBuffer`] of at most [`MAX_HELD_RESULTS`] results or [`MAX_HELD_BYTES`], and the
+//! recorder retries with backoff, each retry first asking the ledger to recover (reopen; see
+//! `Ledger::recover`). Results that arrive while the buffer is full are *dropped* and counted.
+//! Once a commit succeeds the held results are written first, oldest first. [`WriteHealth`]
+//! tells `/healthz` how writes are going; the log says when writes start failing, how many
+//! results were dropped (at most once per [`FAILURE_LOG_EVERY`]) and when writes resume.
 
 use std::{
+    collections::VecDeque,
     sync::{Arc, RwLock},
     time::Duration,
 };
 
 use jiff::Timestamp;
-use tokio::sync::{mpsc, watch};
+use serde::Serialize;
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
 use tracing::{debug, error, info, warn};
 
 use super::{lag::LagHistogram, schedule::Scheduled};
 use crate::{
     alert::{self, Alerter, Event, Seen},
     config::Config,
-    ledger::{Ledger, LedgerError, ResultRecord},
+    ledger::{Ledger, LedgerError, Recovery, ResultRecord},
     model::{NameMap, Outcome, ProbeName, State},
     query::{self, LastCheck, ProbeStatus},
     threshold::Tracker,
@@ -34,6 +47,19 @@ const RECEIVE_AT_ONCE: usize = 256;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
+/// Most results held in memory while the ledger refuses writes; later ones are dropped. A
+/// held result takes about 100 bytes plus its detail, so this is ~10–30 MB, and it covers
+/// 50 minutes of 1,000 probes checked every 30 s (days for a few dozen probes).
+pub const MAX_HELD_RESULTS: usize = 100_000;
+/// Most bytes (as [`held_size`] estimates them) held in memory, whichever bound comes
+/// first: long details must not make the bound on results a bound on nothing.
+pub const MAX_HELD_BYTES: usize = 32 * 1024 * 1024;
+/// While writes fail, the log repeats the state (held and dropped results) at most this
+/// often.
+pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+/// How long a stop keeps retrying to write held results before giving up on them.
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Readers take the read side to see only flushed results; a group commit holds the write side
 /// from its first write until its flush returns.
 pub type WriteGate = Arc<RwLock<()>>;
@@ -48,6 +74,117 @@ pub struct Counts {
     pub written: u64,
     /// Probes currently down.
     pub down: usize,
+    /// Results dropped since start because the hold buffer was full (see [`HoldBuffer`]).
+    pub dropped: u64,
+    /// Results still held when the recorder stopped: the ledger refused them to the end.
+    pub unwritten: u64,
+}
+
+/// How the recorder's writes are going, for `/healthz`: shared, updated by the recorder.
+pub type WriteStatus = Arc<RwLock<WriteHealth>>;
+
+/// See [`WriteStatus`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WriteHealth {
+    /// Since when group commits fail; `None` while they succeed.
+    pub failing_since: Option<Timestamp>,
+    /// Why the last group commit failed, if the last one did.
+    pub last_error: Option<String>,
+    /// Results checked but not written yet (held in memory).
+    pub pending_results: u64,
+    /// Results dropped since start because the ledger refused writes for too long.
+    pub dropped_results: u64,
+    /// Times the ledger was reopened to recover from an I/O error, since start.
+    pub reopened: u64,
+}
+
+/// Results checked and not yet written, oldest first, bounded by a number of results and an
+/// estimate of their bytes. Beyond either bound new results are refused and counted as
+/// dropped: the held ones stay in order, and keep the start of an outage, which reports and
+/// incident reviews look at first.
+#[derive(Debug)]
+pub struct HoldBuffer {
+    held: VecDeque<ResultRecord>,
+    bytes: usize,
+    max_results: usize,
+    max_bytes: usize,
+    dropped: u64,
+}
+
+/// What a held result costs in memory, roughly: the record and its detail (a probe's name is
+/// shared).
+pub fn held_size(record: &ResultRecord) -> usize {
+    std::mem::size_of::<ResultRecord>() + record.detail.len()
+}
+
+impl HoldBuffer {
+    /// An empty buffer holding at most `max_results` results and `max_bytes` bytes.
+    pub fn new(max_results: usize, max_bytes: usize) -> HoldBuffer {
+        HoldBuffer {
+            held: VecDeque::new(),
+            bytes: 0,
+            max_results,
+            max_bytes,
+            dropped: 0,
+        }
+    }
+
+    /// Holds `record` after the others, or drops it (and counts it) when full; returns
+    /// whether it is held.
+    pub fn push(&mut self, record: ResultRecord) -> bool {
+        let size = held_size(&record);
+        if self.held.len() >= self.max_results || self.bytes + size > self.max_bytes {
+            self.dropped += 1;
+            return false;
+        }
+        self.bytes += size;
+        self.held.push_back(record);
+        true
+    }
+
+    /// Takes the oldest `n` results (or all there are) out, oldest first, to write them.
+    pub fn take(&mut self, n: usize) -> Vec<ResultRecord> {
+        let n = n.min(self.held.len());
+        let taken: Vec<ResultRecord> = self.held.drain(..n).collect();
+        self.bytes -= taken.iter().map(held_size).sum::<usize>();
+        taken
+    }
+
+    /// Puts results taken by [`Self::take`] and not written back in front, in their order;
+    /// they were held before, so the bounds do not apply to them.
+    pub fn put_back(&mut self, batch: Vec<ResultRecord>) {
+        self.bytes += batch.iter().map(held_size).sum::<usize>();
+        for record in batch.into_iter().rev() {
+            self.held.push_front(record);
+        }
+    }
+
+    /// Results held.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Results dropped since the buffer was made.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// Why writes fail, while they do: for the backoff and for a log that says enough without
+/// flooding.
+struct Failing {
+    since: Timestamp,
+    /// The next retry.
+    retry_at: Instant,
+    delay: Duration,
+    /// When the state was last logged, and the dropped count then.
+    logged_at: Instant,
+    dropped_logged: u64,
 }
 
 /// State the recorder shares with the rest of the daemon.
@@ -63,6 +200,8 @@ pub struct Shared {
     pub alerts: Arc<tokio::sync::Notify>,
     /// How late checks started, for `/metrics`.
     pub lag: Arc<LagHistogram>,
+    /// See [`WriteStatus`].
+    pub writes: WriteStatus,
 }
 
 /// The recorder task's state.
@@ -74,8 +213,16 @@ pub struct Recorder {
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
     alerter: Alerter,
-    /// Alerts raised by results of the batch being gathered; stored with its commit.
+    /// Alerts raised by results not written yet; stored with the next commit, before them.
     events: Vec<Event>,
+    /// Results not written yet.
+    held: HoldBuffer,
+    /// Set while group commits fail.
+    failing: Option<Failing>,
+    /// Whether the first dropped result of this outage was logged.
+    drop_warned: bool,
+    /// Times the ledger was reopened.
+    reopened: u64,
 }
 
 impl Recorder {
@@ -94,6 +241,10 @@ impl Recorder {
             monitor_offline: false,
             alerter: Alerter::default(),
             events: Vec::new(),
+            held: HoldBuffer::new(MAX_HELD_RESULTS, MAX_HELD_BYTES),
+            failing: None,
+            drop_warned: false,
+            reopened: 0,
         };
         let config = Arc::clone(&recorder.config.borrow());
         recorder.sync_with(&config)?;
@@ -145,55 +296,145 @@ impl Recorder {
 
     /// Runs until every sender of `results` is gone, then commits what is left.
     pub async fn run(mut self, mut results: mpsc::Receiver<Scheduled>) {
-        let mut batch: Vec<ResultRecord> = Vec::with_capacity(MAX_BATCH);
         // Results are taken from the queue as many as are there, not one per wakeup: checks
         // finish in bursts (see `schedule::PHASE_SLOT`).
         let mut received: Vec<Scheduled> = Vec::with_capacity(RECEIVE_AT_ONCE);
-        loop {
-            let open = tokio::select! {
-                count = results.recv_many(&mut received, RECEIVE_AT_ONCE) => count > 0,
-                changed = self.config.changed() => {
-                    if changed.is_ok() {
-                        let config = Arc::clone(&self.config.borrow_and_update());
-                        if let Err(e) = self.sync_with(&config) {
-                            error!(error = %e, "cannot rebuild probe states after reload");
-                        }
-                    }
-                    continue;
+        let mut open = true;
+        while open {
+            open = match &self.failing {
+                None => self.gather(&mut results, &mut received).await,
+                Some(failing) => {
+                    let retry_at = failing.retry_at;
+                    self.hold_until(retry_at, &mut results, &mut received).await
                 }
             };
-            if !open {
-                break;
-            }
-            self.process_all(&mut received, &mut batch);
-            let window = tokio::time::sleep(COMMIT_WINDOW);
-            tokio::pin!(window);
-            let mut closed = false;
-            while batch.len() < MAX_BATCH {
-                let room = (MAX_BATCH - batch.len()).min(RECEIVE_AT_ONCE);
-                tokio::select! {
-                    count = results.recv_many(&mut received, room) => {
-                        if count == 0 {
-                            closed = true;
-                            break;
-                        }
-                        self.process_all(&mut received, &mut batch);
-                    }
-                    () = &mut window => break,
-                }
-            }
-            self.commit(&mut batch).await;
-            if closed {
-                break;
-            }
+            self.write_held().await;
         }
-        self.commit(&mut batch).await;
+        self.write_before_stop().await;
     }
 
-    fn process_all(&mut self, received: &mut Vec<Scheduled>, batch: &mut Vec<ResultRecord>) {
-        for scheduled in received.drain(..) {
-            batch.push(self.process(scheduled));
+    /// Waits for results and gathers them for a group commit: for [`COMMIT_WINDOW`] after
+    /// the first, or until [`MAX_BATCH`] are held. Returns whether more results can come.
+    async fn gather(
+        &mut self,
+        results: &mut mpsc::Receiver<Scheduled>,
+        received: &mut Vec<Scheduled>,
+    ) -> bool {
+        loop {
+            tokio::select! {
+                count = results.recv_many(received, RECEIVE_AT_ONCE) => {
+                    if count == 0 {
+                        return false;
+                    }
+                    break;
+                }
+                changed = self.config.changed() => self.reload(changed.is_ok()),
+            }
         }
+        self.process_all(received);
+        let window = tokio::time::sleep(COMMIT_WINDOW);
+        tokio::pin!(window);
+        while self.held.len() < MAX_BATCH {
+            let room = (MAX_BATCH - self.held.len()).min(RECEIVE_AT_ONCE);
+            tokio::select! {
+                count = results.recv_many(received, room) => {
+                    if count == 0 {
+                        return false;
+                    }
+                    self.process_all(received);
+                }
+                () = &mut window => break,
+            }
+        }
+        true
+    }
+
+    /// While writes fail: takes results into the hold buffer until `retry_at`. Returns
+    /// whether more results can come.
+    async fn hold_until(
+        &mut self,
+        retry_at: Instant,
+        results: &mut mpsc::Receiver<Scheduled>,
+        received: &mut Vec<Scheduled>,
+    ) -> bool {
+        let retry = tokio::time::sleep_until(retry_at);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                count = results.recv_many(received, RECEIVE_AT_ONCE) => {
+                    if count == 0 {
+                        return false;
+                    }
+                    self.process_all(received);
+                    self.log_failing();
+                }
+                changed = self.config.changed() => self.reload(changed.is_ok()),
+                () = &mut retry => return true,
+            }
+        }
+    }
+
+    /// Rebuilds the probe states after a configuration change.
+    fn reload(&mut self, changed: bool) {
+        if changed {
+            let config = Arc::clone(&self.config.borrow_and_update());
+            if let Err(e) = self.sync_with(&config) {
+                error!(error = %e, "cannot rebuild probe states after reload");
+            }
+        }
+    }
+
+    /// Writes held results in group commits, oldest first, until none is left or a commit
+    /// fails (then the next attempt is scheduled).
+    async fn write_held(&mut self) {
+        while !self.held.is_empty() {
+            if !self.commit().await {
+                break;
+            }
+        }
+        self.publish();
+    }
+
+    /// At the end: writes what is held, retrying for up to [`STOP_PATIENCE`] if writes fail.
+    async fn write_before_stop(&mut self) {
+        let give_up = Instant::now() + STOP_PATIENCE;
+        self.write_held().await;
+        while !self.held.is_empty() {
+            let Some(retry_at) = self.failing.as_ref().map(|f| f.retry_at) else {
+                break;
+            };
+            if retry_at > give_up {
+                break;
+            }
+            tokio::time::sleep_until(retry_at).await;
+            self.write_held().await;
+        }
+        if !self.held.is_empty() {
+            error!(
+                results = self.held.len(),
+                dropped = self.held.dropped(),
+                "stopping with results the ledger refused: they are lost"
+            );
+        }
+        let unwritten = self.held.len() as u64;
+        self.counts.send_modify(|c| c.unwritten = unwritten);
+    }
+
+    fn process_all(&mut self, received: &mut Vec<Scheduled>) {
+        for scheduled in received.drain(..) {
+            let record = self.process(scheduled);
+            if !self.held.push(record) && !self.drop_warned {
+                // The first drop of an outage is logged at once; later ones by `log_failing`.
+                self.drop_warned = true;
+                warn!(
+                    held = self.held.len(),
+                    max_results = MAX_HELD_RESULTS,
+                    max_bytes = MAX_HELD_BYTES,
+                    "the ledger refuses writes and the hold buffer is full: dropping new results"
+                );
+            }
+        }
+        self.publish();
     }
 
     /// Applies the sentinel rule, feeds the state machine and the status board.
@@ -275,47 +516,79 @@ impl Recorder {
         record
     }
 
-    /// Appends and flushes `batch`, retrying until it succeeds: results are never dropped.
-    async fn commit(&mut self, batch: &mut Vec<ResultRecord>) {
-        if batch.is_empty() {
-            return;
-        }
-        let mut delay = FIRST_RETRY_DELAY;
-        let records = Arc::new(std::mem::take(batch));
+    /// One group commit of the oldest held results (with the alerts not stored yet, first).
+    /// Returns whether it succeeded; on failure the results stay held, in order, and the
+    /// next attempt is scheduled with backoff.
+    async fn commit(&mut self) -> bool {
+        let records = Arc::new(self.held.take(MAX_BATCH));
         // Alerts are stored before the results that raised them: once the results are
         // written, a restart replays the state and would not raise them again.
-        let mut events = std::mem::take(&mut self.events);
-        let alerting = !events.is_empty();
-        loop {
-            let shared = self.shared.clone();
-            let to_write = Arc::clone(&records);
-            let mut to_queue = std::mem::take(&mut events);
-            let config = Arc::clone(&self.config.borrow());
-            let written = tokio::task::spawn_blocking(move || {
-                if !to_queue.is_empty() {
-                    alert::queue(&config, &shared.ledger, &mut to_queue, Timestamp::now())
-                        .map_err(|e| (e, to_queue))?;
-                }
+        let mut to_queue = std::mem::take(&mut self.events);
+        let alerting = !to_queue.is_empty();
+        let retrying = self.failing.is_some();
+        let shared = self.shared.clone();
+        let to_write = Arc::clone(&records);
+        let config = Arc::clone(&self.config.borrow());
+        let written = tokio::task::spawn_blocking(move || {
+            let mut reopened = false;
+            if retrying {
+                // No query runs meanwhile: none holds on to the spent opening.
                 let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
-                shared.ledger.append(&to_write).map_err(|e| (e, Vec::new()))
-            })
-            .await;
-            match written {
-                Ok(Ok(())) => break,
-                Ok(Err((e, unqueued))) => {
-                    // Alerts not stored yet go with the retry; stored ones never twice.
-                    events = unqueued;
-                    error!(error = %e, results = records.len(), retry_in = ?delay, "cannot write results; retrying");
-                }
-                Err(e) => {
-                    error!(error = %e, results = records.len(), retry_in = ?delay, "ledger writer failed; retrying")
-                }
+                reopened = shared
+                    .ledger
+                    .recover()
+                    .map_err(|e| (e, std::mem::take(&mut to_queue)))?
+                    == Recovery::Reopened;
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
+            if !to_queue.is_empty() {
+                alert::queue(&config, &shared.ledger, &mut to_queue, Timestamp::now())
+                    .map_err(|e| (e, std::mem::take(&mut to_queue)))?;
+            }
+            let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
+            shared
+                .ledger
+                .append(&to_write)
+                .map(|()| reopened)
+                .map_err(|e| (e, Vec::new()))
+        })
+        .await;
+        let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
+        let failure = match written {
+            Ok(Ok(reopened)) => {
+                if reopened {
+                    self.reopened += 1;
+                    info!("ledger reopened after a write error");
+                }
+                None
+            }
+            Ok(Err((e, unqueued))) => {
+                // Alerts not stored yet go with the retry; stored ones never twice.
+                self.events.splice(0..0, unqueued);
+                Some(e.to_string())
+            }
+            Err(e) => Some(format!("ledger writer failed: {e}")),
+        };
+        if let Some(reason) = failure {
+            self.held.put_back(records);
+            self.failed(reason);
+            return false;
         }
         if alerting {
             self.shared.alerts.notify_one();
+        }
+        if let Some(failing) = self.failing.take() {
+            // Writes resume: this was the first commit that worked.
+            self.drop_warned = false;
+            info!(
+                since = %failing.since,
+                still_held = self.held.len(),
+                dropped = self.held.dropped(),
+                "the ledger takes writes again; writing held results first"
+            );
+            if let Ok(mut health) = self.shared.writes.write() {
+                health.failing_since = None;
+                health.last_error = None;
+            }
         }
         let newest = records.iter().map(|r| r.at).max();
         debug!(results = records.len(), newest = ?newest, "written");
@@ -324,13 +597,150 @@ impl Recorder {
             .values()
             .filter(|t| t.state() == crate::model::State::Down)
             .count();
+        let dropped = self.held.dropped();
         self.counts.send_modify(|c| {
             c.written += records.len() as u64;
             c.down = down;
+            c.dropped = dropped;
         });
-        if let Ok(mut reuse) = Arc::try_unwrap(records) {
-            reuse.clear();
-            *batch = reuse;
+        true
+    }
+
+    /// Notes a failed commit: schedules the retry, logs when writes start failing.
+    fn failed(&mut self, reason: String) {
+        let now = Instant::now();
+        match &mut self.failing {
+            None => {
+                warn!(
+                    error = %reason,
+                    held = self.held.len(),
+                    retry_in = ?FIRST_RETRY_DELAY,
+                    "cannot write results; holding them in memory and retrying"
+                );
+                self.failing = Some(Failing {
+                    since: Timestamp::now(),
+                    retry_at: now + FIRST_RETRY_DELAY,
+                    delay: FIRST_RETRY_DELAY,
+                    logged_at: now,
+                    dropped_logged: self.held.dropped(),
+                });
+            }
+            Some(failing) => {
+                failing.delay = (failing.delay * 2).min(MAX_RETRY_DELAY);
+                failing.retry_at = now + failing.delay;
+                debug!(error = %reason, retry_in = ?failing.delay, "cannot write results yet");
+            }
         }
+        if let Ok(mut health) = self.shared.writes.write() {
+            health.failing_since = self.failing.as_ref().map(|f| f.since);
+            health.last_error = Some(reason);
+        }
+        self.log_failing();
+    }
+
+    /// While writes fail, says so again with the held and dropped counts, at most once per
+    /// [`FAILURE_LOG_EVERY`].
+    fn log_failing(&mut self) {
+        let dropped = self.held.dropped();
+        let held = self.held.len();
+        let Some(failing) = &mut self.failing else {
+            return;
+        };
+        if failing.logged_at.elapsed() < FAILURE_LOG_EVERY {
+            return;
+        }
+        warn!(
+            since = %failing.since,
+            held,
+            dropped_since_last = dropped - failing.dropped_logged,
+            dropped,
+            "the ledger still refuses writes"
+        );
+        failing.logged_at = Instant::now();
+        failing.dropped_logged = dropped;
+    }
+
+    /// Tells `/healthz` how many results are held and dropped.
+    fn publish(&self) {
+        if let Ok(mut health) = self.shared.writes.write() {
+            health.pending_results = self.held.len() as u64;
+            health.dropped_results = self.held.dropped();
+            health.reopened = self.reopened;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Outcome;
+
+    fn record(n: i64, detail: &str) -> ResultRecord {
+        ResultRecord {
+            probe: ProbeName::new("api").unwrap(),
+            at: Timestamp::from_second(1_793_491_200 + n).unwrap(),
+            latency: Duration::from_millis(3),
+            outcome: Outcome::Up,
+            error_class: None,
+            detail: detail.to_owned(),
+        }
+    }
+
+    fn seconds(records: &[ResultRecord]) -> Vec<i64> {
+        records
+            .iter()
+            .map(|r| r.at.as_second() - 1_793_491_200)
+            .collect()
+    }
+
+    #[test]
+    fn the_hold_buffer_keeps_the_oldest_results_and_counts_what_it_drops() {
+        let mut held = HoldBuffer::new(3, usize::MAX);
+        let pushed: Vec<bool> = (0..5).map(|n| held.push(record(n, ""))).collect();
+        assert_eq!(pushed, [true, true, true, false, false]);
+        assert_eq!((held.len(), held.dropped()), (3, 2));
+        assert_eq!(seconds(&held.take(10)), [0, 1, 2]);
+        assert!(held.is_empty());
+        // Room again once written.
+        assert!(held.push(record(5, "")));
+        assert_eq!(held.dropped(), 2);
+    }
+
+    #[test]
+    fn the_hold_buffer_is_bounded_by_bytes_too() {
+        let long = "x".repeat(1_000);
+        let size = held_size(&record(0, &long));
+        let mut held = HoldBuffer::new(100, 2 * size + size / 2);
+        assert!(held.push(record(0, &long)));
+        assert!(held.push(record(1, &long)));
+        assert!(
+            !held.push(record(2, &long)),
+            "a third long result is too much"
+        );
+        assert!(held.push(record(3, "")), "a short one still fits");
+        assert_eq!((held.len(), held.dropped()), (3, 1));
+        assert_eq!(held.bytes, 2 * size + held_size(&record(3, "")));
+    }
+
+    #[test]
+    fn results_put_back_after_a_failed_commit_stay_first_and_in_order() {
+        let mut held = HoldBuffer::new(5, usize::MAX);
+        for n in 0..5 {
+            held.push(record(n, "detail"));
+        }
+        let bytes = held.bytes;
+        let batch = held.take(3);
+        assert_eq!(seconds(&batch), [0, 1, 2]);
+        // Meanwhile the freed room takes new results.
+        for n in 5..8 {
+            assert!(held.push(record(n, "detail")));
+        }
+        assert!(!held.push(record(8, "detail")));
+        held.put_back(batch);
+        // Beyond the bound now, but nothing held is ever dropped.
+        assert_eq!(held.len(), 8);
+        assert_eq!(held.bytes, bytes + 3 * held_size(&record(5, "detail")));
+        assert_eq!(seconds(&held.take(100)), [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!((held.bytes, held.dropped()), (0, 1));
     }
 }

@@ -103,15 +103,74 @@ impl Ledger {
     ///
     /// The records go to the journal (one sled value) and to the writer's open blocks in
     /// memory; only blocks created or sealed by this call are stored now. See `journal.rs`.
+    ///
+    /// After a failed append (or a [`Ledger::recover`]), the next append first drops the
+    /// results of its batch that are stored already — a result is identified by (probe,
+    /// millisecond), as `import` does — so retrying a failed batch stores each result once.
     pub fn append(&self, batch: &[ResultRecord]) -> Result<(), LedgerError> {
         let mut writer = self.lock_writer();
-        let outcome = self.append_locked(&mut writer, batch);
-        if outcome.is_err() {
-            // The writer's copies may be ahead of what reached sled: start over from disk.
-            self.open_blocks_mut().clear();
-            writer.stale = true;
+        let outcome = self.append_unsure(&mut writer, batch);
+        match outcome {
+            Ok(()) => writer.unsure = false,
+            Err(_) => {
+                // The writer's copies may be ahead of what reached sled: the next write
+                // starts over from disk. They stay for readers meanwhile — they hold results
+                // written earlier that only the journal has — with perhaps some of this
+                // batch, which its caller writes again (see `Ledger::recover`).
+                writer.stale = true;
+                writer.unsure = true;
+            }
         }
         outcome
+    }
+
+    /// Appends `batch`, or only its results not stored yet when an earlier write failed.
+    fn append_unsure(
+        &self,
+        writer: &mut Writer,
+        batch: &[ResultRecord],
+    ) -> Result<(), LedgerError> {
+        if !writer.unsure {
+            return self.append_locked(writer, batch);
+        }
+        if writer.stale {
+            // The journal's records go to their blocks first, where the check below sees them.
+            self.replay_journal(writer)?;
+        }
+        match self.unstored(batch)? {
+            None => self.append_locked(writer, batch),
+            Some(fresh) => self.append_locked(writer, &fresh),
+        }
+    }
+
+    /// The results of `batch` not stored yet, or `None` when that is all of them.
+    fn unstored(&self, batch: &[ResultRecord]) -> Result<Option<Vec<ResultRecord>>, LedgerError> {
+        let mut spans: HashMap<&ProbeName, (i64, i64)> = HashMap::new();
+        for record in batch {
+            let at_ms = record.at_ms();
+            let span = spans.entry(&record.probe).or_insert((at_ms, at_ms));
+            *span = (span.0.min(at_ms), span.1.max(at_ms));
+        }
+        let mut stored: HashSet<(&ProbeName, i64)> = HashSet::new();
+        for (probe, (first, last)) in spans {
+            let Some(id) = self.probe_id(probe)? else {
+                continue;
+            };
+            self.scan(id, probe, first, last.saturating_add(1), &mut |at_ms, _| {
+                stored.insert((probe, at_ms));
+                Ok(())
+            })?;
+        }
+        if stored.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            batch
+                .iter()
+                .filter(|record| !stored.contains(&(&record.probe, record.at_ms())))
+                .cloned()
+                .collect(),
+        ))
     }
 
     fn append_locked(
@@ -142,8 +201,8 @@ impl Ledger {
         self.flush()?;
         if self.checkpoint_due(writer) && self.checkpoint_locked(writer).is_err() {
             // The results are durable in the journal all the same: the next write replays
-            // it and so checkpoints again.
-            self.open_blocks_mut().clear();
+            // it and so checkpoints again. The open blocks stay for readers: they hold
+            // exactly what was written.
             writer.stale = true;
         }
         Ok(())
@@ -220,32 +279,35 @@ impl Ledger {
         mut changes: BlockChanges,
         ids: &FxHashSet<u32>,
     ) -> Result<(), LedgerError> {
+        let results = self.store()?.results.clone();
         let mut writes = sled::Batch::default();
+        // Marked unchanged only once stored: until then readers must use the writer's copy.
+        let mut stored = Vec::new();
         let mut ops = 0usize;
         for id in ids {
-            let Some(block) = open.get_mut(id) else {
+            let Some(block) = open.get(id) else {
                 continue;
             };
-            block.changed = false;
             let value = open_value(block.start(), &block.bytes);
             for (key, block) in changes.sealed.remove(id).unwrap_or_default() {
                 writes.insert(&key.to_bytes()[..], block);
                 ops += 1;
             }
             writes.insert(&open_key(*id)[..], value);
+            stored.push(*id);
             ops += 1;
             if ops >= WRITE_BATCH_OPS {
                 let full = std::mem::take(&mut writes);
-                self.results
-                    .apply_batch(full)
-                    .map_err(|e| self.sled_error(e))?;
+                results.apply_batch(full).map_err(|e| self.sled_error(e))?;
+                mark_stored(open, &mut stored);
                 ops = 0;
             }
         }
         if ops > 0 {
-            self.results
+            results
                 .apply_batch(writes)
                 .map_err(|e| self.sled_error(e))?;
+            mark_stored(open, &mut stored);
         }
         Ok(())
     }
@@ -269,7 +331,8 @@ impl Ledger {
                     }
                 }
             }
-            self.results
+            self.store()?
+                .results
                 .apply_batch(writes)
                 .map_err(|e| self.sled_error(e))?;
             let mut open = self.open_blocks_mut();
@@ -286,6 +349,7 @@ impl Ledger {
     /// writer's memory and the tree agree again: new results then go to new blocks.
     pub(super) fn seal_open_blocks(&self, writer: &mut Writer) -> Result<(), LedgerError> {
         let open: Vec<(sled::IVec, sled::IVec)> = self
+            .store()?
             .results
             .scan_prefix(OPEN_PREFIX)
             .collect::<Result<_, _>>()
@@ -303,7 +367,12 @@ impl Ledger {
                     start_ms,
                 }
                 .to_bytes();
-                match self.results.get(sealed).map_err(|e| self.sled_error(e))? {
+                match self
+                    .store()?
+                    .results
+                    .get(sealed)
+                    .map_err(|e| self.sled_error(e))?
+                {
                     None => writes.insert(&sealed[..], block),
                     Some(existing) if existing == block => {}
                     Some(_) => {
@@ -315,7 +384,8 @@ impl Ledger {
                 }
                 writes.remove(key);
             }
-            self.results
+            self.store()?
+                .results
                 .apply_batch(writes)
                 .map_err(|e| self.sled_error(e))?;
         }
@@ -346,6 +416,7 @@ impl Ledger {
                 continue;
             }
             let taken = self
+                .store()?
                 .results
                 .contains_key(key.to_bytes())
                 .map_err(|e| self.sled_error(e))?;
@@ -359,6 +430,7 @@ impl Ledger {
                 "no free block key near {} for probe id {id}: more than 1,000 blocks start in one second",
                 describe_ms(at_ms)
             ),
+            io: false,
         })
     }
 
@@ -425,7 +497,8 @@ impl Ledger {
             for (key, block) in chunk {
                 writes.insert(&key[..], &block[..]);
             }
-            self.results
+            self.store()?
+                .results
                 .apply_batch(writes)
                 .map_err(|e| self.sled_error(e))?;
         }
@@ -553,11 +626,13 @@ impl Ledger {
         let mut names = Vec::new();
         for (probe, id) in self.all_probes()? {
             let has_open = self
+                .store()?
                 .results
                 .contains_key(open_key(id))
                 .map_err(|e| self.sled_error(e))?;
             let has_sealed = || {
-                self.results
+                self.store()?
+                    .results
                     .scan_prefix(id.to_be_bytes())
                     .next()
                     .transpose()
@@ -635,13 +710,15 @@ impl Ledger {
                 Ok(true)
             })?;
         }
+        let results = self.store()?.results.clone();
         let removed = doomed.chunks(WRITE_BATCH_OPS).try_for_each(|chunk| {
             let mut writes = sled::Batch::default();
             for key in chunk {
                 writes.remove(&key[..]);
             }
-            self.results.apply_batch(writes)
+            results.apply_batch(writes)
         });
+        drop(results);
         if let Err(e) = removed {
             // Some open blocks may be gone, others not: re-read them before the next write.
             self.open_blocks_mut().clear();
@@ -661,10 +738,10 @@ impl Ledger {
     pub fn stats(&self) -> Result<LedgerStats, LedgerError> {
         let mut stats = LedgerStats {
             probes: self.all_probes()?.len() as u64,
-            rollups: self.rollups.len() as u64,
+            rollups: self.store()?.rollups.len() as u64,
             ..LedgerStats::default()
         };
-        for item in self.results.iter() {
+        for item in self.store()?.results.iter() {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             stats.blocks += 1;
             stats.block_bytes += value.len() as u64;
@@ -689,14 +766,14 @@ impl Ledger {
         }
         // Blocks of ids without a name would be invisible to every query: report them.
         let known: HashSet<u32> = probes.iter().map(|(_, id)| *id).collect();
-        for item in self.results.iter() {
+        for item in self.store()?.results.iter() {
             let (key, _) = item.map_err(|e| self.sled_error(e))?;
             let id = parse_open_key(&key).or_else(|| BlockKey::parse(&key).map(|k| k.probe_id));
             if !id.is_some_and(|id| known.contains(&id)) {
                 return Err(self.corrupt("results", format!("block {} has no probe", hex(&key))));
             }
         }
-        for item in self.rollups.iter() {
+        for item in self.store()?.rollups.iter() {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             super::Rollup::decode(&value)
                 .map_err(|reason| self.corrupt(format!("rollup (key {})", hex(&key)), reason))?;
@@ -728,6 +805,7 @@ impl Ledger {
         let open_bytes = match newer {
             Some(bytes) => Some(bytes),
             None => self
+                .store()?
                 .results
                 .get(open_key(id))
                 .map_err(|e| self.sled_error(e))?,
@@ -755,7 +833,10 @@ impl Ledger {
             probe_id: id,
             start_ms: hi,
         };
-        let range = self.results.range(lo_key.to_bytes()..hi_key.to_bytes());
+        let range = self
+            .store()?
+            .results
+            .range(lo_key.to_bytes()..hi_key.to_bytes());
         let sealed: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
             Box::new(range.rev())
         } else {
@@ -865,6 +946,15 @@ impl Ledger {
             ),
             reason,
         )
+    }
+}
+
+/// Notes that the open blocks of `ids` are stored as they are, and empties `ids`.
+fn mark_stored(open: &mut FxHashMap<u32, OpenBlock>, ids: &mut Vec<u32>) {
+    for id in ids.drain(..) {
+        if let Some(block) = open.get_mut(&id) {
+            block.changed = false;
+        }
     }
 }
 

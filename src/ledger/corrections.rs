@@ -34,11 +34,16 @@ impl Ledger {
     pub fn add_exclusion(&self, exclusion: &ExclusionRecord) -> Result<(), LedgerError> {
         let value =
             serde_json::to_vec(exclusion).map_err(|e| self.corrupt("exclusions", e.to_string()))?;
-        let sequence = self.db.generate_id().map_err(|e| self.sled_error(e))?;
+        let sequence = self
+            .store()?
+            .db
+            .generate_id()
+            .map_err(|e| self.sled_error(e))?;
         let mut key = Vec::with_capacity(16);
         key.extend_from_slice(&ordered_ms(ms_floor(exclusion.recorded_at)));
         key.extend_from_slice(&sequence.to_be_bytes());
-        self.exclusions
+        self.store()?
+            .exclusions
             .insert(key, value)
             .map_err(|e| self.sled_error(e))?;
         self.flush()
@@ -52,7 +57,7 @@ impl Ledger {
         to: Timestamp,
     ) -> Result<Vec<ExclusionRecord>, LedgerError> {
         let mut found = Vec::new();
-        for item in self.exclusions.iter() {
+        for item in self.store()?.exclusions.iter() {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let exclusion: ExclusionRecord = serde_json::from_slice(&value)
                 .map_err(|e| self.corrupt("exclusions", format!("key {}: {e}", hex(&key))))?;
@@ -73,6 +78,7 @@ impl Ledger {
     ) -> Result<Timestamp, LedgerError> {
         let value = ordered_ms(ms_floor(at));
         let outcome = self
+            .store()?
             .maintenance_seen
             .compare_and_swap(window.as_bytes(), None as Option<&[u8]>, Some(&value[..]))
             .map_err(|e| self.sled_error(e))?;
@@ -91,6 +97,7 @@ impl Ledger {
     /// When the daemon first saw the maintenance window `window`, if ever.
     pub fn maintenance_seen(&self, window: &str) -> Result<Option<Timestamp>, LedgerError> {
         match self
+            .store()?
             .maintenance_seen
             .get(window.as_bytes())
             .map_err(|e| self.sled_error(e))?
@@ -104,7 +111,8 @@ impl Ledger {
     /// `month/2026-10/UTC/probe/web`), replacing what was there. Not flushed by itself: a
     /// month closes hundreds of entries at once, then calls [`Ledger::flush`].
     pub fn store_closed(&self, key: &str, figures: &[u8]) -> Result<(), LedgerError> {
-        self.closed
+        self.store()?
+            .closed
             .insert(key.as_bytes(), figures)
             .map_err(|e| self.sled_error(e))?;
         Ok(())
@@ -113,6 +121,7 @@ impl Ledger {
     /// The stored figures of a closed period, if any.
     pub fn closed(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
         Ok(self
+            .store()?
             .closed
             .get(key.as_bytes())
             .map_err(|e| self.sled_error(e))?
@@ -123,9 +132,12 @@ impl Ledger {
     /// exclusion touched it); returns how many.
     pub fn forget_closed(&self, prefix: &str) -> Result<usize, LedgerError> {
         let mut forgotten = 0;
-        for item in self.closed.scan_prefix(prefix.as_bytes()) {
+        for item in self.store()?.closed.scan_prefix(prefix.as_bytes()) {
             let (key, _) = item.map_err(|e| self.sled_error(e))?;
-            self.closed.remove(key).map_err(|e| self.sled_error(e))?;
+            self.store()?
+                .closed
+                .remove(key)
+                .map_err(|e| self.sled_error(e))?;
             forgotten += 1;
         }
         self.flush()?;

@@ -368,7 +368,7 @@ impl Ledger {
         }
         let lo = day_key(id, floor_to(from_ms, DAY_MS));
         let hi = day_key(id, floor_to(to_ms - 1, DAY_MS) + DAY_MS);
-        for item in self.digests.range(lo..hi) {
+        for item in self.store()?.digests.range(lo..hi) {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let day_ms = key
                 .get(5..13)
@@ -480,7 +480,8 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let (Some(&first), Some(&last)) = (hours.first(), hours.last()) else {
             if let Some(coverage) = coverage {
-                self.digests
+                self.store()?
+                    .digests
                     .insert(coverage_key(id), &ordered_ms(coverage)[..])
                     .map_err(|e| self.sled_error(e))?;
                 writer.coverage.insert(id, Some(coverage));
@@ -503,6 +504,7 @@ impl Ledger {
                 std::collections::btree_map::Entry::Occupied(day) => day.into_mut(),
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     let stored = self
+                        .store()?
                         .digests
                         .get(day_key(id, day_ms))
                         .map_err(|e| self.sled_error(e))?;
@@ -545,7 +547,8 @@ impl Ledger {
             ops += 1;
         }
         if ops > 0 {
-            self.digests
+            self.store()?
+                .digests
                 .apply_batch(batch)
                 .map_err(|e| self.sled_error(e))?;
         }
@@ -554,6 +557,7 @@ impl Ledger {
 
     fn coverage_ms(&self, id: u32) -> Result<Option<i64>, LedgerError> {
         let Some(value) = self
+            .store()?
             .digests
             .get(coverage_key(id))
             .map_err(|e| self.sled_error(e))?

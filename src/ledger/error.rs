@@ -52,6 +52,9 @@ pub enum LedgerError {
         path: PathBuf,
         /// What sled reported.
         message: String,
+        /// Whether it was an I/O error (a full disk, a failing device): sled 0.34 then
+        /// refuses every later write until the ledger is reopened ([`super::Ledger::recover`]).
+        io: bool,
     },
     /// A file-system operation outside sled failed (creating the directory, measuring it).
     #[error("ledger {path}: {source}")]
@@ -107,9 +110,15 @@ impl LedgerError {
                     None => "sled reports corruption".to_owned(),
                 },
             },
+            sled::Error::Io(io) => LedgerError::Storage {
+                path,
+                message: io.to_string(),
+                io: true,
+            },
             other => LedgerError::Storage {
                 path,
                 message: other.to_string(),
+                io: false,
             },
         }
     }

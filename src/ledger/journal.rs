@@ -149,7 +149,8 @@ impl Ledger {
             return Ok(());
         }
         let seq = writer.journal.next_seq;
-        self.journal
+        self.store()?
+            .journal
             .insert(seq.to_be_bytes(), entry.bytes)
             .map_err(|e| self.sled_error(e))?;
         writer.journal.next_seq += 1;
@@ -192,6 +193,7 @@ impl Ledger {
     /// Drops every journal entry (flushed).
     fn clear_journal(&self, writer: &mut Writer) -> Result<(), LedgerError> {
         let keys: Vec<sled::IVec> = self
+            .store()?
             .journal
             .iter()
             .keys()
@@ -202,7 +204,8 @@ impl Ledger {
             for key in chunk {
                 removals.remove(key);
             }
-            self.journal
+            self.store()?
+                .journal
                 .apply_batch(removals)
                 .map_err(|e| self.sled_error(e))?;
         }
@@ -219,11 +222,16 @@ impl Ledger {
     /// records that no block holds, and clears the journal.
     pub(super) fn replay_journal(&self, writer: &mut Writer) -> Result<(), LedgerError> {
         self.seal_open_blocks(writer)?;
-        writer.journal.next_seq = match self.journal.last().map_err(|e| self.sled_error(e))? {
+        writer.journal.next_seq = match self
+            .store()?
+            .journal
+            .last()
+            .map_err(|e| self.sled_error(e))?
+        {
             Some((key, _)) => self.journal_seq(&key)? + 1,
             None => 0,
         };
-        if self.journal.is_empty() {
+        if self.store()?.journal.is_empty() {
             writer.journal.records = 0;
             writer.journal.since = None;
             return Ok(());
@@ -282,7 +290,7 @@ impl Ledger {
         &self,
         each: &mut dyn FnMut(u32, RecordRef<'_>) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
-        for item in self.journal.iter() {
+        for item in self.store()?.journal.iter() {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             decode_entry(&value, each)
                 .map_err(|reason| self.corrupt(format!("journal entry {}", hex(&key)), reason))?;

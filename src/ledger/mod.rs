@@ -37,6 +37,12 @@
 //! writer task, through `spawn_blocking`) and any number of readers. Writes are serialised by
 //! an internal mutex; reads never take it. sled holds an exclusive lock on the directory, so a
 //! second process — the CLI while the daemon runs — gets [`LedgerError::Locked`].
+//!
+//! The sled handles sit in one swappable cell: after an I/O error (a full disk) sled 0.34
+//! refuses every write until it is opened again, and [`Ledger::recover`] does that in process.
+//! Every operation clones the current handles at its start, so readers never wait for a
+//! reopen (they get an error while it is under way), and every holder of the `Ledger` — the
+//! writer, queries, the alert outbox — sees the new opening.
 
 mod blocks;
 mod corrections;
@@ -51,7 +57,7 @@ mod rollup;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -87,6 +93,18 @@ pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Pause between attempts while waiting for the lock ([`LedgerOptions::lock_wait`]).
 const LOCK_RETRY: Duration = Duration::from_millis(50);
+
+/// Longest [`Ledger::recover`] waits for sled's lock on the directory: the spent opening
+/// lets go of it only when the last reader holding it has finished and sled's threads have
+/// stopped (a few ms when measured on tmpfs).
+pub const REOPEN_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Bytes [`Ledger::recover`] writes (and removes) to see whether the disk has room again
+/// before it reopens: two of sled's 512 KiB log segments.
+pub const SPACE_CHECK_BYTES: usize = 1024 * 1024;
+
+/// The file of that check, in the ledger directory; sled ignores files it does not know.
+const SPACE_CHECK_FILE: &str = "space-check.tmp";
 
 const META_TREE: &str = "meta";
 const PROBES_TREE: &str = "probes";
@@ -139,6 +157,15 @@ impl Default for LedgerOptions {
     }
 }
 
+/// What [`Ledger::recover`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// No I/O error had spent the opening: nothing to do.
+    NotNeeded,
+    /// The ledger was opened again and takes writes.
+    Reopened,
+}
+
 /// Sizes of what the ledger holds; see [`Ledger::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LedgerStats {
@@ -158,7 +185,31 @@ pub struct LedgerStats {
 /// durability and concurrency.
 pub struct Ledger {
     path: PathBuf,
+    /// sled's page cache, kept to reopen with the same options.
+    cache_capacity: u64,
+    /// How long an opening waits for sled's lock (see [`LedgerOptions::lock_wait`]).
+    lock_wait: Duration,
+    /// The sled handles of the current opening. Swapped whole by [`Ledger::recover`]: every
+    /// user of the ledger (writer, queries, alert outbox) goes through this cell, so a reopen
+    /// is seen by all of them. `None` only while a reopen is under way or after it failed.
+    /// Held only long enough to clone the `Arc`, so a reopen never waits for a reader.
+    store: RwLock<Option<Arc<Store>>>,
+    /// The last sled I/O error, set where it is mapped ([`Ledger::sled_error`]). sled 0.34
+    /// keeps refusing every write once one has failed, even after the cause went away, so
+    /// this says that the current opening is spent and [`Ledger::recover`] must reopen.
+    io_failure: Mutex<Option<String>>,
+    block_records: u32,
+    checkpoint_every: Duration,
+    writer: Mutex<Writer>,
+    /// The writer's open blocks, by probe id: written under the writer's lock, read by
+    /// readers too (see `blocks.rs`). Lock order: `writer`, then this.
+    open: RwLock<FxHashMap<u32, OpenBlock>>,
+}
+
+/// One opening of the sled database and its trees.
+struct Store {
     db: sled::Db,
+    meta: sled::Tree,
     probes: sled::Tree,
     results: sled::Tree,
     rollups: sled::Tree,
@@ -170,12 +221,43 @@ pub struct Ledger {
     outbox: sled::Tree,
     alert_marks: sled::Tree,
     journal: sled::Tree,
-    block_records: u32,
-    checkpoint_every: Duration,
-    writer: Mutex<Writer>,
-    /// The writer's open blocks, by probe id: written under the writer's lock, read by
-    /// readers too (see `blocks.rs`). Lock order: `writer`, then this.
-    open: RwLock<FxHashMap<u32, OpenBlock>>,
+}
+
+impl Store {
+    /// Opens sled at `path`, retrying for up to `lock_wait` while another holder has it.
+    fn open(path: &Path, cache_capacity: u64, lock_wait: Duration) -> Result<Store, LedgerError> {
+        let sled_error = |e| LedgerError::from_sled(path, e);
+        let deadline = Instant::now() + lock_wait;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_capacity)
+                .open()
+                .map_err(sled_error);
+            match opened {
+                Err(LedgerError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                other => break other?,
+            }
+        };
+        let tree = |name: &str| db.open_tree(name).map_err(sled_error);
+        Ok(Store {
+            meta: tree(META_TREE)?,
+            probes: tree(PROBES_TREE)?,
+            results: tree(RESULTS_TREE)?,
+            rollups: tree(ROLLUPS_TREE)?,
+            markers: tree(MARKERS_TREE)?,
+            exclusions: tree(EXCLUSIONS_TREE)?,
+            maintenance_seen: tree(MAINTENANCE_TREE)?,
+            closed: tree(CLOSED_TREE)?,
+            digests: tree(DIGESTS_TREE)?,
+            outbox: tree(OUTBOX_TREE)?,
+            alert_marks: tree(ALERT_MARKS_TREE)?,
+            journal: tree(JOURNAL_TREE)?,
+            db,
+        })
+    }
 }
 
 /// What only the writer needs: probe ids and each probe's open block.
@@ -189,6 +271,9 @@ struct Writer {
     /// A write failed part-way: the open blocks on disk may not match `open`, so they are
     /// sealed before the next write.
     stale: bool,
+    /// An append failed, and its caller may retry it: part of it may be stored, so the next
+    /// append skips results already stored (see `blocks.rs`).
+    unsure: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -233,67 +318,44 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         })?;
-        let sled_error = |e| LedgerError::from_sled(path, e);
-        let deadline = Instant::now() + options.lock_wait;
-        let db = loop {
-            let opened = sled::Config::new()
-                .path(path)
-                .cache_capacity(options.cache_capacity)
-                .open()
-                .map_err(sled_error);
-            match opened {
-                Err(LedgerError::Locked { .. }) if Instant::now() < deadline => {
-                    std::thread::sleep(LOCK_RETRY);
-                }
-                other => break other?,
-            }
-        };
-        let meta = db.open_tree(META_TREE).map_err(sled_error)?;
-        let probes = db.open_tree(PROBES_TREE).map_err(sled_error)?;
-        let results = db.open_tree(RESULTS_TREE).map_err(sled_error)?;
-        let rollups = db.open_tree(ROLLUPS_TREE).map_err(sled_error)?;
-        let markers = db.open_tree(MARKERS_TREE).map_err(sled_error)?;
-        let exclusions = db.open_tree(EXCLUSIONS_TREE).map_err(sled_error)?;
-        let maintenance_seen = db.open_tree(MAINTENANCE_TREE).map_err(sled_error)?;
-        let closed = db.open_tree(CLOSED_TREE).map_err(sled_error)?;
-        let digests = db.open_tree(DIGESTS_TREE).map_err(sled_error)?;
-        let outbox = db.open_tree(OUTBOX_TREE).map_err(sled_error)?;
-        let alert_marks = db.open_tree(ALERT_MARKS_TREE).map_err(sled_error)?;
-        let journal = db.open_tree(JOURNAL_TREE).map_err(sled_error)?;
-
+        let store = Store::open(path, options.cache_capacity, options.lock_wait)?;
         let ledger = Ledger {
             path: path.to_path_buf(),
-            db,
-            probes,
-            results,
-            rollups,
-            markers,
-            exclusions,
-            maintenance_seen,
-            closed,
-            digests,
-            outbox,
-            alert_marks,
-            journal,
+            cache_capacity: options.cache_capacity,
+            lock_wait: options.lock_wait,
+            store: RwLock::new(Some(Arc::new(store))),
+            io_failure: Mutex::new(None),
             block_records: options.block_records.clamp(1, 65_535),
             checkpoint_every: options.checkpoint_every,
             writer: Mutex::new(Writer::default()),
             open: RwLock::default(),
         };
-        ledger.check_format(&meta)?;
-        let next_id = ledger.next_probe_id()?;
         {
             let mut writer = ledger.lock_writer();
-            writer.next_id = next_id;
-            // Open blocks of the previous run are sealed, with whatever its journal held
-            // beyond them: this run starts new ones.
-            ledger.replay_journal(&mut writer)?;
+            ledger.start_writer(&mut writer)?;
         }
         Ok(ledger)
     }
 
-    fn check_format(&self, meta: &sled::Tree) -> Result<(), LedgerError> {
-        match meta.get(FORMAT_KEY).map_err(|e| self.sled_error(e))? {
+    /// Checks the format and brings the writer's state in line with what is stored: at open
+    /// and after a reopen.
+    fn start_writer(&self, writer: &mut Writer) -> Result<(), LedgerError> {
+        self.check_format()?;
+        *writer = Writer {
+            next_id: self.next_probe_id()?,
+            // Until the replay below has finished, every write must replay first.
+            stale: true,
+            ..Writer::default()
+        };
+        self.open_blocks_mut().clear();
+        // Open blocks of the previous run (or opening) are sealed, with whatever its journal
+        // held beyond them: this one starts new ones.
+        self.replay_journal(writer)
+    }
+
+    fn check_format(&self) -> Result<(), LedgerError> {
+        let store = self.store()?;
+        match store.meta.get(FORMAT_KEY).map_err(|e| self.sled_error(e))? {
             Some(stored) => {
                 let found = <[u8; 4]>::try_from(stored.as_ref())
                     .map(u32::from_be_bytes)
@@ -308,13 +370,20 @@ impl Ledger {
                 Ok(())
             }
             None => {
-                let has_data = [&self.probes, &self.results, &self.rollups, &self.markers]
-                    .iter()
-                    .any(|tree| !tree.is_empty());
+                let has_data = [
+                    &store.probes,
+                    &store.results,
+                    &store.rollups,
+                    &store.markers,
+                ]
+                .iter()
+                .any(|tree| !tree.is_empty());
                 if has_data {
                     return Err(self.corrupt("format version", "missing, but the ledger has data"));
                 }
-                meta.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes()[..])
+                store
+                    .meta
+                    .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes()[..])
                     .map_err(|e| self.sled_error(e))?;
                 self.flush()
             }
@@ -323,6 +392,7 @@ impl Ledger {
 
     fn next_probe_id(&self) -> Result<u32, LedgerError> {
         let last = self
+            .store()?
             .probes
             .scan_prefix([ID_PREFIX])
             .next_back()
@@ -346,7 +416,8 @@ impl Ledger {
         let mut key = [0u8; 9];
         key[..8].copy_from_slice(&ordered_ms(ms_floor(marker.at)));
         key[8] = marker.kind.code();
-        self.markers
+        self.store()?
+            .markers
             .insert(key, Vec::new())
             .map_err(|e| self.sled_error(e))?;
         self.flush()
@@ -359,7 +430,11 @@ impl Ledger {
             return Ok(Vec::new());
         }
         let mut markers = Vec::new();
-        for item in self.markers.range(ordered_ms(from_ms)..ordered_ms(to_ms)) {
+        for item in self
+            .store()?
+            .markers
+            .range(ordered_ms(from_ms)..ordered_ms(to_ms))
+        {
             let (key, _) = item.map_err(|e| self.sled_error(e))?;
             let parsed = <[u8; 9]>::try_from(key.as_ref()).ok().and_then(|key| {
                 let mut time = [0u8; 8];
@@ -390,7 +465,8 @@ impl Ledger {
         let mut writer = self.lock_writer();
         let id = self.probe_id_for_write(&mut writer, probe)?;
         let key = rollup::rollup_key(id, period.kind, ms_floor(period.start));
-        self.rollups
+        self.store()?
+            .rollups
             .insert(key, rollup.encode())
             .map_err(|e| self.sled_error(e))?;
         Ok(())
@@ -424,7 +500,7 @@ impl Ledger {
         let lo = rollup::rollup_key(id, kind, from_ms);
         let hi = rollup::rollup_key(id, kind, to_ms);
         let mut found = Vec::new();
-        for item in self.rollups.range(lo..hi) {
+        for item in self.store()?.rollups.range(lo..hi) {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let context = || format!("rollup of probe {probe} (key {})", hex(&key));
             let start = key
@@ -442,16 +518,89 @@ impl Ledger {
     /// Proves the ledger takes writes: stores the time in `meta` and flushes (`/healthz`).
     pub fn health_check(&self) -> Result<(), LedgerError> {
         let now = Timestamp::now().as_millisecond();
-        self.db
-            .open_tree(META_TREE)
-            .and_then(|meta| meta.insert(b"health_check", &now.to_be_bytes()[..]))
+        self.store()?
+            .meta
+            .insert(b"health_check", &now.to_be_bytes()[..])
             .map_err(|e| self.sled_error(e))?;
         self.flush()
     }
 
+    /// Whether a storage I/O error has spent the current opening, and what it was: then every
+    /// write fails until [`Ledger::recover`] has reopened the ledger.
+    pub fn io_failure(&self) -> Option<String> {
+        let failure = self.lock_io_failure().clone();
+        failure.or_else(|| {
+            self.store()
+                .err()
+                .map(|_| "the ledger is not open: a reopen failed".to_owned())
+        })
+    }
+
+    /// Makes the ledger writable again after a storage I/O error (a full disk), in process.
+    ///
+    /// sled 0.34 remembers the first I/O error of an opening and refuses every later write
+    /// with it, even once space has returned; only a new opening forgets it. So this checks
+    /// first that the ledger's file system takes [`SPACE_CHECK_BYTES`] (while it does not,
+    /// the spent opening stays in place for readers and this fails with
+    /// [`LedgerError::Io`]), then drops the opening, opens the ledger again — waiting up to
+    /// [`REOPEN_LOCK_WAIT`] for readers still holding the old one to finish — and replays
+    /// the journal, as a start would. Every handle to the ledger sees the new opening; while
+    /// it is under way, operations fail with [`LedgerError::Storage`] instead of waiting.
+    ///
+    /// What a write reported as flushed before the error is on disk and survives; what it
+    /// had not flushed is gone, and the writer's caller is expected to write it again (the
+    /// next [`Ledger::append`] skips results that are stored after all).
+    pub fn recover(&self) -> Result<Recovery, LedgerError> {
+        let mut writer = self.lock_writer();
+        if self.lock_io_failure().is_none() && self.store().is_ok() {
+            return Ok(Recovery::NotNeeded);
+        }
+        self.check_space()?;
+        if let Some(spent) = self.set_store(None) {
+            // The last handle of this opening (unless a reader still has one): sled lets go
+            // of its directory lock once its background threads have finished.
+            drop(spent);
+        }
+        *self.lock_io_failure() = None;
+        let store = Store::open(
+            &self.path,
+            self.cache_capacity,
+            self.lock_wait.max(REOPEN_LOCK_WAIT),
+        )?;
+        self.set_store(Some(Arc::new(store)));
+        self.start_writer(&mut writer)?;
+        // A failed append may have stored part of its batch; its retry must not store it twice.
+        writer.unsure = true;
+        Ok(Recovery::Reopened)
+    }
+
+    /// Writes, syncs and removes a file of [`SPACE_CHECK_BYTES`] in the ledger directory: a
+    /// cheap test that a reopen has room to work with.
+    fn check_space(&self) -> Result<(), LedgerError> {
+        use std::io::Write;
+        let file = self.path.join(SPACE_CHECK_FILE);
+        let io_error = |source| LedgerError::Io {
+            path: file.clone(),
+            source,
+        };
+        let written = std::fs::File::create(&file).and_then(|mut out| {
+            let chunk = vec![0u8; 64 * 1024];
+            let mut left = SPACE_CHECK_BYTES;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                out.write_all(&chunk[..n])?;
+                left -= n;
+            }
+            out.sync_all()
+        });
+        let removed = std::fs::remove_file(&file);
+        written.map_err(io_error)?;
+        removed.map_err(io_error)
+    }
+
     /// Makes everything written so far durable (see the module docs for what that means).
     pub fn flush(&self) -> Result<(), LedgerError> {
-        self.db.flush().map_err(|e| self.sled_error(e))?;
+        self.store()?.db.flush().map_err(|e| self.sled_error(e))?;
         Ok(())
     }
 
@@ -505,14 +654,17 @@ impl Ledger {
                     return Err(LedgerError::Storage {
                         path: self.path.clone(),
                         message: "probe ids exhausted".to_owned(),
+                        io: false,
                     });
                 }
                 writer.next_id = id + 1;
                 // The id → name entry first: a name never points to an id without a name.
-                self.probes
+                self.store()?
+                    .probes
                     .insert(id_key(id), probe.as_str().as_bytes())
                     .map_err(|e| self.sled_error(e))?;
-                self.probes
+                self.store()?
+                    .probes
                     .insert(name_key(probe), &id.to_be_bytes()[..])
                     .map_err(|e| self.sled_error(e))?;
                 id
@@ -525,6 +677,7 @@ impl Ledger {
     /// The id of a stored probe, if it has one.
     fn probe_id(&self, probe: &ProbeName) -> Result<Option<u32>, LedgerError> {
         let Some(value) = self
+            .store()?
             .probes
             .get(name_key(probe))
             .map_err(|e| self.sled_error(e))?
@@ -539,7 +692,7 @@ impl Ledger {
     /// Every registered probe with its id, by name.
     fn all_probes(&self) -> Result<Vec<(ProbeName, u32)>, LedgerError> {
         let mut all = Vec::new();
-        for item in self.probes.scan_prefix([NAME_PREFIX]) {
+        for item in self.store()?.probes.scan_prefix([NAME_PREFIX]) {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let parsed = std::str::from_utf8(&key[1..])
                 .ok()
@@ -574,15 +727,57 @@ impl Ledger {
         }
     }
 
+    /// Translates a sled error; an I/O error also marks the current opening as spent (see
+    /// [`Ledger::io_failure`]).
     fn sled_error(&self, error: sled::Error) -> LedgerError {
-        LedgerError::from_sled(&self.path, error)
+        let error = LedgerError::from_sled(&self.path, error);
+        if let LedgerError::Storage {
+            io: true, message, ..
+        } = &error
+        {
+            *self.lock_io_failure() = Some(message.clone());
+        }
+        error
+    }
+
+    fn lock_io_failure(&self) -> MutexGuard<'_, Option<String>> {
+        self.io_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The sled handles of the current opening, or an error while there is none (a reopen is
+    /// under way or failed).
+    fn store(&self) -> Result<Arc<Store>, LedgerError> {
+        let current = self
+            .store
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        current
+            .as_ref()
+            .map(Arc::clone)
+            .ok_or_else(|| LedgerError::Storage {
+                path: self.path.clone(),
+                message: "the ledger is being reopened after a write error".to_owned(),
+                io: false,
+            })
+    }
+
+    fn set_store(&self, store: Option<Arc<Store>>) -> Option<Arc<Store>> {
+        let mut current = self
+            .store
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::replace(&mut *current, store)
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
         // Best effort: sled flushes on its own too, and a failure here has no one to tell.
-        let _ = self.db.flush();
+        if let Ok(store) = self.store() {
+            let _ = store.db.flush();
+        }
     }
 }
 

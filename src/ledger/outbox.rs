@@ -68,11 +68,16 @@ impl Ledger {
         let mut keys = Vec::with_capacity(entries.len());
         let mut batch = sled::Batch::default();
         for entry in entries {
-            let key = self.db.generate_id().map_err(|e| self.sled_error(e))?;
+            let key = self
+                .store()?
+                .db
+                .generate_id()
+                .map_err(|e| self.sled_error(e))?;
             batch.insert(&key.to_be_bytes()[..], self.encode_entry(entry)?);
             keys.push(key);
         }
-        self.outbox
+        self.store()?
+            .outbox
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;
         self.flush()?;
@@ -81,7 +86,8 @@ impl Ledger {
 
     /// Replaces a stored entry (after an attempt) and flushes.
     pub fn outbox_update(&self, item: &OutboxItem) -> Result<(), LedgerError> {
-        self.outbox
+        self.store()?
+            .outbox
             .insert(item.key.to_be_bytes(), self.encode_entry(&item.entry)?)
             .map_err(|e| self.sled_error(e))?;
         self.flush()
@@ -122,7 +128,8 @@ impl Ledger {
         for key in &old {
             batch.remove(&key.to_be_bytes()[..]);
         }
-        self.outbox
+        self.store()?
+            .outbox
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;
         Ok(old.len() as u64)
@@ -130,7 +137,8 @@ impl Ledger {
 
     /// Whether the once-only alert `mark` (say `budget/2026-11/UTC/probe/api/75`) was set.
     pub fn alert_marked(&self, mark: &str) -> Result<bool, LedgerError> {
-        self.alert_marks
+        self.store()?
+            .alert_marks
             .contains_key(mark.as_bytes())
             .map_err(|e| self.sled_error(e))
     }
@@ -144,7 +152,8 @@ impl Ledger {
         for mark in marks {
             batch.insert(mark.as_bytes(), &[][..]);
         }
-        self.alert_marks
+        self.store()?
+            .alert_marks
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;
         self.flush()
@@ -157,9 +166,9 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if newest_first
         {
-            Box::new(self.outbox.iter().rev())
+            Box::new(self.store()?.outbox.iter().rev())
         } else {
-            Box::new(self.outbox.iter())
+            Box::new(self.store()?.outbox.iter())
         };
         for item in iter {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;

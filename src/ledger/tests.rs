@@ -198,17 +198,21 @@ fn blocks_roll_over_by_count_and_by_span() {
     let ledger = Ledger::open_with(dir.path(), &small_blocks(4)).unwrap();
     let written: Vec<_> = (0..10).map(|i| up("api", i * 1000, 10)).collect();
     ledger.append(&written).unwrap();
-    assert_eq!(ledger.results.len(), 3, "4 + 4 + 2 records");
+    assert_eq!(
+        ledger.store().unwrap().results.len(),
+        3,
+        "4 + 4 + 2 records"
+    );
 
     // Seven hours later: beyond the 6 h span, so a new block even though there is room.
     let later = up("api", 9_000 + 7 * 3_600_000, 10);
     ledger.append(std::slice::from_ref(&later)).unwrap();
-    assert_eq!(ledger.results.len(), 4);
+    assert_eq!(ledger.store().unwrap().results.len(), 4);
     // And a result within the span continues that block.
     ledger
         .append(&[up("api", 10_000 + 7 * 3_600_000, 10)])
         .unwrap();
-    assert_eq!(ledger.results.len(), 4);
+    assert_eq!(ledger.store().unwrap().results.len(), 4);
 
     // A scan starting in the middle of a block, crossing into the next ones.
     let mid = ledger.results(&name("api"), at(2500), at(8500)).unwrap();
@@ -331,7 +335,7 @@ fn reopen_keeps_data_and_appends_in_new_blocks() {
         let ledger = Ledger::open(dir.path()).unwrap();
         ledger.append(&first).unwrap();
         ledger.append(&[up("web", 0, 1)]).unwrap();
-        assert_eq!(ledger.results.len(), 2);
+        assert_eq!(ledger.store().unwrap().results.len(), 2);
     }
     let ledger = reopen(dir.path());
     assert_eq!(
@@ -339,7 +343,11 @@ fn reopen_keeps_data_and_appends_in_new_blocks() {
         first
     );
     ledger.append(&second).unwrap();
-    assert_eq!(ledger.results.len(), 3, "a new block after reopen");
+    assert_eq!(
+        ledger.store().unwrap().results.len(),
+        3,
+        "a new block after reopen"
+    );
     let mut both = first.clone();
     both.extend(second);
     assert_eq!(
@@ -457,8 +465,8 @@ fn import_refuses_duplicates_and_changes_nothing() {
     let ledger = Ledger::open(dir.path()).unwrap();
     ledger.append(&series("api", 20, 0)).unwrap();
     let before = all(&ledger);
-    let keys_before = ledger.results.len();
-    let probes_before = ledger.probes.len();
+    let keys_before = ledger.store().unwrap().results.len();
+    let probes_before = ledger.store().unwrap().probes.len();
 
     // Clashes with a stored result (same millisecond, different content).
     let mut clash = series("fresh", 5, 0);
@@ -497,8 +505,12 @@ fn import_refuses_duplicates_and_changes_nothing() {
     ));
 
     assert_eq!(all(&ledger), before);
-    assert_eq!(ledger.results.len(), keys_before);
-    assert_eq!(ledger.probes.len(), probes_before, "no probe registered");
+    assert_eq!(ledger.store().unwrap().results.len(), keys_before);
+    assert_eq!(
+        ledger.store().unwrap().probes.len(),
+        probes_before,
+        "no probe registered"
+    );
     assert_eq!(ledger.probes().unwrap(), vec![name("api")]);
 }
 
@@ -707,7 +719,14 @@ fn corrupt_blocks_are_reported_not_panicked_on() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open_with(dir.path(), &small_blocks(10)).unwrap();
     ledger.append(&series("api", 30, 0)).unwrap();
-    let (key, value) = ledger.results.iter().nth(1).unwrap().unwrap();
+    let (key, value) = ledger
+        .store()
+        .unwrap()
+        .results
+        .iter()
+        .nth(1)
+        .unwrap()
+        .unwrap();
 
     let mut rng = Rng::new(8);
     for round in 0..200 {
@@ -720,7 +739,12 @@ fn corrupt_blocks_are_reported_not_panicked_on() {
             }
             _ => damaged.extend((0..1 + rng.below(8)).map(|_| rng.next() as u8)),
         }
-        ledger.results.insert(&key, damaged).unwrap();
+        ledger
+            .store()
+            .unwrap()
+            .results
+            .insert(&key, damaged)
+            .unwrap();
         // Any outcome but a panic; a detected problem names the probe and the key.
         if let Err(err) = ledger.results(&name("api"), at(0), at(1_000_000)) {
             assert!(matches!(err, LedgerError::Corrupt { .. }), "{err}");
@@ -734,7 +758,12 @@ fn corrupt_blocks_are_reported_not_panicked_on() {
         let _ = ledger.verify();
     }
 
-    ledger.results.insert(&key, &[1u8, 0, 0xff][..]).unwrap();
+    ledger
+        .store()
+        .unwrap()
+        .results
+        .insert(&key, &[1u8, 0, 0xff][..])
+        .unwrap();
     let err = ledger
         .results(&name("api"), at(0), at(1_000_000))
         .unwrap_err();
@@ -751,6 +780,8 @@ fn corrupt_blocks_are_reported_not_panicked_on() {
     ));
 
     ledger
+        .store()
+        .unwrap()
         .rollups
         .insert(rollup::rollup_key(1, RollupKind::Hour, 0), &[9u8][..])
         .unwrap();
@@ -1012,6 +1043,8 @@ fn journaled() -> LedgerOptions {
 /// The stored copy of probe `id`'s open block, as a restart would read it.
 fn stored_open_block(ledger: &Ledger, id: u32) -> Option<Vec<u8>> {
     ledger
+        .store()
+        .unwrap()
         .results
         .get(blocks::open_key(id))
         .unwrap()
@@ -1028,7 +1061,10 @@ fn results_only_in_the_journal_are_read_and_survive_a_crash() {
             ledger.append(chunk).unwrap();
         }
         // The journal holds them, the stored open blocks lag behind...
-        assert_eq!(ledger.journal.len(), written.chunks(4).len());
+        assert_eq!(
+            ledger.store().unwrap().journal.len(),
+            written.chunks(4).len()
+        );
         let api = ledger.probe_id(&name("api")).unwrap().unwrap();
         let stored = stored_open_block(&ledger, api).unwrap();
         let open_len = ledger.open_blocks().get(&api).unwrap().bytes.len();
@@ -1045,7 +1081,10 @@ fn results_only_in_the_journal_are_read_and_survive_a_crash() {
         // A crash: no checkpoint.
     }
     let ledger = reopen(dir.path());
-    assert!(ledger.journal.is_empty(), "replayed and cleared at open");
+    assert!(
+        ledger.store().unwrap().journal.is_empty(),
+        "replayed and cleared at open"
+    );
     assert_eq!(all(&ledger), written);
     assert_eq!(ledger.verify().unwrap(), 32);
     // And the next results go on after them.
@@ -1069,11 +1108,11 @@ fn a_checkpoint_cut_short_by_a_crash_stores_nothing_twice() {
         // The first half of a checkpoint: the blocks are stored, the journal is not cleared.
         ledger.store_changed_open_blocks().unwrap();
         ledger.flush().unwrap();
-        assert!(!ledger.journal.is_empty());
+        assert!(!ledger.store().unwrap().journal.is_empty());
     }
     let ledger = reopen(dir.path());
     assert_eq!(all(&ledger), written, "each record once");
-    assert!(ledger.journal.is_empty());
+    assert!(ledger.store().unwrap().journal.is_empty());
 }
 
 #[test]
@@ -1082,9 +1121,9 @@ fn checkpoints_store_open_blocks_and_clear_the_journal() {
     let ledger = Ledger::open_with(dir.path(), &journaled()).unwrap();
     let written = series("api", 15, 0);
     ledger.append(&written).unwrap();
-    assert_eq!(ledger.journal.len(), 1);
+    assert_eq!(ledger.store().unwrap().journal.len(), 1);
     ledger.checkpoint().unwrap();
-    assert!(ledger.journal.is_empty());
+    assert!(ledger.store().unwrap().journal.is_empty());
     let api = ledger.probe_id(&name("api")).unwrap().unwrap();
     let open = ledger
         .open_blocks()
@@ -1103,7 +1142,7 @@ fn checkpoints_store_open_blocks_and_clear_the_journal() {
     };
     let ledger = Ledger::open_with(dir.path(), &eager).unwrap();
     ledger.append(&written).unwrap();
-    assert!(ledger.journal.is_empty());
+    assert!(ledger.store().unwrap().journal.is_empty());
 }
 
 #[test]
@@ -1117,4 +1156,139 @@ fn pruned_results_do_not_come_back_from_the_journal() {
     }
     let ledger = reopen(dir.path());
     assert!(all(&ledger).is_empty());
+}
+
+#[test]
+fn a_retried_batch_is_stored_once_when_its_failed_attempt_was_stored_after_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open_with(dir.path(), &small_blocks(10)).unwrap();
+    let written = series("api", 30, 0);
+    ledger.append(&written[..12]).unwrap();
+    // A batch whose append reported an error after sled had taken it: what `append`
+    // does then, with the batch stored all the same.
+    ledger.append(&written[12..20]).unwrap();
+    {
+        let mut writer = ledger.lock_writer();
+        ledger.open_blocks_mut().clear();
+        writer.stale = true;
+        writer.unsure = true;
+    }
+    // The caller retries the failed batch, with what arrived meanwhile.
+    ledger.append(&written[12..]).unwrap();
+    assert_eq!(all(&ledger), written);
+    // Once an append succeeded, batches are taken as they are again.
+    assert!(!ledger.lock_writer().unsure);
+    assert_eq!(ledger.verify().unwrap(), 30);
+}
+
+/// A small tmpfs mounted on a temporary directory, unmounted when dropped; `None` (with a
+/// message) when mounting is not possible, as without root.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs (this test needs root)");
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the file system is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        // The last partial chunk: byte by byte until not even one fits.
+        while file.write_all(&[0]).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_recovered_in_process_by_reopening() {
+    let Some(disk) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let path = disk.path().join("ledger");
+    let ledger = Ledger::open_with(&path, &LedgerOptions::default()).unwrap();
+    let results = series("api", 20_000, 0);
+    let mut batches = results.chunks(10);
+    let mut acked = Vec::new();
+    for batch in batches.by_ref().take(5) {
+        ledger.append(batch).unwrap();
+        acked.extend_from_slice(batch);
+    }
+    assert_eq!(ledger.io_failure(), None);
+
+    let filler = disk.fill();
+    let failed = loop {
+        let batch = batches
+            .next()
+            .expect("a write fails before the results run out");
+        match ledger.append(batch) {
+            Ok(()) => acked.extend_from_slice(batch),
+            Err(LedgerError::Storage { io: true, .. }) => break batch,
+            Err(other) => panic!("not an I/O error: {other}"),
+        }
+    };
+    assert!(ledger.io_failure().is_some());
+    // Readers go on with everything written; they may see some of the failed batch too
+    // (which its caller writes again).
+    let readable = |ledger: &Ledger| {
+        let seen = all(ledger);
+        let written = seen.iter().filter(|r| acked.contains(r)).count();
+        let extra = seen
+            .iter()
+            .filter(|r| !acked.contains(r) && !failed.contains(r))
+            .count();
+        (written, extra)
+    };
+    assert_eq!(readable(&ledger), (acked.len(), 0));
+    // No room yet: the spent opening stays, for readers.
+    assert!(matches!(ledger.recover(), Err(LedgerError::Io { .. })));
+    assert_eq!(readable(&ledger), (acked.len(), 0));
+
+    std::fs::remove_file(filler).unwrap();
+    // What sled 0.34 does: the opening refuses writes although there is room again.
+    assert!(ledger.append(failed).is_err());
+    assert_eq!(ledger.recover().unwrap(), Recovery::Reopened);
+    assert_eq!(ledger.io_failure(), None);
+    assert_eq!(ledger.recover().unwrap(), Recovery::NotNeeded);
+    ledger.append(failed).unwrap();
+    acked.extend_from_slice(failed);
+    let next = batches.next().unwrap();
+    ledger.append(next).unwrap();
+    acked.extend_from_slice(next);
+    ledger.health_check().unwrap();
+    assert_eq!(all(&ledger), acked);
+
+    drop(ledger);
+    let ledger = reopen(&path);
+    assert_eq!(all(&ledger), acked);
+    assert_eq!(ledger.verify().unwrap(), acked.len() as u64);
 }

@@ -12,6 +12,7 @@ mod check_http;
 mod check_tcp;
 mod daemon;
 mod desktop;
+mod disk_full;
 mod http;
 mod hung_resolver;
 mod report;

@@ -194,15 +194,38 @@ async fn healthz(AxumState(state): AxumState<HttpState>) -> Response {
         .and_then(|r| r.map_err(|e| e.to_string()));
     let config = state.config();
     let stalled = scheduler_stalled(&config, &state);
-    let healthy = writable.is_ok() && stalled.is_none();
-    let problems: Vec<String> = [writable.as_ref().err().cloned(), stalled.clone()]
+    // The recorder's view too: its group commits may fail (and results wait in memory)
+    // while this small write succeeds, and it recovers a moment after the disk does.
+    let writes = state
+        .handle
+        .shared
+        .writes
+        .read()
+        .map(|health| health.clone())
+        .unwrap_or_default();
+    let held = writes.failing_since.map(|since| {
+        format!(
+            "results cannot be written since {since} ({}): {} held in memory, {} dropped",
+            writes.last_error.as_deref().unwrap_or("unknown error"),
+            writes.pending_results,
+            writes.dropped_results
+        )
+    });
+    let ledger_writable = writable.is_ok() && held.is_none();
+    let healthy = ledger_writable && stalled.is_none();
+    let problems: Vec<String> = [writable.as_ref().err().cloned(), held, stalled.clone()]
         .into_iter()
         .flatten()
         .collect();
     let body = serde_json::json!({
-        "ledger_writable": writable.is_ok(),
+        "ledger_writable": ledger_writable,
         "scheduler_alive": stalled.is_none(),
         "started_at": state.handle.started_at,
+        "pending_results": writes.pending_results,
+        "dropped_results": writes.dropped_results,
+        "writes_failing_since": writes.failing_since,
+        "last_write_error": writes.last_error.or_else(|| writable.err()),
+        "ledger_reopened": writes.reopened,
         "problems": problems,
     });
     let code = if healthy {
