@@ -3,15 +3,21 @@
 //! A probe is `down` only after `failure_threshold` consecutive failures, and the outage is
 //! back-dated to the **first** failure of the run; it is resolved after `success_threshold`
 //! consecutive good results, and the outage ends at the **first** of those. A gap longer than
-//! `stale_after` breaks a run. `unknown` results (the monitor itself offline) neither count nor
-//! break a run. No I/O and no clock: the caller feeds results and stores the transitions.
+//! `stale_after` breaks a run, and the confirmed state with it: the time in between is unknown
+//! (as reports read it), so the state after the gap is confirmed anew, thresholds and all, as
+//! for a new probe. `unknown` results (the monitor itself offline) neither count nor break a
+//! run. No I/O and no clock: the caller feeds results and stores the transitions.
+//!
+//! Because nothing before a long gap matters, and a few results in a row fix the state whatever
+//! came before, a tracker can be rebuilt exactly from the newest stretch of a probe's history
+//! ([`replay`]): that is how a restarted daemon resumes, from the ledger alone.
 //! May use `model`.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::model::{ErrorClass, Outcome, State};
+use crate::model::{ErrorClass, Outcome, Run, State};
 
 /// The thresholds of one probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +128,11 @@ impl Tracker {
                 .is_ok_and(|gap: Duration| gap > self.thresholds.stale_after)
         });
         if stale {
+            // The gap is unknown time: what was confirmed before it no longer holds, and the
+            // state is confirmed again from the results after it (SPEC §3: the gap breaks the
+            // run). Reports read the same results the same way.
+            self.state = State::Unknown;
+            self.since = None;
             self.reset_run();
         }
         // Every result, unknown ones too, counts for measuring gaps (as the ledger's timeline
@@ -188,11 +199,112 @@ impl Tracker {
         Some(transition)
     }
 
+    /// Feeds a [`Run`]: its `count` checks, the first at `run.first`, the last at `run.last`;
+    /// returns the transition it confirms, if any (at most one: the outcome does not change
+    /// inside a run). Only the checks' number matters between the first and the last, so a
+    /// threshold crossed inside the run is dated `confirmed_at = run.last`; every `since` is
+    /// exact. No two checks inside the run may be more than `stale_after` apart
+    /// ([`Run::max_gap`]).
+    pub fn observe_run(&mut self, run: &Run) -> Option<Transition> {
+        let mut transition = self.observe(&Observation {
+            at: run.first,
+            outcome: run.outcome,
+            error_class: run.error_class,
+            detail: &run.detail,
+        });
+        if run.count > 1 {
+            // The gap rule only concerns the time between runs.
+            self.last_at = Some(run.last);
+            for _ in 1..run.count {
+                let settled = confirmed(run.outcome)
+                    .is_none_or(|target| self.run == 0 && target == self.state);
+                if settled {
+                    // Settled: more of the same changes nothing.
+                    break;
+                }
+                let crossed = self.observe(&Observation {
+                    at: run.last,
+                    outcome: run.outcome,
+                    error_class: run.error_class,
+                    detail: &run.detail,
+                });
+                transition = transition.or(crossed);
+            }
+        }
+        transition
+    }
+
     fn reset_run(&mut self) {
         self.run = 0;
         self.run_start = None;
         self.run_target = None;
     }
+}
+
+/// The state a result points to (`None`: no evidence).
+fn confirmed(outcome: Outcome) -> Option<State> {
+    match outcome {
+        Outcome::Up => Some(State::Up),
+        Outcome::Degraded => Some(State::Degraded),
+        Outcome::Down => Some(State::Down),
+        Outcome::Unknown => None,
+    }
+}
+
+/// Rebuilds the tracker of a probe from the newest stretch of its history, `runs` in time
+/// order up to its newest result: `Some` only when that stretch decides the state, its `since`
+/// and the run in progress exactly as a tracker fed the whole history would have them;
+/// `None` when the caller must look further back. `complete` says the stretch begins with
+/// the probe's first result. No run may have a gap longer than `stale_after` inside.
+///
+/// A stretch decides the tracker when
+/// - it begins with the probe's first result, or holds a gap longer than `stale_after`
+///   (nothing before the gap matters), or
+/// - after `failure` failures in a row, or `success` good results in a row, a transition
+///   follows: those results bring every tracker, whatever it held before, to the same state
+///   with no run in progress (only `since` may differ), so the trackers agree from then on,
+///   and a transition after that point sets `since` for all of them alike.
+///
+/// Otherwise the state is right but `since` may lie further back: a probe up for months is up
+/// since its last transition or gap, however far back that is.
+pub fn replay(thresholds: Thresholds, runs: &[Run], complete: bool) -> Option<Tracker> {
+    let stale_after = thresholds.stale_after;
+    let broken = |pair: &[Run]| {
+        pair[1]
+            .first
+            .duration_since(pair[0].last)
+            .try_into()
+            .is_ok_and(|gap: Duration| gap > stale_after)
+    };
+    let after_gap = runs
+        .windows(2)
+        .rposition(broken)
+        .map(|before_gap| before_gap + 1);
+    let start = after_gap.unwrap_or(0);
+    let mut decided = complete || after_gap.is_some();
+    let mut tracker = Tracker::new(thresholds);
+    let (mut failures, mut successes) = (0u32, 0u32);
+    let mut aligned = decided;
+    for run in &runs[start..] {
+        if tracker.observe_run(run).is_some() && aligned {
+            decided = true;
+        }
+        match run.outcome {
+            Outcome::Down => {
+                failures = failures.saturating_add(run.count);
+                successes = 0;
+            }
+            Outcome::Up | Outcome::Degraded => {
+                successes = successes.saturating_add(run.count);
+                failures = 0;
+            }
+            Outcome::Unknown => {}
+        }
+        if failures >= thresholds.failure.max(1) || successes >= thresholds.success.max(1) {
+            aligned = true;
+        }
+    }
+    decided.then_some(tracker)
 }
 
 #[cfg(test)]

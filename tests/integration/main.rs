@@ -14,5 +14,6 @@ mod daemon;
 mod desktop;
 mod http;
 mod report;
+mod restart;
 mod systemd;
 mod validate;
