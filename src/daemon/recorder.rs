@@ -123,6 +123,9 @@ impl Recorder {
                             QueryError::Ledger(e) => e,
                             other => LedgerError::sink(other.to_string()),
                         })?;
+                    if config.daemon.sentinel.as_ref() != Some(&spec.name) {
+                        self.alerter.resume(&spec.name, tracker.state(), now);
+                    }
                     self.trackers.insert(spec.name.clone(), tracker);
                     let records = self.shared.ledger.last_results(&spec.name, 1)?;
                     let last = records.last().map(LastCheck::from);

@@ -2,7 +2,10 @@
 //! `stale_after` neither splits an outage nor moves its start, while a longer one is a gap that
 //! breaks the run, after which the failure threshold applies anew.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use jiff::Timestamp;
 
@@ -12,6 +15,11 @@ use crate::support::{TestConfig, daemon::Daemon, tcp, webhook::Receiver};
 /// failures, and a result stands for `stale_after`. Alerts go to `receiver` (so the outbox
 /// holds them; whether they arrive does not matter here).
 fn refused_probe(stale_after: &str, receiver: &Receiver) -> TestConfig {
+    probe_of(tcp::refused_addr(), stale_after, receiver)
+}
+
+/// [`refused_probe`] of `address`.
+fn probe_of(address: SocketAddr, stale_after: &str, receiver: &Receiver) -> TestConfig {
     let config = TestConfig::new();
     config.main(&format!(
         "[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\n\n\
@@ -23,7 +31,7 @@ fn refused_probe(stale_after: &str, receiver: &Receiver) -> TestConfig {
         &format!(
             "[[probe]]\nname = \"gone\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"1s\"\n\
              timeout = \"500ms\"\nfailure_threshold = 3\nstale_after = \"{stale_after}\"\n",
-            tcp::refused_addr()
+            address
         ),
     );
     config
@@ -39,7 +47,6 @@ async fn result_times(daemon: &Daemon) -> Vec<Timestamp> {
         .as_array()
         .expect("results")
         .iter()
-        .inspect(|r| assert_eq!(r["outcome"], "down", "{r}"))
         .map(|r| r["at"].as_str().expect("at").parse().expect("timestamp"))
         .collect()
 }
@@ -76,6 +83,11 @@ fn month_of(at: Timestamp) -> String {
 
 /// The `down` alerts stored in the outbox, oldest first.
 async fn down_alerts(daemon: &Daemon) -> Vec<serde_json::Value> {
+    alerts_of(daemon, "down").await
+}
+
+/// The alerts of `event` stored in the outbox, oldest first.
+async fn alerts_of(daemon: &Daemon, event: &str) -> Vec<serde_json::Value> {
     let alerts = daemon.cli(&["alerts", "--json"]).await;
     assert_eq!(alerts.code, 0, "{}", alerts.stderr);
     let mut downs: Vec<serde_json::Value> = alerts
@@ -83,7 +95,7 @@ async fn down_alerts(daemon: &Daemon) -> Vec<serde_json::Value> {
         .as_array()
         .expect("alert lines")
         .iter()
-        .filter(|line| line["event"] == "down")
+        .filter(|line| line["event"] == event)
         .map(|line| line["alert"].clone())
         .collect();
     downs.reverse();
@@ -226,4 +238,57 @@ async fn a_restart_longer_than_stale_after_breaks_the_run() {
     assert_eq!(ts(&downs[0]["since"]), first_before, "{downs:#?}");
     assert_eq!(ts(&downs[1]["since"]), first_after, "{downs:#?}");
     assert_eq!(daemon.terminate().await, 0);
+}
+
+/// A probe alerted `down` whose target recovers while the daemon is away for longer than
+/// `stale_after`: the gap lapses the outage, and the first check after the restart raises `up`
+/// (whoever got the `down` hears that it is over), dated from that check.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outage_lapsed_by_a_long_restart_still_ends_with_up() {
+    let receiver = Receiver::start().await;
+    let address = tcp::refused_addr();
+    let config = probe_of(address, "2s", &receiver);
+    let daemon = Daemon::start(&config.main_path()).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while down_alerts(&daemon).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no down alert:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(daemon.terminate().await, 0);
+    let before = std::time::SystemTime::now();
+    let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
+    let serving = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let daemon = Daemon::start(&config.main_path()).await;
+    while alerts_of(&daemon, "up").await.is_empty() {
+        assert!(Instant::now() < deadline, "no up alert:\n{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let history = daemon
+        .cli(&["history", "gone", "--since", "1h", "--json"])
+        .await
+        .json();
+    let first_up = history["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["outcome"] == "up")
+        .map(|r| ts(&r["at"]))
+        .expect("an up result");
+    assert!(first_up > Timestamp::try_from(before).expect("ts"));
+    let ups = alerts_of(&daemon, "up").await;
+    assert_eq!(ups.len(), 1, "{ups:#?}");
+    assert_eq!(ts(&ups[0]["since"]), first_up, "{ups:#?}");
+    assert_eq!(ups[0]["previous_state"], "down", "{ups:#?}");
+    assert_eq!(down_alerts(&daemon).await.len(), 1);
+    assert_eq!(daemon.terminate().await, 0);
+    serving.abort();
 }
