@@ -689,4 +689,41 @@ mod tests {
         let back: ResultLine = serde_json::from_str(&text).unwrap();
         assert_eq!(back, line);
     }
+
+    /// A restarted daemon's trackers are those it held: rebuilt from ten days of results, raw
+    /// or digested, at moments inside outages, transients and gaps, they equal a tracker fed
+    /// every result.
+    #[test]
+    fn resumed_trackers_equal_trackers_fed_every_result() {
+        let (_dir, config, ledger, records) =
+            monthly::tests::web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let spec = config.probe("web").unwrap();
+        let moments: Vec<Timestamp> = (0..430)
+            .map(|n| monthly::tests::ts(n * 2_003 + 17))
+            .chain([monthly::tests::ts(12 * 86_400)])
+            .collect();
+        let expected = |now: Timestamp| {
+            let mut tracker = Tracker::new(thresholds(spec));
+            for record in records.iter().filter(|r| r.at <= now) {
+                tracker.observe(&observation(record));
+            }
+            (tracker.state(), tracker.since(), tracker.pending_failures())
+        };
+        let resumed = |now: Timestamp| {
+            let tracker = resume(&ledger, spec, now).unwrap();
+            (tracker.state(), tracker.since(), tracker.pending_failures())
+        };
+        let mut states = std::collections::HashSet::new();
+        for &now in &moments {
+            assert_eq!(resumed(now), expected(now), "raw, as of {now}");
+            states.insert(expected(now).0);
+        }
+        assert!(states.contains(&State::Down) && states.contains(&State::Up));
+        ledger
+            .digest_until(monthly::tests::ts(12 * 86_400), &|| true)
+            .unwrap();
+        for &now in &moments {
+            assert_eq!(resumed(now), expected(now), "digested, as of {now}");
+        }
+    }
 }
