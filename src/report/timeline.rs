@@ -842,11 +842,11 @@ mod tests {
             let mut previous: Option<i64> = None;
             for sample in &list {
                 let now = to_millis(sample.at);
-                if let (Some(start), Some(previous)) = (open, previous) {
-                    if now - previous > stale_ms {
-                        live.push((start, previous + stale_ms));
-                        open = None;
-                    }
+                if let (Some(start), Some(previous)) = (open, previous)
+                    && now - previous > stale_ms
+                {
+                    live.push((start, previous + stale_ms));
+                    open = None;
                 }
                 let down = sample.outcome == Down;
                 let transition = tracker.observe(&Observation {

@@ -144,6 +144,14 @@ async fn short_restarts_neither_split_an_outage_nor_move_its_start() {
     assert_eq!(probe["state"], "down", "{probe:#}");
     assert_eq!(ts(&probe["since"]), first, "{probe:#}");
 
+    // Every moment since the first failure is covered by a result, restarts included.
+    let history = daemon
+        .cli(&["history", "gone", "--since", &first.to_string(), "--json"])
+        .await
+        .json();
+    assert_eq!(history["unknown"], serde_json::json!([]), "{history:#}");
+    assert_eq!(history["checks"], history["failed_checks"], "{history:#}");
+
     let month = month_of(first);
     let incidents = daemon
         .cli(&["incidents", "--month", &month, "--json"])
