@@ -58,7 +58,9 @@ impl Alerter {
                         raised.append(&mut self.held);
                     }
                 }
-            } else if let Some(event) = transition_event(name, t, now) {
+            } else if let Some(event) =
+                transition_event(name, t, now).or_else(|| self.recovery_after_gap(name, t, now))
+            {
                 match event.event {
                     EventKind::Down => {
                         self.last_down_alert.insert(name.clone(), now);
@@ -92,6 +94,36 @@ impl Alerter {
             None => {}
         }
         raised
+    }
+
+    /// Picks up a probe's alerting where a previous daemon left it, from its state rebuilt from
+    /// the ledger: a probe that resumes `down` had its `down` alert raised then (the outbox has
+    /// it), so nothing is raised now; reminders go on (the first `remind_every` after the
+    /// restart), and its recovery raises `up`, also when a gap lapsed the outage first.
+    pub fn resume(&mut self, probe: &ProbeName, state: State, now: Timestamp) {
+        if state == State::Down {
+            self.last_down_alert.insert(probe.clone(), now);
+        }
+    }
+
+    /// `up` for a probe alerted `down` whose outage a gap longer than `stale_after` lapsed
+    /// (the daemon stopped, the machine slept) and which is up after it: the state went down →
+    /// unknown → up, and whoever got the `down` wants to hear that it is over.
+    fn recovery_after_gap(
+        &self,
+        name: &ProbeName,
+        t: &Transition,
+        now: Timestamp,
+    ) -> Option<Event> {
+        let recovered = t.from == State::Unknown && matches!(t.to, State::Up | State::Degraded);
+        if !recovered || !self.last_down_alert.contains_key(name) {
+            return None;
+        }
+        let after_outage = Transition {
+            from: State::Down,
+            ..t.clone()
+        };
+        transition_event(name, &after_outage, now)
     }
 
     /// Alerts held while the monitor is offline.
@@ -438,5 +470,47 @@ mod tests {
             .map(|(i, cert)| feed(&mut a, &config, "api", i as i64, None, State::Up, cert).len())
             .collect();
         assert_eq!(counts, [1, 0, 0, 1]);
+    }
+
+    #[test]
+    fn a_probe_resumed_down_raises_no_second_down_but_its_recovery_and_reminders() {
+        let (_dir, config) = config();
+        let api = config.probe("api").unwrap().name.clone();
+        let mut a = Alerter::default();
+        a.resume(&api, State::Down, at(0));
+        // Still down after the restart: no alert until a reminder is due (remind_every 10 min).
+        assert!(feed(&mut a, &config, "api", 60, None, State::Down, None).is_empty());
+        let reminder = feed(&mut a, &config, "api", 600, None, State::Down, None);
+        assert_eq!(
+            kinds(&reminder),
+            [(EventKind::Down, Some("api".into()), Some(State::Down), true)]
+        );
+        // A gap lapsed the outage (down → unknown), then the probe is up: `up` follows.
+        let up = feed(
+            &mut a,
+            &config,
+            "api",
+            900,
+            Some(transition(State::Unknown, State::Up, 900)),
+            State::Up,
+            None,
+        );
+        assert_eq!(
+            kinds(&up),
+            [(EventKind::Up, Some("api".into()), Some(State::Up), false)]
+        );
+        assert_eq!(up[0].previous_state, Some(State::Down));
+        assert_eq!(up[0].since, Some(at(900)));
+        // Once: a probe never alerted down raises nothing coming out of unknown.
+        let again = feed(
+            &mut a,
+            &config,
+            "api",
+            1200,
+            Some(transition(State::Unknown, State::Up, 1200)),
+            State::Up,
+            None,
+        );
+        assert!(again.is_empty());
     }
 }

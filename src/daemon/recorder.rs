@@ -33,7 +33,7 @@ use crate::{
     config::Config,
     ledger::{Ledger, LedgerError, Recovery, ResultRecord},
     model::{NameMap, Outcome, ProbeName, State},
-    query::{self, LastCheck, ProbeStatus},
+    query::{self, LastCheck, ProbeStatus, QueryError},
     threshold::Tracker,
 };
 
@@ -226,8 +226,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder whose state machines are rebuilt from the ledger's newest results, so a
-    /// restart neither forgets an outage nor invents a new one.
+    /// A recorder whose state machines are rebuilt from the ledger ([`query::resume`]), exactly
+    /// as they stood, so a restart neither forgets an outage, nor moves its start, nor invents
+    /// a new one.
     pub fn new(
         shared: Shared,
         config: watch::Receiver<Arc<Config>>,
@@ -268,12 +269,16 @@ impl Recorder {
             match self.trackers.get_mut(&spec.name) {
                 Some(tracker) => tracker.set_thresholds(query::thresholds(spec)),
                 None => {
-                    let records = self
-                        .shared
-                        .ledger
-                        .last_results(&spec.name, query::replay_depth(spec))?;
-                    self.trackers
-                        .insert(spec.name.clone(), query::replay(spec, &records));
+                    let tracker =
+                        query::resume(&self.shared.ledger, spec, now).map_err(|e| match e {
+                            QueryError::Ledger(e) => e,
+                            other => LedgerError::sink(other.to_string()),
+                        })?;
+                    if config.daemon.sentinel.as_ref() != Some(&spec.name) {
+                        self.alerter.resume(&spec.name, tracker.state(), now);
+                    }
+                    self.trackers.insert(spec.name.clone(), tracker);
+                    let records = self.shared.ledger.last_results(&spec.name, 1)?;
                     let last = records.last().map(LastCheck::from);
                     let status =
                         query::probe_status(spec, self.trackers.get(&spec.name), last, now);

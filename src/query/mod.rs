@@ -15,7 +15,8 @@ use crate::{
     config::{Config, ProbeSpec},
     ledger::{ExclusionRecord, Ledger, LedgerError, MarkerKind, ResultRecord},
     model::{ErrorClass, Outcome, ProbeName, State},
-    threshold::{Observation, Thresholds, Tracker},
+    report,
+    threshold::{self, Observation, Thresholds, Tracker},
 };
 
 /// Why a query could not be answered.
@@ -190,18 +191,39 @@ pub fn thresholds(spec: &ProbeSpec) -> Thresholds {
     }
 }
 
-/// Results replayed to rebuild a probe's state: enough for both thresholds to be crossed.
-pub fn replay_depth(spec: &ProbeSpec) -> usize {
-    (spec.failure_threshold + spec.success_threshold) as usize * 2 + 1
+/// How many checks back a resumed tracker first looks: enough for both thresholds to be
+/// crossed, which decides most probes (see [`threshold::replay`]).
+fn resume_depth(spec: &ProbeSpec) -> u32 {
+    (spec.failure_threshold + spec.success_threshold)
+        .saturating_mul(2)
+        .saturating_add(1)
 }
 
-/// A tracker rebuilt from a probe's newest results.
-pub fn replay(spec: &ProbeSpec, records: &[ResultRecord]) -> Tracker {
-    let mut tracker = Tracker::new(thresholds(spec));
-    for record in records {
-        tracker.observe(&observation(record));
+/// `spec`'s tracker as of `now`, rebuilt from the ledger exactly as a tracker fed every result
+/// would hold it — state, `since` and the run in progress — so a restart (or a `status` without
+/// the daemon) changes no verdict. Reads the newest stretch of the probe's history, as runs
+/// (digests where the ledger has them), and looks four times further back each round until
+/// the stretch decides the tracker: usually at once; a probe in one state for months reads
+/// back to its last transition or gap.
+pub fn resume(ledger: &Ledger, spec: &ProbeSpec, now: Timestamp) -> Result<Tracker, QueryError> {
+    let thresholds = thresholds(spec);
+    let Some(first) = ledger.first_result(&spec.name)? else {
+        return Ok(Tracker::new(thresholds));
+    };
+    let mut reach = spec.interval.saturating_mul(resume_depth(spec));
+    loop {
+        let from = jiff::SignedDuration::try_from(reach)
+            .ok()
+            .and_then(|reach| now.checked_sub(reach).ok())
+            .unwrap_or(first);
+        let complete = from <= first;
+        let window = report::Interval::new(from.max(first), now.max(first));
+        let evidence = monthly::load_evidence(ledger, spec, window, now)?;
+        if let Some(tracker) = threshold::replay(thresholds, &evidence.runs, complete) {
+            return Ok(tracker);
+        }
+        reach = reach.saturating_mul(4);
     }
-    tracker
 }
 
 /// The state machine's view of a stored result.
@@ -274,9 +296,9 @@ pub fn status_from_ledger(config: &Config, ledger: &Ledger) -> Result<StatusRepo
     let now = Timestamp::now();
     let mut probes = Vec::with_capacity(config.probes.len());
     for spec in &config.probes {
-        let records = ledger.last_results(&spec.name, replay_depth(spec))?;
-        let tracker = replay(spec, &records);
-        let last = records.last().map(LastCheck::from);
+        let tracker = resume(ledger, spec, now)?;
+        let last = ledger.last_results(&spec.name, 1)?;
+        let last = last.last().map(LastCheck::from);
         probes.push(probe_status(spec, Some(&tracker), last, now));
     }
     let summary = Summary::of(&probes);
@@ -671,5 +693,42 @@ mod tests {
         );
         let back: ResultLine = serde_json::from_str(&text).unwrap();
         assert_eq!(back, line);
+    }
+
+    /// A restarted daemon's trackers are those it held: rebuilt from ten days of results, raw
+    /// or digested, at moments inside outages, transients and gaps, they equal a tracker fed
+    /// every result.
+    #[test]
+    fn resumed_trackers_equal_trackers_fed_every_result() {
+        let (_dir, config, ledger, records) =
+            monthly::tests::web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let spec = config.probe("web").unwrap();
+        let moments: Vec<Timestamp> = (0..430)
+            .map(|n| monthly::tests::ts(n * 2_003 + 17))
+            .chain([monthly::tests::ts(12 * 86_400)])
+            .collect();
+        let expected = |now: Timestamp| {
+            let mut tracker = Tracker::new(thresholds(spec));
+            for record in records.iter().filter(|r| r.at <= now) {
+                tracker.observe(&observation(record));
+            }
+            (tracker.state(), tracker.since(), tracker.pending_failures())
+        };
+        let resumed = |now: Timestamp| {
+            let tracker = resume(&ledger, spec, now).unwrap();
+            (tracker.state(), tracker.since(), tracker.pending_failures())
+        };
+        let mut states = std::collections::HashSet::new();
+        for &now in &moments {
+            assert_eq!(resumed(now), expected(now), "raw, as of {now}");
+            states.insert(expected(now).0);
+        }
+        assert!(states.contains(&State::Down) && states.contains(&State::Up));
+        ledger
+            .digest_until(monthly::tests::ts(12 * 86_400), &|| true)
+            .unwrap();
+        for &now in &moments {
+            assert_eq!(resumed(now), expected(now), "digested, as of {now}");
+        }
     }
 }

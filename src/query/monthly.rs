@@ -895,7 +895,8 @@ pub fn incidents(
                 .runs
                 .iter()
                 .find(|r| r.first >= outage.start && r.outcome == Outcome::Down);
-            let ongoing = outage.end >= now.min(period.end)
+            // Timelines end on whole milliseconds (the ledger's resolution), `now` does not.
+            let ongoing = outage.end.as_millisecond() >= now.min(period.end).as_millisecond()
                 && probe
                     .evidence
                     .runs

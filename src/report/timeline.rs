@@ -732,4 +732,144 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_restart_inside_stale_after_neither_splits_an_outage_nor_restarts_its_count() {
+        // Confirmed at 180 s; the daemon stopped after the check at 240 s and its first check
+        // after the restart came 100 s later, inside stale_after (120 s): the failures after
+        // the restart continue the outage, which is down from its first failure throughout.
+        let t = Timeline::from_samples(
+            samples(&[
+                (0, Up),
+                (60, Down),
+                (120, Down),
+                (180, Down),
+                (240, Down),
+                (340, Down),
+                (400, Down),
+                (460, Up),
+            ]),
+            rules(3),
+            at(500),
+        );
+        assert_eq!(
+            shape(&t),
+            [
+                (0, 60, State::Up),
+                (60, 460, State::Down),
+                (460, 500, State::Up)
+            ]
+        );
+        // Even when the run was not confirmed before the restart: three failures in a row.
+        let t = Timeline::from_samples(
+            samples(&[(0, Up), (60, Down), (180, Down), (300, Down), (360, Up)]),
+            rules(3),
+            at(400),
+        );
+        assert_eq!(
+            shape(&t),
+            [
+                (0, 60, State::Up),
+                (60, 360, State::Down),
+                (360, 400, State::Up)
+            ]
+        );
+    }
+
+    #[test]
+    fn after_a_restart_longer_than_stale_after_an_outage_is_confirmed_anew() {
+        // Confirmed before the restart; 200 s without results; two failures after it are a
+        // transient (threshold 3), however long the probe had been down before.
+        let t = Timeline::from_samples(
+            samples(&[
+                (0, Down),
+                (60, Down),
+                (120, Down),
+                (320, Down),
+                (380, Down),
+                (440, Up),
+            ]),
+            rules(3),
+            at(500),
+        );
+        assert_eq!(
+            shape(&t),
+            [
+                (0, 240, State::Down),
+                (240, 320, State::Unknown),
+                (320, 500, State::Up)
+            ]
+        );
+    }
+
+    /// The report and the live state read results alike: with `success_threshold = 1` the
+    /// down time of a timeline is exactly the time a [`crate::threshold::Tracker`] fed the
+    /// same results holds `down`, each result standing for at most `stale_after`.
+    #[test]
+    fn timelines_are_down_exactly_while_the_live_state_is() {
+        use crate::threshold::{Observation, Thresholds, Tracker};
+        let mut rng = crate::testing::Rng::new(29);
+        let stale_ms = 120_000;
+        for case in 0..300 {
+            let threshold = 1 + rng.below(4) as u32;
+            let mut list = Vec::new();
+            let mut ms = 0i64;
+            for _ in 0..rng.below(60) {
+                let longest = if rng.below(8) == 0 { 300_000 } else { 70_000 };
+                ms += 1 + rng.below(longest) as i64;
+                list.push(Sample {
+                    at: Timestamp::from_millisecond(T0 * 1000 + ms).unwrap(),
+                    outcome: [Up, Down, Down, Degraded][rng.below(4) as usize],
+                });
+            }
+            let until = Timestamp::from_millisecond(T0 * 1000 + ms + 1 + rng.below(200_000) as i64)
+                .unwrap();
+            let timeline = Timeline::from_samples(list.clone(), rules(threshold), until);
+            let reported: Vec<(i64, i64)> = timeline
+                .pieces()
+                .iter()
+                .filter(|piece| piece.state == State::Down)
+                .map(|piece| (piece.start, piece.end))
+                .collect();
+
+            let mut tracker = Tracker::new(Thresholds {
+                failure: threshold,
+                success: 1,
+                stale_after: Duration::from_millis(stale_ms as u64),
+            });
+            let mut live = Vec::new();
+            let mut open: Option<i64> = None;
+            let mut previous: Option<i64> = None;
+            for sample in &list {
+                let now = to_millis(sample.at);
+                if let (Some(start), Some(previous)) = (open, previous)
+                    && now - previous > stale_ms
+                {
+                    live.push((start, previous + stale_ms));
+                    open = None;
+                }
+                let down = sample.outcome == Down;
+                let transition = tracker.observe(&Observation {
+                    at: sample.at,
+                    outcome: sample.outcome,
+                    error_class: down.then_some(crate::model::ErrorClass::Connect),
+                    detail: "",
+                });
+                match transition {
+                    Some(t) if t.to == State::Down => open = Some(to_millis(t.since)),
+                    Some(t) if t.from == State::Down => {
+                        if let Some(start) = open.take() {
+                            live.push((start, to_millis(t.since)));
+                        }
+                    }
+                    _ => {}
+                }
+                previous = Some(now);
+            }
+            if let (Some(start), Some(previous)) = (open, previous) {
+                live.push((start, (previous + stale_ms).min(to_millis(until))));
+            }
+            assert_eq!(reported, live, "case {case}: {list:?}");
+        }
+    }
 }

@@ -16,5 +16,6 @@ mod disk_full;
 mod http;
 mod hung_resolver;
 mod report;
+mod restart;
 mod systemd;
 mod validate;
