@@ -130,11 +130,17 @@ pub(super) fn report(config_path: &Path, args: &ReportArgs) -> anyhow::Result<Ex
         Format::Json => serde_json::to_string_pretty(&document)? + "\n",
         Format::Table => table(&document),
         Format::Csv => csv(&document),
-        Format::Markdown => markdown(&document, &incidents),
+        Format::Markdown => markdown(&document, &incidents, show_details(config_path)),
     };
     print!("{text}");
     let missed = document.probes.iter().any(|p| !p.met) || document.slas.iter().any(|s| !s.met);
     Ok(if missed { Exit::Failed } else { Exit::Ok })
+}
+
+/// `[daemon].show_details` of the configuration: whether client-facing text may show check
+/// details (addresses, OS errors). Hidden when the configuration cannot be read.
+fn show_details(config_path: &Path) -> bool {
+    crate::config::load(config_path).is_ok_and(|config| config.daemon.show_details)
 }
 
 pub(super) fn incidents(config_path: &Path, args: &IncidentsArgs) -> anyhow::Result<Exit> {
@@ -169,9 +175,8 @@ pub(super) fn incidents(config_path: &Path, args: &IncidentsArgs) -> anyhow::Res
         rows.push([
             i.probe.clone(),
             i.start.to_string(),
-            i.end
-                .map_or_else(|| "ongoing".to_owned(), |e| e.to_string()),
-            duration(i.duration_seconds),
+            i.end.map_or_else(|| "-".to_owned(), |e| e.to_string()),
+            incident_duration(i),
             cause(i),
         ]);
     }
@@ -188,6 +193,28 @@ fn cause(incident: &Incident) -> String {
     match incident.error_class {
         Some(class) => format!("{class}: {}", incident.detail),
         None => incident.detail.clone(),
+    }
+}
+
+/// The cause a client may read: the error class alone, since the detail can hold internal
+/// addresses and OS error numbers — unless `[daemon].show_details` allows it.
+fn public_cause(incident: &Incident, show_details: bool) -> String {
+    match (incident.error_class, show_details) {
+        (_, true) => cause(incident),
+        (Some(class), false) => class.to_string(),
+        (None, false) => String::new(),
+    }
+}
+
+/// An ended incident's length to the second; an ongoing one's so far, to the minute.
+fn incident_duration(incident: &Incident) -> String {
+    if incident.end.is_none() {
+        format!(
+            "ongoing for {}",
+            monthly::minutes_text(incident.duration_seconds)
+        )
+    } else {
+        duration(incident.duration_seconds)
     }
 }
 
@@ -382,14 +409,21 @@ fn section(out: &mut String, title: &str, header: Option<&str>, lines: &[String]
     out.push('\n');
 }
 
-fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
+/// The client-facing summary: times to the minute in the report's time zone, and no check
+/// details (see [`public_cause`]) unless `show_details`.
+fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool) -> String {
+    // The zone was validated when the configuration loaded; UTC times are still true ones.
+    let zone = jiff::tz::TimeZone::get(&document.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let time = |at: Timestamp| monthly::local_time_text(at, &zone);
     let mut out = String::new();
     let period = format!(
         "{} to {} ({})",
-        document.period_start, document.period_end, document.timezone
+        time(document.period_start),
+        time(document.period_end),
+        document.timezone
     );
     let status = if document.in_progress {
-        format!("month in progress, figures as of {}", document.as_of)
+        format!("month in progress, figures as of {}", time(document.as_of))
     } else {
         "final figures".to_owned()
     };
@@ -424,28 +458,26 @@ fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
         let incident_lines: Vec<String> = mine
             .iter()
             .map(|i| {
-                let end = i
-                    .end
-                    .map_or_else(|| "ongoing".to_owned(), |e| e.to_string());
+                let end = i.end.map_or_else(|| "—".to_owned(), time);
                 format!(
                     "| {} | {} | {end} | {} | {} |",
                     i.probe,
-                    i.start,
-                    duration(i.duration_seconds),
-                    cause(i)
+                    time(i.start),
+                    incident_duration(i),
+                    public_cause(i, show_details)
                 )
             })
             .collect();
         section(
             &mut out,
             "Incidents",
-            Some("| Service | Start (UTC) | End (UTC) | Duration | Cause |\n|---|---|---|---|---|"),
+            Some("| Service | Start | End | Duration | Cause |\n|---|---|---|---|---|"),
             &incident_lines,
         );
         let windows: Vec<String> = sla
             .maintenance
             .iter()
-            .map(|w| format!("- {} to {}: {}", w.start, w.end, w.reason))
+            .map(|w| format!("- {} to {}: {}", time(w.start), time(w.end), w.reason))
             .collect();
         section(&mut out, "Planned maintenance", None, &windows);
         let exclusions: Vec<String> = document
@@ -453,9 +485,15 @@ fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
             .iter()
             .filter(|p| sla.probes.contains(&p.name))
             .flat_map(|p| {
-                p.exclusions
-                    .iter()
-                    .map(move |e| format!("- {}: {} to {} — {}", p.name, e.from, e.to, e.reason))
+                p.exclusions.iter().map(move |e| {
+                    format!(
+                        "- {}: {} to {} — {}",
+                        p.name,
+                        time(e.from),
+                        time(e.to),
+                        e.reason
+                    )
+                })
             })
             .collect();
         section(&mut out, "Exclusions", None, &exclusions);

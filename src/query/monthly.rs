@@ -203,6 +203,9 @@ pub struct Incident {
     pub start: Timestamp,
     /// First successful check after it; `null` while ongoing.
     pub end: Option<Timestamp>,
+    /// No result has come after its failures yet: it has no end so far.
+    #[serde(default)]
+    pub ongoing: bool,
     /// Length in seconds (so far, while ongoing).
     pub duration_seconds: f64,
     /// Error class of the first failure.
@@ -409,18 +412,25 @@ pub fn month_document(
         (None, Some(_)) => Vec::new(),
         (None, None) => config.slas.iter().collect(),
     };
+    // Disabled probes are in no report: they are not measured, and an SLA naming one is
+    // judged on its enabled members.
+    let enabled = || config.probes.iter().filter(|p| p.enabled);
     let probes: Vec<&ProbeSpec> = match (&selection.probe, &selection.sla) {
-        (Some(name), _) => vec![
-            config
+        (Some(name), _) => {
+            let spec = config
                 .probe(name)
-                .ok_or_else(|| QueryError::UnknownProbe(name.clone()))?,
-        ],
-        (None, Some(_)) => config
-            .probes
-            .iter()
+                .ok_or_else(|| QueryError::UnknownProbe(name.clone()))?;
+            if !spec.enabled {
+                return Err(QueryError::BadRequest(format!(
+                    "probe \"{name}\" is disabled (enabled = false): it has no report"
+                )));
+            }
+            vec![spec]
+        }
+        (None, Some(_)) => enabled()
             .filter(|p| slas.iter().any(|sla| covers(sla, &p.name)))
             .collect(),
-        (None, None) => config.probes.iter().collect(),
+        (None, None) => enabled().collect(),
     };
     let first_seen = |window: &MaintenanceWindow| -> Option<Timestamp> {
         ledger.maintenance_seen(&window.identity).ok().flatten()
@@ -464,11 +474,7 @@ pub fn month_document(
 
     let mut sla_months = Vec::with_capacity(slas.len());
     for sla in slas {
-        let member_specs: Vec<&ProbeSpec> = config
-            .probes
-            .iter()
-            .filter(|p| covers(sla, &p.name))
-            .collect();
+        let member_specs: Vec<&ProbeSpec> = enabled().filter(|p| covers(sla, &p.name)).collect();
         let key = closed_key(month, zone, "sla", &sla.name);
         let closed = is_closed(period, now, member_specs.iter().copied());
         if let Some(stored) = stored::<SlaMonth>(ledger, &key, closed)? {
@@ -872,7 +878,15 @@ fn sla_month(
     })
 }
 
-/// Confirmed outages overlapping the month, with the first failure's class and detail.
+/// Confirmed outages overlapping the month, with the first failure's class and detail, as of
+/// `now`. Disabled probes are left out, like everywhere but `validate`.
+///
+/// An outage is shown with its own start and end even where they lie outside the month. Its
+/// end is the first successful check after it (or, when the results stop for longer than
+/// `stale_after` first, where its last failure stops counting, as the timeline has it); with
+/// no result at all after its failures it is *ongoing*: `end` is `null` and the duration runs
+/// until `now`. The month's timeline alone cannot tell, since it stops at the month's end or
+/// at `now`, and showing that instant as the end would make an outage look resolved.
 pub fn incidents(
     config: &Config,
     ledger: &Ledger,
@@ -882,10 +896,18 @@ pub fn incidents(
     let period = month
         .bounds(&config.daemon.timezone)
         .map_err(|e| QueryError::BadRequest(e.to_string()))?;
+    let measured = Interval::new(period.start, now.min(period.end).max(period.start));
     let mut found = Vec::new();
-    for spec in &config.probes {
+    for spec in config.probes.iter().filter(|p| p.enabled) {
         let probe = load_probe(config, ledger, spec, period, now)?;
-        let measured = Interval::new(period.start, now.min(period.end).max(period.start));
+        // Time after the last evidence the timeline has is unknown: an outage reaching it
+        // has no end the timeline knows of.
+        let evidence_end = probe
+            .timeline
+            .segments()
+            .filter(|s| s.state != State::Unknown)
+            .map(|s| s.end)
+            .max();
         for outage in outages(&probe.timeline) {
             if outage.intersect(&measured).is_none() {
                 continue;
@@ -895,17 +917,20 @@ pub fn incidents(
                 .runs
                 .iter()
                 .find(|r| r.first >= outage.start && r.outcome == Outcome::Down);
-            let ongoing = outage.end >= now.min(period.end)
-                && probe
-                    .evidence
-                    .runs
-                    .last()
-                    .is_some_and(|r| r.outcome == Outcome::Down);
+            let end = if evidence_end.is_some_and(|end| outage.end >= end) {
+                outage_end(ledger, spec, &probe.evidence.runs, outage.start, period, now)?
+            } else {
+                Some(outage.end)
+            };
+            let until = end.unwrap_or(now).max(outage.start);
             found.push(Incident {
                 probe: spec.name.to_string(),
                 start: outage.start,
-                end: (!ongoing).then_some(outage.end),
-                duration_seconds: outage.duration().as_f64(),
+                end,
+                ongoing: end.is_none(),
+                // Milliseconds, like the timeline's figures.
+                duration_seconds: until.duration_since(outage.start).as_millis().max(0) as f64
+                    / 1e3,
                 error_class: first.and_then(|r| r.error_class),
                 detail: first.map(|r| r.detail.clone()).unwrap_or_default(),
             });
@@ -913,6 +938,104 @@ pub fn incidents(
     }
     found.sort_by_key(|i| i.start);
     Ok(found)
+}
+
+/// Follows an outage's failures past the month's timeline: `Some(end)` once a result ends it
+/// (see [`OutageEnd`]), `None` while no result came after its failures up to `now`. Reads the
+/// evidence already loaded, then, for a past month whose outage outlasted the margin read
+/// around it, the ledger a day at a time.
+fn outage_end(
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    runs: &[Run],
+    start: Timestamp,
+    period: Interval,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, QueryError> {
+    let mut follow = OutageEnd::new(spec.stale_after);
+    for run in runs.iter().filter(|r| r.last >= start) {
+        if let Some(end) = follow.result(run.first, run.outcome) {
+            return Ok(Some(end));
+        }
+        if run.outcome == Outcome::Down {
+            // Inside a run no gap is longer than `stale_after` (runs split there).
+            follow.last_failure = Some(run.last);
+        }
+    }
+    // The evidence was read up to the month's end plus the margin, or up to `now`.
+    let mut from = period
+        .end
+        .checked_add(margin(spec))
+        .unwrap_or(period.end)
+        .min(now);
+    const DAY: SignedDuration = SignedDuration::from_hours(24);
+    while from < now {
+        let to = from.checked_add(DAY).unwrap_or(now).min(now);
+        for record in ledger.results(&spec.name, from, to)? {
+            if let Some(end) = follow.result(record.at, record.outcome) {
+                return Ok(Some(end));
+            }
+        }
+        from = to;
+    }
+    Ok(None)
+}
+
+/// Where an outage ends, fed the results after its first failure in time order: at the first
+/// result that is not a failure, or `stale_after` after its last failure when the next result
+/// comes later than that (the time between is unknown, not down: SPEC §3).
+struct OutageEnd {
+    stale_after: SignedDuration,
+    last_failure: Option<Timestamp>,
+}
+
+impl OutageEnd {
+    fn new(stale_after: Duration) -> OutageEnd {
+        OutageEnd {
+            stale_after: SignedDuration::try_from(stale_after).unwrap_or(SignedDuration::MAX),
+            last_failure: None,
+        }
+    }
+
+    /// The outage's end if the result at `at` ends it.
+    fn result(&mut self, at: Timestamp, outcome: Outcome) -> Option<Timestamp> {
+        let held_until = self
+            .last_failure
+            .map(|last| last.checked_add(self.stale_after).unwrap_or(Timestamp::MAX));
+        if let Some(held_until) = held_until
+            && at > held_until
+        {
+            return Some(held_until);
+        }
+        if outcome == Outcome::Down {
+            self.last_failure = Some(at);
+            None
+        } else if self.last_failure.is_some() {
+            Some(at)
+        } else {
+            // A success before the outage's first failure (ms rounding of its start).
+            None
+        }
+    }
+}
+
+/// A duration to the minute, the way people say it: `2h 10m`, `3d 4h 0m`, `0m`.
+pub fn minutes_text(seconds: f64) -> String {
+    let minutes = (seconds.max(0.0) / 60.0).floor() as u64;
+    let (days, hours, minutes) = (minutes / 1_440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h {minutes}m"),
+    }
+}
+
+/// `at` as people read it in `zone`, to the minute, with the zone's abbreviation:
+/// `2026-11-03 14:05 CET`. For text a client reads (Markdown reports, the status page).
+pub fn local_time_text(at: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 #[cfg(test)]
