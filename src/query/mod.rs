@@ -137,7 +137,8 @@ pub struct StatusReport {
     pub daemon_running: bool,
     /// When the answer was computed.
     pub at: Timestamp,
-    /// Every configured probe, in configuration order.
+    /// Every enabled probe, in configuration order (a disabled one is not monitored, so it
+    /// has no status; `validate` counts it).
     pub probes: Vec<ProbeStatus>,
     /// Probes per state.
     pub summary: Summary,
@@ -154,7 +155,7 @@ pub struct Summary {
     pub degraded: usize,
     /// Down.
     pub down: usize,
-    /// Unknown (never checked, stale, or disabled).
+    /// Unknown (never checked, or stale).
     pub unknown: usize,
 }
 
@@ -268,7 +269,7 @@ fn is_fresh(last: Option<&LastCheck>, spec: &ProbeSpec, now: Timestamp) -> bool 
 pub fn status_from_ledger(config: &Config, ledger: &Ledger) -> Result<StatusReport, QueryError> {
     let now = Timestamp::now();
     let mut probes = Vec::with_capacity(config.probes.len());
-    for spec in &config.probes {
+    for spec in config.probes.iter().filter(|p| p.enabled) {
         let records = ledger.last_results(&spec.name, replay_depth(spec))?;
         let tracker = replay(spec, &records);
         let last = records.last().map(LastCheck::from);
