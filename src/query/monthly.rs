@@ -918,7 +918,14 @@ pub fn incidents(
                 .iter()
                 .find(|r| r.first >= outage.start && r.outcome == Outcome::Down);
             let end = if evidence_end.is_some_and(|end| outage.end >= end) {
-                outage_end(ledger, spec, &probe.evidence.runs, outage.start, period, now)?
+                outage_end(
+                    ledger,
+                    spec,
+                    &probe.evidence.runs,
+                    outage.start,
+                    period,
+                    now,
+                )?
             } else {
                 Some(outage.end)
             };
@@ -1174,6 +1181,182 @@ pub(super) mod tests {
         let records = ten_days();
         ledger.append(&records).unwrap();
         (dir, config, ledger, records)
+    }
+
+    /// A configuration (`main` plus `probes`) in a temporary folder and a ledger holding
+    /// `records`.
+    fn ledger_with(
+        main: &str,
+        probes: &str,
+        records: &[ResultRecord],
+    ) -> (tempfile::TempDir, Config, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        std::fs::write(dir.path().join("upledger.toml"), main).unwrap();
+        std::fs::write(dir.path().join("probes.d/p.toml"), probes).unwrap();
+        let config = crate::config::load(&dir.path().join("upledger.toml")).unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        ledger.append(records).unwrap();
+        (dir, config, ledger)
+    }
+
+    /// Results of `probe` every 30 s over `[from, to)` (offsets from 1 Oct 2026 00:00Z),
+    /// down inside `down`.
+    fn every_30s(probe: &str, from: i64, to: i64, down: (i64, i64)) -> Vec<ResultRecord> {
+        let name = ProbeName::new(probe).unwrap();
+        (from..to)
+            .step_by(30)
+            .map(|t| {
+                let failed = (down.0..down.1).contains(&t);
+                ResultRecord {
+                    probe: name.clone(),
+                    at: ts(t),
+                    latency: Duration::from_millis(3),
+                    outcome: if failed { Outcome::Down } else { Outcome::Up },
+                    error_class: failed.then_some(ErrorClass::Connect),
+                    detail: if failed {
+                        "connection refused".to_owned()
+                    } else {
+                        String::new()
+                    },
+                }
+            })
+            .collect()
+    }
+
+    const MAIN: &str = "[daemon]\nledger = \"ledger\"\n";
+    /// `web`: every 30 s, confirmed after 3 failures, `stale_after` 60 s.
+    const WEB: &str = "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+                       interval = \"30s\"\ntimeout = \"5s\"\nfailure_threshold = 3\n";
+    const HOUR_S: i64 = 3_600;
+
+    fn october() -> Month {
+        "2026-10".parse().unwrap()
+    }
+
+    #[test]
+    fn an_outage_with_no_result_after_it_is_ongoing_not_ended_now() {
+        // Up for two hours, then down until the last result, 10 s before `now`.
+        let records = every_30s("web", 0, 3 * HOUR_S, (2 * HOUR_S, 3 * HOUR_S));
+        let (_dir, config, ledger) = ledger_with(MAIN, WEB, &records);
+        let now = ts(3 * HOUR_S - 20) + SignedDuration::from_nanos(123_456_789);
+        let found = incidents(&config, &ledger, october(), now).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let outage = &found[0];
+        assert_eq!(outage.start, ts(2 * HOUR_S));
+        assert_eq!(outage.end, None, "not resolved: {outage:?}");
+        assert!(outage.ongoing);
+        assert_eq!(outage.duration_seconds, 3_580.123, "so far");
+        let json = serde_json::to_value(outage).unwrap();
+        assert_eq!(json["end"], serde_json::Value::Null);
+        assert_eq!(json["ongoing"], true);
+
+        // Results that stopped (the daemon was stopped) end nothing either.
+        let later = ts(5 * HOUR_S);
+        let found = incidents(&config, &ledger, october(), later).unwrap();
+        assert_eq!((found[0].end, found[0].ongoing), (None, true));
+        assert_eq!(found[0].duration_seconds, 3.0 * 3_600.0);
+
+        // The first successful check ends it.
+        ledger
+            .append(&every_30s("web", 3 * HOUR_S, 3 * HOUR_S + 30, (0, 0)))
+            .unwrap();
+        let found = incidents(&config, &ledger, october(), later).unwrap();
+        assert_eq!(found[0].end, Some(ts(3 * HOUR_S)));
+        assert!(!found[0].ongoing);
+        assert_eq!(found[0].duration_seconds, 3_600.0);
+    }
+
+    #[test]
+    fn an_outage_across_the_month_end_keeps_its_own_end() {
+        let oct_31_2200 = 30 * 86_400 + 22 * HOUR_S;
+        let nov_1 = 31 * 86_400;
+        // Down 23:50–00:10 across the month end, then from 01:00 on 1 November for two days.
+        let mut records = every_30s(
+            "web",
+            oct_31_2200,
+            nov_1 + HOUR_S,
+            (nov_1 - 600, nov_1 + 600),
+        );
+        records.extend(every_30s(
+            "web",
+            nov_1 + HOUR_S,
+            nov_1 + 3 * 86_400,
+            (nov_1 + HOUR_S, nov_1 + 2 * 86_400 + HOUR_S),
+        ));
+        let (_dir, config, ledger) = ledger_with(MAIN, WEB, &records);
+        let now = ts(nov_1 + 10 * 86_400);
+        let found = incidents(&config, &ledger, october(), now).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].start, ts(nov_1 - 600));
+        assert_eq!(found[0].end, Some(ts(nov_1 + 600)), "not the month's end");
+        assert_eq!(found[0].duration_seconds, 1_200.0);
+
+        // A month in progress sees only results up to `now`: ongoing as of then…
+        let found = incidents(&config, &ledger, october(), ts(nov_1 - 60)).unwrap();
+        assert_eq!((found[0].end, found[0].ongoing), (None, true));
+        // …and November's own incidents: the same one, then the long one read past the
+        // margin, which ended on 3 November.
+        let november: Month = "2026-11".parse().unwrap();
+        let found = incidents(&config, &ledger, november, now).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].end, Some(ts(nov_1 + 600)));
+        assert_eq!(found[1].start, ts(nov_1 + HOUR_S));
+        assert_eq!(found[1].end, Some(ts(nov_1 + 2 * 86_400 + HOUR_S)));
+    }
+
+    #[test]
+    fn disabled_probes_are_in_no_report_and_in_no_sla() {
+        let main = "[daemon]\nledger = \"ledger\"\n\n\
+                    [[sla]]\nname = \"acme\"\nprobes = [\"*\"]\ntarget = \"99%\"\n";
+        let probes = format!(
+            "{WEB}\n[[probe]]\nname = \"retired\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             interval = \"30s\"\ntimeout = \"5s\"\nenabled = false\n"
+        );
+        // Both have a day of results (the disabled one from before it was disabled), down
+        // at different times: web for 10 minutes, retired for an hour.
+        let mut records = every_30s("web", 0, 86_400, (HOUR_S, HOUR_S + 600));
+        records.extend(every_30s("retired", 0, 86_400, (5 * HOUR_S, 6 * HOUR_S)));
+        let (_dir, config, ledger) = ledger_with(main, &probes, &records);
+        let now = ts(20 * 86_400);
+        let doc = month_document(&config, &ledger, october(), now, &Selection::default()).unwrap();
+        let names: Vec<&str> = doc.probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["web"]);
+        let acme = &doc.slas[0];
+        assert_eq!(acme.probes, ["web"]);
+        assert_eq!(
+            acme.downtime_seconds, 600.0,
+            "the disabled probe's hour is not counted"
+        );
+        assert_eq!(acme.availability, doc.probes[0].availability);
+
+        let found = incidents(&config, &ledger, october(), now).unwrap();
+        let names: Vec<&str> = found.iter().map(|i| i.probe.as_str()).collect();
+        assert_eq!(names, ["web"]);
+
+        let only = Selection {
+            probe: Some("retired".to_owned()),
+            sla: None,
+        };
+        let refused = month_document(&config, &ledger, october(), now, &only).unwrap_err();
+        assert!(refused.to_string().contains("disabled"), "{refused}");
+    }
+
+    #[test]
+    fn durations_read_to_the_minute_and_times_in_the_zone() {
+        assert_eq!(minutes_text(0.0), "0m");
+        assert_eq!(minutes_text(59.9), "0m");
+        assert_eq!(minutes_text(7_800.0 + 59.0), "2h 10m");
+        assert_eq!(minutes_text(86_400.0 * 3.0 + 4.0 * 3_600.0), "3d 4h 0m");
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let winter: Timestamp = "2026-11-03T13:05:59.123456789Z".parse().unwrap();
+        assert_eq!(local_time_text(winter, &berlin), "2026-11-03 14:05 CET");
+        let summer: Timestamp = "2026-07-03T13:05:00Z".parse().unwrap();
+        assert_eq!(local_time_text(summer, &berlin), "2026-07-03 15:05 CEST");
+        assert_eq!(
+            local_time_text(winter, &jiff::tz::TimeZone::UTC),
+            "2026-11-03 13:05 UTC"
+        );
     }
 
     #[test]
