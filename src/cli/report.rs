@@ -522,3 +522,87 @@ fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// November 2026 in Europe/Berlin, in progress, one SLA with a maintenance window.
+    fn november() -> MonthDocument {
+        serde_json::from_value(serde_json::json!({
+            "month": "2026-11", "timezone": "Europe/Berlin",
+            "period_start": "2026-10-31T23:00:00Z", "period_end": "2026-11-30T23:00:00Z",
+            "in_progress": true, "as_of": "2026-11-03T14:10:45.123456789Z",
+            "probes": [],
+            "slas": [{
+                "name": "acme", "client": "ACME Corp", "probes": ["db"], "mode": "all",
+                "target": 99.9, "availability": 99.5, "availability_exact": "199/200",
+                "coverage": 100.0, "downtime_seconds": 8_130.0, "eligible_seconds": 1_626_000.0,
+                "budget_seconds": 2_592.0, "budget_remaining_seconds": -5_538.0, "met": false,
+                "credit_percent": 0.0, "credit_amount": 0.0, "currency": null,
+                "maintenance": [{
+                    "start": "2026-11-08T02:00:00Z", "end": "2026-11-08T04:00:00Z",
+                    "reason": "database upgrade", "first_seen": null, "seen_late": false
+                }]
+            }]
+        }))
+        .unwrap()
+    }
+
+    /// An ongoing outage (2 h 10 m so far) and an ended one whose detail names an address.
+    fn incidents() -> Vec<Incident> {
+        let detail = "connection refused (os error 111) to 10.0.0.7:5432".to_owned();
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        vec![
+            Incident {
+                probe: "db".to_owned(),
+                start: at("2026-11-02T08:00:00.250Z"),
+                end: Some(at("2026-11-02T08:05:00.250Z")),
+                ongoing: false,
+                duration_seconds: 300.0,
+                error_class: Some(crate::model::ErrorClass::Connect),
+                detail: detail.clone(),
+            },
+            Incident {
+                probe: "db".to_owned(),
+                start: at("2026-11-03T12:00:00Z"),
+                end: None,
+                ongoing: true,
+                duration_seconds: 7_830.5,
+                error_class: Some(crate::model::ErrorClass::Connect),
+                detail,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_markdown_report_reads_in_its_zone_without_details() {
+        let text = markdown(&november(), &incidents(), false);
+        for shown in [
+            "2026-11-01 00:00 CET to 2026-12-01 00:00 CET (Europe/Berlin)",
+            "figures as of 2026-11-03 15:10 CET",
+            "| db | 2026-11-02 09:00 CET | 2026-11-02 09:05 CET | 5m | connect |",
+            "| db | 2026-11-03 13:00 CET | — | ongoing for 2h 10m | connect |",
+            "- 2026-11-08 03:00 CET to 2026-11-08 05:00 CET: database upgrade",
+        ] {
+            assert!(text.contains(shown), "the report lacks {shown:?}:\n{text}");
+        }
+        for hidden in [
+            "UTC", "10.0.0.7", "os error", "refused", ":00Z", ".250", ".123",
+        ] {
+            assert!(
+                !text.contains(hidden),
+                "the report shows {hidden:?}:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_markdown_report_shows_details_when_allowed() {
+        let text = markdown(&november(), &incidents(), true);
+        assert!(
+            text.contains("| connect: connection refused (os error 111) to 10.0.0.7:5432 |"),
+            "{text}"
+        );
+    }
+}

@@ -217,3 +217,100 @@ fn duration(seconds: f64) -> String {
     let whole = seconds.round().max(0.0) as u64;
     humantime::format_duration(std::time::Duration::from_secs(whole)).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::{model::ErrorClass, query::Summary};
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// A configuration in Europe/Berlin with `show_details` as given.
+    fn config(show_details: bool) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        std::fs::write(
+            dir.path().join("upledger.toml"),
+            format!(
+                "[daemon]\nledger = \"ledger\"\ntimezone = \"Europe/Berlin\"\n\
+                 show_details = {show_details}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("probes.d/p.toml"),
+            "[[probe]]\nname = \"db\"\nkind = \"tcp\"\naddress = \"10.0.0.7:5432\"\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&dir.path().join("upledger.toml")).unwrap();
+        (dir, config)
+    }
+
+    /// An ongoing outage (2 h 10 m so far) and an ended one whose detail names an address.
+    fn figures() -> Figures {
+        let detail = "connection refused (os error 111) to 10.0.0.7:5432".to_owned();
+        Figures {
+            incidents: vec![
+                Incident {
+                    probe: "db".to_owned(),
+                    start: at("2026-11-03T12:00:00Z"),
+                    end: None,
+                    ongoing: true,
+                    duration_seconds: 7_830.5,
+                    error_class: Some(ErrorClass::Connect),
+                    detail: detail.clone(),
+                },
+                Incident {
+                    probe: "db".to_owned(),
+                    start: at("2026-11-02T08:00:00.250Z"),
+                    end: Some(at("2026-11-02T08:05:00.250Z")),
+                    ongoing: false,
+                    duration_seconds: 300.0,
+                    error_class: Some(ErrorClass::Connect),
+                    detail,
+                },
+            ],
+            computed_at: Some(at("2026-11-03T14:10:30.5Z")),
+            ..Figures::default()
+        }
+    }
+
+    fn status() -> StatusReport {
+        StatusReport {
+            daemon_running: true,
+            at: at("2026-11-03T14:10:45.123456789Z"),
+            probes: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn incidents_read_in_the_zone_and_ongoing_ones_have_no_end() {
+        let (_dir, config) = config(false);
+        let page = render(&config, &status(), &figures());
+        for shown in [
+            "<strong>db</strong> down since 2026-11-03 13:00 CET, ongoing for 2h 10m — connect</li>",
+            "<strong>db</strong> down 2026-11-02 09:00 CET → 2026-11-02 09:05 CET (5m) — connect</li>",
+            "Live state as of 2026-11-03 15:10 CET",
+        ] {
+            assert!(page.contains(shown), "the page lacks {shown:?}:\n{page}");
+        }
+        for hidden in ["UTC", "10.0.0.7", "os error", "refused", ":00Z", ".250"] {
+            assert!(!page.contains(hidden), "the page shows {hidden:?}:\n{page}");
+        }
+    }
+
+    #[test]
+    fn details_show_only_when_allowed() {
+        let (_dir, config) = config(true);
+        let page = render(&config, &status(), &figures());
+        assert!(
+            page.contains("— connect: connection refused (os error 111) to 10.0.0.7:5432</li>"),
+            "{page}"
+        );
+    }
+}
