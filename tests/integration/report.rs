@@ -234,8 +234,8 @@ async fn a_month_imported_gives_the_hand_calculated_figures() {
         "database upgrade",
         "carrier fibre cut (force majeure)",
         "10% = 200.00 EUR",
-        "2026-10-05T10:00:00Z",
-        "connect: connection refused",
+        // Client-facing: times to the minute in the report's zone, the error class only.
+        "| web | 2026-10-05 10:00 UTC | 2026-10-05 10:05 UTC | 5m | connect |",
     ] {
         assert!(
             markdown.stdout.contains(needle),
@@ -243,6 +243,11 @@ async fn a_month_imported_gives_the_hand_calculated_figures() {
             markdown.stdout
         );
     }
+    assert!(
+        !markdown.stdout.contains("refused"),
+        "no check detail without show_details:\n{}",
+        markdown.stdout
+    );
     let csv = upledger()
         .arg("--config")
         .arg(config.main_path())
