@@ -296,6 +296,8 @@ fn status(handle: &Handle) -> Result<serde_json::Value, String> {
     let probes: Vec<_> = config
         .probes
         .iter()
+        // A disabled probe is not monitored: no status (see `StatusReport::probes`).
+        .filter(|spec| spec.enabled)
         .map(|spec| match board.get(&spec.name) {
             // The board holds the state as of the last check; judge staleness now.
             Some(status) => query::restale(status.clone(), spec, now),

@@ -151,11 +151,17 @@ pub(super) fn report(config_path: &Path, args: &ReportArgs) -> anyhow::Result<Ex
         Format::Json => serde_json::to_string_pretty(&document)? + "\n",
         Format::Table => table(&document),
         Format::Csv => csv(&document),
-        Format::Markdown => markdown(&document, &incidents),
+        Format::Markdown => markdown(&document, &incidents, show_details(config_path)),
     };
     print!("{text}");
     let missed = document.probes.iter().any(|p| !p.met) || document.slas.iter().any(|s| !s.met);
     Ok(if missed { Exit::Failed } else { Exit::Ok })
+}
+
+/// `[daemon].show_details` of the configuration: whether client-facing text may show check
+/// details (addresses, OS errors). Hidden when the configuration cannot be read.
+fn show_details(config_path: &Path) -> bool {
+    crate::config::load(config_path).is_ok_and(|config| config.daemon.show_details)
 }
 
 pub(super) fn incidents(config_path: &Path, args: &IncidentsArgs) -> anyhow::Result<Exit> {
@@ -195,9 +201,8 @@ pub(super) fn incidents(config_path: &Path, args: &IncidentsArgs) -> anyhow::Res
         rows.push([
             i.probe.clone(),
             i.start.to_string(),
-            i.end
-                .map_or_else(|| "ongoing".to_owned(), |e| e.to_string()),
-            duration(i.duration_seconds),
+            i.end.map_or_else(|| "-".to_owned(), |e| e.to_string()),
+            incident_duration(i),
             cause(i),
         ]);
     }
@@ -214,6 +219,28 @@ fn cause(incident: &Incident) -> String {
     match incident.error_class {
         Some(class) => format!("{class}: {}", incident.detail),
         None => incident.detail.clone(),
+    }
+}
+
+/// The cause a client may read: the error class alone, since the detail can hold internal
+/// addresses and OS error numbers — unless `[daemon].show_details` allows it.
+fn public_cause(incident: &Incident, show_details: bool) -> String {
+    match (incident.error_class, show_details) {
+        (_, true) => cause(incident),
+        (Some(class), false) => class.to_string(),
+        (None, false) => String::new(),
+    }
+}
+
+/// An ended incident's length to the second; an ongoing one's so far, to the minute.
+fn incident_duration(incident: &Incident) -> String {
+    if incident.end.is_none() {
+        format!(
+            "ongoing for {}",
+            monthly::minutes_text(incident.duration_seconds)
+        )
+    } else {
+        duration(incident.duration_seconds)
     }
 }
 
@@ -408,14 +435,21 @@ fn section(out: &mut String, title: &str, header: Option<&str>, lines: &[String]
     out.push('\n');
 }
 
-fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
+/// The client-facing summary: times to the minute in the report's time zone, and no check
+/// details (see [`public_cause`]) unless `show_details`.
+fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool) -> String {
+    // The zone was validated when the configuration loaded; UTC times are still true ones.
+    let zone = jiff::tz::TimeZone::get(&document.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let time = |at: Timestamp| monthly::local_time_text(at, &zone);
     let mut out = String::new();
     let period = format!(
         "{} to {} ({})",
-        document.period_start, document.period_end, document.timezone
+        time(document.period_start),
+        time(document.period_end),
+        document.timezone
     );
     let status = if document.in_progress {
-        format!("month in progress, figures as of {}", document.as_of)
+        format!("month in progress, figures as of {}", time(document.as_of))
     } else {
         "final figures".to_owned()
     };
@@ -450,28 +484,26 @@ fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
         let incident_lines: Vec<String> = mine
             .iter()
             .map(|i| {
-                let end = i
-                    .end
-                    .map_or_else(|| "ongoing".to_owned(), |e| e.to_string());
+                let end = i.end.map_or_else(|| "—".to_owned(), time);
                 format!(
                     "| {} | {} | {end} | {} | {} |",
                     i.probe,
-                    i.start,
-                    duration(i.duration_seconds),
-                    cause(i)
+                    time(i.start),
+                    incident_duration(i),
+                    public_cause(i, show_details)
                 )
             })
             .collect();
         section(
             &mut out,
             "Incidents",
-            Some("| Service | Start (UTC) | End (UTC) | Duration | Cause |\n|---|---|---|---|---|"),
+            Some("| Service | Start | End | Duration | Cause |\n|---|---|---|---|---|"),
             &incident_lines,
         );
         let windows: Vec<String> = sla
             .maintenance
             .iter()
-            .map(|w| format!("- {} to {}: {}", w.start, w.end, w.reason))
+            .map(|w| format!("- {} to {}: {}", time(w.start), time(w.end), w.reason))
             .collect();
         section(&mut out, "Planned maintenance", None, &windows);
         let exclusions: Vec<String> = document
@@ -479,9 +511,15 @@ fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
             .iter()
             .filter(|p| sla.probes.contains(&p.name))
             .flat_map(|p| {
-                p.exclusions
-                    .iter()
-                    .map(move |e| format!("- {}: {} to {} — {}", p.name, e.from, e.to, e.reason))
+                p.exclusions.iter().map(move |e| {
+                    format!(
+                        "- {}: {} to {} — {}",
+                        p.name,
+                        time(e.from),
+                        time(e.to),
+                        e.reason
+                    )
+                })
             })
             .collect();
         section(&mut out, "Exclusions", None, &exclusions);
@@ -509,4 +547,88 @@ fn markdown(document: &MonthDocument, incidents: &[Incident]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// November 2026 in Europe/Berlin, in progress, one SLA with a maintenance window.
+    fn november() -> MonthDocument {
+        serde_json::from_value(serde_json::json!({
+            "month": "2026-11", "timezone": "Europe/Berlin",
+            "period_start": "2026-10-31T23:00:00Z", "period_end": "2026-11-30T23:00:00Z",
+            "in_progress": true, "as_of": "2026-11-03T14:10:45.123456789Z",
+            "probes": [],
+            "slas": [{
+                "name": "acme", "client": "ACME Corp", "probes": ["db"], "mode": "all",
+                "target": 99.9, "availability": 99.5, "availability_exact": "199/200",
+                "coverage": 100.0, "downtime_seconds": 8_130.0, "eligible_seconds": 1_626_000.0,
+                "budget_seconds": 2_592.0, "budget_remaining_seconds": -5_538.0, "met": false,
+                "credit_percent": 0.0, "credit_amount": 0.0, "currency": null,
+                "maintenance": [{
+                    "start": "2026-11-08T02:00:00Z", "end": "2026-11-08T04:00:00Z",
+                    "reason": "database upgrade", "first_seen": null, "seen_late": false
+                }]
+            }]
+        }))
+        .unwrap()
+    }
+
+    /// An ongoing outage (2 h 10 m so far) and an ended one whose detail names an address.
+    fn incidents() -> Vec<Incident> {
+        let detail = "connection refused (os error 111) to 10.0.0.7:5432".to_owned();
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        vec![
+            Incident {
+                probe: "db".to_owned(),
+                start: at("2026-11-02T08:00:00.250Z"),
+                end: Some(at("2026-11-02T08:05:00.250Z")),
+                ongoing: false,
+                duration_seconds: 300.0,
+                error_class: Some(crate::model::ErrorClass::Connect),
+                detail: detail.clone(),
+            },
+            Incident {
+                probe: "db".to_owned(),
+                start: at("2026-11-03T12:00:00Z"),
+                end: None,
+                ongoing: true,
+                duration_seconds: 7_830.5,
+                error_class: Some(crate::model::ErrorClass::Connect),
+                detail,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_markdown_report_reads_in_its_zone_without_details() {
+        let text = markdown(&november(), &incidents(), false);
+        for shown in [
+            "2026-11-01 00:00 CET to 2026-12-01 00:00 CET (Europe/Berlin)",
+            "figures as of 2026-11-03 15:10 CET",
+            "| db | 2026-11-02 09:00 CET | 2026-11-02 09:05 CET | 5m | connect |",
+            "| db | 2026-11-03 13:00 CET | — | ongoing for 2h 10m | connect |",
+            "- 2026-11-08 03:00 CET to 2026-11-08 05:00 CET: database upgrade",
+        ] {
+            assert!(text.contains(shown), "the report lacks {shown:?}:\n{text}");
+        }
+        for hidden in [
+            "UTC", "10.0.0.7", "os error", "refused", ":00Z", ".250", ".123",
+        ] {
+            assert!(
+                !text.contains(hidden),
+                "the report shows {hidden:?}:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_markdown_report_shows_details_when_allowed() {
+        let text = markdown(&november(), &incidents(), true);
+        assert!(
+            text.contains("| connect: connection refused (os error 111) to 10.0.0.7:5432 |"),
+            "{text}"
+        );
+    }
 }

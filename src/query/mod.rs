@@ -142,7 +142,8 @@ pub struct StatusReport {
     pub daemon_running: bool,
     /// When the answer was computed.
     pub at: Timestamp,
-    /// Every configured probe, in configuration order.
+    /// Every enabled probe, in configuration order (a disabled one is not monitored, so it
+    /// has no status; `validate` counts it).
     pub probes: Vec<ProbeStatus>,
     /// Probes per state.
     pub summary: Summary,
@@ -159,7 +160,7 @@ pub struct Summary {
     pub degraded: usize,
     /// Down.
     pub down: usize,
-    /// Unknown (never checked, stale, or disabled).
+    /// Unknown (never checked, or stale).
     pub unknown: usize,
 }
 
@@ -295,7 +296,7 @@ fn is_fresh(last: Option<&LastCheck>, spec: &ProbeSpec, now: Timestamp) -> bool 
 pub fn status_from_ledger(config: &Config, ledger: &Ledger) -> Result<StatusReport, QueryError> {
     let now = Timestamp::now();
     let mut probes = Vec::with_capacity(config.probes.len());
-    for spec in &config.probes {
+    for spec in config.probes.iter().filter(|p| p.enabled) {
         let tracker = resume(ledger, spec, now)?;
         let last = ledger.last_results(&spec.name, 1)?;
         let last = last.last().map(LastCheck::from);

@@ -203,6 +203,9 @@ pub struct Incident {
     pub start: Timestamp,
     /// First successful check after it; `null` while ongoing.
     pub end: Option<Timestamp>,
+    /// No result has come after its failures yet: it has no end so far.
+    #[serde(default)]
+    pub ongoing: bool,
     /// Length in seconds (so far, while ongoing).
     pub duration_seconds: f64,
     /// Error class of the first failure.
@@ -409,18 +412,25 @@ pub fn month_document(
         (None, Some(_)) => Vec::new(),
         (None, None) => config.slas.iter().collect(),
     };
+    // Disabled probes are in no report: they are not measured, and an SLA naming one is
+    // judged on its enabled members.
+    let enabled = || config.probes.iter().filter(|p| p.enabled);
     let probes: Vec<&ProbeSpec> = match (&selection.probe, &selection.sla) {
-        (Some(name), _) => vec![
-            config
+        (Some(name), _) => {
+            let spec = config
                 .probe(name)
-                .ok_or_else(|| QueryError::UnknownProbe(name.clone()))?,
-        ],
-        (None, Some(_)) => config
-            .probes
-            .iter()
+                .ok_or_else(|| QueryError::UnknownProbe(name.clone()))?;
+            if !spec.enabled {
+                return Err(QueryError::BadRequest(format!(
+                    "probe \"{name}\" is disabled (enabled = false): it has no report"
+                )));
+            }
+            vec![spec]
+        }
+        (None, Some(_)) => enabled()
             .filter(|p| slas.iter().any(|sla| covers(sla, &p.name)))
             .collect(),
-        (None, None) => config.probes.iter().collect(),
+        (None, None) => enabled().collect(),
     };
     let first_seen = |window: &MaintenanceWindow| -> Option<Timestamp> {
         ledger.maintenance_seen(&window.identity).ok().flatten()
@@ -464,11 +474,7 @@ pub fn month_document(
 
     let mut sla_months = Vec::with_capacity(slas.len());
     for sla in slas {
-        let member_specs: Vec<&ProbeSpec> = config
-            .probes
-            .iter()
-            .filter(|p| covers(sla, &p.name))
-            .collect();
+        let member_specs: Vec<&ProbeSpec> = enabled().filter(|p| covers(sla, &p.name)).collect();
         let key = closed_key(month, zone, "sla", &sla.name);
         let closed = is_closed(period, now, member_specs.iter().copied());
         if let Some(stored) = stored::<SlaMonth>(ledger, &key, closed)? {
@@ -872,7 +878,15 @@ fn sla_month(
     })
 }
 
-/// Confirmed outages overlapping the month, with the first failure's class and detail.
+/// Confirmed outages overlapping the month, with the first failure's class and detail, as of
+/// `now`. Disabled probes are left out, like everywhere but `validate`.
+///
+/// An outage is shown with its own start and end even where they lie outside the month. Its
+/// end is the first successful check after it (or, when the results stop for longer than
+/// `stale_after` first, where its last failure stops counting, as the timeline has it); with
+/// no result at all after its failures it is *ongoing*: `end` is `null` and the duration runs
+/// until `now`. The month's timeline alone cannot tell, since it stops at the month's end or
+/// at `now`, and showing that instant as the end would make an outage look resolved.
 pub fn incidents(
     config: &Config,
     ledger: &Ledger,
@@ -882,10 +896,18 @@ pub fn incidents(
     let period = month
         .bounds(&config.daemon.timezone)
         .map_err(|e| QueryError::BadRequest(e.to_string()))?;
+    let measured = Interval::new(period.start, now.min(period.end).max(period.start));
     let mut found = Vec::new();
-    for spec in &config.probes {
+    for spec in config.probes.iter().filter(|p| p.enabled) {
         let probe = load_probe(config, ledger, spec, period, now)?;
-        let measured = Interval::new(period.start, now.min(period.end).max(period.start));
+        // Time after the last evidence the timeline has is unknown: an outage reaching it
+        // has no end the timeline knows of.
+        let evidence_end = probe
+            .timeline
+            .segments()
+            .filter(|s| s.state != State::Unknown)
+            .map(|s| s.end)
+            .max();
         for outage in outages(&probe.timeline) {
             if outage.intersect(&measured).is_none() {
                 continue;
@@ -895,18 +917,27 @@ pub fn incidents(
                 .runs
                 .iter()
                 .find(|r| r.first >= outage.start && r.outcome == Outcome::Down);
-            // Timelines end on whole milliseconds (the ledger's resolution), `now` does not.
-            let ongoing = outage.end.as_millisecond() >= now.min(period.end).as_millisecond()
-                && probe
-                    .evidence
-                    .runs
-                    .last()
-                    .is_some_and(|r| r.outcome == Outcome::Down);
+            let end = if evidence_end.is_some_and(|end| outage.end >= end) {
+                outage_end(
+                    ledger,
+                    spec,
+                    &probe.evidence.runs,
+                    outage.start,
+                    period,
+                    now,
+                )?
+            } else {
+                Some(outage.end)
+            };
+            let until = end.unwrap_or(now).max(outage.start);
             found.push(Incident {
                 probe: spec.name.to_string(),
                 start: outage.start,
-                end: (!ongoing).then_some(outage.end),
-                duration_seconds: outage.duration().as_f64(),
+                end,
+                ongoing: end.is_none(),
+                // Milliseconds, like the timeline's figures.
+                duration_seconds: until.duration_since(outage.start).as_millis().max(0) as f64
+                    / 1e3,
                 error_class: first.and_then(|r| r.error_class),
                 detail: first.map(|r| r.detail.clone()).unwrap_or_default(),
             });
@@ -914,6 +945,104 @@ pub fn incidents(
     }
     found.sort_by_key(|i| i.start);
     Ok(found)
+}
+
+/// Follows an outage's failures past the month's timeline: `Some(end)` once a result ends it
+/// (see [`OutageEnd`]), `None` while no result came after its failures up to `now`. Reads the
+/// evidence already loaded, then, for a past month whose outage outlasted the margin read
+/// around it, the ledger a day at a time.
+fn outage_end(
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    runs: &[Run],
+    start: Timestamp,
+    period: Interval,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, QueryError> {
+    let mut follow = OutageEnd::new(spec.stale_after);
+    for run in runs.iter().filter(|r| r.last >= start) {
+        if let Some(end) = follow.result(run.first, run.outcome) {
+            return Ok(Some(end));
+        }
+        if run.outcome == Outcome::Down {
+            // Inside a run no gap is longer than `stale_after` (runs split there).
+            follow.last_failure = Some(run.last);
+        }
+    }
+    // The evidence was read up to the month's end plus the margin, or up to `now`.
+    let mut from = period
+        .end
+        .checked_add(margin(spec))
+        .unwrap_or(period.end)
+        .min(now);
+    const DAY: SignedDuration = SignedDuration::from_hours(24);
+    while from < now {
+        let to = from.checked_add(DAY).unwrap_or(now).min(now);
+        for record in ledger.results(&spec.name, from, to)? {
+            if let Some(end) = follow.result(record.at, record.outcome) {
+                return Ok(Some(end));
+            }
+        }
+        from = to;
+    }
+    Ok(None)
+}
+
+/// Where an outage ends, fed the results after its first failure in time order: at the first
+/// result that is not a failure, or `stale_after` after its last failure when the next result
+/// comes later than that (the time between is unknown, not down: SPEC §3).
+struct OutageEnd {
+    stale_after: SignedDuration,
+    last_failure: Option<Timestamp>,
+}
+
+impl OutageEnd {
+    fn new(stale_after: Duration) -> OutageEnd {
+        OutageEnd {
+            stale_after: SignedDuration::try_from(stale_after).unwrap_or(SignedDuration::MAX),
+            last_failure: None,
+        }
+    }
+
+    /// The outage's end if the result at `at` ends it.
+    fn result(&mut self, at: Timestamp, outcome: Outcome) -> Option<Timestamp> {
+        let held_until = self
+            .last_failure
+            .map(|last| last.checked_add(self.stale_after).unwrap_or(Timestamp::MAX));
+        if let Some(held_until) = held_until
+            && at > held_until
+        {
+            return Some(held_until);
+        }
+        if outcome == Outcome::Down {
+            self.last_failure = Some(at);
+            None
+        } else if self.last_failure.is_some() {
+            Some(at)
+        } else {
+            // A success before the outage's first failure (ms rounding of its start).
+            None
+        }
+    }
+}
+
+/// A duration to the minute, the way people say it: `2h 10m`, `3d 4h 0m`, `0m`.
+pub fn minutes_text(seconds: f64) -> String {
+    let minutes = (seconds.max(0.0) / 60.0).floor() as u64;
+    let (days, hours, minutes) = (minutes / 1_440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h {minutes}m"),
+    }
+}
+
+/// `at` as people read it in `zone`, to the minute, with the zone's abbreviation:
+/// `2026-11-03 14:05 CET`. For text a client reads (Markdown reports, the status page).
+pub fn local_time_text(at: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -1052,6 +1181,182 @@ pub(super) mod tests {
         let records = ten_days();
         ledger.append(&records).unwrap();
         (dir, config, ledger, records)
+    }
+
+    /// A configuration (`main` plus `probes`) in a temporary folder and a ledger holding
+    /// `records`.
+    fn ledger_with(
+        main: &str,
+        probes: &str,
+        records: &[ResultRecord],
+    ) -> (tempfile::TempDir, Config, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        std::fs::write(dir.path().join("upledger.toml"), main).unwrap();
+        std::fs::write(dir.path().join("probes.d/p.toml"), probes).unwrap();
+        let config = crate::config::load(&dir.path().join("upledger.toml")).unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        ledger.append(records).unwrap();
+        (dir, config, ledger)
+    }
+
+    /// Results of `probe` every 30 s over `[from, to)` (offsets from 1 Oct 2026 00:00Z),
+    /// down inside `down`.
+    fn every_30s(probe: &str, from: i64, to: i64, down: (i64, i64)) -> Vec<ResultRecord> {
+        let name = ProbeName::new(probe).unwrap();
+        (from..to)
+            .step_by(30)
+            .map(|t| {
+                let failed = (down.0..down.1).contains(&t);
+                ResultRecord {
+                    probe: name.clone(),
+                    at: ts(t),
+                    latency: Duration::from_millis(3),
+                    outcome: if failed { Outcome::Down } else { Outcome::Up },
+                    error_class: failed.then_some(ErrorClass::Connect),
+                    detail: if failed {
+                        "connection refused".to_owned()
+                    } else {
+                        String::new()
+                    },
+                }
+            })
+            .collect()
+    }
+
+    const MAIN: &str = "[daemon]\nledger = \"ledger\"\n";
+    /// `web`: every 30 s, confirmed after 3 failures, `stale_after` 60 s.
+    const WEB: &str = "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+                       interval = \"30s\"\ntimeout = \"5s\"\nfailure_threshold = 3\n";
+    const HOUR_S: i64 = 3_600;
+
+    fn october() -> Month {
+        "2026-10".parse().unwrap()
+    }
+
+    #[test]
+    fn an_outage_with_no_result_after_it_is_ongoing_not_ended_now() {
+        // Up for two hours, then down until the last result, 10 s before `now`.
+        let records = every_30s("web", 0, 3 * HOUR_S, (2 * HOUR_S, 3 * HOUR_S));
+        let (_dir, config, ledger) = ledger_with(MAIN, WEB, &records);
+        let now = ts(3 * HOUR_S - 20) + SignedDuration::from_nanos(123_456_789);
+        let found = incidents(&config, &ledger, october(), now).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let outage = &found[0];
+        assert_eq!(outage.start, ts(2 * HOUR_S));
+        assert_eq!(outage.end, None, "not resolved: {outage:?}");
+        assert!(outage.ongoing);
+        assert_eq!(outage.duration_seconds, 3_580.123, "so far");
+        let json = serde_json::to_value(outage).unwrap();
+        assert_eq!(json["end"], serde_json::Value::Null);
+        assert_eq!(json["ongoing"], true);
+
+        // Results that stopped (the daemon was stopped) end nothing either.
+        let later = ts(5 * HOUR_S);
+        let found = incidents(&config, &ledger, october(), later).unwrap();
+        assert_eq!((found[0].end, found[0].ongoing), (None, true));
+        assert_eq!(found[0].duration_seconds, 3.0 * 3_600.0);
+
+        // The first successful check ends it.
+        ledger
+            .append(&every_30s("web", 3 * HOUR_S, 3 * HOUR_S + 30, (0, 0)))
+            .unwrap();
+        let found = incidents(&config, &ledger, october(), later).unwrap();
+        assert_eq!(found[0].end, Some(ts(3 * HOUR_S)));
+        assert!(!found[0].ongoing);
+        assert_eq!(found[0].duration_seconds, 3_600.0);
+    }
+
+    #[test]
+    fn an_outage_across_the_month_end_keeps_its_own_end() {
+        let oct_31_2200 = 30 * 86_400 + 22 * HOUR_S;
+        let nov_1 = 31 * 86_400;
+        // Down 23:50–00:10 across the month end, then from 01:00 on 1 November for two days.
+        let mut records = every_30s(
+            "web",
+            oct_31_2200,
+            nov_1 + HOUR_S,
+            (nov_1 - 600, nov_1 + 600),
+        );
+        records.extend(every_30s(
+            "web",
+            nov_1 + HOUR_S,
+            nov_1 + 3 * 86_400,
+            (nov_1 + HOUR_S, nov_1 + 2 * 86_400 + HOUR_S),
+        ));
+        let (_dir, config, ledger) = ledger_with(MAIN, WEB, &records);
+        let now = ts(nov_1 + 10 * 86_400);
+        let found = incidents(&config, &ledger, october(), now).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].start, ts(nov_1 - 600));
+        assert_eq!(found[0].end, Some(ts(nov_1 + 600)), "not the month's end");
+        assert_eq!(found[0].duration_seconds, 1_200.0);
+
+        // A month in progress sees only results up to `now`: ongoing as of then…
+        let found = incidents(&config, &ledger, october(), ts(nov_1 - 60)).unwrap();
+        assert_eq!((found[0].end, found[0].ongoing), (None, true));
+        // …and November's own incidents: the same one, then the long one read past the
+        // margin, which ended on 3 November.
+        let november: Month = "2026-11".parse().unwrap();
+        let found = incidents(&config, &ledger, november, now).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].end, Some(ts(nov_1 + 600)));
+        assert_eq!(found[1].start, ts(nov_1 + HOUR_S));
+        assert_eq!(found[1].end, Some(ts(nov_1 + 2 * 86_400 + HOUR_S)));
+    }
+
+    #[test]
+    fn disabled_probes_are_in_no_report_and_in_no_sla() {
+        let main = "[daemon]\nledger = \"ledger\"\n\n\
+                    [[sla]]\nname = \"acme\"\nprobes = [\"*\"]\ntarget = \"99%\"\n";
+        let probes = format!(
+            "{WEB}\n[[probe]]\nname = \"retired\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             interval = \"30s\"\ntimeout = \"5s\"\nenabled = false\n"
+        );
+        // Both have a day of results (the disabled one from before it was disabled), down
+        // at different times: web for 10 minutes, retired for an hour.
+        let mut records = every_30s("web", 0, 86_400, (HOUR_S, HOUR_S + 600));
+        records.extend(every_30s("retired", 0, 86_400, (5 * HOUR_S, 6 * HOUR_S)));
+        let (_dir, config, ledger) = ledger_with(main, &probes, &records);
+        let now = ts(20 * 86_400);
+        let doc = month_document(&config, &ledger, october(), now, &Selection::default()).unwrap();
+        let names: Vec<&str> = doc.probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["web"]);
+        let acme = &doc.slas[0];
+        assert_eq!(acme.probes, ["web"]);
+        assert_eq!(
+            acme.downtime_seconds, 600.0,
+            "the disabled probe's hour is not counted"
+        );
+        assert_eq!(acme.availability, doc.probes[0].availability);
+
+        let found = incidents(&config, &ledger, october(), now).unwrap();
+        let names: Vec<&str> = found.iter().map(|i| i.probe.as_str()).collect();
+        assert_eq!(names, ["web"]);
+
+        let only = Selection {
+            probe: Some("retired".to_owned()),
+            sla: None,
+        };
+        let refused = month_document(&config, &ledger, october(), now, &only).unwrap_err();
+        assert!(refused.to_string().contains("disabled"), "{refused}");
+    }
+
+    #[test]
+    fn durations_read_to_the_minute_and_times_in_the_zone() {
+        assert_eq!(minutes_text(0.0), "0m");
+        assert_eq!(minutes_text(59.9), "0m");
+        assert_eq!(minutes_text(7_800.0 + 59.0), "2h 10m");
+        assert_eq!(minutes_text(86_400.0 * 3.0 + 4.0 * 3_600.0), "3d 4h 0m");
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let winter: Timestamp = "2026-11-03T13:05:59.123456789Z".parse().unwrap();
+        assert_eq!(local_time_text(winter, &berlin), "2026-11-03 14:05 CET");
+        let summer: Timestamp = "2026-07-03T13:05:00Z".parse().unwrap();
+        assert_eq!(local_time_text(summer, &berlin), "2026-07-03 15:05 CEST");
+        assert_eq!(
+            local_time_text(winter, &jiff::tz::TimeZone::UTC),
+            "2026-11-03 13:05 UTC"
+        );
     }
 
     #[test]

@@ -455,3 +455,110 @@ async fn chromium_renders(url: &str, dir: &Path) {
     }
     assert!(!dom.contains("secret-backend") && !dom.contains(TOKEN));
 }
+
+/// Regression (issue 13): on the public listener an ongoing outage looked resolved (ended
+/// "now"), times were UTC whatever `[daemon].timezone` said, and a disabled probe had a status,
+/// badges and a history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_listener_shows_ongoing_outages_in_the_zone_and_no_disabled_probe() {
+    let port = free_port();
+    let config = TestConfig::new();
+    config.main(&format!(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+listen = "127.0.0.1:{port}"
+timezone = "Europe/Berlin"
+"#
+    ));
+    config.probes(
+        "p.toml",
+        &format!(
+            r#"
+[[probe]]
+name = "cache"
+kind = "tcp"
+address = "{refused}"
+interval = "500ms"
+timeout = "400ms"
+failure_threshold = 1
+
+[[probe]]
+name = "retired-db"
+kind = "tcp"
+address = "{refused}"
+interval = "500ms"
+timeout = "400ms"
+enabled = false
+"#,
+            refused = tcp::refused_addr(),
+        ),
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    let base = format!("http://127.0.0.1:{port}");
+    // The figures are computed from 2 s after start; wait for cache's outage in them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let incidents = loop {
+        let (code, _, body) = get(&format!("{base}/api/v1/incidents")).await;
+        assert_eq!(code, 200, "{body}");
+        let incidents: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if incidents.as_array().is_some_and(|all| !all.is_empty()) {
+            break incidents;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no incident: {incidents}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let outage = &incidents[0];
+    assert_eq!(outage["probe"], "cache");
+    assert!(outage["end"].is_null(), "still down: {outage:#}");
+    assert_eq!(outage["ongoing"], true);
+    assert_eq!(incidents.as_array().map(Vec::len), Some(1), "{incidents}");
+
+    let (_, _, page) = get(&format!("{base}/")).await;
+    let line = page
+        .split("<li>")
+        .find(|item| item.contains("<strong>cache</strong>"))
+        .unwrap_or_else(|| panic!("no incident listed:\n{page}"));
+    assert!(
+        line.contains(", ongoing for ") && line.contains("m — connect</li>") && !line.contains('→'),
+        "{line}"
+    );
+    let zone = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"))
+        .strftime("%Z")
+        .to_string();
+    assert!(
+        page.contains(&format!(" {zone}</")),
+        "times in {zone}:\n{page}"
+    );
+    for hidden in ["UTC", "retired-db", "127.0.0.1", "os error"] {
+        assert!(!page.contains(hidden), "the page shows {hidden:?}:\n{page}");
+    }
+
+    for path in ["/api/v1/status", "/api/v1/report", "/api/v1/incidents"] {
+        let (code, _, body) = get(&format!("{base}{path}")).await;
+        assert_eq!(code, 200, "{path}: {body}");
+        assert!(!body.contains("retired-db"), "{path} shows it:\n{body}");
+    }
+    for path in [
+        "/badge/retired-db.svg",
+        "/badge/retired-db/state.svg",
+        "/api/v1/probes/retired-db/history",
+    ] {
+        let (code, _, body) = get(&format!("{base}{path}")).await;
+        assert_eq!(code, 404, "{path}: {body}");
+    }
+    let status = daemon.cli(&["status", "--json"]).await.json();
+    let names: Vec<&str> = status["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["cache"], "{status:#}");
+    assert_eq!(daemon.terminate().await, 0);
+}

@@ -234,8 +234,8 @@ async fn a_month_imported_gives_the_hand_calculated_figures() {
         "database upgrade",
         "carrier fibre cut (force majeure)",
         "10% = 200.00 EUR",
-        "2026-10-05T10:00:00Z",
-        "connect: connection refused",
+        // Client-facing: times to the minute in the report's zone, the error class only.
+        "| web | 2026-10-05 10:00 UTC | 2026-10-05 10:05 UTC | 5m | connect |",
     ] {
         assert!(
             markdown.stdout.contains(needle),
@@ -243,6 +243,11 @@ async fn a_month_imported_gives_the_hand_calculated_figures() {
             markdown.stdout
         );
     }
+    assert!(
+        !markdown.stdout.contains("refused"),
+        "no check detail without show_details:\n{}",
+        markdown.stdout
+    );
     let csv = upledger()
         .arg("--config")
         .arg(config.main_path())
@@ -419,4 +424,177 @@ async fn the_month_in_progress_has_a_forecast() {
         "{calm:#}"
     );
     assert!(f(&calm["budget_remaining_seconds"]) > 0.0);
+}
+
+/// The probes of [`recent_outage`]: `web` (every minute, confirmed after 3 failures) and
+/// `retired-db`, disabled, with results from before it was disabled.
+fn recent_outage_config() -> TestConfig {
+    let config = TestConfig::new();
+    config.main(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+timezone = "Europe/Berlin"
+
+[[sla]]
+name = "acme"
+client = "ACME Corp"
+probes = ["*"]
+target = "99.9%"
+"#,
+    );
+    config.probes(
+        "p.toml",
+        "[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"60s\"\n\
+         timeout = \"10s\"\nfailure_threshold = 3\n\n\
+         [[probe]]\nname = \"retired-db\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+         interval = \"60s\"\nenabled = false\n",
+    );
+    config
+}
+
+/// Imports results of both probes every minute from six hours ago until 20 s ago, failing
+/// for the last three hours with a detail naming an address and an OS error; returns the
+/// first failure and the month (in Berlin) holding it, which the outage overlaps on any date.
+async fn recent_outage(config: &TestConfig) -> (Timestamp, String) {
+    let now = Timestamp::now().as_second();
+    let first_failure = now - 3 * 3_600;
+    let mut lines = String::new();
+    let mut t = now - 6 * 3_600;
+    while t <= now - 20 {
+        let stamp = Timestamp::from_second(t).expect("ts");
+        for probe in ["web", "retired-db"] {
+            lines += &if t >= first_failure {
+                format!(
+                    "{{\"probe\":\"{probe}\",\"at\":\"{stamp}\",\"outcome\":\"down\",\"latency_ms\":3.0,\"error_class\":\"connect\",\"detail\":\"connection refused (os error 111) to 127.0.0.1:9\"}}\n"
+                )
+            } else {
+                format!(
+                    "{{\"probe\":\"{probe}\",\"at\":\"{stamp}\",\"outcome\":\"up\",\"latency_ms\":3.0,\"error_class\":null,\"detail\":\"\"}}\n"
+                )
+            };
+        }
+        t += 60;
+    }
+    let file = config.dir().join("recent.jsonl");
+    std::fs::write(&file, lines).expect("write");
+    let imported = upledger()
+        .arg("--config")
+        .arg(config.main_path())
+        .arg("import")
+        .arg(&file)
+        .run()
+        .await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let start = Timestamp::from_second(first_failure).expect("ts");
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").expect("zone");
+    let month = start
+        .to_zoned_datetime(berlin)
+        .strftime("%Y-%m")
+        .to_string();
+    (start, month)
+}
+
+/// Regression (issue 13): an outage still going on was listed as ended "now", so it looked
+/// resolved; the Markdown a client reads showed RFC 3339 times with nanoseconds, the check's
+/// address and OS error; a disabled probe showed in status, reports and incidents.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ongoing_outage_is_ongoing_and_a_disabled_probe_is_nowhere() {
+    let config = recent_outage_config();
+    let (start, month) = recent_outage(&config).await;
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+            .run()
+    };
+
+    let json = cli(&["incidents", "--month", &month, "--json"])
+        .await
+        .json();
+    let list = json.as_array().expect("incidents");
+    assert_eq!(list.len(), 1, "web's outage only: {json:#}");
+    let outage = &list[0];
+    assert_eq!(outage["probe"], "web");
+    assert_eq!(outage["start"], start.to_string());
+    assert!(outage["end"].is_null(), "no end while ongoing: {outage:#}");
+    assert_eq!(outage["ongoing"], true);
+    let so_far = f(&outage["duration_seconds"]);
+    assert!(
+        (3.0 * 3_600.0..4.0 * 3_600.0).contains(&so_far),
+        "from the first failure until now: {so_far}"
+    );
+
+    let table = cli(&["incidents", "--month", &month]).await.stdout;
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("web "))
+        .unwrap_or_else(|| panic!("no row for web:\n{table}"));
+    assert!(row.contains("ongoing for 3h "), "{row}");
+    assert_eq!(
+        row.matches(&format!("{}-", start.strftime("%Y"))).count(),
+        1,
+        "a start and no end: {row}"
+    );
+    assert!(!table.contains("retired-db"), "{table}");
+
+    let markdown = cli(&["report", "--month", &month, "--format", "markdown"])
+        .await
+        .stdout;
+    let zone = start
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"))
+        .strftime("%Z")
+        .to_string();
+    let started = start
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"))
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    let line = format!("| web | {started} | — | ongoing for 3h ");
+    assert!(markdown.contains(&line), "no {line:?}:\n{markdown}");
+    assert!(markdown.contains(" | connect |"), "{markdown}");
+    for hidden in [
+        "127.0.0.1",
+        "os error",
+        "refused",
+        "retired-db",
+        "Z |",
+        "Z ·",
+    ] {
+        assert!(
+            !markdown.contains(hidden),
+            "the report shows {hidden:?}:\n{markdown}"
+        );
+    }
+    let report = cli(&["report", "--month", &month, "--format", "json"])
+        .await
+        .json();
+    assert!(markdown.contains(&format!("CET ({})", "Europe/Berlin")) || markdown.contains(&zone));
+    if report["in_progress"] == true {
+        assert!(
+            markdown.contains(&format!("figures as of {}", &started[..4])),
+            "{markdown}"
+        );
+    }
+    let names: Vec<&str> = report["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["web"]);
+    assert_eq!(report["slas"][0]["probes"], serde_json::json!(["web"]));
+
+    let status = cli(&["status", "--json"]).await.json();
+    let names: Vec<&str> = status["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["web"]);
+    assert_eq!(status["summary"]["total"], 1);
+    let text = cli(&["status"]).await.stdout;
+    assert!(!text.contains("retired-db"), "{text}");
 }

@@ -215,7 +215,7 @@ pub fn compute(config: &Config, ledger: &Ledger, now: Timestamp) -> Result<Figur
     let mut incidents = public_incidents(config, incidents);
     incidents.reverse();
     let mut bars = HashMap::new();
-    for spec in config.probes.iter().filter(|p| p.public) {
+    for spec in config.probes.iter().filter(|p| super::shown(p)) {
         bars.insert(spec.name.to_string(), day_bars(ledger, &spec.name, now)?);
     }
     Ok(Figures {
@@ -268,7 +268,7 @@ fn planned(config: &Config, now: Timestamp) -> Vec<Planned> {
         .checked_add(SignedDuration::from_hours(14 * 24))
         .unwrap_or(now);
     let mut found: Vec<Planned> = Vec::new();
-    for spec in config.probes.iter().filter(|p| p.public) {
+    for spec in config.probes.iter().filter(|p| super::shown(p)) {
         for window in maintenance_windows(
             &config.maintenance,
             &spec.name,
@@ -292,9 +292,9 @@ fn planned(config: &Config, now: Timestamp) -> Vec<Planned> {
     found
 }
 
-/// `document` without hidden probes (SLA member lists included).
+/// `document` without hidden or disabled probes (SLA member lists included).
 pub fn public_document(config: &Config, mut document: MonthDocument) -> MonthDocument {
-    let public = |name: &str| config.probe(name).is_some_and(|spec| spec.public);
+    let public = |name: &str| config.probe(name).is_some_and(super::shown);
     document.probes.retain(|p| public(&p.name));
     for sla in &mut document.slas {
         sla.probes.retain(|name| public(name));
@@ -302,9 +302,9 @@ pub fn public_document(config: &Config, mut document: MonthDocument) -> MonthDoc
     document
 }
 
-/// `incidents` of public probes, their details cleared unless `show_details`.
+/// `incidents` of shown (public, enabled) probes, their details cleared unless `show_details`.
 pub fn public_incidents(config: &Config, mut incidents: Vec<Incident>) -> Vec<Incident> {
-    incidents.retain(|i| config.probe(&i.probe).is_some_and(|spec| spec.public));
+    incidents.retain(|i| config.probe(&i.probe).is_some_and(super::shown));
     if !config.daemon.show_details {
         for incident in &mut incidents {
             incident.detail.clear();

@@ -1,7 +1,8 @@
 //! The read-only HTTP listener (`[daemon].listen`, SPEC §5): a status page, badges, a JSON API
 //! and Prometheus metrics.
 //!
-//! Everything here is public: probes with `public = false` do not exist on this listener, and
+//! Everything here is public: probes with `public = false` do not exist on this listener (nor
+//! do disabled ones, `enabled = false`: they are not monitored), and
 //! unless `[daemon].show_details = true` nothing shows a check's detail (which can hold
 //! addresses or answers). Probe targets (URLs, addresses, headers) are never shown at all.
 //! Month figures and the 90-day bars come from a cache refreshed in the background while
@@ -131,9 +132,14 @@ fn error(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
-/// The public probe of that name, if there is one.
+/// Whether the listener shows this probe at all: public and enabled.
+fn shown(spec: &crate::config::ProbeSpec) -> bool {
+    spec.public && spec.enabled
+}
+
+/// The shown probe of that name (see [`shown`]), if there is one.
 fn public_probe<'a>(config: &'a Config, name: &str) -> Option<&'a crate::config::ProbeSpec> {
-    config.probe(name).filter(|spec| spec.public)
+    config.probe(name).filter(|spec| shown(spec))
 }
 
 /// Live status of the public probes, details hidden unless `show_details`.
@@ -150,7 +156,7 @@ fn public_status(state: &HttpState) -> StatusReport {
     let probes: Vec<ProbeStatus> = config
         .probes
         .iter()
-        .filter(|spec| spec.public)
+        .filter(|spec| shown(spec))
         .map(|spec| {
             let mut status = match board.get(&spec.name) {
                 Some(status) => query::restale(status.clone(), spec, now),

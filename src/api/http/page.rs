@@ -1,6 +1,8 @@
 //! The status page: plain HTML and inline CSS, no scripts and no external assets, readable on
 //! a phone, light or dark after `prefers-color-scheme`. It names probes, states, availability,
-//! incidents (with causes only under `show_details`) and planned maintenance — never a target.
+//! incidents (their error class; the detail only under `show_details`) and planned
+//! maintenance — never a target. Times are to the minute in `[daemon].timezone`, as a client
+//! reads them.
 
 use std::fmt::Write as _;
 
@@ -11,7 +13,10 @@ use super::{
 use crate::{
     config::Config,
     model::State,
-    query::{StatusReport, monthly::ProbeMonth},
+    query::{
+        StatusReport,
+        monthly::{self, Incident, ProbeMonth},
+    },
 };
 
 const STYLE: &str = r#"
@@ -43,6 +48,8 @@ footer{margin:2rem 0 1rem;color:var(--muted);font-size:.8rem}
 /// The whole page.
 pub fn render(config: &Config, status: &StatusReport, figures: &Figures) -> String {
     let mut html = String::with_capacity(16_384 + status.probes.len() * 4_096);
+    let zone = &config.daemon.timezone;
+    let stamp = |at: jiff::Timestamp| monthly::local_time_text(at, zone);
     let overall = overall(status);
     let _ = write!(
         html,
@@ -66,7 +73,10 @@ pub fn render(config: &Config, status: &StatusReport, figures: &Figures) -> Stri
              <span class=\"pill {state}\">{state}</span></div><div class=\"row muted\">\
              <span>{}</span><span>{}</span></div>",
             escape(&probe.name),
-            since(probe.since, probe.state),
+            probe
+                .since
+                .map(|at| format!("{} since {}", probe.state.as_str(), stamp(at)))
+                .unwrap_or_default(),
             month_line(month),
             state = probe.state.as_str(),
         );
@@ -83,18 +93,24 @@ pub fn render(config: &Config, status: &StatusReport, figures: &Figures) -> Stri
     } else {
         html.push_str("<ul>");
         for incident in figures.incidents.iter().take(20) {
-            let end = incident.end.map_or_else(|| "ongoing".to_owned(), stamp);
-            let cause = match (config.daemon.show_details, incident.error_class) {
-                (true, Some(class)) => format!(" — {class}: {}", escape(&incident.detail)),
-                _ => String::new(),
+            let when = match incident.end {
+                Some(end) => format!(
+                    "down {} → {} ({})",
+                    stamp(incident.start),
+                    stamp(end),
+                    duration(incident.duration_seconds)
+                ),
+                None => format!(
+                    "down since {}, ongoing for {}",
+                    stamp(incident.start),
+                    monthly::minutes_text(incident.duration_seconds)
+                ),
             };
             let _ = write!(
                 html,
-                "<li><strong>{}</strong> down {} → {} ({}){cause}</li>",
+                "<li><strong>{}</strong> {when}{}</li>",
                 escape(&incident.probe),
-                stamp(incident.start),
-                end,
-                duration(incident.duration_seconds),
+                cause(incident, config.daemon.show_details),
             );
         }
         html.push_str("</ul>");
@@ -120,7 +136,7 @@ pub fn render(config: &Config, status: &StatusReport, figures: &Figures) -> Stri
 
     let updated = figures
         .computed_at
-        .map_or_else(|| "being computed".to_owned(), stamp);
+        .map_or_else(|| "being computed".to_owned(), &stamp);
     let _ = write!(
         html,
         "<footer>Live state as of {}; month figures {} ({}). Availability counts time with \
@@ -148,10 +164,15 @@ fn overall(status: &StatusReport) -> (&'static str, &'static str) {
     }
 }
 
-fn since(since: Option<jiff::Timestamp>, state: State) -> String {
-    match since {
-        Some(at) => format!("{} since {}", state.as_str(), stamp(at)),
-        None => String::new(),
+/// ` — connect`: the error class; its detail (addresses, OS errors) only under
+/// `show_details`.
+fn cause(incident: &Incident, show_details: bool) -> String {
+    match (incident.error_class, show_details) {
+        (Some(class), true) if !incident.detail.is_empty() => {
+            format!(" — {class}: {}", escape(&incident.detail))
+        }
+        (Some(class), _) => format!(" — {class}"),
+        (None, _) => String::new(),
     }
 }
 
@@ -192,11 +213,104 @@ fn bar(html: &mut String, bars: &DayBars, target: f64) {
     html.push_str("</div>");
 }
 
-fn stamp(at: jiff::Timestamp) -> String {
-    at.strftime("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 fn duration(seconds: f64) -> String {
     let whole = seconds.round().max(0.0) as u64;
     humantime::format_duration(std::time::Duration::from_secs(whole)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::{model::ErrorClass, query::Summary};
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// A configuration in Europe/Berlin with `show_details` as given.
+    fn config(show_details: bool) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        std::fs::write(
+            dir.path().join("upledger.toml"),
+            format!(
+                "[daemon]\nledger = \"ledger\"\ntimezone = \"Europe/Berlin\"\n\
+                 show_details = {show_details}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("probes.d/p.toml"),
+            "[[probe]]\nname = \"db\"\nkind = \"tcp\"\naddress = \"10.0.0.7:5432\"\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&dir.path().join("upledger.toml")).unwrap();
+        (dir, config)
+    }
+
+    /// An ongoing outage (2 h 10 m so far) and an ended one whose detail names an address.
+    fn figures() -> Figures {
+        let detail = "connection refused (os error 111) to 10.0.0.7:5432".to_owned();
+        Figures {
+            incidents: vec![
+                Incident {
+                    probe: "db".to_owned(),
+                    start: at("2026-11-03T12:00:00Z"),
+                    end: None,
+                    ongoing: true,
+                    duration_seconds: 7_830.5,
+                    error_class: Some(ErrorClass::Connect),
+                    detail: detail.clone(),
+                },
+                Incident {
+                    probe: "db".to_owned(),
+                    start: at("2026-11-02T08:00:00.250Z"),
+                    end: Some(at("2026-11-02T08:05:00.250Z")),
+                    ongoing: false,
+                    duration_seconds: 300.0,
+                    error_class: Some(ErrorClass::Connect),
+                    detail,
+                },
+            ],
+            computed_at: Some(at("2026-11-03T14:10:30.5Z")),
+            ..Figures::default()
+        }
+    }
+
+    fn status() -> StatusReport {
+        StatusReport {
+            daemon_running: true,
+            at: at("2026-11-03T14:10:45.123456789Z"),
+            probes: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn incidents_read_in_the_zone_and_ongoing_ones_have_no_end() {
+        let (_dir, config) = config(false);
+        let page = render(&config, &status(), &figures());
+        for shown in [
+            "<strong>db</strong> down since 2026-11-03 13:00 CET, ongoing for 2h 10m — connect</li>",
+            "<strong>db</strong> down 2026-11-02 09:00 CET → 2026-11-02 09:05 CET (5m) — connect</li>",
+            "Live state as of 2026-11-03 15:10 CET",
+        ] {
+            assert!(page.contains(shown), "the page lacks {shown:?}:\n{page}");
+        }
+        for hidden in ["UTC", "10.0.0.7", "os error", "refused", ":00Z", ".250"] {
+            assert!(!page.contains(hidden), "the page shows {hidden:?}:\n{page}");
+        }
+    }
+
+    #[test]
+    fn details_show_only_when_allowed() {
+        let (_dir, config) = config(true);
+        let page = render(&config, &status(), &figures());
+        assert!(
+            page.contains("— connect: connection refused (os error 111) to 10.0.0.7:5432</li>"),
+            "{page}"
+        );
+    }
 }
