@@ -467,7 +467,13 @@ async fn a_ledger_restored_from_an_export_gives_the_same_report() {
     let id = listed[2]["id"].as_str().expect("id").to_owned();
     assert_eq!(listed[2]["reason"], "wrongly blamed on the carrier");
     let revoked = daemon
-        .cli(&["exclude", "--revoke", &id, "--reason", "the carrier was fine"])
+        .cli(&[
+            "exclude",
+            "--revoke",
+            &id,
+            "--reason",
+            "the carrier was fine",
+        ])
         .await;
     assert_eq!(revoked.code, 0, "{}", revoked.stderr);
     let export = daemon.cli(&["export"]).await;
@@ -551,4 +557,98 @@ async fn a_ledger_restored_from_an_export_gives_the_same_report() {
         "{}",
         again.stderr
     );
+}
+
+/// Issue 13 item 2: an SLA name with a comma or a quote broke the CSV's columns (fields are
+/// now quoted per RFC 4180), and `export --probe typo` printed nothing and exited 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_quotes_fields_and_unknown_names_exit_2_naming_them() {
+    let config = config("UTC");
+    let main = std::fs::read_to_string(config.main_path()).expect("main");
+    config.main(&main.replace(
+        "name = \"acme\"",
+        "name = 'acme, \"gold\"'\nmaintenance = \"exclude\"",
+    ));
+    let file = config.dir().join("few.jsonl");
+    std::fs::write(
+        &file,
+        "{\"probe\":\"web\",\"at\":\"2026-10-01T00:00:00Z\",\"outcome\":\"up\",\"latency_ms\":1.0,\"error_class\":null,\"detail\":\"\"}\n",
+    )
+    .expect("write");
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+    };
+    let imported = cli(&["import"]).arg(&file).run().await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+
+    let csv = cli(&["report", "--month", "2026-10", "--format", "csv"])
+        .run()
+        .await;
+    assert!(csv.code <= 1, "{}", csv.stderr);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", csv.stdout);
+    assert!(
+        lines[2].starts_with("sla,\"acme, \"\"gold\"\"\",2026-10,"),
+        "{}",
+        lines[2]
+    );
+    let columns = lines[0].split(',').count();
+    let unquoted = lines[2].replace("\"acme, \"\"gold\"\"\"", "x");
+    assert_eq!(unquoted.split(',').count(), columns, "{}", lines[2]);
+
+    for (args, name, hint) in [
+        (
+            &["export", "--probe", "wbe"][..],
+            "probe is named \"wbe\"",
+            "\"web\"",
+        ),
+        (&["history", "wbe"][..], "probe is named \"wbe\"", "\"web\""),
+        (
+            &["report", "--month", "2026-10", "--probe", "webb"][..],
+            "probe is named \"webb\"",
+            "\"web\"",
+        ),
+        (
+            &["report", "--month", "2026-10", "--sla", "acme"][..],
+            "SLA is named \"acme\"",
+            "",
+        ),
+        (
+            &[
+                "exclude",
+                "--probe",
+                "wbe",
+                "--from",
+                "2026-10-02T00:00:00Z",
+                "--to",
+                "2026-10-02T01:00:00Z",
+                "--reason",
+                "x",
+            ][..],
+            "probe is named \"wbe\"",
+            "\"web\"",
+        ),
+        (
+            &["exclude", "--revoke", "0123456789ab", "--reason", "x"][..],
+            "exclusion is named \"0123456789ab\"",
+            "",
+        ),
+    ] {
+        let output = cli(args).run().await;
+        assert_eq!(output.code, 2, "{args:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{args:?}: {}", output.stdout);
+        assert!(
+            output.stderr.contains(&format!("no {name}")),
+            "{args:?}: {}",
+            output.stderr
+        );
+        assert!(
+            output.stderr.contains(&format!("did you mean {hint}")) || hint.is_empty(),
+            "{args:?}: {}",
+            output.stderr
+        );
+    }
 }
