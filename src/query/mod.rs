@@ -1070,6 +1070,53 @@ mod tests {
     }
 
     #[test]
+    fn an_import_refuses_a_revocation_of_an_unknown_exclusion_and_writes_nothing() {
+        let (_dir, config, ledger, _) =
+            monthly::tests::web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let result = r#"{"probe":"web","at":"2027-01-01T00:00:00Z","outcome":"up","latency_ms":1.0,"error_class":null,"detail":""}"#;
+        let exclusion = r#"{"record":"exclusion","probe":"web","from":"2026-10-02T00:00:00Z","to":"2026-10-02T01:00:00Z","reason":"uplink","recorded_at":"2026-11-01T00:00:00Z"}"#;
+        let stray = r#"{"record":"revocation","revokes":"0123456789ab","reason":"x","recorded_at":"2026-11-02T00:00:00Z"}"#;
+        let text = format!("{result}\n{exclusion}\n{stray}\n");
+        let refused = import(&config, &ledger, &text, ts(0)).unwrap_err();
+        assert!(
+            matches!(refused, QueryError::BadLine { line: 3, .. }),
+            "{refused}"
+        );
+        assert!(
+            ledger.corrections().unwrap().0.is_empty(),
+            "nothing written"
+        );
+        let web = ProbeName::new("web").unwrap();
+        assert!(
+            ledger
+                .results(
+                    &web,
+                    "2027-01-01T00:00:00Z".parse().unwrap(),
+                    Timestamp::MAX
+                )
+                .unwrap()
+                .is_empty()
+        );
+        // Without the stray line: stored, the exclusion with the id its content gives.
+        let text = format!("{result}\n{exclusion}\n");
+        let imported = import(&config, &ledger, &text, ts(0)).unwrap();
+        assert_eq!(
+            imported,
+            Imported {
+                imported: 1,
+                corrections: 1
+            }
+        );
+        let stored = ledger.corrections().unwrap().0;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].id, stored[0].content_id());
+        assert!(matches!(
+            import(&config, &ledger, exclusion, ts(0)),
+            Err(QueryError::BadLine { line: 1, .. })
+        ));
+    }
+
+    #[test]
     fn result_lines_serialize_in_the_spec_shape() {
         let line = ResultLine::from(&record(1_700_000_000, Outcome::Up));
         let text = serde_json::to_string(&line).unwrap();
