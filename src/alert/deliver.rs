@@ -1,10 +1,10 @@
 //! One delivery attempt to one channel: a webhook POST (signed when the channel has a secret)
 //! or a desktop notification over the session D-Bus.
 
-use std::{collections::HashSet, sync::Mutex, time::Duration};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use aws_lc_rs::hmac;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::event::Event;
 use crate::{
@@ -18,9 +18,47 @@ const DESKTOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Delivers outbox entries; shared by the dispatcher and `upledger alerts test`.
 pub struct Deliverer {
     client: reqwest::Client,
-    /// Desktop failure reasons already logged: a missing session bus is said once, not on
-    /// every retry.
-    desktop_failures: Mutex<HashSet<String>>,
+    /// What was last said about each desktop channel: a missing session bus is said once,
+    /// not on every retry.
+    desktop_failures: Mutex<FailureLog>,
+}
+
+/// What a delivery outcome is worth logging, given the channel's outcomes before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The channel starts failing: say why.
+    Failing,
+    /// The channel still fails, but for another reason: say the new one.
+    NewReason,
+    /// The channel delivers again after failing.
+    Recovered,
+    /// Nothing new.
+    Quiet,
+}
+
+/// Per channel, the reason of the failure in progress, so that a channel that cannot deliver
+/// for hours logs its reason once (and again only when it changes or delivery recovers),
+/// while its alerts keep being retried.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    failing: HashMap<String, String>,
+}
+
+impl FailureLog {
+    /// Records `outcome` of a delivery to `channel`; says what is worth logging about it.
+    pub fn note(&mut self, channel: &str, outcome: &Result<(), String>) -> Notice {
+        match outcome {
+            Ok(()) => match self.failing.remove(channel) {
+                Some(_) => Notice::Recovered,
+                None => Notice::Quiet,
+            },
+            Err(reason) => match self.failing.insert(channel.to_owned(), reason.clone()) {
+                None => Notice::Failing,
+                Some(previous) if previous == *reason => Notice::Quiet,
+                Some(_) => Notice::NewReason,
+            },
+        }
+    }
 }
 
 impl Deliverer {
@@ -33,7 +71,7 @@ impl Deliverer {
             .map_err(|e| format!("cannot build the HTTP client for alerts: {e}"))?;
         Ok(Deliverer {
             client,
-            desktop_failures: Mutex::new(HashSet::new()),
+            desktop_failures: Mutex::new(FailureLog::default()),
         })
     }
 
@@ -77,15 +115,23 @@ impl Deliverer {
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err("the notification service did not answer in 10 s".to_owned()),
                 };
-                if let Err(reason) = &outcome {
-                    let first = self
-                        .desktop_failures
-                        .lock()
-                        .map(|mut seen| seen.insert(reason.clone()))
-                        .unwrap_or(false);
-                    if first {
-                        warn!(channel = %channel.name, reason = %reason, "desktop notifications fail (is there a session D-Bus? run the user unit); retrying, and saying this once");
+                let notice = self
+                    .desktop_failures
+                    .lock()
+                    .map(|mut log| log.note(&channel.name, &outcome))
+                    .unwrap_or(Notice::Quiet);
+                let reason = outcome.as_ref().err().map_or("", String::as_str);
+                match notice {
+                    Notice::Failing => {
+                        warn!(channel = %channel.name, reason = %reason, "desktop notifications fail (is there a session D-Bus? run the user unit); retrying, and saying this again only when the reason changes")
                     }
+                    Notice::NewReason => {
+                        warn!(channel = %channel.name, reason = %reason, "desktop notifications still fail, now for another reason; retrying")
+                    }
+                    Notice::Recovered => {
+                        info!(channel = %channel.name, "desktop notifications are delivered again")
+                    }
+                    Notice::Quiet => {}
                 }
                 outcome
             }
@@ -160,6 +206,33 @@ fn show_desktop(title: &str, body: &str, critical: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_channel_is_logged_once_per_reason_and_on_recovery() {
+        let mut log = FailureLog::default();
+        let no_bus = Err("no session bus".to_owned());
+        assert_eq!(log.note("desk", &no_bus), Notice::Failing);
+        for _ in 0..57 {
+            assert_eq!(log.note("desk", &no_bus), Notice::Quiet, "not per retry");
+        }
+        assert_eq!(
+            log.note("other", &no_bus),
+            Notice::Failing,
+            "channels apart"
+        );
+        assert_eq!(
+            log.note("desk", &Err("timed out".to_owned())),
+            Notice::NewReason
+        );
+        assert_eq!(
+            log.note("desk", &no_bus),
+            Notice::NewReason,
+            "a reason that comes back is said again"
+        );
+        assert_eq!(log.note("desk", &Ok(())), Notice::Recovered);
+        assert_eq!(log.note("desk", &Ok(())), Notice::Quiet);
+        assert_eq!(log.note("desk", &no_bus), Notice::Failing, "a new episode");
+    }
 
     /// RFC 4231 test case 2.
     #[test]

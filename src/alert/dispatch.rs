@@ -11,11 +11,11 @@ use tokio::{
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::deliver::Deliverer;
 use crate::{
-    config::Config,
+    config::{ChannelKind, Config},
     ledger::{DeliveryStatus, Ledger, OutboxItem},
 };
 
@@ -78,6 +78,7 @@ pub async fn run(
         // tried again after the restart (delivery is at least once), so a receiver that hangs
         // never holds up SIGTERM.
         let mut attempts = JoinSet::new();
+        let attempted = !due.is_empty();
         for item in due {
             while attempts.len() >= MAX_IN_FLIGHT {
                 tokio::select! {
@@ -99,6 +100,12 @@ pub async fn run(
             }
         }
 
+        if attempted {
+            // The entries just tried have their next attempt stored now, which `later` does
+            // not know: read the outbox again rather than sleep a whole idle look (a first
+            // retry is due within a second).
+            continue;
+        }
         let next = later.iter().map(|item| item.entry.next_attempt).min();
         let sleep = next
             .and_then(|at| at.duration_since(Timestamp::now()).try_into().ok())
@@ -128,6 +135,7 @@ async fn attempt(
             entry.channel
         )),
     };
+    let desktop = channel.is_some_and(|c| matches!(c.kind, ChannelKind::Desktop));
     let now = Timestamp::now();
     entry.attempts = entry.attempts.saturating_add(1);
     match outcome {
@@ -155,7 +163,14 @@ async fn attempt(
                 entry.next_attempt = now
                     .checked_add(SignedDuration::try_from(delay).unwrap_or(SignedDuration::ZERO))
                     .unwrap_or(now);
-                warn!(channel = %entry.channel, event = %entry.event, id = %entry.id, attempts = entry.attempts, retry_in = ?delay, reason = %entry.last_error, "alert delivery failed; will retry");
+                // A desktop channel logs its reason itself, once per failure episode
+                // (`deliver::FailureLog`): without a session bus it would otherwise say so on
+                // every retry of every alert.
+                if desktop {
+                    debug!(channel = %entry.channel, event = %entry.event, id = %entry.id, attempts = entry.attempts, retry_in = ?delay, reason = %entry.last_error, "alert delivery failed; will retry");
+                } else {
+                    warn!(channel = %entry.channel, event = %entry.event, id = %entry.id, attempts = entry.attempts, retry_in = ?delay, reason = %entry.last_error, "alert delivery failed; will retry");
+                }
             }
         }
     }

@@ -22,9 +22,8 @@ use tracing::{debug, info, warn};
 
 use crate::{
     daemon::Handle,
-    model::ProbeName,
     query::{
-        self, QueryError, StatusReport, Summary,
+        self, ExclusionSubject, QueryError, StatusReport, Summary,
         monthly::{self, Selection},
     },
 };
@@ -86,16 +85,32 @@ pub enum Request {
         #[serde(default)]
         as_of: Option<Timestamp>,
     },
-    /// Take a stretch of a probe's time out of its availability.
+    /// Take a stretch of a probe's (or an SLA's) time out of its availability.
     Exclude {
-        /// Probe name.
-        probe: String,
+        /// Probe name (or `sla`).
+        #[serde(default)]
+        probe: Option<String>,
+        /// SLA name (or `probe`).
+        #[serde(default)]
+        sla: Option<String>,
         /// Start (inclusive).
         from: Timestamp,
         /// End (exclusive).
         to: Timestamp,
         /// Why.
         reason: String,
+    },
+    /// Revoke an exclusion (a recorded correction; the exclusion stays stored).
+    Revoke {
+        /// The exclusion's id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Every exclusion (of a month), revoked or not.
+    Exclusions {
+        /// `YYYY-MM`, or every exclusion.
+        month: Option<String>,
     },
 }
 
@@ -177,8 +192,9 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             let handle = handle.clone();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
             let producer = tokio::task::spawn_blocking(move || {
+                let config = Arc::clone(&handle.config.borrow());
                 let probe = probe
-                    .map(|p| ProbeName::new(&p))
+                    .map(|p| query::export_probe(&config, &handle.shared.ledger, &p))
                     .transpose()
                     .map_err(|e| e.to_string())?;
                 let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
@@ -213,22 +229,46 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 .read_to_string(&mut text)
                 .await?;
             let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
-                let imported = query::import(config, ledger, &text, Timestamp::now())?;
-                Ok(serde_json::json!({ "imported": imported }))
+                query::import(config, ledger, &text, Timestamp::now())
             })
             .await;
             reply(&mut write, &outcome).await
         }
         Request::Exclude {
             probe,
+            sla,
             from,
             to,
             reason,
         } => {
             let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
-                let exclusion = query::exclusion(config, &probe, from, to, &reason)?;
+                let subject = match (probe, sla) {
+                    (Some(probe), None) => ExclusionSubject::Probe(probe),
+                    (None, Some(sla)) => ExclusionSubject::Sla(sla),
+                    _ => {
+                        return Err(QueryError::BadExclusion(
+                            "an exclusion names exactly one of --probe and --sla".into(),
+                        ));
+                    }
+                };
+                let exclusion = query::exclusion(config, &subject, from, to, &reason)?;
                 monthly::record_exclusion(config, ledger, &exclusion)?;
                 Ok(exclusion)
+            })
+            .await;
+            reply(&mut write, &outcome).await
+        }
+        Request::Revoke { id, reason } => {
+            let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
+                query::revoke(config, ledger, &id, &reason)
+            })
+            .await;
+            reply(&mut write, &outcome).await
+        }
+        Request::Exclusions { month } => {
+            let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
+                let month = month.as_deref().map(parse_month).transpose()?;
+                query::exclusion_list(config, ledger, month)
             })
             .await;
             reply(&mut write, &outcome).await

@@ -40,13 +40,18 @@ enum Command {
     Status(query::StatusArgs),
     /// One probe's recent results and the time no result covers.
     History(query::HistoryArgs),
-    /// Results as JSON lines on stdout (a reliable backup).
+    /// Results as JSON lines on stdout, with the corrections that go with them (a reliable
+    /// backup).
     Export(query::ExportArgs),
-    /// Results from JSON lines into the ledger; refuses unknown probes and duplicates.
+    /// Results and corrections from JSON lines into the ledger; refuses unknown probes and
+    /// duplicates.
     Import(query::ImportArgs),
-    /// Take a stretch of a probe's time out of its availability (force majeure, the monitor's
-    /// own fault); recorded with the reason, never rewriting results.
+    /// Take a stretch of a probe's (or an SLA's) time out of its availability (force majeure,
+    /// the monitor's own fault), or revoke such an exclusion; recorded with the reason, never
+    /// rewriting results.
     Exclude(query::ExcludeArgs),
+    /// Every exclusion (of a month): id, probe or SLA, span, reason, and whether it was revoked.
+    Exclusions(query::ExclusionsArgs),
     /// Monthly availability against targets, SLAs and credits (exit 1 if a target is missed).
     Report(report::ReportArgs),
     /// A month's outages: start, end, duration, cause.
@@ -102,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Stats(args) => stats::stats(&config_path, &args),
         Command::Import(args) => query::import(&config_path, &args),
         Command::Exclude(args) => query::exclude(&config_path, &args),
+        Command::Exclusions(args) => query::exclusions(&config_path, &args),
         Command::Report(args) => report::report(&config_path, &args),
         Command::Incidents(args) => report::incidents(&config_path, &args),
         Command::Alerts(args) => alerts::run(&config_path, &args),

@@ -15,8 +15,7 @@ use super::{
 };
 use crate::{
     api::socket::Request,
-    model::ProbeName,
-    query::{self, History, StatusReport},
+    query::{self, ExclusionListing, ExclusionSubject, History, Imported, StatusReport},
 };
 
 /// Arguments of `upledger status`.
@@ -63,19 +62,43 @@ pub(super) struct ImportArgs {
 
 /// Arguments of `upledger exclude`.
 #[derive(Debug, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("subject")
+        .args(["probe", "sla", "revoke"])
+        .required(true)
+        .multiple(false)
+))]
 pub(super) struct ExcludeArgs {
     /// The probe whose time is excluded.
     #[arg(long)]
-    probe: String,
+    probe: Option<String>,
+    /// The SLA whose time is excluded, as a whole (its figures only, not its probes').
+    #[arg(long)]
+    sla: Option<String>,
+    /// Revoke the exclusion with this id (see `upledger exclusions`) instead: recorded with
+    /// the reason, the exclusion stays listed but no longer applies.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["from", "to"])]
+    revoke: Option<String>,
     /// Start (RFC 3339, or a duration back from now).
-    #[arg(long, value_parser = parse_instant)]
-    from: Timestamp,
+    #[arg(long, value_parser = parse_instant, required_unless_present = "revoke")]
+    from: Option<Timestamp>,
     /// End, exclusive (RFC 3339, or a duration back from now).
-    #[arg(long, value_parser = parse_instant)]
-    to: Timestamp,
-    /// Why (shown in every report the exclusion touches).
+    #[arg(long, value_parser = parse_instant, required_unless_present = "revoke")]
+    to: Option<Timestamp>,
+    /// Why (shown in every report the exclusion or revocation touches).
     #[arg(long)]
     reason: String,
+}
+
+/// Arguments of `upledger exclusions`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ExclusionsArgs {
+    /// Only exclusions overlapping this month, `YYYY-MM` (in the daemon's time zone).
+    #[arg(long)]
+    month: Option<String>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `24h` (that long ago) or an RFC 3339 instant.
@@ -276,8 +299,12 @@ pub(super) fn export(config_path: &Path, args: &ExportArgs) -> anyhow::Result<Ex
             }
             bail!("the daemon ended the export early")
         }
-        Source::Ledger(_, ledger) => {
-            let probe = args.probe.as_deref().map(ProbeName::new).transpose()?;
+        Source::Ledger(config, ledger) => {
+            let probe = args
+                .probe
+                .as_deref()
+                .map(|name| query::export_probe(&config, &ledger, name))
+                .transpose()?;
             query::export(&ledger, probe.as_ref(), args.since, args.until, &mut out)?;
             Ok(Exit::Ok)
         }
@@ -295,7 +322,7 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
     let Some(source) = client::connect(config_path)? else {
         return Ok(Exit::Usage);
     };
-    let outcome: Result<usize, String> = match source {
+    let outcome: Result<Imported, String> = match source {
         // The daemon validates against its own (running) configuration.
         Source::Daemon(mut stream) => {
             client::send(&mut stream, &Request::Import)?;
@@ -304,9 +331,9 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
             let mut line = String::new();
             BufReader::new(&stream).read_line(&mut line)?;
             let answer: serde_json::Value = serde_json::from_str(&line)?;
-            match answer["ok"]["imported"].as_u64() {
-                Some(n) => Ok(n as usize),
-                None => Err(answer["error"]
+            match serde_json::from_value::<Imported>(answer["ok"].clone()) {
+                Ok(imported) => Ok(imported),
+                Err(_) => Err(answer["error"]
                     .as_str()
                     .unwrap_or("import failed")
                     .to_owned()),
@@ -318,7 +345,12 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
     };
     match outcome {
         Ok(imported) => {
-            eprintln!("imported {imported} results from {}", args.file.display());
+            eprintln!(
+                "imported {} results and {} corrections from {}",
+                imported.imported,
+                imported.corrections,
+                args.file.display()
+            );
             Ok(Exit::Ok)
         }
         Err(e) => {
@@ -332,18 +364,30 @@ pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<
     let Some(source) = client::connect(config_path)? else {
         return Ok(Exit::Usage);
     };
+    if let Some(id) = &args.revoke {
+        return revoke(source, id, &args.reason);
+    }
+    let (Some(from), Some(to)) = (args.from, args.to) else {
+        bail!("--from and --to are required");
+    };
+    let subject = match (&args.probe, &args.sla) {
+        (Some(probe), _) => ExclusionSubject::Probe(probe.clone()),
+        (None, Some(sla)) => ExclusionSubject::Sla(sla.clone()),
+        (None, None) => bail!("--probe or --sla is required"),
+    };
     let outcome: Result<serde_json::Value, String> = match source {
         Source::Daemon(mut stream) => {
             let request = Request::Exclude {
                 probe: args.probe.clone(),
-                from: args.from,
-                to: args.to,
+                sla: args.sla.clone(),
+                from,
+                to,
                 reason: args.reason.clone(),
             };
             client::ask(&mut stream, &request).map_err(|e| e.to_string())
         }
         Source::Ledger(config, ledger) => {
-            query::exclusion(&config, &args.probe, args.from, args.to, &args.reason)
+            query::exclusion(&config, &subject, from, to, &args.reason)
                 .map_err(|e| e.to_string())
                 .and_then(|exclusion| {
                     crate::query::monthly::record_exclusion(&config, &ledger, &exclusion)
@@ -353,10 +397,12 @@ pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<
         }
     };
     match outcome {
-        Ok(_) => {
+        Ok(recorded) => {
+            let (ExclusionSubject::Probe(name) | ExclusionSubject::Sla(name)) = &subject;
             eprintln!(
-                "excluded {} from {} to {}: {}",
-                args.probe, args.from, args.to, args.reason
+                "excluded {name} from {from} to {to}: {} (id {})",
+                args.reason,
+                recorded["id"].as_str().unwrap_or("?")
             );
             Ok(Exit::Ok)
         }
@@ -365,4 +411,95 @@ pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<
             Ok(Exit::Usage)
         }
     }
+}
+
+/// `exclude --revoke ID --reason TEXT`.
+fn revoke(source: Source, id: &str, reason: &str) -> anyhow::Result<Exit> {
+    let outcome: Result<serde_json::Value, String> = match source {
+        Source::Daemon(mut stream) => {
+            let request = Request::Revoke {
+                id: id.to_owned(),
+                reason: reason.to_owned(),
+            };
+            client::ask(&mut stream, &request).map_err(|e| e.to_string())
+        }
+        Source::Ledger(config, ledger) => query::revoke(&config, &ledger, id, reason)
+            .map_err(|e| e.to_string())
+            .and_then(|listing| serde_json::to_value(listing).map_err(|e| e.to_string())),
+    };
+    match outcome {
+        Ok(_) => {
+            eprintln!("revoked exclusion {id}: {reason}");
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Exit::Usage)
+        }
+    }
+}
+
+pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::Result<Exit> {
+    let Some(source) = client::connect(config_path)? else {
+        return Ok(Exit::Usage);
+    };
+    let listing: Vec<ExclusionListing> = match source {
+        Source::Daemon(mut stream) => {
+            let request = Request::Exclusions {
+                month: args.month.clone(),
+            };
+            serde_json::from_value(client::ask(&mut stream, &request)?)
+                .context("the daemon's exclusions are malformed")?
+        }
+        Source::Ledger(config, ledger) => {
+            let month = args
+                .month
+                .as_deref()
+                .map(|text| {
+                    text.parse::<crate::report::Month>()
+                        .with_context(|| format!("--month {text}"))
+                })
+                .transpose()?;
+            query::exclusion_list(&config, &ledger, month)?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+        return Ok(Exit::Ok);
+    }
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "APPLIES TO".to_owned(),
+        "FROM".to_owned(),
+        "TO".to_owned(),
+        "RECORDED".to_owned(),
+        "REASON".to_owned(),
+    ]];
+    for e in &listing {
+        let subject = match (&e.probe, &e.sla) {
+            (Some(probe), _) => format!("probe {probe}"),
+            (None, Some(sla)) => format!("sla {sla}"),
+            (None, None) => "-".to_owned(),
+        };
+        let mut reason = e.reason.clone();
+        if let (Some(at), Some(why)) = (e.revoked_at, &e.revocation_reason) {
+            reason.push_str(&format!(" [REVOKED {at}: {why}]"));
+        }
+        rows.push([
+            e.id.clone(),
+            subject,
+            e.from.to_string(),
+            e.to.to_string(),
+            e.recorded_at.to_string(),
+            reason,
+        ]);
+    }
+    print_rows(&rows);
+    let revoked = listing.iter().filter(|e| e.revoked).count();
+    println!(
+        "\n{} exclusion{}, {revoked} revoked",
+        listing.len(),
+        if listing.len() == 1 { "" } else { "s" }
+    );
+    Ok(Exit::Ok)
 }

@@ -67,7 +67,7 @@ use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
 use rustc_hash::FxHashMap;
 
-pub use corrections::ExclusionRecord;
+pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
 pub use journal::CHECKPOINT_RECORDS;

@@ -12,8 +12,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{Config, ProbeSpec},
-    ledger::{ExclusionRecord, Ledger, LedgerError, MarkerKind, ResultRecord},
+    config::{Config, ProbeSpec, SlaSpec},
+    ledger::{
+        ExclusionEntry, ExclusionRecord, Ledger, LedgerError, MarkerKind, ResultRecord,
+        RevocationRecord,
+    },
     model::{ErrorClass, Outcome, ProbeName, State},
     report,
     threshold::{self, Observation, Thresholds, Tracker},
@@ -28,6 +31,16 @@ pub enum QueryError {
     /// The probe named is not configured.
     #[error("no probe is named \"{0}\" in the configuration")]
     UnknownProbe(String),
+    /// A probe, SLA or exclusion named on the command line does not exist.
+    #[error("no {what} is named \"{name}\"{hint}")]
+    Unknown {
+        /// `probe`, `SLA`, `exclusion`.
+        what: &'static str,
+        /// The name as given.
+        name: String,
+        /// ` (did you mean "web"?)`, or nothing.
+        hint: String,
+    },
     /// A request names something that does not exist or cannot be computed.
     #[error("{0}")]
     BadRequest(String),
@@ -75,6 +88,26 @@ impl From<&ResultRecord> for ResultLine {
             detail: record.detail.clone(),
         }
     }
+}
+
+/// A correction as a JSON line of `export` and `import`, told apart from a result by its
+/// `record` field (results keep the SPEC §4 shape, which has none): an exclusion, the
+/// revocation of one, or when the daemon first saw a maintenance window. Without them a ledger
+/// restored from an export would give different reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum CorrectionLine {
+    /// `upledger exclude`.
+    Exclusion(ExclusionRecord),
+    /// `upledger exclude --revoke`.
+    Revocation(RevocationRecord),
+    /// The first sighting of a maintenance window (its identity in the configuration).
+    MaintenanceSeen {
+        /// The window's identity.
+        window: String,
+        /// When the daemon first saw it.
+        first_seen: Timestamp,
+    },
 }
 
 /// Milliseconds with microsecond digits, exact for every stored latency.
@@ -370,9 +403,7 @@ pub fn history(
     probe: &str,
     since: Timestamp,
 ) -> Result<History, QueryError> {
-    let spec = config
-        .probe(probe)
-        .ok_or_else(|| QueryError::UnknownProbe(probe.to_owned()))?;
+    let spec = probe_spec(config, probe)?;
     let until = Timestamp::now();
     // One result before the window tells whether its start is covered.
     let lookback = since
@@ -439,7 +470,10 @@ pub fn uncovered(
     spans
 }
 
-/// Streams results as JSON lines to `out`, ordered by probe then time; returns the count.
+/// Streams results as JSON lines to `out`, ordered by probe then time, then the corrections
+/// that go with them: the exclusions overlapping the range (of `probe` only, when given) with
+/// their revocations, and every maintenance sighting (few, and not tied to a probe). Returns
+/// the lines written.
 pub fn export(
     ledger: &Ledger,
     probe: Option<&ProbeName>,
@@ -447,26 +481,118 @@ pub fn export(
     until: Option<Timestamp>,
     out: &mut dyn std::io::Write,
 ) -> Result<u64, QueryError> {
-    let count = ledger.export(probe, since, until, &mut |record| {
+    let mut count = ledger.export(probe, since, until, &mut |record| {
         let line = serde_json::to_string(&ResultLine::from(record)).map_err(LedgerError::sink)?;
         writeln!(out, "{line}").map_err(LedgerError::sink)
     })?;
-    out.flush()
-        .map_err(|e| QueryError::Ledger(LedgerError::sink(e)))?;
+    let sink = |e: std::io::Error| QueryError::Ledger(LedgerError::sink(e));
+    for line in corrections_to_export(ledger, probe, since, until)? {
+        let text =
+            serde_json::to_string(&line).map_err(|e| QueryError::Ledger(LedgerError::sink(e)))?;
+        writeln!(out, "{text}").map_err(sink)?;
+        count += 1;
+    }
+    out.flush().map_err(sink)?;
     Ok(count)
 }
 
-/// Validates an exclusion of `probe` over `[from, to)`; nothing is written here.
+fn corrections_to_export(
+    ledger: &Ledger,
+    probe: Option<&ProbeName>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> Result<Vec<CorrectionLine>, QueryError> {
+    let entries = ledger.exclusion_entries(
+        since.unwrap_or(Timestamp::MIN),
+        until.unwrap_or(Timestamp::MAX),
+    )?;
+    let mut lines = Vec::new();
+    let mut revocations = Vec::new();
+    for entry in entries {
+        if probe.is_some_and(|p| entry.exclusion.probe.as_ref() != Some(p)) {
+            continue;
+        }
+        revocations.extend(entry.revoked.map(CorrectionLine::Revocation));
+        lines.push(CorrectionLine::Exclusion(entry.exclusion));
+    }
+    // After every exclusion, so an import meets each exclusion before its revocation.
+    lines.extend(revocations);
+    for (window, first_seen) in ledger.maintenance_sightings()? {
+        lines.push(CorrectionLine::MaintenanceSeen { window, first_seen });
+    }
+    Ok(lines)
+}
+
+/// The configured probe named `name`, or an error naming it with the closest configured name.
+pub fn probe_spec<'c>(config: &'c Config, name: &str) -> Result<&'c ProbeSpec, QueryError> {
+    config.probe(name).ok_or_else(|| {
+        let names: Vec<&str> = config.probes.iter().map(|p| p.name.as_str()).collect();
+        unknown("probe", name, &names)
+    })
+}
+
+/// The configured SLA named `name`, or an error naming it with the closest configured name.
+pub fn sla_spec<'c>(config: &'c Config, name: &str) -> Result<&'c SlaSpec, QueryError> {
+    config.slas.iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = config.slas.iter().map(|s| s.name.as_str()).collect();
+        unknown("SLA", name, &names)
+    })
+}
+
+/// The probe `export --probe` names: configured, or with results in the ledger (a probe
+/// removed from the configuration can still be backed up).
+pub fn export_probe(config: &Config, ledger: &Ledger, name: &str) -> Result<ProbeName, QueryError> {
+    if let Some(spec) = config.probe(name) {
+        return Ok(spec.name.clone());
+    }
+    let stored = ledger.probes()?;
+    if let Some(found) = stored.iter().find(|p| p.as_str() == name) {
+        return Ok(found.clone());
+    }
+    let mut names: Vec<&str> = config.probes.iter().map(|p| p.name.as_str()).collect();
+    names.extend(stored.iter().map(ProbeName::as_str));
+    Err(unknown("probe", name, &names))
+}
+
+/// The error for an unknown `what` named `name`, suggesting the closest of `known` when it
+/// is plausibly a typo.
+fn unknown(what: &'static str, name: &str, known: &[&str]) -> QueryError {
+    let hint = known
+        .iter()
+        .map(|candidate| (strsim::damerau_levenshtein(name, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= (candidate.chars().count() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, near)| format!(" (did you mean \"{near}\"?)"))
+        .unwrap_or_default();
+    QueryError::Unknown {
+        what,
+        name: name.to_owned(),
+        hint,
+    }
+}
+
+/// What an exclusion applies to, as given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExclusionSubject {
+    /// One probe's availability.
+    Probe(String),
+    /// An SLA's figures as a whole.
+    Sla(String),
+}
+
+/// Validates an exclusion of `subject` over `[from, to)`; nothing is written here.
 pub fn exclusion(
     config: &Config,
-    probe: &str,
+    subject: &ExclusionSubject,
     from: Timestamp,
     to: Timestamp,
     reason: &str,
 ) -> Result<ExclusionRecord, QueryError> {
-    let spec = config
-        .probe(probe)
-        .ok_or_else(|| QueryError::UnknownProbe(probe.to_owned()))?;
+    let (probe, sla) = match subject {
+        ExclusionSubject::Probe(name) => (Some(probe_spec(config, name)?.name.clone()), None),
+        ExclusionSubject::Sla(name) => (None, Some(sla_spec(config, name)?.name.clone())),
+    };
     if from >= to {
         return Err(QueryError::BadExclusion(format!(
             "--from ({from}) must be before --to ({to})"
@@ -477,13 +603,121 @@ pub fn exclusion(
             "--reason must say why (it is shown in every report the exclusion touches)".into(),
         ));
     }
-    Ok(ExclusionRecord {
-        probe: spec.name.clone(),
+    Ok(ExclusionRecord::new(
+        probe,
+        sla,
         from,
         to,
+        reason.trim().to_owned(),
+        Timestamp::now(),
+    ))
+}
+
+/// Validates the revocation of exclusion `id` and records it (forgetting the stored figures
+/// of the months it touched); returns the exclusion with its revocation.
+pub fn revoke(
+    config: &Config,
+    ledger: &Ledger,
+    id: &str,
+    reason: &str,
+) -> Result<ExclusionListing, QueryError> {
+    if reason.trim().is_empty() {
+        return Err(QueryError::BadExclusion(
+            "--reason must say why the exclusion is revoked (reports list it)".into(),
+        ));
+    }
+    let entries = ledger.exclusion_entries(Timestamp::MIN, Timestamp::MAX)?;
+    let Some(entry) = entries.into_iter().find(|e| e.exclusion.id == id) else {
+        let ids: Vec<String> = ledger
+            .exclusion_entries(Timestamp::MIN, Timestamp::MAX)?
+            .into_iter()
+            .map(|e| e.exclusion.id)
+            .collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        return Err(unknown("exclusion", id, &ids));
+    };
+    if let Some(earlier) = &entry.revoked {
+        return Err(QueryError::BadExclusion(format!(
+            "exclusion {id} was revoked already at {} ({})",
+            earlier.recorded_at, earlier.reason
+        )));
+    }
+    let revocation = RevocationRecord {
+        revokes: entry.exclusion.id.clone(),
         reason: reason.trim().to_owned(),
         recorded_at: Timestamp::now(),
-    })
+    };
+    monthly::record_revocation(config, ledger, &entry.exclusion, &revocation)?;
+    Ok(ExclusionListing::from(ExclusionEntry {
+        exclusion: entry.exclusion,
+        revoked: Some(revocation),
+    }))
+}
+
+/// One line of `upledger exclusions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExclusionListing {
+    /// The id (what `exclude --revoke` names).
+    pub id: String,
+    /// The probe, for a probe's exclusion.
+    pub probe: Option<String>,
+    /// The SLA, for an SLA's exclusion.
+    pub sla: Option<String>,
+    /// Start (inclusive).
+    pub from: Timestamp,
+    /// End (exclusive).
+    pub to: Timestamp,
+    /// Why it was entered.
+    pub reason: String,
+    /// When it was entered.
+    pub recorded_at: Timestamp,
+    /// Whether it was revoked (and so is no longer applied).
+    pub revoked: bool,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// Why it was revoked.
+    pub revocation_reason: Option<String>,
+}
+
+impl From<ExclusionEntry> for ExclusionListing {
+    fn from(entry: ExclusionEntry) -> Self {
+        let e = entry.exclusion;
+        ExclusionListing {
+            id: e.id,
+            probe: e.probe.map(|p| p.to_string()),
+            sla: e.sla,
+            from: e.from,
+            to: e.to,
+            reason: e.reason,
+            recorded_at: e.recorded_at,
+            revoked: entry.revoked.is_some(),
+            revoked_at: entry.revoked.as_ref().map(|r| r.recorded_at),
+            revocation_reason: entry.revoked.map(|r| r.reason),
+        }
+    }
+}
+
+/// Every exclusion, revoked or not, overlapping `month` (all of them without one), in the
+/// order entered: what `upledger exclusions` lists.
+pub fn exclusion_list(
+    config: &Config,
+    ledger: &Ledger,
+    month: Option<crate::report::Month>,
+) -> Result<Vec<ExclusionListing>, QueryError> {
+    let (from, to) = match month {
+        Some(month) => {
+            let bounds = month
+                .bounds(&config.daemon.timezone)
+                .map_err(|e| QueryError::BadRequest(e.to_string()))?;
+            (bounds.start, bounds.end)
+        }
+        None => (Timestamp::MIN, Timestamp::MAX),
+    };
+    Ok(ledger
+        .exclusion_entries(from, to)?
+        .into_iter()
+        .map(ExclusionListing::from)
+        .collect())
 }
 
 /// `spec`'s confirmed outages overlapping `[since, now)`, clipped to it, oldest first — the
@@ -575,34 +809,79 @@ pub fn alerts(ledger: &Ledger, limit: usize) -> Result<Vec<AlertLine>, QueryErro
         .collect())
 }
 
+/// What an import stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imported {
+    /// Results.
+    pub imported: usize,
+    /// Correction records (exclusions, revocations, maintenance sightings).
+    #[serde(default)]
+    pub corrections: usize,
+}
+
+/// An import file, parsed and checked against the configuration and the ledger.
+#[derive(Debug, Default)]
+pub struct ImportBatch {
+    /// The results.
+    pub results: Vec<ResultRecord>,
+    /// The corrections with their (1-based) line numbers, in file order.
+    pub corrections: Vec<(usize, CorrectionLine)>,
+}
+
 /// Imports JSON lines into the ledger, then digests the finished hours (as of `now`) so that
 /// reports of the imported months read digests at once, and the status page's day bars show
-/// them. Returns the results stored.
+/// them. Nothing is written when a line is refused (an unknown probe, a duplicate result or
+/// correction).
 pub fn import(
     config: &Config,
     ledger: &Ledger,
     text: &str,
     now: Timestamp,
-) -> Result<usize, QueryError> {
-    let records = parse_import(config, text)?;
-    let imported = ledger.import(&records)?;
+) -> Result<Imported, QueryError> {
+    let batch = parse_import(config, text)?;
+    check_corrections(ledger, &batch.corrections)?;
+    let imported = ledger.import(&batch.results)?;
+    store_corrections(config, ledger, &batch.corrections)?;
     if let Ok(until) = now.checked_sub(crate::ledger::DIGEST_SETTLE) {
         days::digest(config, ledger, until, &|| true)?;
-        days::rewrite_days_of(config, ledger, &records)?;
+        days::rewrite_days_of(config, ledger, &batch.results)?;
     }
-    Ok(imported)
+    Ok(Imported {
+        imported,
+        corrections: batch.corrections.len(),
+    })
 }
 
-/// Parses JSON lines into records, refusing unknown probes; nothing is written here.
-pub fn parse_import(config: &Config, text: &str) -> Result<Vec<ResultRecord>, QueryError> {
-    let mut records = Vec::new();
+/// Parses JSON lines into results and corrections, refusing unknown probes and SLAs; nothing
+/// is written here.
+pub fn parse_import(config: &Config, text: &str) -> Result<ImportBatch, QueryError> {
+    let mut batch = ImportBatch::default();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         if raw.trim().is_empty() {
             continue;
         }
         let bad = |message: String| QueryError::BadLine { line, message };
-        let parsed: ResultLine = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+        let parsed: ResultLine = match serde_json::from_str(raw) {
+            Ok(parsed) => parsed,
+            // Results are the bulk: a correction is only tried when a line is no result.
+            Err(not_a_result) => match serde_json::from_str::<CorrectionLine>(raw) {
+                Ok(correction) => {
+                    let correction = check_correction(config, correction).map_err(bad)?;
+                    batch.corrections.push((line, correction));
+                    continue;
+                }
+                Err(not_a_correction) => {
+                    let is_correction = serde_json::from_str::<serde_json::Value>(raw)
+                        .is_ok_and(|value| value.get("record").is_some());
+                    return Err(bad(if is_correction {
+                        not_a_correction.to_string()
+                    } else {
+                        not_a_result.to_string()
+                    }));
+                }
+            },
+        };
         let spec = config.probe(&parsed.probe).ok_or_else(|| {
             bad(format!(
                 "unknown probe \"{}\": import only accepts probes of the configuration",
@@ -617,7 +896,7 @@ pub fn parse_import(config: &Config, text: &str) -> Result<Vec<ResultRecord>, Qu
             return Err(bad("a down result needs an error_class".into()));
         }
         let micros = (parsed.latency_ms * 1000.0).round() as u64;
-        records.push(ResultRecord {
+        batch.results.push(ResultRecord {
             probe: spec.name.clone(),
             at: parsed.at,
             latency: Duration::from_micros(micros),
@@ -626,7 +905,141 @@ pub fn parse_import(config: &Config, text: &str) -> Result<Vec<ResultRecord>, Qu
             detail: parsed.detail,
         });
     }
-    Ok(records)
+    Ok(batch)
+}
+
+/// One correction line checked on its own: an exclusion names a configured probe or SLA (one
+/// of them) and a span; its id is filled in when the line has none.
+fn check_correction(config: &Config, correction: CorrectionLine) -> Result<CorrectionLine, String> {
+    let CorrectionLine::Exclusion(mut exclusion) = correction else {
+        return Ok(correction);
+    };
+    match (&exclusion.probe, &exclusion.sla) {
+        (Some(probe), None) => {
+            let spec = config.probe(probe.as_str()).ok_or_else(|| {
+                format!(
+                    "unknown probe \"{probe}\": import only accepts probes of the configuration"
+                )
+            })?;
+            exclusion.probe = Some(spec.name.clone());
+        }
+        (None, Some(sla)) => {
+            if !config.slas.iter().any(|s| &s.name == sla) {
+                return Err(format!(
+                    "unknown SLA \"{sla}\": import only accepts SLAs of the configuration"
+                ));
+            }
+        }
+        _ => return Err("an exclusion names exactly one of probe and sla".into()),
+    }
+    if exclusion.from >= exclusion.to {
+        return Err(format!(
+            "exclusion from ({}) must be before to ({})",
+            exclusion.from, exclusion.to
+        ));
+    }
+    if exclusion.id.is_empty() {
+        exclusion.id = exclusion.content_id();
+    }
+    Ok(CorrectionLine::Exclusion(exclusion))
+}
+
+/// Refuses corrections the ledger holds already, or that the input holds twice, and
+/// revocations of exclusions neither has; nothing is written here. A maintenance window the
+/// ledger saw *later* than the input says is no duplicate: a daemon started on a fresh
+/// ledger notes every window at its start, and the restored, earlier sighting replaces it.
+fn check_corrections(
+    ledger: &Ledger,
+    corrections: &[(usize, CorrectionLine)],
+) -> Result<(), QueryError> {
+    if corrections.is_empty() {
+        return Ok(());
+    }
+    let (stored, revoked) = ledger.corrections()?;
+    let mut exclusions: Vec<&str> = Vec::new();
+    let mut revocations: Vec<&str> = Vec::new();
+    let mut windows: Vec<&str> = Vec::new();
+    for (line, correction) in corrections {
+        let line = *line;
+        let bad = |message: String| QueryError::BadLine {
+            line,
+            message: format!("import refused, nothing written: {message}"),
+        };
+        match correction {
+            CorrectionLine::Exclusion(e) => {
+                if stored.iter().any(|s| s.id == e.id) {
+                    return Err(bad(format!("exclusion {} is already in the ledger", e.id)));
+                }
+                if exclusions.contains(&e.id.as_str()) {
+                    return Err(bad(format!("exclusion {} appears twice", e.id)));
+                }
+                exclusions.push(&e.id);
+            }
+            CorrectionLine::Revocation(r) => {
+                if revoked.iter().any(|s| s.revokes == r.revokes)
+                    || revocations.contains(&r.revokes.as_str())
+                {
+                    return Err(bad(format!("exclusion {} is revoked twice", r.revokes)));
+                }
+                if !stored.iter().any(|s| s.id == r.revokes)
+                    && !exclusions.contains(&r.revokes.as_str())
+                {
+                    return Err(bad(format!(
+                        "the revocation names exclusion {}, which is neither in the ledger nor \
+                         earlier in the input",
+                        r.revokes
+                    )));
+                }
+                revocations.push(&r.revokes);
+            }
+            CorrectionLine::MaintenanceSeen { window, first_seen } => {
+                if windows.contains(&window.as_str()) {
+                    return Err(bad(format!("maintenance window {window} appears twice")));
+                }
+                if let Some(seen) = ledger.maintenance_seen(window)?
+                    && seen <= *first_seen
+                {
+                    return Err(bad(format!(
+                        "maintenance window {window} is already in the ledger, first seen at {seen}"
+                    )));
+                }
+                windows.push(window);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stores checked corrections, forgetting the stored figures of the months they touch.
+fn store_corrections(
+    config: &Config,
+    ledger: &Ledger,
+    corrections: &[(usize, CorrectionLine)],
+) -> Result<(), QueryError> {
+    let mut sightings_changed = false;
+    for (_, correction) in corrections {
+        match correction {
+            CorrectionLine::Exclusion(exclusion) => {
+                monthly::record_exclusion(config, ledger, exclusion)?;
+            }
+            CorrectionLine::Revocation(revocation) => {
+                let (stored, _) = ledger.corrections()?;
+                if let Some(exclusion) = stored.iter().find(|e| e.id == revocation.revokes) {
+                    monthly::record_revocation(config, ledger, exclusion, revocation)?;
+                }
+            }
+            CorrectionLine::MaintenanceSeen { window, first_seen } => {
+                ledger.set_maintenance_seen(window, *first_seen)?;
+                sightings_changed = true;
+            }
+        }
+    }
+    if sightings_changed {
+        // Which months a window identity touches is the configuration's business; sightings
+        // are imported rarely, so every stored month is recomputed instead.
+        ledger.forget_closed("month/")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -682,6 +1095,53 @@ mod tests {
             record(120, Outcome::Up),
         ];
         assert!(uncovered(&records, Duration::from_secs(120), ts(30), ts(200), &[]).is_empty());
+    }
+
+    #[test]
+    fn an_import_refuses_a_revocation_of_an_unknown_exclusion_and_writes_nothing() {
+        let (_dir, config, ledger, _) =
+            monthly::tests::web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let result = r#"{"probe":"web","at":"2027-01-01T00:00:00Z","outcome":"up","latency_ms":1.0,"error_class":null,"detail":""}"#;
+        let exclusion = r#"{"record":"exclusion","probe":"web","from":"2026-10-02T00:00:00Z","to":"2026-10-02T01:00:00Z","reason":"uplink","recorded_at":"2026-11-01T00:00:00Z"}"#;
+        let stray = r#"{"record":"revocation","revokes":"0123456789ab","reason":"x","recorded_at":"2026-11-02T00:00:00Z"}"#;
+        let text = format!("{result}\n{exclusion}\n{stray}\n");
+        let refused = import(&config, &ledger, &text, ts(0)).unwrap_err();
+        assert!(
+            matches!(refused, QueryError::BadLine { line: 3, .. }),
+            "{refused}"
+        );
+        assert!(
+            ledger.corrections().unwrap().0.is_empty(),
+            "nothing written"
+        );
+        let web = ProbeName::new("web").unwrap();
+        assert!(
+            ledger
+                .results(
+                    &web,
+                    "2027-01-01T00:00:00Z".parse().unwrap(),
+                    Timestamp::MAX
+                )
+                .unwrap()
+                .is_empty()
+        );
+        // Without the stray line: stored, the exclusion with the id its content gives.
+        let text = format!("{result}\n{exclusion}\n");
+        let imported = import(&config, &ledger, &text, ts(0)).unwrap();
+        assert_eq!(
+            imported,
+            Imported {
+                imported: 1,
+                corrections: 1
+            }
+        );
+        let stored = ledger.corrections().unwrap().0;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].id, stored[0].content_id());
+        assert!(matches!(
+            import(&config, &ledger, exclusion, ts(0)),
+            Err(QueryError::BadLine { line: 1, .. })
+        ));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::QueryError;
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
-    ledger::{HourDigest, Ledger, ResultRecord},
+    ledger::{ExclusionEntry, HourDigest, Ledger, ResultRecord},
     model::{ErrorClass, LatencyHistogram, Outcome, ProbeName, Run, State, glob_match, push_run},
     report::{
         Exclusion, Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport,
@@ -91,6 +91,9 @@ pub struct ProbeMonth {
     pub maintenance: Vec<WindowReport>,
     /// Exclusions touching the month.
     pub exclusions: Vec<ExclusionReport>,
+    /// Exclusions touching the month that were revoked, and so not applied.
+    #[serde(default)]
+    pub revoked_exclusions: Vec<RevokedExclusionReport>,
     /// For the month in progress: where the current rate leads.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub forecast: Option<Forecast>,
@@ -123,12 +126,53 @@ pub struct WindowReport {
 /// An exclusion as reports list it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExclusionReport {
+    /// The ledger's id of it.
+    #[serde(default)]
+    pub id: String,
     /// Start.
     pub from: Timestamp,
     /// End.
     pub to: Timestamp,
     /// Why.
     pub reason: String,
+}
+
+/// A revoked exclusion as reports list it: what it said, and when and why it was withdrawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokedExclusionReport {
+    /// The ledger's id of it.
+    pub id: String,
+    /// Start.
+    pub from: Timestamp,
+    /// End.
+    pub to: Timestamp,
+    /// Why it was entered.
+    pub reason: String,
+    /// When it was revoked.
+    pub revoked_at: Timestamp,
+    /// Why it was revoked.
+    pub revocation_reason: String,
+}
+
+impl From<&ExclusionEntry> for RevokedExclusionReport {
+    fn from(entry: &ExclusionEntry) -> Self {
+        let e = &entry.exclusion;
+        RevokedExclusionReport {
+            id: e.id.clone(),
+            from: e.from,
+            to: e.to,
+            reason: e.reason.clone(),
+            revoked_at: entry
+                .revoked
+                .as_ref()
+                .map_or(e.recorded_at, |r| r.recorded_at),
+            revocation_reason: entry
+                .revoked
+                .as_ref()
+                .map(|r| r.reason.clone())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// One SLA's month (SPEC §4.1).
@@ -168,6 +212,13 @@ pub struct SlaMonth {
     pub currency: Option<String>,
     /// Maintenance windows honoured (after the notice rule).
     pub maintenance: Vec<WindowReport>,
+    /// Exclusions applied to the SLA: its own (`upledger exclude --sla`) and those entered
+    /// for every member probe.
+    #[serde(default)]
+    pub exclusions: Vec<ExclusionReport>,
+    /// The SLA's own exclusions that were revoked, and so not applied.
+    #[serde(default)]
+    pub revoked_exclusions: Vec<RevokedExclusionReport>,
     /// For the month in progress: where the current rate leads.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub forecast: Option<Forecast>,
@@ -221,6 +272,8 @@ struct ProbeTimeline<'a> {
     evidence: Evidence,
     windows: Vec<MaintenanceWindow>,
     exclusions: Vec<Exclusion>,
+    /// The probe's revoked exclusions, listed but not applied.
+    revoked: Vec<ExclusionEntry>,
 }
 
 /// What the ledger says about one probe around a period: its results as runs, and the
@@ -375,10 +428,14 @@ fn load_probe<'a>(
         &config.daemon.timezone,
         period,
     );
-    let exclusions = ledger
-        .exclusions(Some(&spec.name), period.start, period.end)?
+    let (revoked, in_force): (Vec<ExclusionEntry>, Vec<ExclusionEntry>) = ledger
+        .exclusion_entries(period.start, period.end)?
+        .into_iter()
+        .filter(|entry| entry.exclusion.probe.as_ref() == Some(&spec.name))
+        .partition(|entry| entry.revoked.is_some());
+    let exclusions = in_force
         .iter()
-        .map(Exclusion::from)
+        .map(|entry| Exclusion::from(&entry.exclusion))
         .collect();
     Ok(ProbeTimeline {
         spec,
@@ -386,6 +443,7 @@ fn load_probe<'a>(
         evidence,
         windows,
         exclusions,
+        revoked,
     })
 }
 
@@ -402,13 +460,7 @@ pub fn month_document(
         .bounds(timezone)
         .map_err(|e| QueryError::BadRequest(e.to_string()))?;
     let slas: Vec<&SlaSpec> = match (&selection.sla, &selection.probe) {
-        (Some(name), _) => vec![
-            config
-                .slas
-                .iter()
-                .find(|s| &s.name == name)
-                .ok_or_else(|| QueryError::BadRequest(format!("no SLA is named \"{name}\"")))?,
-        ],
+        (Some(name), _) => vec![super::sla_spec(config, name)?],
         (None, Some(_)) => Vec::new(),
         (None, None) => config.slas.iter().collect(),
     };
@@ -417,9 +469,7 @@ pub fn month_document(
     let enabled = || config.probes.iter().filter(|p| p.enabled);
     let probes: Vec<&ProbeSpec> = match (&selection.probe, &selection.sla) {
         (Some(name), _) => {
-            let spec = config
-                .probe(name)
-                .ok_or_else(|| QueryError::UnknownProbe(name.clone()))?;
+            let spec = super::probe_spec(config, name)?;
             if !spec.enabled {
                 return Err(QueryError::BadRequest(format!(
                     "probe \"{name}\" is disabled (enabled = false): it has no report"
@@ -491,7 +541,12 @@ pub fn month_document(
             .iter()
             .filter_map(|spec| loaded.get(&spec.name))
             .collect();
-        let entry = sla_month(sla, &members, period, now, &first_seen)?;
+        let own: Vec<ExclusionEntry> = ledger
+            .exclusion_entries(period.start, period.end)?
+            .into_iter()
+            .filter(|entry| entry.exclusion.sla.as_ref() == Some(&sla.name))
+            .collect();
+        let entry = sla_month(sla, &members, &own, period, now, &first_seen)?;
         if closed && entry.eligible_seconds > 0.0 {
             store(ledger, &key, &entry)?;
             stored_any = true;
@@ -605,6 +660,27 @@ pub fn record_exclusion(
     exclusion: &crate::ledger::ExclusionRecord,
 ) -> Result<(), QueryError> {
     ledger.add_exclusion(exclusion)?;
+    forget_months(config, ledger, exclusion)
+}
+
+/// Records the revocation of `exclusion` and forgets the stored figures of every month it
+/// touches, so the next report no longer applies it.
+pub fn record_revocation(
+    config: &Config,
+    ledger: &Ledger,
+    exclusion: &crate::ledger::ExclusionRecord,
+    revocation: &crate::ledger::RevocationRecord,
+) -> Result<(), QueryError> {
+    ledger.add_revocation(revocation)?;
+    forget_months(config, ledger, exclusion)
+}
+
+/// Forgets the stored figures of every month `exclusion` touches.
+fn forget_months(
+    config: &Config,
+    ledger: &Ledger,
+    exclusion: &crate::ledger::ExclusionRecord,
+) -> Result<(), QueryError> {
     let timezone = &config.daemon.timezone;
     let mut month = Month::containing(exclusion.from, timezone);
     loop {
@@ -661,6 +737,15 @@ fn window_reports(
         .collect()
 }
 
+fn exclusion_report(exclusion: &Exclusion) -> ExclusionReport {
+    ExclusionReport {
+        id: exclusion.id.clone(),
+        from: exclusion.interval.start,
+        to: exclusion.interval.end,
+        reason: exclusion.reason.clone(),
+    }
+}
+
 fn probe_month(
     probe: &ProbeTimeline<'_>,
     figures: &MonthReport,
@@ -695,14 +780,11 @@ fn probe_month(
         .len(),
         latency_ms: latency(&probe.evidence.latency),
         maintenance: window_reports(&probe.windows, first_seen),
-        exclusions: probe
-            .exclusions
+        exclusions: probe.exclusions.iter().map(exclusion_report).collect(),
+        revoked_exclusions: probe
+            .revoked
             .iter()
-            .map(|e| ExclusionReport {
-                from: e.interval.start,
-                to: e.interval.end,
-                reason: e.reason.clone(),
-            })
+            .map(RevokedExclusionReport::from)
             .collect(),
         forecast: forecast(figures),
     }
@@ -801,6 +883,7 @@ fn combined_state(states: &[State], all: bool) -> State {
 fn sla_month(
     sla: &SlaSpec,
     members: &[&ProbeTimeline<'_>],
+    own_exclusions: &[ExclusionEntry],
     period: Interval,
     now: Timestamp,
     first_seen: &impl Fn(&MaintenanceWindow) -> Option<Timestamp>,
@@ -842,6 +925,13 @@ fn sla_month(
             }
         }
     }
+    // The SLA's own exclusions apply to its figures only, not to its members'.
+    exclusions.extend(
+        own_exclusions
+            .iter()
+            .filter(|entry| entry.revoked.is_none())
+            .map(|entry| Exclusion::from(&entry.exclusion)),
+    );
     let figures = MonthReport::compute(&MonthInput {
         period,
         now,
@@ -874,6 +964,12 @@ fn sla_month(
             .map_or(0.0, |fee| (fee * credit / 100.0 * 100.0).round() / 100.0),
         currency: sla.currency.clone(),
         maintenance: window_reports(&honoured, first_seen),
+        exclusions: exclusions.iter().map(exclusion_report).collect(),
+        revoked_exclusions: own_exclusions
+            .iter()
+            .filter(|entry| entry.revoked.is_some())
+            .map(RevokedExclusionReport::from)
+            .collect(),
         forecast: forecast(&figures),
     })
 }

@@ -51,6 +51,7 @@ fn window(start: &str, end: &str) -> MaintenanceWindow {
 
 fn exclusion(start: &str, end: &str) -> Exclusion {
     Exclusion {
+        id: format!("{start}/{end}"),
         interval: Interval::new(at(start), at(end)),
         reason: "monitor's own fault".to_owned(),
     }

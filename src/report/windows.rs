@@ -31,6 +31,8 @@ pub struct MaintenanceWindow {
 /// (SPEC §3, `upledger exclude`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exclusion {
+    /// The ledger's id of it (what `upledger exclude --revoke` names).
+    pub id: String,
     /// The corrected span.
     pub interval: Interval,
     /// Why, for reports.
@@ -40,6 +42,7 @@ pub struct Exclusion {
 impl From<&ExclusionRecord> for Exclusion {
     fn from(record: &ExclusionRecord) -> Exclusion {
         Exclusion {
+            id: record.id.clone(),
             interval: Interval::new(record.from, record.to),
             reason: record.reason.clone(),
         }
@@ -297,16 +300,18 @@ mod tests {
 
     #[test]
     fn ledger_exclusions_become_report_exclusions() {
-        let record = ExclusionRecord {
-            probe: ProbeName::new("api-health").unwrap(),
-            from: at("2024-04-10T00:00:00Z"),
-            to: at("2024-04-10T01:00:00Z"),
-            reason: "our uplink".to_owned(),
-            recorded_at: at("2024-04-12T00:00:00Z"),
-        };
+        let record = ExclusionRecord::new(
+            Some(ProbeName::new("api-health").unwrap()),
+            None,
+            at("2024-04-10T00:00:00Z"),
+            at("2024-04-10T01:00:00Z"),
+            "our uplink".to_owned(),
+            at("2024-04-12T00:00:00Z"),
+        );
         let exclusion = Exclusion::from(&record);
         assert_eq!(exclusion.interval.start, record.from);
         assert_eq!(exclusion.interval.end, record.to);
         assert_eq!(exclusion.reason, "our uplink");
+        assert_eq!(exclusion.id, record.id);
     }
 }

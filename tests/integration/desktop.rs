@@ -120,3 +120,45 @@ async fn without_a_session_bus_the_daemon_says_why_once_and_goes_on() {
     );
     assert_eq!(daemon.terminate().await, 0);
 }
+
+/// Issue 13 item 2: without a bus the reason was logged once, but every retry of every alert
+/// also logged "alert delivery failed; will retry" (57 warnings in 12 minutes). After several
+/// attempts, the channel has one warning, and the alert is still pending (retried, not
+/// dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_session_bus_retries_add_no_warnings() {
+    let config = config();
+    let missing = format!("unix:path={}", config.dir().join("no-bus-here").display());
+    let daemon = Daemon::start_with_env(
+        &config.main_path(),
+        &[("DBUS_SESSION_BUS_ADDRESS", missing.as_str())],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert = loop {
+        let alerts = daemon.cli(&["alerts", "--json"]).await;
+        assert_eq!(alerts.code, 0, "{}", alerts.stderr);
+        let alerts = alerts.json();
+        let down = alerts
+            .as_array()
+            .and_then(|all| all.iter().find(|a| a["event"] == "down"))
+            .cloned();
+        if let Some(down) = down.filter(|d| d["attempts"].as_u64() >= Some(3)) {
+            break down;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no third attempt within 30 s: {alerts:#}\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(alert["status"], "pending", "{alert:#}");
+    let log = daemon.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("desk"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for the channel:\n{log}");
+    assert_eq!(daemon.terminate().await, 0);
+}

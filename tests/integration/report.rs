@@ -598,3 +598,236 @@ async fn an_ongoing_outage_is_ongoing_and_a_disabled_probe_is_nowhere() {
     let text = cli(&["status"]).await.stdout;
     assert!(!text.contains("retired-db"), "{text}");
 }
+
+/// Issue 13 item 2: `export` carried only results, so a ledger restored from it lost the
+/// exclusions (and their revocations) and when each maintenance window was first seen, and
+/// gave another report. The corrections are entered through the daemon's socket; the same
+/// October must come out of the restored ledger.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ledger_restored_from_an_export_gives_the_same_report() {
+    let original = config("UTC");
+    load_month(&original).await;
+    // The daemon notes the maintenance window as seen when it starts.
+    let daemon = crate::support::daemon::Daemon::start(&original.main_path()).await;
+    let sla = daemon
+        .cli(&[
+            "exclude",
+            "--sla",
+            "acme",
+            "--from",
+            "2026-10-05T10:00:00Z",
+            "--to",
+            "2026-10-05T10:05:00Z",
+            "--reason",
+            "outage A was announced to ACME in advance",
+        ])
+        .await;
+    assert_eq!(sla.code, 0, "{}", sla.stderr);
+    let mistake = daemon
+        .cli(&[
+            "exclude",
+            "--probe",
+            "web",
+            "--from",
+            "2026-10-25T23:50:00Z",
+            "--to",
+            "2026-10-26T00:10:00Z",
+            "--reason",
+            "wrongly blamed on the carrier",
+        ])
+        .await;
+    assert_eq!(mistake.code, 0, "{}", mistake.stderr);
+    let listed = daemon
+        .cli(&["exclusions", "--month", "2026-10", "--json"])
+        .await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let listed = listed.json();
+    assert_eq!(listed.as_array().expect("array").len(), 3, "{listed:#}");
+    let id = listed[2]["id"].as_str().expect("id").to_owned();
+    assert_eq!(listed[2]["reason"], "wrongly blamed on the carrier");
+    let revoked = daemon
+        .cli(&[
+            "exclude",
+            "--revoke",
+            &id,
+            "--reason",
+            "the carrier was fine",
+        ])
+        .await;
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    let export = daemon.cli(&["export"]).await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    assert_eq!(daemon.terminate().await, 0);
+
+    let (code, before) = report_json(&original, &[]).await;
+    assert_eq!(code, 0);
+    // The corrections are applied: the SLA's own exclusion (outage A) comes out of the SLA's
+    // figures only, the revoked one out of nothing, and the window was seen (late).
+    let web = &before["probes"][0];
+    assert_eq!(f(&web["downtime_seconds"]), 1_500.0, "{web:#}");
+    assert_eq!(f(&web["excluded_seconds"]), 1_800.0, "{web:#}");
+    assert_eq!(web["revoked_exclusions"][0]["id"], id.as_str(), "{web:#}");
+    assert_eq!(
+        web["revoked_exclusions"][0]["revocation_reason"],
+        "the carrier was fine"
+    );
+    assert_eq!(web["maintenance"][0]["seen_late"], true, "{web:#}");
+    let acme = &before["slas"][0];
+    assert_eq!(f(&acme["downtime_seconds"]), 1_200.0, "{acme:#}");
+    let period = 31 * 86_400;
+    assert_eq!(
+        f(&acme["eligible_seconds"]),
+        (period - 3_600 - 3_540 - 1_800 - 300) as f64,
+        "{acme:#}"
+    );
+    assert_eq!(acme["exclusions"].as_array().map(Vec::len), Some(2));
+
+    // The export: results in the SPEC shape, then the corrections, told apart by `record`.
+    let lines: Vec<serde_json::Value> = export
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let records: Vec<&str> = lines.iter().filter_map(|l| l["record"].as_str()).collect();
+    assert_eq!(
+        records,
+        [
+            "exclusion",
+            "exclusion",
+            "exclusion",
+            "revocation",
+            "maintenance_seen"
+        ]
+    );
+    assert!(lines[0].get("record").is_none() && lines[0]["probe"] == "web");
+
+    let restored = config("UTC");
+    let file = restored.dir().join("backup.jsonl");
+    std::fs::write(&file, &export.stdout).expect("write");
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(restored.main_path())
+            .args(args.iter().copied())
+    };
+    let imported = cli(&["import"]).arg(&file).run().await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    assert!(
+        imported.stderr.contains("and 5 corrections"),
+        "{}",
+        imported.stderr
+    );
+    let (code, after) = report_json(&restored, &[]).await;
+    assert_eq!(code, 0);
+    assert_eq!(after, before, "the restored ledger gives the same report");
+
+    // Importing the corrections again is refused, like results.
+    let corrections: String = export
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\"record\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, corrections).expect("write");
+    let again = cli(&["import"]).arg(&file).run().await;
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already in the ledger"),
+        "{}",
+        again.stderr
+    );
+}
+
+/// Issue 13 item 2: an SLA name with a comma or a quote broke the CSV's columns (fields are
+/// now quoted per RFC 4180), and `export --probe typo` printed nothing and exited 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_quotes_fields_and_unknown_names_exit_2_naming_them() {
+    let config = config("UTC");
+    let main = std::fs::read_to_string(config.main_path()).expect("main");
+    config.main(&main.replace(
+        "name = \"acme\"",
+        "name = 'acme, \"gold\"'\nmaintenance = \"exclude\"",
+    ));
+    let file = config.dir().join("few.jsonl");
+    std::fs::write(
+        &file,
+        "{\"probe\":\"web\",\"at\":\"2026-10-01T00:00:00Z\",\"outcome\":\"up\",\"latency_ms\":1.0,\"error_class\":null,\"detail\":\"\"}\n",
+    )
+    .expect("write");
+    let cli = |args: &[&str]| {
+        upledger()
+            .arg("--config")
+            .arg(config.main_path())
+            .args(args.iter().copied())
+    };
+    let imported = cli(&["import"]).arg(&file).run().await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+
+    let csv = cli(&["report", "--month", "2026-10", "--format", "csv"])
+        .run()
+        .await;
+    assert!(csv.code <= 1, "{}", csv.stderr);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", csv.stdout);
+    assert!(
+        lines[2].starts_with("sla,\"acme, \"\"gold\"\"\",2026-10,"),
+        "{}",
+        lines[2]
+    );
+    let columns = lines[0].split(',').count();
+    let unquoted = lines[2].replace("\"acme, \"\"gold\"\"\"", "x");
+    assert_eq!(unquoted.split(',').count(), columns, "{}", lines[2]);
+
+    for (args, name, hint) in [
+        (
+            &["export", "--probe", "wbe"][..],
+            "probe is named \"wbe\"",
+            "\"web\"",
+        ),
+        (&["history", "wbe"][..], "probe is named \"wbe\"", "\"web\""),
+        (
+            &["report", "--month", "2026-10", "--probe", "webb"][..],
+            "probe is named \"webb\"",
+            "\"web\"",
+        ),
+        (
+            &["report", "--month", "2026-10", "--sla", "acme"][..],
+            "SLA is named \"acme\"",
+            "",
+        ),
+        (
+            &[
+                "exclude",
+                "--probe",
+                "wbe",
+                "--from",
+                "2026-10-02T00:00:00Z",
+                "--to",
+                "2026-10-02T01:00:00Z",
+                "--reason",
+                "x",
+            ][..],
+            "probe is named \"wbe\"",
+            "\"web\"",
+        ),
+        (
+            &["exclude", "--revoke", "0123456789ab", "--reason", "x"][..],
+            "exclusion is named \"0123456789ab\"",
+            "",
+        ),
+    ] {
+        let output = cli(args).run().await;
+        assert_eq!(output.code, 2, "{args:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{args:?}: {}", output.stdout);
+        assert!(
+            output.stderr.contains(&format!("no {name}")),
+            "{args:?}: {}",
+            output.stderr
+        );
+        assert!(
+            output.stderr.contains(&format!("did you mean {hint}")) || hint.is_empty(),
+            "{args:?}: {}",
+            output.stderr
+        );
+    }
+}
