@@ -140,7 +140,8 @@ impl Ledger {
         let sequence = self
             .store()?
             .db
-            .generate_id().map_err(|e| self.sled_error(e))?;
+            .generate_id()
+            .map_err(|e| self.sled_error(e))?;
         let mut key = Vec::with_capacity(16);
         key.extend_from_slice(&ordered_ms(ms_floor(recorded_at)));
         key.extend_from_slice(&sequence.to_be_bytes());
