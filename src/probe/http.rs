@@ -14,6 +14,8 @@ mod fresh;
 
 use std::{borrow::Cow, net::SocketAddr, time::Duration};
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use regex::Regex;
 use reqwest::{
@@ -27,7 +29,12 @@ use tokio_rustls::TlsConnector;
 
 pub(crate) use self::fresh::ExchangeError;
 use self::fresh::{Head, Target};
-use super::{Failure, Observation, SetupError, Toolkit, dns::HostResolver, tcp::excerpt, tls};
+use super::{
+    Failure, Observation, SetupError, Toolkit,
+    dns::HostResolver,
+    tcp::{self, excerpt},
+    tls,
+};
 use crate::{
     config::{HttpSpec, StatusMatch},
     model::{CertStatus, ErrorClass, ProbeName},
@@ -206,8 +213,9 @@ impl HttpChecker {
     }
 
     /// Sends the request and follows its redirects, then judges the last status and the body
-    /// prefix.
-    pub(crate) async fn check(&self) -> Observation {
+    /// prefix. `deadline` is when the probe's `timeout` (the second half) ends the check: a
+    /// system-resolver lookup still pending then fails as `dns` (see [`tcp::Lookup`]).
+    pub(crate) async fn check(&self, deadline: (Instant, Duration)) -> Observation {
         let method = match &self.method {
             Ok(method) => method.clone(),
             Err(text) => {
@@ -226,7 +234,7 @@ impl HttpChecker {
             redirects: 0,
         };
         loop {
-            match self.send(&hop).await {
+            match self.send(&hop, deadline).await {
                 HopEnd::Done(observation) => return observation,
                 HopEnd::Redirect { to, .. } if hop.redirects >= self.max_redirects => {
                     return Failure::new(
@@ -244,7 +252,7 @@ impl HttpChecker {
     }
 
     /// Sends one request, through [`fresh`] or the client, and judges its response.
-    async fn send(&self, hop: &Hop<'_>) -> HopEnd {
+    async fn send(&self, hop: &Hop<'_>, deadline: (Instant, Duration)) -> HopEnd {
         if takes_fresh_path(&hop.url, self.reuse_connection) {
             let prepared;
             let target = match &self.first_target {
@@ -258,7 +266,10 @@ impl HttpChecker {
             if let Some(target) = target {
                 let judged = target
                     .exchange(
-                        self.resolver.as_ref(),
+                        tcp::Lookup {
+                            resolver: self.resolver.as_ref(),
+                            deadline: Some(deadline),
+                        },
                         &self.tls,
                         &hop.method,
                         &hop.headers,

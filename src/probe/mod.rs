@@ -204,7 +204,7 @@ impl Checker {
         // Each kind's future on the heap, sized for that kind: an HTTP request in flight takes
         // kilobytes that a TCP or DNS check must not allocate (and touch) too.
         let (mut run, ends_itself): (BoxFuture<'_, Observation>, bool) = match &self.kind {
-            KindChecker::Http(c) => (Box::pin(c.check()), false),
+            KindChecker::Http(c) => (Box::pin(c.check((deadline, self.timeout))), true),
             KindChecker::Tcp(c) => (Box::pin(c.check(deadline)), true),
             KindChecker::Dns(c) => (Box::pin(c.check()), false),
         };

@@ -128,7 +128,7 @@ impl TcpChecker {
             resolver: self.resolver.as_ref(),
             deadline: Some((deadline, self.timeout)),
         };
-        let connected = self.endpoint.connect_with(lookup).await;
+        let connected = self.endpoint.connect(lookup).await;
         let (connection, addr) = match connected {
             Ok(connected) => connected,
             Err(failure) => return failure.into(),
@@ -283,21 +283,9 @@ impl Endpoint {
         }
     }
 
-    /// Resolves a name (through `resolver` when the probe has one), then opens a new
-    /// connection, trying each address in turn.
+    /// Resolves a name as `lookup` says, then opens a new connection, trying each address in
+    /// turn.
     pub(super) async fn connect(
-        &self,
-        resolver: Option<&HostResolver>,
-    ) -> Result<(Connection, SocketAddr), Failure> {
-        let lookup = Lookup {
-            resolver,
-            deadline: None,
-        };
-        self.connect_with(lookup).await
-    }
-
-    /// [`Endpoint::connect`], resolving a name as `lookup` says.
-    pub(super) async fn connect_with(
         &self,
         lookup: Lookup<'_>,
     ) -> Result<(Connection, SocketAddr), Failure> {

@@ -18,13 +18,17 @@ fn probe(interval: &str) -> String {
     )
 }
 
+/// The same name behind an HTTP probe (a fresh connection per check).
+const HTTP_PROBE: &str = "[[probe]]\nname = \"hung-web\"\nkind = \"http\"\n\
+    url = \"http://nowhere.upledger-hung.test/\"\ntimeout = \"2s\"\ninterval = \"60s\"\n";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn check_ends_at_the_timeout_as_dns() {
     let Some(resolver) = HungResolver::start().await else {
         return;
     };
     let config = TestConfig::new();
-    config.probes("hung.toml", &probe("60s"));
+    config.probes("hung.toml", &format!("{}\n{HTTP_PROBE}", probe("60s")));
     let main = config.main_path();
     let args = [
         OsStr::new("--config"),
@@ -46,15 +50,22 @@ async fn check_ends_at_the_timeout_as_dns() {
         "the lookup reached the fake resolver"
     );
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
-    let result = &json["probes"][0];
-    assert_result(
-        result,
-        "down",
-        Some("dns"),
-        "cannot resolve nowhere.upledger-hung.test: no answer from the system resolver within 2s",
-    );
-    let latency = result["latency_ms"].as_f64().expect("latency");
-    assert!((1900.0..3000.0).contains(&latency), "{latency} ms");
+    for name in ["hung", "hung-web"] {
+        let result = json["probes"]
+            .as_array()
+            .expect("probes")
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no result for {name}: {json:#}"));
+        assert_result(
+            result,
+            "down",
+            Some("dns"),
+            "cannot resolve nowhere.upledger-hung.test: no answer from the system resolver within 2s",
+        );
+        let latency = result["latency_ms"].as_f64().expect("latency");
+        assert!((1900.0..3000.0).contains(&latency), "{name}: {latency} ms");
+    }
     assert!(
         elapsed < Duration::from_secs(5),
         "check exits at the timeout, not after the lookup: {elapsed:?}"

@@ -41,7 +41,7 @@ use tokio::{
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
 use super::{BodyChunks, USER_AGENT as DEFAULT_USER_AGENT};
-use crate::probe::{Failure, dns::HostResolver, tcp};
+use crate::probe::{Failure, tcp};
 
 /// Most header fields a response head may have: well above hyper's default of 100, which real
 /// servers (long `Set-Cookie` and `Link` lists) exceed while curl accepts them. Parsed into
@@ -197,14 +197,14 @@ impl Target {
     /// when this returns, whatever `judge` left unread.
     pub(super) async fn exchange<T>(
         &self,
-        resolver: Option<&HostResolver>,
+        lookup: tcp::Lookup<'_>,
         tls: &TlsConnector,
         method: &Method,
         headers: &HeaderMap,
         body: Option<&Bytes>,
         judge: impl AsyncFnOnce(Head, &mut Body) -> T,
     ) -> Result<T, Failure> {
-        let (connection, addr) = self.endpoint.connect(resolver).await?;
+        let (connection, addr) = self.endpoint.connect(lookup).await?;
         let tcp = connection
             .into_stream()
             .map_err(|source| Failure::from_error(&tcp::ConnectError { addr, source }))?;
