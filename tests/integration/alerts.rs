@@ -185,6 +185,12 @@ async fn one_signed_alert_per_transition_and_none_lost_across_a_dead_receiver_an
     for received in &all {
         verify_signature(received);
     }
+    // Near a month's end the month's error budget is small enough for these few seconds of
+    // downtime to cross its thresholds: `budget` alerts are right then, and not counted here.
+    let all: Vec<_> = all
+        .into_iter()
+        .filter(|r| ["down", "up"].contains(&r.header("x-upledger-event")))
+        .collect();
     let ids: HashSet<&str> = all
         .iter()
         .map(|r| r.header("x-upledger-delivery"))
@@ -205,8 +211,13 @@ async fn one_signed_alert_per_transition_and_none_lost_across_a_dead_receiver_an
     let listed = daemon.cli(&["alerts", "--json"]).await;
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let listed = listed.json();
-    let entries = listed.as_array().expect("a list");
-    assert_eq!(entries.len(), 4);
+    let entries: Vec<&serde_json::Value> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|e| e["event"] == "down" || e["event"] == "up")
+        .collect();
+    assert_eq!(entries.len(), 4, "{listed:#}");
     assert!(
         entries.iter().all(|e| e["status"] == "delivered"),
         "{listed}"
