@@ -14,8 +14,6 @@ mod fresh;
 
 use std::{borrow::Cow, net::SocketAddr, time::Duration};
 
-use tokio::time::Instant;
-
 use bytes::Bytes;
 use regex::Regex;
 use reqwest::{
@@ -25,6 +23,7 @@ use reqwest::{
     redirect,
     tls::TlsInfo,
 };
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 pub(crate) use self::fresh::ExchangeError;
@@ -213,8 +212,8 @@ impl HttpChecker {
     }
 
     /// Sends the request and follows its redirects, then judges the last status and the body
-    /// prefix. `deadline` is when the probe's `timeout` (the second half) ends the check: a
-    /// system-resolver lookup still pending then fails as `dns` (see [`tcp::Lookup`]).
+    /// prefix. `deadline` is the instant the probe's timeout ends the check, with that timeout:
+    /// a system-resolver lookup still pending then fails as `dns` (see [`tcp::Lookup`]).
     pub(crate) async fn check(&self, deadline: (Instant, Duration)) -> Observation {
         let method = match &self.method {
             Ok(method) => method.clone(),
