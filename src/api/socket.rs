@@ -112,6 +112,9 @@ pub enum Request {
         /// `YYYY-MM`, or every exclusion.
         month: Option<String>,
     },
+    /// Which daemon answers: its ledger and process id (asked by a daemon starting on the
+    /// same socket path, to say whom it found there).
+    Identity,
 }
 
 /// Why the socket could not be served.
@@ -125,6 +128,18 @@ pub enum SocketError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Another daemon serves this socket path; taking it over would send its queries and
+    /// corrections (`exclude`, `import`) to this daemon's ledger.
+    #[error(
+        "another upledger daemon already answers on {path} ({other}); give this one another \
+         [daemon].socket, or stop that one first"
+    )]
+    InUse {
+        /// The socket path.
+        path: PathBuf,
+        /// The other daemon, as it describes itself.
+        other: String,
+    },
 }
 
 /// Binds the socket (replacing a stale one) with mode 0660.
@@ -136,14 +151,52 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(bind_error)?;
     }
-    // A socket file left by a daemon that died; a live daemon would hold the ledger lock, so
-    // reaching this point means nobody is serving it.
+    // A socket file that nobody answers on was left by a daemon that died: replace it. One
+    // that answers belongs to a live daemon (on another ledger, or its lock would have stopped
+    // this one earlier): leave it alone.
     if path.exists() {
+        if let Ok(stream) = std::os::unix::net::UnixStream::connect(path) {
+            return Err(SocketError::InUse {
+                path: path.to_owned(),
+                other: identify(stream),
+            });
+        }
         std::fs::remove_file(path).map_err(bind_error)?;
     }
     let listener = UnixListener::bind(path).map_err(bind_error)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_error)?;
     Ok(listener)
+}
+
+/// How the daemon on the other end of `stream` describes itself ("ledger /var/lib/…, pid
+/// 812"), or as much as is known when it does not say (an older daemon, or a busy one: the
+/// question waits 2 s at most).
+fn identify(stream: std::os::unix::net::UnixStream) -> String {
+    use std::io::{BufRead, Write};
+    const UNKNOWN: &str = "its ledger unknown";
+    let wait = Some(std::time::Duration::from_secs(2));
+    if stream.set_read_timeout(wait).is_err() || stream.set_write_timeout(wait).is_err() {
+        return UNKNOWN.into();
+    }
+    let mut writer = &stream;
+    if writer.write_all(b"{\"cmd\":\"identity\"}\n").is_err() {
+        return UNKNOWN.into();
+    }
+    let mut line = String::new();
+    if std::io::BufReader::new(&stream)
+        .read_line(&mut line)
+        .is_err()
+    {
+        return UNKNOWN.into();
+    }
+    let answer: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+    match (
+        answer["ok"]["ledger"].as_str(),
+        answer["ok"]["pid"].as_u64(),
+    ) {
+        (Some(ledger), Some(pid)) => format!("ledger {ledger}, pid {pid}"),
+        _ => UNKNOWN.into(),
+    }
 }
 
 /// Serves queries until `shutdown`, then removes the socket file.
@@ -324,6 +377,15 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
         Request::Status => {
             let outcome = status(handle);
             reply(&mut write, &outcome).await
+        }
+        Request::Identity => {
+            let config = Arc::clone(&handle.config.borrow());
+            let identity = serde_json::json!({
+                "ledger": config.daemon.ledger.display().to_string(),
+                "pid": std::process::id(),
+                "started_at": handle.started_at,
+            });
+            reply(&mut write, &Ok(identity)).await
         }
     }
 }

@@ -300,6 +300,55 @@ async fn a_locked_ledger_without_a_socket_is_explained() {
     assert_eq!(daemon.terminate().await, 0);
 }
 
+/// Issue 20 item 6: a second daemon given the first one's socket path (and its own ledger)
+/// took the socket over, so an `exclude` meant for the first landed in the second's ledger.
+/// It must refuse to start, naming the other daemon's ledger; the first keeps answering.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_socket_refuses_to_start() {
+    let config = TestConfig::new();
+    config.probes(
+        "a.toml",
+        "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+    );
+    let daemon = Daemon::start(&config.main_path()).await;
+    let second = config.dir().join("second.toml");
+    std::fs::write(
+        &second,
+        "[daemon]\nledger = \"data/second-ledger\"\nsocket = \"data/upledger.sock\"\n",
+    )
+    .expect("write");
+    let output = upledger()
+        .arg("--config")
+        .arg(&second)
+        .arg("run")
+        .run()
+        .await;
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    let first_ledger = config.dir().join("data/ledger");
+    assert!(
+        output
+            .stderr
+            .contains("another upledger daemon already answers on")
+            && output
+                .stderr
+                .contains(&format!("ledger {}", first_ledger.display())),
+        "{}",
+        output.stderr
+    );
+    let status = daemon.cli(&["status", "--json"]).await;
+    assert_eq!(
+        status.code, 0,
+        "the first daemon still answers: {}",
+        status.stderr
+    );
+    assert_eq!(status.json()["probes"][0]["name"], "a");
+    assert_eq!(daemon.terminate().await, 0);
+
+    // With the first daemon gone, its socket file (if any) is stale: the second starts.
+    let restarted = Daemon::start(&second).await;
+    assert_eq!(restarted.terminate().await, 0);
+}
+
 /// JSON lines for two probes over a day, sorted by probe then time (the export order).
 fn sample_lines() -> String {
     let mut lines = String::new();
