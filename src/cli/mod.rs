@@ -98,6 +98,24 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     let config_path = config::locate(cli.config.as_deref());
+    // Commands that print what they read end quietly when their reader goes away
+    // (`upledger status | head -1`), as `ls | head` does. The daemon (`run`) and the commands
+    // that send data to it (`import`, `exclude`) keep SIGPIPE ignored: a closed socket is an
+    // error they report.
+    if matches!(
+        cli.command,
+        Command::Status(_)
+            | Command::History(_)
+            | Command::Export(_)
+            | Command::Stats(_)
+            | Command::Exclusions(_)
+            | Command::Report(_)
+            | Command::Incidents(_)
+            | Command::Validate
+            | Command::Check(_)
+    ) {
+        end_quietly_on_closed_stdout();
+    }
     match cli.command {
         Command::Validate => Ok(validate::run(&config_path)),
         Command::Run => run::run(&config_path),
@@ -115,6 +133,17 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             Some(config) => check::run(&config, &args),
             None => Ok(Exit::Usage),
         },
+    }
+}
+
+/// Restores the default action of SIGPIPE (Rust ignores it, so `println!` to a closed pipe
+/// panics): the process then ends silently with status 141 when its stdout is closed.
+#[allow(unsafe_code)]
+fn end_quietly_on_closed_stdout() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler, so no code runs
+    // in signal context; it happens before this process starts any thread of its own.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -349,6 +349,37 @@ async fn a_second_daemon_on_the_same_socket_refuses_to_start() {
     assert_eq!(restarted.terminate().await, 0);
 }
 
+/// Issue 20 item 5: `upledger status | head -1` panicked on the closed pipe (exit 101).
+#[tokio::test(flavor = "multi_thread")]
+async fn status_into_a_closed_pipe_ends_quietly() {
+    let config = TestConfig::new();
+    let probes: String = (0..300)
+        .map(|i| {
+            format!("[[probe]]\nname = \"p{i}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n\n")
+        })
+        .collect();
+    config.probes("many.toml", &probes);
+    let script = format!(
+        "'{bin}' --config '{main}' status | head -1; echo \"status=${{PIPESTATUS[0]}}\"",
+        bin = env!("CARGO_BIN_EXE_upledger"),
+        main = config.main_path().display()
+    );
+    let output = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .await
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.starts_with("PROBE"), "{stdout}");
+    assert!(
+        stdout.contains("status=0") || stdout.contains("status=141"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// JSON lines for two probes over a day, sorted by probe then time (the export order).
 fn sample_lines() -> String {
     let mut lines = String::new();
