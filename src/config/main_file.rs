@@ -131,6 +131,13 @@ pub(crate) fn read_daemon(
 }
 
 /// Reads `burn_rates = [ { long = "1h", short = "5m", factor = 14.4 }, … ]`.
+/// Largest `monthly_fee` taken: bounds what reports print and credits multiply.
+const MAX_MONTHLY_FEE: f64 = 1e12;
+
+/// Largest burn-rate `factor` taken: a budget burned a million times too fast is gone in
+/// seconds; anything larger is a typo.
+const MAX_BURN_FACTOR: f64 = 1e6;
+
 fn read_burn_rules(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<BurnRule>> {
     let Some(array) = item.raw().as_array() else {
         ctx.error(
@@ -167,8 +174,8 @@ fn read_burn_rules(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<BurnRule>> {
         let short = short.and_then(|i| ctx.duration(i));
         let factor = factor.and_then(|i| {
             let factor = ctx.number(i)?;
-            if factor <= 0.0 {
-                ctx.error(i, "must be positive");
+            if factor <= 0.0 || factor > MAX_BURN_FACTOR {
+                ctx.error(i, "must be positive and at most 1000000");
                 return None;
             }
             Some(factor)
@@ -319,8 +326,10 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
     let target = required(ctx, &section, "target", "[[sla]]").and_then(|item| ctx.percent(item));
     let monthly_fee = section.get("monthly_fee").and_then(|item| {
         let fee = ctx.number(item)?;
-        if fee < 0.0 {
-            ctx.error(item, "must not be negative");
+        // A fee prints in reports and scales credits: past a trillion a month it is a typo
+        // (or `1e308`, which turns into "inf EUR" once multiplied).
+        if !(0.0..=MAX_MONTHLY_FEE).contains(&fee) {
+            ctx.error(item, "must be from 0 to 1000000000000 (a monthly fee)");
             return None;
         }
         Some(fee)

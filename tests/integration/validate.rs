@@ -251,3 +251,38 @@ fn a_missing_config_file_is_a_usage_error() {
         output.stderr
     );
 }
+
+/// Issue 20 item 5: `monthly_fee = 1e308` was accepted and reports then printed "inf EUR".
+#[test]
+fn money_and_factors_are_bounded_with_their_place() {
+    let config = TestConfig::new();
+    config.main(
+        "[daemon]\nledger = \"data/ledger\"\n\
+         burn_rates = [{ long = \"1h\", short = \"5m\", factor = 1e300 }]\n\n\
+         [[sla]]\nname = \"acme\"\nprobes = [\"*\"]\ntarget = \"99.9%\"\nmonthly_fee = 1e308\n",
+    );
+    config.probes(
+        "a.toml",
+        "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+    );
+    let output = upledger()
+        .arg("--config")
+        .arg(config.main_path())
+        .arg("validate")
+        .run_blocking();
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert!(
+        output.stderr.contains(
+            "upledger.toml:9:15: sla \"acme\": monthly_fee: must be from 0 to 1000000000000"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stderr
+            .contains("upledger.toml:3:53: [daemon]: factor: must be positive and at most 1000000"),
+        "{}",
+        output.stderr
+    );
+}
