@@ -595,7 +595,7 @@ mod tests {
 
     /// An ongoing outage (2 h 10 m so far) and an ended one whose detail names an address.
     fn incidents() -> Vec<Incident> {
-        let detail = "connection refused (os error 111) to 10.0.0.7:5432".to_owned();
+        let detail = "connection refused (os error 111) to 192.0.2.7:5432".to_owned();
         let at = |text: &str| text.parse::<Timestamp>().unwrap();
         vec![
             Incident {
@@ -632,7 +632,13 @@ mod tests {
             assert!(text.contains(shown), "the report lacks {shown:?}:\n{text}");
         }
         for hidden in [
-            "UTC", "10.0.0.7", "os error", "refused", ":00Z", ".250", ".123",
+            "UTC",
+            "192.0.2.7",
+            "os error",
+            "refused",
+            ":00Z",
+            ".250",
+            ".123",
         ] {
             assert!(
                 !text.contains(hidden),
@@ -645,7 +651,7 @@ mod tests {
     fn the_markdown_report_shows_details_when_allowed() {
         let text = markdown(&november(), &incidents(), true);
         assert!(
-            text.contains("| connect: connection refused (os error 111) to 10.0.0.7:5432 |"),
+            text.contains("| connect: connection refused (os error 111) to 192.0.2.7:5432 |"),
             "{text}"
         );
     }

@@ -243,7 +243,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             dir.path().join("probes.d/p.toml"),
-            "[[probe]]\nname = \"db\"\nkind = \"tcp\"\naddress = \"10.0.0.7:5432\"\n",
+            "[[probe]]\nname = \"db\"\nkind = \"tcp\"\naddress = \"192.0.2.7:5432\"\n",
         )
         .unwrap();
         let config = crate::config::load(&dir.path().join("upledger.toml")).unwrap();
@@ -252,7 +252,7 @@ mod tests {
 
     /// An ongoing outage (2 h 10 m so far) and an ended one whose detail names an address.
     fn figures() -> Figures {
-        let detail = "connection refused (os error 111) to 10.0.0.7:5432".to_owned();
+        let detail = "connection refused (os error 111) to 192.0.2.7:5432".to_owned();
         Figures {
             incidents: vec![
                 Incident {
@@ -299,7 +299,7 @@ mod tests {
         ] {
             assert!(page.contains(shown), "the page lacks {shown:?}:\n{page}");
         }
-        for hidden in ["UTC", "10.0.0.7", "os error", "refused", ":00Z", ".250"] {
+        for hidden in ["UTC", "192.0.2.7", "os error", "refused", ":00Z", ".250"] {
             assert!(!page.contains(hidden), "the page shows {hidden:?}:\n{page}");
         }
     }
@@ -309,7 +309,7 @@ mod tests {
         let (_dir, config) = config(true);
         let page = render(&config, &status(), &figures());
         assert!(
-            page.contains("— connect: connection refused (os error 111) to 10.0.0.7:5432</li>"),
+            page.contains("— connect: connection refused (os error 111) to 192.0.2.7:5432</li>"),
             "{page}"
         );
     }
