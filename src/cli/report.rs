@@ -343,6 +343,16 @@ fn table(document: &MonthDocument) -> String {
             );
         }
     }
+    for step in &document.clock_steps {
+        let _ = writeln!(
+            out,
+            "\nclock stepped {} at {}: {} to {} counts as unknown",
+            step_text(step.step_seconds),
+            step.at,
+            step.unknown_from,
+            step.unknown_to
+        );
+    }
     out
 }
 
@@ -541,6 +551,7 @@ fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool
             })
             .collect();
         section(&mut out, "Exclusions", None, &exclusions);
+        clock_steps_section(&mut out, document, &time);
     }
     if document.slas.is_empty() {
         let _ = writeln!(
@@ -563,8 +574,49 @@ fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool
                 p.incidents
             );
         }
+        out.push('\n');
+        clock_steps_section(&mut out, document, &time);
     }
     out
+}
+
+/// "back 1h 0m 0s" or "forward 1day": a clock step's size and direction.
+fn step_text(step_seconds: f64) -> String {
+    let direction = if step_seconds < 0.0 {
+        "back"
+    } else {
+        "forward"
+    };
+    let size = std::time::Duration::try_from_secs_f64(step_seconds.abs().round())
+        .map(|d| humantime::format_duration(d).to_string())
+        .unwrap_or_else(|_| format!("{step_seconds} s"));
+    format!("{direction} {size}")
+}
+
+/// The clock steps touching the month, when there are any: the time they made ambiguous is
+/// unknown in the figures, and a reader must be told why.
+fn clock_steps_section(
+    out: &mut String,
+    document: &MonthDocument,
+    time: &dyn Fn(Timestamp) -> String,
+) {
+    if document.clock_steps.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = document
+        .clock_steps
+        .iter()
+        .map(|step| {
+            format!(
+                "- {}: the monitor's clock was set {}; {} to {} counts as unknown",
+                time(step.at),
+                step_text(step.step_seconds),
+                time(step.unknown_from),
+                time(step.unknown_to)
+            )
+        })
+        .collect();
+    section(out, "Clock steps", None, &lines);
 }
 
 #[cfg(test)]

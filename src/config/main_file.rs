@@ -28,6 +28,7 @@ const DAEMON_KEYS: &[&str] = &[
     "show_details",
     "alert_retry_for",
     "burn_rates",
+    "clock_step_threshold",
 ];
 const CHANNEL_KEYS: &[&str] = &[
     "name",
@@ -114,6 +115,9 @@ pub(crate) fn read_daemon(
     let burn_rates = get("burn_rates")
         .and_then(|item| read_burn_rules(ctx, item))
         .unwrap_or_else(|| DEFAULT_BURN_RULES.to_vec());
+    let clock_step_threshold = get("clock_step_threshold")
+        .and_then(|item| bounded_duration(ctx, item, MIN_CLOCK_STEP, MAX_CLOCK_STEP))
+        .unwrap_or(DEFAULT_CLOCK_STEP);
     DaemonSpec {
         ledger,
         probes_dir,
@@ -127,7 +131,38 @@ pub(crate) fn read_daemon(
         show_details,
         alert_retry_for,
         burn_rates,
+        clock_step_threshold,
     }
+}
+
+/// A wall-clock jump beyond the monotonic clock larger than this is a step (SPEC-free; see
+/// `ledger::ClockStep`). NTP slews by at most 0.5 ms/s, so two seconds is never a slew.
+const DEFAULT_CLOCK_STEP: Duration = Duration::from_secs(2);
+/// Below this a busy machine's scheduling jitter could pass for a step.
+const MIN_CLOCK_STEP: Duration = Duration::from_millis(500);
+/// Above this a real step would go unnoticed for good.
+const MAX_CLOCK_STEP: Duration = Duration::from_secs(3600);
+
+/// A duration within `[min, max]`, or a located error saying the range.
+fn bounded_duration(
+    ctx: &mut Ctx<'_>,
+    item: Item<'_>,
+    min: Duration,
+    max: Duration,
+) -> Option<Duration> {
+    let value = ctx.duration(item)?;
+    if value < min || value > max {
+        ctx.error(
+            item,
+            format!(
+                "must be between {} and {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
+        );
+        return None;
+    }
+    Some(value)
 }
 
 /// Reads `burn_rates = [ { long = "1h", short = "5m", factor = 14.4 }, … ]`.

@@ -100,6 +100,8 @@ pub struct DaemonSpec {
     pub alert_retry_for: Duration,
     /// Multiwindow burn-rate alert rules (SRE workbook style).
     pub burn_rates: Vec<BurnRule>,
+    /// A wall-clock jump this much beyond the monotonic clock is recorded as a clock step.
+    pub clock_step_threshold: Duration,
 }
 
 /// Where in the configuration a probe was declared, for messages that point back at it.

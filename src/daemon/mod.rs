@@ -5,6 +5,7 @@
 //! [`Daemon::run`] waits for signals — SIGHUP reloads, SIGTERM/SIGINT (or the shutdown token)
 //! stop scheduling, let checks in flight finish, commit what is left and record a stop marker.
 
+pub mod clock;
 pub mod lag;
 pub mod memory;
 pub mod recorder;
@@ -145,6 +146,11 @@ impl Daemon {
             daemon.scheduling.child_token(),
         ));
         daemon.loops.spawn(watch_budgets(
+            daemon.shared.clone(),
+            daemon.config.subscribe(),
+            daemon.scheduling.child_token(),
+        ));
+        daemon.loops.spawn(clock::watch_forever(
             daemon.shared.clone(),
             daemon.config.subscribe(),
             daemon.scheduling.child_token(),

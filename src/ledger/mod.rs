@@ -8,7 +8,8 @@
 //! `encoding.rs`), `journal` (each group commit's results until a checkpoint, see
 //! `journal.rs`), `rollups` (see `rollup.rs`), `digests` (per-hour runs that month reports
 //! read instead of raw results, see `digest.rs`), `outbox` (alerts until delivered, see
-//! `outbox.rs`), `markers` (time ++ kind), and the corrections of `corrections.rs`.
+//! `outbox.rs`), `markers` (time ++ kind), `clock_steps` (see `clock.rs`), and the
+//! corrections of `corrections.rs`.
 //!
 //! Results are not one sled entry each — that costs ~165 bytes per result on disk. A probe's
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
@@ -45,6 +46,7 @@
 //! writer, queries, the alert outbox — sees the new opening.
 
 mod blocks;
+mod clock;
 mod corrections;
 mod digest;
 mod encoding;
@@ -67,6 +69,7 @@ use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
 use rustc_hash::FxHashMap;
 
+pub use clock::ClockStep;
 pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
@@ -118,6 +121,7 @@ const DIGESTS_TREE: &str = "digests";
 const OUTBOX_TREE: &str = "outbox";
 const JOURNAL_TREE: &str = "journal";
 const ALERT_MARKS_TREE: &str = "alert_marks";
+const CLOCK_STEPS_TREE: &str = "clock_steps";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -221,6 +225,7 @@ struct Store {
     outbox: sled::Tree,
     alert_marks: sled::Tree,
     journal: sled::Tree,
+    clock_steps: sled::Tree,
 }
 
 impl Store {
@@ -255,6 +260,7 @@ impl Store {
             outbox: tree(OUTBOX_TREE)?,
             alert_marks: tree(ALERT_MARKS_TREE)?,
             journal: tree(JOURNAL_TREE)?,
+            clock_steps: tree(CLOCK_STEPS_TREE)?,
             db,
         })
     }

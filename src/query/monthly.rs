@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::QueryError;
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
-    ledger::{ExclusionEntry, HourDigest, Ledger, ResultRecord},
+    ledger::{ClockStep, ExclusionEntry, HourDigest, Ledger, ResultRecord},
     model::{ErrorClass, LatencyHistogram, Outcome, ProbeName, Run, State, glob_match, push_run},
     report::{
         Exclusion, Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport,
@@ -243,6 +243,34 @@ pub struct MonthDocument {
     pub probes: Vec<ProbeMonth>,
     /// Every SLA covered.
     pub slas: Vec<SlaMonth>,
+    /// Steps of the daemon's wall clock whose ambiguous span touches the month: that time
+    /// counts as unknown in every figure above.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub clock_steps: Vec<ClockStepReport>,
+}
+
+/// A step of the wall clock as reports list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockStepReport {
+    /// When the daemon noticed it (wall-clock time after the step).
+    pub at: Timestamp,
+    /// How far the clock jumped, in seconds: negative when set back.
+    pub step_seconds: f64,
+    /// The wall-clock span it made ambiguous, counted as unknown.
+    pub unknown_from: Timestamp,
+    /// End of that span (exclusive).
+    pub unknown_to: Timestamp,
+}
+
+impl From<&ClockStep> for ClockStepReport {
+    fn from(step: &ClockStep) -> Self {
+        ClockStepReport {
+            at: step.at,
+            step_seconds: step.step.as_secs_f64(),
+            unknown_from: step.unknown_from,
+            unknown_to: step.unknown_to,
+        }
+    }
 }
 
 /// A confirmed outage.
@@ -408,20 +436,41 @@ pub(super) fn load_evidence(
     Ok(evidence)
 }
 
+/// The recorded clock steps whose ambiguous span touches `period`.
+fn clock_steps(ledger: &Ledger, period: Interval) -> Result<Vec<ClockStep>, QueryError> {
+    Ok(ledger.clock_steps_touching(period.start, period.end)?)
+}
+
+/// The wall-clock spans `steps` make ambiguous.
+fn ambiguous_spans(steps: &[ClockStep]) -> Vec<Interval> {
+    steps
+        .iter()
+        .map(|step| {
+            let (start, end) = step.ambiguous();
+            Interval::new(start, end)
+        })
+        .collect()
+}
+
+/// Loads a probe's timeline for `period`; time inside `ambiguous` (clock steps) is unknown.
 fn load_probe<'a>(
     config: &Config,
     ledger: &Ledger,
     spec: &'a ProbeSpec,
     period: Interval,
     now: Timestamp,
+    ambiguous: &[Interval],
 ) -> Result<ProbeTimeline<'a>, QueryError> {
     let evidence = load_evidence(ledger, spec, period, now)?;
     let until = now.min(period.end);
-    let timeline = Timeline::from_runs(
+    let mut timeline = Timeline::from_runs(
         evidence.runs.iter().cloned(),
         SampleRules::for_probe(spec),
         until,
     );
+    if !ambiguous.is_empty() {
+        timeline = timeline.unknown_over(ambiguous.iter().copied());
+    }
     let windows = maintenance_windows(
         &config.maintenance,
         &spec.name,
@@ -487,6 +536,8 @@ pub fn month_document(
     };
     let zone = &config.daemon.timezone_name;
 
+    let steps = clock_steps(ledger, period)?;
+    let ambiguous = ambiguous_spans(&steps);
     // Timelines are loaded only for what is not stored yet, and once.
     let mut loaded: HashMap<ProbeName, ProbeTimeline<'_>> = HashMap::new();
     let mut stored_any = false;
@@ -498,7 +549,7 @@ pub fn month_document(
             probe_months.push(stored);
             continue;
         }
-        let probe = load_probe(config, ledger, spec, period, now)?;
+        let probe = load_probe(config, ledger, spec, period, now, &ambiguous)?;
         let terms = Terms::for_probe(spec);
         let figures = MonthReport::compute(&MonthInput {
             period,
@@ -533,7 +584,7 @@ pub fn month_document(
         }
         for spec in &member_specs {
             if !loaded.contains_key(&spec.name) {
-                let probe = load_probe(config, ledger, spec, period, now)?;
+                let probe = load_probe(config, ledger, spec, period, now, &ambiguous)?;
                 loaded.insert(spec.name.clone(), probe);
             }
         }
@@ -566,6 +617,7 @@ pub fn month_document(
         as_of: now.min(period.end),
         probes: probe_months,
         slas: sla_months,
+        clock_steps: steps.iter().map(ClockStepReport::from).collect(),
     })
 }
 
@@ -681,14 +733,29 @@ fn forget_months(
     ledger: &Ledger,
     exclusion: &crate::ledger::ExclusionRecord,
 ) -> Result<(), QueryError> {
-    let timezone = &config.daemon.timezone;
-    let mut month = Month::containing(exclusion.from, timezone);
+    forget_months_touching(
+        &config.daemon.timezone,
+        ledger,
+        exclusion.from,
+        exclusion.to,
+    )
+}
+
+/// Forgets the stored figures of every month (in `timezone`) that `[from, to)` touches: they
+/// were computed without what was recorded since.
+pub fn forget_months_touching(
+    timezone: &jiff::tz::TimeZone,
+    ledger: &Ledger,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<(), QueryError> {
+    let mut month = Month::containing(from, timezone);
     loop {
         ledger.forget_closed(&format!("month/{month}/"))?;
         let Ok(bounds) = month.bounds(timezone) else {
             break;
         };
-        if bounds.end >= exclusion.to {
+        if bounds.end >= to {
             break;
         }
         match month.next() {
@@ -993,9 +1060,10 @@ pub fn incidents(
         .bounds(&config.daemon.timezone)
         .map_err(|e| QueryError::BadRequest(e.to_string()))?;
     let measured = Interval::new(period.start, now.min(period.end).max(period.start));
+    let ambiguous = ambiguous_spans(&clock_steps(ledger, period)?);
     let mut found = Vec::new();
     for spec in config.probes.iter().filter(|p| p.enabled) {
-        let probe = load_probe(config, ledger, spec, period, now)?;
+        let probe = load_probe(config, ledger, spec, period, now, &ambiguous)?;
         // Time after the last evidence the timeline has is unknown: an outage reaching it
         // has no end the timeline knows of.
         let evidence_end = probe

@@ -286,6 +286,21 @@ impl Timeline {
         Timeline::normalized(pieces)
     }
 
+    /// This timeline with every monitored instant inside `windows` made unknown, whatever the
+    /// evidence said: for wall-clock time whose results cannot be trusted (a clock step made
+    /// it ambiguous). Unmonitored time stays unmonitored.
+    pub fn unknown_over(&self, windows: impl IntoIterator<Item = Interval>) -> Timeline {
+        let windows = merge_spans(windows.into_iter().map(|w| w.millis()).collect());
+        let mut pieces = Vec::with_capacity(self.pieces.len());
+        for piece in &self.pieces {
+            split_by_windows(&windows, piece.start, piece.end, |start, end, inside| {
+                let state = if inside { State::Unknown } else { piece.state };
+                pieces.push(Piece { start, end, state });
+            });
+        }
+        Timeline::normalized(pieces)
+    }
+
     /// The part of this timeline inside `span`.
     pub fn clip(&self, span: Interval) -> Timeline {
         let (start, end) = span.millis();
@@ -652,6 +667,29 @@ mod tests {
         assert_eq!(t.time_in(State::Up), Seconds::from_secs(500));
         assert_eq!(t.state_at(at(350)), Some(State::Degraded));
         assert_eq!(t.state_at(at(1000)), None);
+    }
+
+    #[test]
+    fn unknown_over_erases_any_evidence_but_adds_no_monitored_time() {
+        let span = Interval::new(at(0), at(100));
+        let t =
+            Timeline::from_intervals(span, State::Up, [Segment::new(at(10), at(20), State::Down)])
+                .clip(Interval::new(at(0), at(90)));
+        let u = t.unknown_over([
+            Interval::new(at(15), at(30)),
+            Interval::new(at(80), at(120)),
+        ]);
+        assert_eq!(
+            shape(&u),
+            [
+                (0, 10, State::Up),
+                (10, 15, State::Down),
+                (15, 30, State::Unknown),
+                (30, 80, State::Up),
+                (80, 90, State::Unknown)
+            ]
+        );
+        assert_eq!(u.monitored(), t.monitored());
     }
 
     #[test]

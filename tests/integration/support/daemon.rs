@@ -24,6 +24,11 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra environment variables.
     pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Self::start_with(config, env, &[]).await
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables and without `removed` ones.
+    pub async fn start_with(config: &Path, env: &[(&str, &str)], removed: &[&str]) -> Daemon {
         let dir = config.parent().expect("config dir");
         let n = (0..)
             .find(|n| !dir.join(format!("daemon-{n}.log")).exists())
@@ -43,6 +48,9 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(Stdio::from(file))
             .kill_on_drop(true);
+        for key in removed {
+            command.env_remove(key);
+        }
         for (key, value) in env {
             command.env(key, value);
         }

@@ -41,6 +41,7 @@ pub struct Cmd {
     args: Vec<OsString>,
     dir: Option<PathBuf>,
     env: Vec<(String, String)>,
+    removed: Vec<String>,
     timeout: Duration,
 }
 
@@ -50,6 +51,7 @@ pub fn upledger() -> Cmd {
         args: Vec::new(),
         dir: None,
         env: Vec::new(),
+        removed: Vec::new(),
         timeout: Duration::from_secs(60),
     }
 }
@@ -75,6 +77,12 @@ impl Cmd {
         self
     }
 
+    /// Leaves `key` out of the environment the test runs in.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.removed.push(key.to_owned());
+        self
+    }
+
     fn command(&self) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_upledger"));
         command
@@ -86,6 +94,9 @@ impl Cmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for key in &self.removed {
+            command.env_remove(key);
+        }
         for (key, value) in &self.env {
             command.env(key, value);
         }
