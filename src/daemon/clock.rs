@@ -78,11 +78,14 @@ pub async fn watch_forever(
             "the wall clock was stepped; results in that span count as unknown in reports"
         );
         let ledger = Arc::clone(&shared.ledger);
-        let zone = config.borrow().daemon.timezone.clone();
+        let current = Arc::clone(&config.borrow());
         let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
             ledger.record_clock_step(step).map_err(|e| e.to_string())?;
-            // A closed month the span reaches into has stored figures that did not know.
-            crate::query::monthly::forget_months_touching(&zone, &ledger, from, to)
+            // Figures already stored for the span did not know: a closed month it reaches
+            // into, and the status page's day bars.
+            let zone = &current.daemon.timezone;
+            crate::query::monthly::forget_months_touching(zone, &ledger, from, to)
+                .and_then(|()| crate::query::days::rewrite_span(&current, &ledger, from, to))
                 .map_err(|e| e.to_string())
         })
         .await;

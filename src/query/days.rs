@@ -50,7 +50,7 @@ pub fn digest(
                 None => continue,
             },
         };
-        rewrite(ledger, spec, from, covered)?;
+        rewrite(ledger, spec, from, covered, covered)?;
     }
     ledger.flush()?;
     Ok(hours)
@@ -75,24 +75,44 @@ pub fn rewrite_days_of(
             continue;
         };
         let end = day.checked_add(DAY).unwrap_or(Timestamp::MAX).min(covered);
-        rewrite(ledger, spec, day, end)?;
+        rewrite(ledger, spec, day, end, end)?;
     }
     ledger.flush()?;
     Ok(())
 }
 
-/// Rewrites the rollups of the UTC days from the one holding `from` up to `covered`.
+/// Rewrites the day rollups every probe of `config` has for the days `[from, to)` touches,
+/// as far as its digests reach: for a clock step recorded after those days were rolled up.
+pub fn rewrite_span(
+    config: &Config,
+    ledger: &Ledger,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<(), QueryError> {
+    for spec in config.probes.iter().filter(|p| p.enabled) {
+        let Some(covered) = ledger.digest_coverage(&spec.name)? else {
+            continue;
+        };
+        rewrite(ledger, spec, from, to, covered)?;
+    }
+    ledger.flush()?;
+    Ok(())
+}
+
+/// Rewrites the rollups of the UTC days from the one holding `from` up to `to`, as far as the
+/// digests reach (`covered`).
 fn rewrite(
     ledger: &Ledger,
     spec: &ProbeSpec,
     from: Timestamp,
+    to: Timestamp,
     covered: Timestamp,
 ) -> Result<(), QueryError> {
     let Some(first) = ledger.first_result(&spec.name)? else {
         return Ok(());
     };
     let mut day = day_start(from.max(first));
-    while day < covered {
+    while day < covered && day < to {
         let period = Interval::new(day, day.checked_add(DAY).unwrap_or(Timestamp::MAX));
         let rollup = day_rollup(ledger, spec, period, first, covered)?;
         let key = RollupPeriod {
@@ -119,11 +139,19 @@ fn day_rollup(
 ) -> Result<Rollup, QueryError> {
     let until = covered.min(day.end);
     let evidence = load_evidence(ledger, spec, day, until)?;
-    let timeline = Timeline::from_runs(
+    let mut timeline = Timeline::from_runs(
         evidence.runs.iter().cloned(),
         SampleRules::for_probe(spec),
         until,
     );
+    // As in reports: wall-clock time a clock step made ambiguous is unknown.
+    let steps = ledger.clock_steps_touching(day.start, day.end)?;
+    if !steps.is_empty() {
+        timeline = timeline.unknown_over(steps.iter().map(|step| {
+            let (start, end) = step.ambiguous();
+            Interval::new(start, end)
+        }));
+    }
     let mut rollup = Rollup {
         checks: evidence.checks,
         failed_checks: evidence.failed_checks,
@@ -214,5 +242,56 @@ mod tests {
         }
         // Nothing new to digest: nothing rewritten, and the rollups stay as they are.
         assert_eq!(digest(&config, &ledger, until, &|| true).unwrap(), 0);
+    }
+
+    /// A clock step recorded after the days were rolled up makes its span unknown in them.
+    #[test]
+    fn a_clock_step_makes_its_span_unknown_in_the_day_bars() {
+        let (_dir, config, ledger, records) = web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let until = ts(12 * 86_400);
+        digest(&config, &ledger, until, &|| true).unwrap();
+        let web = ProbeName::new("web").unwrap();
+        let day_two = |ledger: &Ledger| {
+            let (_, rollup) = ledger
+                .rollups(&web, RollupKind::Day, ts(86_400), ts(2 * 86_400))
+                .unwrap()
+                .remove(0);
+            rollup
+        };
+        let before = day_two(&ledger);
+        // Set back by two hours at 06:00 of day two: 04:00–06:00 was read twice.
+        let step = crate::ledger::ClockStep::between(
+            ts(86_400 + 6 * 3600),
+            ts(86_400 + 4 * 3600),
+            SignedDuration::ZERO,
+        );
+        ledger.record_clock_step(step).unwrap();
+        rewrite_span(&config, &ledger, step.unknown_from, step.unknown_to).unwrap();
+        let after = day_two(&ledger);
+        // What the raw timeline knew inside the span is what the bar loses.
+        let spec = config.probe("web").unwrap();
+        let raw = Timeline::from_samples(
+            records.iter().map(Sample::from),
+            SampleRules::for_probe(spec),
+            until,
+        );
+        let known_in_span: u64 = raw
+            .clip(Interval::new(step.unknown_from, step.unknown_to))
+            .segments()
+            .filter(|s| matches!(s.state, State::Up | State::Degraded | State::Down))
+            .map(|s| s.end.duration_since(s.start).as_millis() as u64)
+            .sum();
+        assert!(known_in_span > 3_600_000, "the span was mostly measured");
+        let known = |r: &Rollup| r.up_ms + r.degraded_ms + r.down_ms;
+        assert_eq!(
+            known(&before) - known(&after),
+            known_in_span,
+            "{before:?} → {after:?}"
+        );
+        assert_eq!(after.unknown_ms - before.unknown_ms, known_in_span);
+        assert_eq!(
+            after.checks, before.checks,
+            "the results are all still there"
+        );
     }
 }
