@@ -681,10 +681,20 @@ fn forget_months(
     ledger: &Ledger,
     exclusion: &crate::ledger::ExclusionRecord,
 ) -> Result<(), QueryError> {
+    for prefix in closed_prefixes(config, exclusion) {
+        ledger.forget_closed(&prefix)?;
+    }
+    Ok(())
+}
+
+/// The prefixes of the stored figures ([`Ledger::store_closed`]) of every month `exclusion`
+/// touches: what recording it (or its revocation) makes stale.
+pub fn closed_prefixes(config: &Config, exclusion: &crate::ledger::ExclusionRecord) -> Vec<String> {
     let timezone = &config.daemon.timezone;
     let mut month = Month::containing(exclusion.from, timezone);
+    let mut prefixes = Vec::new();
     loop {
-        ledger.forget_closed(&format!("month/{month}/"))?;
+        prefixes.push(format!("month/{month}/"));
         let Ok(bounds) = month.bounds(timezone) else {
             break;
         };
@@ -696,7 +706,7 @@ fn forget_months(
             None => break,
         }
     }
-    Ok(())
+    prefixes
 }
 
 /// Whether `sla` covers `probe` (its patterns match the name).
