@@ -3,7 +3,9 @@
 //! Protocol: the client sends one JSON request line; the server answers with one JSON line
 //! (`{"ok": …}` or `{"error": "…"}`), except `export`, which streams JSON lines of results and
 //! ends with a `{"done": N}` line, and `import`, whose request line is followed by the JSON lines
-//! to import and the client's end of writing. The socket is created with mode 0660.
+//! to import and the client's end of writing; the request says how many bytes follow
+//! (`"bytes"`), and a stream that ends before is refused, not imported. The socket is created
+//! with mode 0660.
 
 use std::{
     os::unix::fs::PermissionsExt,

@@ -38,6 +38,9 @@ pub(super) const WRITE_BATCH_OPS: usize = 512;
 /// The largest probe id: `u32::MAX` would make a sealed block key look like an open one.
 pub(super) const MAX_PROBE_ID: u32 = u32::MAX - 1;
 
+/// A sealed block an import made: its stored key and bytes.
+pub(super) type NewBlock = ([u8; 12], Vec<u8>);
+
 /// What [`Ledger::visit_blocks`] calls: `(key, block bytes, is_open)`, returning whether to go
 /// on.
 type BlockVisitor<'a> = dyn FnMut(BlockKey, &[u8], bool) -> Result<bool, LedgerError> + 'a;
@@ -443,7 +446,7 @@ impl Ledger {
         &self,
         writer: &mut Writer,
         records: &[ResultRecord],
-    ) -> Result<Vec<([u8; 12], Vec<u8>)>, LedgerError> {
+    ) -> Result<Vec<NewBlock>, LedgerError> {
         let mut by_probe: HashMap<&ProbeName, Vec<&ResultRecord>> = HashMap::new();
         for record in records {
             by_probe.entry(&record.probe).or_default().push(record);
@@ -458,7 +461,7 @@ impl Ledger {
             self.refuse_existing(probe, list)?;
         }
 
-        let mut blocks: Vec<([u8; 12], Vec<u8>)> = Vec::new();
+        let mut blocks: Vec<NewBlock> = Vec::new();
         let mut created = FxHashSet::default();
         for (probe, list) in &probes {
             let id = self.probe_id_for_write(writer, probe)?;

@@ -25,7 +25,7 @@
 use jiff::Timestamp;
 use rustc_hash::FxHashMap;
 
-use super::blocks::WRITE_BATCH_OPS;
+use super::blocks::{NewBlock, WRITE_BATCH_OPS};
 use super::encoding::{BlockKey, ms_floor, ordered_ms};
 use super::{ExclusionRecord, Ledger, LedgerError, ResultRecord, RevocationRecord, Writer, hex};
 use crate::model::ProbeName;
@@ -121,11 +121,7 @@ impl Ledger {
 
     /// Step 1: writes the import's blocks, corrections and prefixes to the staging tree,
     /// flushed.
-    fn stage(
-        &self,
-        blocks: &[([u8; 12], Vec<u8>)],
-        import: &ImportCommit<'_>,
-    ) -> Result<(), LedgerError> {
+    fn stage(&self, blocks: &[NewBlock], import: &ImportCommit<'_>) -> Result<(), LedgerError> {
         let staging = self.store()?.staging.clone();
         for chunk in blocks.chunks(WRITE_BATCH_OPS) {
             let mut writes = sled::Batch::default();

@@ -965,7 +965,8 @@ pub fn parse_import(
             return Err(bad(format!(
                 "latency_ms {} is over one hour ({IMPORT_MAX_LATENCY_MS} ms): no check takes \
                  that long",
-                parsed.latency_ms
+                // serde_json's shortest form (1e308), as the line had it; `{}` writes 309 digits.
+                serde_json::to_string(&parsed.latency_ms).unwrap_or_default()
             )));
         }
         let failed = matches!(parsed.outcome, Outcome::Down);
