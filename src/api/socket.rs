@@ -3,7 +3,9 @@
 //! Protocol: the client sends one JSON request line; the server answers with one JSON line
 //! (`{"ok": …}` or `{"error": "…"}`), except `export`, which streams JSON lines of results and
 //! ends with a `{"done": N}` line, and `import`, whose request line is followed by the JSON lines
-//! to import and the client's end of writing. The socket is created with mode 0660.
+//! to import and the client's end of writing; the request says how many bytes follow
+//! (`"bytes"`), and a stream that ends before is refused, not imported. The socket is created
+//! with mode 0660.
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -54,7 +56,16 @@ pub enum Request {
         until: Option<Timestamp>,
     },
     /// Import the JSON lines that follow.
-    Import,
+    Import {
+        /// How many bytes follow: the daemon refuses an import whose stream ends before
+        /// (a client killed part-way), instead of importing what arrived. Absent from older
+        /// clients: then whatever arrives before the end of the stream is the input.
+        #[serde(default)]
+        bytes: Option<u64>,
+        /// `import --expect-lines`: how many non-blank lines the input must have.
+        #[serde(default)]
+        expect_lines: Option<u64>,
+    },
     /// A month's availability report.
     Report {
         /// `YYYY-MM`.
@@ -275,16 +286,31 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             write.write_all(format!("{done}\n").as_bytes()).await?;
             write.shutdown().await
         }
-        Request::Import => {
-            let mut text = String::new();
+        Request::Import {
+            bytes,
+            expect_lines,
+        } => {
+            let mut input = Vec::new();
             reader
-                .take(MAX_IMPORT_BYTES)
-                .read_to_string(&mut text)
+                .take(bytes.unwrap_or(MAX_IMPORT_BYTES).min(MAX_IMPORT_BYTES))
+                .read_to_end(&mut input)
                 .await?;
-            let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
-                query::import(config, ledger, &text, Timestamp::now())
-            })
-            .await;
+            let received = input.len() as u64;
+            let outcome = match (bytes, String::from_utf8(input)) {
+                (Some(expected), _) if expected != received => Err(QueryError::Incomplete {
+                    found: received,
+                    expected,
+                    unit: "bytes",
+                }
+                .to_string()),
+                (_, Err(e)) => Err(format!("the import is not UTF-8: {e}")),
+                (_, Ok(text)) => {
+                    on_ledger(handle, Access::Write, move |config, ledger| {
+                        query::import(config, ledger, &text, Timestamp::now(), expect_lines)
+                    })
+                    .await
+                }
+            };
             reply(&mut write, &outcome).await
         }
         Request::Exclude {

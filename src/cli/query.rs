@@ -58,6 +58,10 @@ pub(super) struct ExportArgs {
 pub(super) struct ImportArgs {
     /// JSON lines file (`-` for standard input).
     file: PathBuf,
+    /// Refuse the import unless the input has exactly this many non-blank lines (what
+    /// `wc -l` counts of an export): proves that a pipe was not cut short.
+    #[arg(long, value_name = "N")]
+    expect_lines: Option<u64>,
 }
 
 /// Arguments of `upledger exclude`.
@@ -325,7 +329,11 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
     let outcome: Result<Imported, String> = match source {
         // The daemon validates against its own (running) configuration.
         Source::Daemon(mut stream) => {
-            client::send(&mut stream, &Request::Import)?;
+            let request = Request::Import {
+                bytes: Some(text.len() as u64),
+                expect_lines: args.expect_lines,
+            };
+            client::send(&mut stream, &request)?;
             stream.write_all(text.as_bytes())?;
             stream.shutdown(Shutdown::Write)?;
             let mut line = String::new();
@@ -340,7 +348,8 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
             }
         }
         Source::Ledger(config, ledger) => {
-            query::import(&config, &ledger, &text, Timestamp::now()).map_err(|e| e.to_string())
+            query::import(&config, &ledger, &text, Timestamp::now(), args.expect_lines)
+                .map_err(|e| e.to_string())
         }
     };
     match outcome {

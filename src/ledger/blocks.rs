@@ -33,10 +33,13 @@ const OPEN_PREFIX: [u8; 4] = [0xff; 4];
 /// one sled batch of tens of thousands of writes costs tens of MB of memory that the process
 /// then keeps.
 const SEAL_BATCH_BLOCKS: usize = 256;
-const WRITE_BATCH_OPS: usize = 512;
+pub(super) const WRITE_BATCH_OPS: usize = 512;
 
 /// The largest probe id: `u32::MAX` would make a sealed block key look like an open one.
 pub(super) const MAX_PROBE_ID: u32 = u32::MAX - 1;
+
+/// A sealed block an import made: its stored key and bytes.
+pub(super) type NewBlock = ([u8; 12], Vec<u8>);
 
 /// What [`Ledger::visit_blocks`] calls: `(key, block bytes, is_open)`, returning whether to go
 /// on.
@@ -434,19 +437,16 @@ impl Ledger {
         })
     }
 
-    /// Stores results for migration or restore: any probes, any order, any time range. The
-    /// whole input is checked first; if any record repeats a stored (probe, millisecond) or
-    /// another input record, nothing is written and [`LedgerError::Duplicate`] names it.
-    /// Otherwise the records go into fresh sealed blocks, written in batches of whole blocks,
-    /// then flushed (a crash part-way can leave some of the blocks: re-running the import
-    /// then names a duplicate; export the probe to see what arrived). Returns the number of
-    /// records stored.
-    pub fn import(&self, records: &[ResultRecord]) -> Result<usize, LedgerError> {
-        let mut writer = self.lock_writer();
-        if writer.stale {
-            self.replay_journal(&mut writer)?;
-        }
-
+    /// Encodes results for an import (see `staging.rs`) into new sealed blocks, keyed so that
+    /// no stored block, no open block and no other new block has the same key. The whole input
+    /// is checked first: if any record repeats a stored (probe, millisecond) or another input
+    /// record, nothing is returned and [`LedgerError::Duplicate`] names it. Writes only the
+    /// probe index (a new probe's id, harmless if the import goes no further).
+    pub(super) fn import_blocks(
+        &self,
+        writer: &mut Writer,
+        records: &[ResultRecord],
+    ) -> Result<Vec<NewBlock>, LedgerError> {
         let mut by_probe: HashMap<&ProbeName, Vec<&ResultRecord>> = HashMap::new();
         for record in records {
             by_probe.entry(&record.probe).or_default().push(record);
@@ -461,10 +461,10 @@ impl Ledger {
             self.refuse_existing(probe, list)?;
         }
 
-        let mut blocks: Vec<([u8; 12], Vec<u8>)> = Vec::new();
+        let mut blocks: Vec<NewBlock> = Vec::new();
         let mut created = FxHashSet::default();
         for (probe, list) in &probes {
-            let id = self.probe_id_for_write(&mut writer, probe)?;
+            let id = self.probe_id_for_write(writer, probe)?;
             let reserved = self.open_blocks().get(&id).map(OpenBlock::start);
             let mut block: Option<(BlockEncoder, Vec<u8>)> = None;
             for record in list {
@@ -492,19 +492,7 @@ impl Ledger {
                 blocks.push((encoder.key().to_bytes(), bytes));
             }
         }
-        for chunk in blocks.chunks(WRITE_BATCH_OPS) {
-            let mut writes = sled::Batch::default();
-            for (key, block) in chunk {
-                writes.insert(&key[..], &block[..]);
-            }
-            self.store()?
-                .results
-                .apply_batch(writes)
-                .map_err(|e| self.sled_error(e))?;
-        }
-        self.redigest_behind(&mut writer, records)?;
-        self.flush()?;
-        Ok(records.len())
+        Ok(blocks)
     }
 
     /// Fails with `Duplicate` if a stored result of `probe` has the time of one in `sorted`.
@@ -897,7 +885,7 @@ impl Ledger {
     }
 
     /// Decodes one block into records, or `Corrupt` naming the probe and key.
-    fn decode_block(
+    pub(super) fn decode_block(
         &self,
         probe: &ProbeName,
         key: BlockKey,

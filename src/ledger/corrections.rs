@@ -137,6 +137,17 @@ impl Ledger {
     }
 
     fn add_correction(&self, recorded_at: Timestamp, value: &[u8]) -> Result<(), LedgerError> {
+        let key = self.correction_key(recorded_at)?;
+        self.store()?
+            .exclusions
+            .insert(key, value)
+            .map_err(|e| self.sled_error(e))?;
+        self.flush()
+    }
+
+    /// A fresh key of the exclusions tree: the time entered, then a sequence number that
+    /// keeps corrections entered in the same millisecond in the order entered.
+    pub(super) fn correction_key(&self, recorded_at: Timestamp) -> Result<Vec<u8>, LedgerError> {
         let sequence = self
             .store()?
             .db
@@ -145,11 +156,7 @@ impl Ledger {
         let mut key = Vec::with_capacity(16);
         key.extend_from_slice(&ordered_ms(ms_floor(recorded_at)));
         key.extend_from_slice(&sequence.to_be_bytes());
-        self.store()?
-            .exclusions
-            .insert(key, value)
-            .map_err(|e| self.sled_error(e))?;
-        self.flush()
+        Ok(key)
     }
 
     /// Every exclusion and every revocation, each in the order entered.

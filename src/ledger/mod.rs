@@ -8,8 +8,9 @@
 //! `encoding.rs`), `journal` (each group commit's results until a checkpoint, see
 //! `journal.rs`), `rollups` (see `rollup.rs`), `digests` (per-hour runs that month reports
 //! read instead of raw results, see `digest.rs`), `outbox` (alerts until delivered, see
-//! `outbox.rs`), `markers` (time ++ kind), `clock_steps` (see `clock.rs`), and the
-//! corrections of `corrections.rs`.
+//! `outbox.rs`), `markers` (time ++ kind), `clock_steps` (see `clock.rs`), the corrections of
+//! `corrections.rs`, and `import_staging` (an import's writes until its commit has been
+//! applied, see `staging.rs`).
 //!
 //! Results are not one sled entry each — that costs ~165 bytes per result on disk. A probe's
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
@@ -30,7 +31,8 @@
 //! calls `sync_file_range`, not `fsync`; sled's background flusher fsyncs every 500 ms. So
 //! once a call returns `Ok`, its data survives `kill -9` of the daemon, and a power loss can
 //! cost at most the last ~500 ms. A batch is not atomic: after a crash during `append`, some
-//! of its unacknowledged results may be stored.
+//! of its unacknowledged results may be stored. An import is: after a crash the ledger holds
+//! all of it or none of it (see `staging.rs`).
 //!
 //! # Concurrency
 //!
@@ -55,6 +57,7 @@ mod journal;
 mod outbox;
 mod record;
 mod rollup;
+mod staging;
 #[cfg(test)]
 mod tests;
 
@@ -77,6 +80,7 @@ pub use journal::CHECKPOINT_RECORDS;
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
+pub use staging::{ImportCommit, ImportedCorrection};
 
 /// The on-disk format this build writes and reads; stored in the `meta` tree. A ledger with
 /// another version is refused with [`LedgerError::FormatVersion`] rather than misread.
@@ -122,6 +126,7 @@ const OUTBOX_TREE: &str = "outbox";
 const JOURNAL_TREE: &str = "journal";
 const ALERT_MARKS_TREE: &str = "alert_marks";
 const CLOCK_STEPS_TREE: &str = "clock_steps";
+const STAGING_TREE: &str = "import_staging";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -226,6 +231,8 @@ struct Store {
     alert_marks: sled::Tree,
     journal: sled::Tree,
     clock_steps: sled::Tree,
+    /// An import's writes until they are applied (see `staging.rs`).
+    staging: sled::Tree,
 }
 
 impl Store {
@@ -261,6 +268,7 @@ impl Store {
             alert_marks: tree(ALERT_MARKS_TREE)?,
             journal: tree(JOURNAL_TREE)?,
             clock_steps: tree(CLOCK_STEPS_TREE)?,
+            staging: tree(STAGING_TREE)?,
             db,
         })
     }
@@ -354,9 +362,16 @@ impl Ledger {
             ..Writer::default()
         };
         self.open_blocks_mut().clear();
+        // An import the previous run (or opening) committed is applied, or one it did not
+        // commit swept, before anything reads (see `staging.rs`).
+        let imported = self.apply_committed_import()?;
         // Open blocks of the previous run (or opening) are sealed, with whatever its journal
         // held beyond them: this one starts new ones.
-        self.replay_journal(writer)
+        self.replay_journal(writer)?;
+        match imported {
+            Some(blocks) => self.settle_import(writer, blocks),
+            None => Ok(()),
+        }
     }
 
     fn check_format(&self) -> Result<(), LedgerError> {

@@ -10,15 +10,15 @@ use super::*;
 use crate::model::{CheckResult, ErrorClass, Outcome};
 
 /// 2026-11-01T00:00:00Z plus `ms` milliseconds.
-fn at(ms: i64) -> Timestamp {
+pub(super) fn at(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(1_793_491_200_000 + ms).unwrap()
 }
 
-fn name(s: &str) -> ProbeName {
+pub(super) fn name(s: &str) -> ProbeName {
     ProbeName::new(s).unwrap()
 }
 
-fn up(probe: &str, ms: i64, latency_us: u64) -> ResultRecord {
+pub(super) fn up(probe: &str, ms: i64, latency_us: u64) -> ResultRecord {
     ResultRecord {
         probe: name(probe),
         at: at(ms),
@@ -75,7 +75,7 @@ fn small_blocks(n: u32) -> LedgerOptions {
     }
 }
 
-fn all(ledger: &Ledger) -> Vec<ResultRecord> {
+pub(super) fn all(ledger: &Ledger) -> Vec<ResultRecord> {
     let mut out = Vec::new();
     ledger
         .export(None, None, None, &mut |r| {
@@ -87,7 +87,7 @@ fn all(ledger: &Ledger) -> Vec<ResultRecord> {
 }
 
 /// A realistic-ish mixed series: 10 s interval with jitter, a few failures.
-fn series(probe: &str, n: i64, start_ms: i64) -> Vec<ResultRecord> {
+pub(super) fn series(probe: &str, n: i64, start_ms: i64) -> Vec<ResultRecord> {
     let mut rng = Rng::new(n as u64);
     (0..n)
         .map(|i| {

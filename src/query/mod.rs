@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
     ledger::{
-        ExclusionEntry, ExclusionRecord, Ledger, LedgerError, MarkerKind, ResultRecord,
-        RevocationRecord,
+        ExclusionEntry, ExclusionRecord, ImportCommit, ImportedCorrection, Ledger, LedgerError,
+        MarkerKind, ResultRecord, RevocationRecord,
     },
     model::{ErrorClass, Outcome, ProbeName, State},
     report,
@@ -55,7 +55,35 @@ pub enum QueryError {
         /// What is wrong.
         message: String,
     },
+    /// An import's input does not have the lines it was said to have (`--expect-lines`, or
+    /// the bytes the CLI announced to the daemon): a pipe or a connection cut at a line
+    /// boundary looks like a complete file otherwise.
+    #[error(
+        "import refused, nothing written: the input has {found} {unit}, {expected} expected \
+         ({})",
+        if found < expected { "it was cut short" } else { "it is longer than announced" }
+    )]
+    Incomplete {
+        /// What arrived.
+        found: u64,
+        /// What was announced.
+        expected: u64,
+        /// `lines` or `bytes`.
+        unit: &'static str,
+    },
 }
+
+/// The oldest result an import accepts: upledger did not exist before, so an older time is a
+/// unit or parsing mistake (year 1, seconds read as milliseconds).
+pub const IMPORT_EARLIEST: &str = "2000-01-01T00:00:00Z";
+
+/// How far after now an imported result may start: a few minutes of clock difference
+/// between the host that recorded it and this one, no more.
+pub const IMPORT_FUTURE_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// The longest latency an import accepts: no check runs an hour (timeouts are seconds), so a
+/// larger figure is a unit mistake (1e308 ms was stored once).
+pub const IMPORT_MAX_LATENCY_MS: f64 = 3_600_000.0;
 
 /// One result as a JSON line (SPEC §4): the `export` output and the `import` input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -826,22 +854,40 @@ pub struct ImportBatch {
     pub results: Vec<ResultRecord>,
     /// The corrections with their (1-based) line numbers, in file order.
     pub corrections: Vec<(usize, CorrectionLine)>,
+    /// Lines that are not blank: what `--expect-lines` counts (an export's line count).
+    pub lines: u64,
 }
 
-/// Imports JSON lines into the ledger, then digests the finished hours (as of `now`) so that
-/// reports of the imported months read digests at once, and the status page's day bars show
-/// them. Nothing is written when a line is refused (an unknown probe, a duplicate result or
-/// correction).
+/// Imports JSON lines into the ledger, all or nothing, then digests the finished hours (as of
+/// `now`) so that reports of the imported months read digests at once, and the status page's
+/// day bars show them. Nothing is written when a line is refused (an unknown probe, an
+/// impossible time or latency, a duplicate result or correction), when `expected_lines` is
+/// given and the input has another number of lines, or when the process is killed before the
+/// ledger's commit (see `ledger::staging`).
 pub fn import(
     config: &Config,
     ledger: &Ledger,
     text: &str,
     now: Timestamp,
+    expected_lines: Option<u64>,
 ) -> Result<Imported, QueryError> {
-    let batch = parse_import(config, text)?;
+    let batch = parse_import(config, text, now)?;
+    if let Some(expected) = expected_lines
+        && expected != batch.lines
+    {
+        return Err(QueryError::Incomplete {
+            found: batch.lines,
+            expected,
+            unit: "lines",
+        });
+    }
     check_corrections(ledger, &batch.corrections)?;
-    let imported = ledger.import(&batch.results)?;
-    store_corrections(config, ledger, &batch.corrections)?;
+    let (corrections, forget_closed) = staged_corrections(config, ledger, &batch.corrections)?;
+    let imported = ledger.import_all(&ImportCommit {
+        results: &batch.results,
+        corrections: &corrections,
+        forget_closed: &forget_closed,
+    })?;
     if let Ok(until) = now.checked_sub(crate::ledger::DIGEST_SETTLE) {
         days::digest(config, ledger, until, &|| true)?;
         days::rewrite_days_of(config, ledger, &batch.results)?;
@@ -852,15 +898,26 @@ pub fn import(
     })
 }
 
-/// Parses JSON lines into results and corrections, refusing unknown probes and SLAs; nothing
-/// is written here.
-pub fn parse_import(config: &Config, text: &str) -> Result<ImportBatch, QueryError> {
+/// Parses JSON lines into results and corrections, refusing unknown probes and SLAs, and
+/// results that cannot be true as of `now`: starting after `now` + [`IMPORT_FUTURE_SLACK`]
+/// or before [`IMPORT_EARLIEST`], or taking longer than [`IMPORT_MAX_LATENCY_MS`]. Nothing is
+/// written here.
+pub fn parse_import(
+    config: &Config,
+    text: &str,
+    now: Timestamp,
+) -> Result<ImportBatch, QueryError> {
+    let earliest: Timestamp = IMPORT_EARLIEST
+        .parse()
+        .map_err(|e| QueryError::BadRequest(format!("bad IMPORT_EARLIEST: {e}")))?;
+    let latest = now.saturating_add(IMPORT_FUTURE_SLACK).unwrap_or(now);
     let mut batch = ImportBatch::default();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         if raw.trim().is_empty() {
             continue;
         }
+        batch.lines += 1;
         let bad = |message: String| QueryError::BadLine { line, message };
         let parsed: ResultLine = match serde_json::from_str(raw) {
             Ok(parsed) => parsed,
@@ -888,8 +945,29 @@ pub fn parse_import(config: &Config, text: &str) -> Result<ImportBatch, QueryErr
                 parsed.probe
             ))
         })?;
+        if parsed.at > latest {
+            return Err(bad(format!(
+                "at {} is in the future: after now ({now}) plus {} minutes",
+                parsed.at,
+                IMPORT_FUTURE_SLACK.as_mins()
+            )));
+        }
+        if parsed.at < earliest {
+            return Err(bad(format!(
+                "at {} is before {IMPORT_EARLIEST}: no upledger result is that old",
+                parsed.at
+            )));
+        }
         if !(parsed.latency_ms.is_finite() && parsed.latency_ms >= 0.0) {
             return Err(bad(format!("invalid latency_ms {}", parsed.latency_ms)));
+        }
+        if parsed.latency_ms > IMPORT_MAX_LATENCY_MS {
+            return Err(bad(format!(
+                "latency_ms {} is over one hour ({IMPORT_MAX_LATENCY_MS} ms): no check takes \
+                 that long",
+                // serde_json's shortest form (1e308), as the line had it; `{}` writes 309 digits.
+                serde_json::to_string(&parsed.latency_ms).unwrap_or_default()
+            )));
         }
         let failed = matches!(parsed.outcome, Outcome::Down);
         if failed && parsed.error_class.is_none() {
@@ -1010,36 +1088,54 @@ fn check_corrections(
     Ok(())
 }
 
-/// Stores checked corrections, forgetting the stored figures of the months they touch.
-fn store_corrections(
+/// Checked corrections as the ledger stores them with the import's results, and the prefixes
+/// of the stored month figures they make stale.
+fn staged_corrections(
     config: &Config,
     ledger: &Ledger,
     corrections: &[(usize, CorrectionLine)],
-) -> Result<(), QueryError> {
-    let mut sightings_changed = false;
+) -> Result<(Vec<ImportedCorrection>, Vec<String>), QueryError> {
+    let mut staged = Vec::with_capacity(corrections.len());
+    let mut prefixes = Vec::new();
+    if corrections.is_empty() {
+        return Ok((staged, prefixes));
+    }
+    let (stored, _) = ledger.corrections()?;
     for (_, correction) in corrections {
         match correction {
             CorrectionLine::Exclusion(exclusion) => {
-                monthly::record_exclusion(config, ledger, exclusion)?;
+                prefixes.extend(monthly::closed_prefixes(config, exclusion));
+                staged.push(ImportedCorrection::Exclusion(exclusion.clone()));
             }
             CorrectionLine::Revocation(revocation) => {
-                let (stored, _) = ledger.corrections()?;
-                if let Some(exclusion) = stored.iter().find(|e| e.id == revocation.revokes) {
-                    monthly::record_revocation(config, ledger, exclusion, revocation)?;
+                // `check_corrections` made sure the exclusion is stored or earlier in the input.
+                let earlier = corrections.iter().find_map(|(_, c)| match c {
+                    CorrectionLine::Exclusion(e) if e.id == revocation.revokes => Some(e),
+                    _ => None,
+                });
+                let revoked = stored
+                    .iter()
+                    .find(|e| e.id == revocation.revokes)
+                    .or(earlier);
+                if let Some(exclusion) = revoked {
+                    prefixes.extend(monthly::closed_prefixes(config, exclusion));
                 }
+                staged.push(ImportedCorrection::Revocation(revocation.clone()));
             }
             CorrectionLine::MaintenanceSeen { window, first_seen } => {
-                ledger.set_maintenance_seen(window, *first_seen)?;
-                sightings_changed = true;
+                // Which months a window identity touches is the configuration's business;
+                // sightings are imported rarely, so every stored month is recomputed instead.
+                prefixes.push("month/".to_owned());
+                staged.push(ImportedCorrection::MaintenanceSeen {
+                    window: window.clone(),
+                    first_seen: *first_seen,
+                });
             }
         }
     }
-    if sightings_changed {
-        // Which months a window identity touches is the configuration's business; sightings
-        // are imported rarely, so every stored month is recomputed instead.
-        ledger.forget_closed("month/")?;
-    }
-    Ok(())
+    prefixes.sort();
+    prefixes.dedup();
+    Ok((staged, prefixes))
 }
 
 #[cfg(test)]
@@ -1105,7 +1201,8 @@ mod tests {
         let exclusion = r#"{"record":"exclusion","probe":"web","from":"2026-10-02T00:00:00Z","to":"2026-10-02T01:00:00Z","reason":"uplink","recorded_at":"2026-11-01T00:00:00Z"}"#;
         let stray = r#"{"record":"revocation","revokes":"0123456789ab","reason":"x","recorded_at":"2026-11-02T00:00:00Z"}"#;
         let text = format!("{result}\n{exclusion}\n{stray}\n");
-        let refused = import(&config, &ledger, &text, ts(0)).unwrap_err();
+        let now: Timestamp = "2027-01-02T00:00:00Z".parse().unwrap();
+        let refused = import(&config, &ledger, &text, now, None).unwrap_err();
         assert!(
             matches!(refused, QueryError::BadLine { line: 3, .. }),
             "{refused}"
@@ -1127,7 +1224,7 @@ mod tests {
         );
         // Without the stray line: stored, the exclusion with the id its content gives.
         let text = format!("{result}\n{exclusion}\n");
-        let imported = import(&config, &ledger, &text, ts(0)).unwrap();
+        let imported = import(&config, &ledger, &text, now, None).unwrap();
         assert_eq!(
             imported,
             Imported {
@@ -1139,9 +1236,116 @@ mod tests {
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].id, stored[0].content_id());
         assert!(matches!(
-            import(&config, &ledger, exclusion, ts(0)),
+            import(&config, &ledger, exclusion, now, None),
             Err(QueryError::BadLine { line: 1, .. })
         ));
+    }
+
+    /// Issue 19: results that cannot be true are refused with their line, nothing written.
+    #[test]
+    fn an_import_refuses_impossible_times_and_latencies() {
+        let (_dir, config, ledger, _) =
+            monthly::tests::web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let now: Timestamp = "2027-01-02T00:00:00Z".parse().unwrap();
+        let line = |at: &str, latency: &str| {
+            format!(
+                r#"{{"probe":"web","at":"{at}","outcome":"up","latency_ms":{latency},"error_class":null,"detail":""}}"#
+            )
+        };
+        let fine = line("2027-01-01T00:00:00Z", "12.5");
+        let refused = |bad: String, what: &str| {
+            let text = format!("{fine}\n\n{bad}\n");
+            match parse_import(&config, &text, now) {
+                Err(QueryError::BadLine { line: 3, message }) => {
+                    assert!(message.contains(what), "{message}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        };
+        refused(line("2030-01-01T00:00:00Z", "1"), "in the future");
+        refused(line("2027-01-02T00:05:00.001Z", "1"), "in the future");
+        refused(line("0001-01-01T00:00:00Z", "1"), "before 2000-01-01");
+        refused(line("1999-12-31T23:59:59Z", "1"), "before 2000-01-01");
+        refused(line("2027-01-01T00:00:00Z", "1e308"), "over one hour");
+        refused(line("2027-01-01T00:00:00Z", "3600000.001"), "over one hour");
+        // The limits themselves are accepted.
+        let limits = [
+            line("2027-01-02T00:05:00Z", "3600000"),
+            line("2000-01-01T00:00:00Z", "0"),
+        ]
+        .join("\n");
+        assert_eq!(
+            parse_import(&config, &limits, now).unwrap().results.len(),
+            2
+        );
+        assert!(matches!(
+            import(
+                &config,
+                &ledger,
+                &format!("{fine}\n{}", line("2030-01-01T00:00:00Z", "1")),
+                now,
+                None
+            ),
+            Err(QueryError::BadLine { line: 2, .. })
+        ));
+        let web = ProbeName::new("web").unwrap();
+        let stored = |ledger: &Ledger| {
+            ledger
+                .results(
+                    &web,
+                    "2027-01-01T00:00:00Z".parse().unwrap(),
+                    Timestamp::MAX,
+                )
+                .unwrap()
+                .len()
+        };
+        assert_eq!(stored(&ledger), 0, "nothing written");
+    }
+
+    /// Issue 20: an input cut at a line boundary passes for complete unless its length is
+    /// announced.
+    #[test]
+    fn expect_lines_refuses_an_input_of_another_length() {
+        let (_dir, config, ledger, _) =
+            monthly::tests::web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let now: Timestamp = "2027-01-02T00:00:00Z".parse().unwrap();
+        let text: String = (0..3)
+            .map(|n| {
+                format!(
+                    "{{\"probe\":\"web\",\"at\":\"2027-01-01T00:00:0{n}Z\",\"outcome\":\"up\",\"latency_ms\":1.0}}\n"
+                )
+            })
+            .collect();
+        let cut: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+        let refused = import(&config, &ledger, &cut, now, Some(3)).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                QueryError::Incomplete {
+                    found: 2,
+                    expected: 3,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("cut short"), "{refused}");
+        assert!(matches!(
+            import(&config, &ledger, &format!("{text}\n\n"), now, Some(2)),
+            Err(QueryError::Incomplete { found: 3, .. })
+        ));
+        let web = ProbeName::new("web").unwrap();
+        let from: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        assert!(
+            ledger
+                .results(&web, from, Timestamp::MAX)
+                .unwrap()
+                .is_empty()
+        );
+        // Blank lines do not count.
+        let imported = import(&config, &ledger, &format!("\n{text}\n"), now, Some(3)).unwrap();
+        assert_eq!(imported.imported, 3);
+        assert_eq!(ledger.results(&web, from, Timestamp::MAX).unwrap().len(), 3);
     }
 
     #[test]

@@ -733,12 +733,16 @@ fn forget_months(
     ledger: &Ledger,
     exclusion: &crate::ledger::ExclusionRecord,
 ) -> Result<(), QueryError> {
-    forget_months_touching(
-        &config.daemon.timezone,
-        ledger,
-        exclusion.from,
-        exclusion.to,
-    )
+    for prefix in closed_prefixes(config, exclusion) {
+        ledger.forget_closed(&prefix)?;
+    }
+    Ok(())
+}
+
+/// The prefixes of the stored figures ([`Ledger::store_closed`]) of every month `exclusion`
+/// touches: what recording it (or its revocation) makes stale.
+pub fn closed_prefixes(config: &Config, exclusion: &crate::ledger::ExclusionRecord) -> Vec<String> {
+    months_touching(&config.daemon.timezone, exclusion.from, exclusion.to)
 }
 
 /// Forgets the stored figures of every month (in `timezone`) that `[from, to)` touches: they
@@ -749,9 +753,18 @@ pub fn forget_months_touching(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<(), QueryError> {
+    for prefix in months_touching(timezone, from, to) {
+        ledger.forget_closed(&prefix)?;
+    }
+    Ok(())
+}
+
+/// The stored-figure prefixes of every month (in `timezone`) that `[from, to)` touches.
+fn months_touching(timezone: &jiff::tz::TimeZone, from: Timestamp, to: Timestamp) -> Vec<String> {
     let mut month = Month::containing(from, timezone);
+    let mut prefixes = Vec::new();
     loop {
-        ledger.forget_closed(&format!("month/{month}/"))?;
+        prefixes.push(format!("month/{month}/"));
         let Ok(bounds) = month.bounds(timezone) else {
             break;
         };
@@ -763,7 +776,7 @@ pub fn forget_months_touching(
             None => break,
         }
     }
-    Ok(())
+    prefixes
 }
 
 /// Whether `sla` covers `probe` (its patterns match the name).

@@ -16,6 +16,7 @@ mod desktop;
 mod disk_full;
 mod http;
 mod hung_resolver;
+mod import;
 mod report;
 mod restart;
 mod systemd;
