@@ -17,5 +17,6 @@ mod http;
 mod hung_resolver;
 mod report;
 mod restart;
+mod stop;
 mod systemd;
 mod validate;
