@@ -72,8 +72,8 @@ pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
 pub use journal::CHECKPOINT_RECORDS;
-pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use outage_note::{NotedOutage, OutageNote};
+pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord, WriteOutage};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
 

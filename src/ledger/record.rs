@@ -133,7 +133,8 @@ impl WriteOutage {
         if bytes.len() != OUTAGE_BYTES || bytes[0] != OUTAGE_VERSION {
             return None;
         }
-        let word = |i: usize| -> Option<[u8; 8]> { bytes.get(1 + 8 * i..9 + 8 * i)?.try_into().ok() };
+        let word =
+            |i: usize| -> Option<[u8; 8]> { bytes.get(1 + 8 * i..9 + 8 * i)?.try_into().ok() };
         let until = timestamp_from_ms(i64::from_be_bytes(word(0)?))?;
         let lost = u64::from_be_bytes(word(1)?);
         let (first, last) = (i64::from_be_bytes(word(2)?), i64::from_be_bytes(word(3)?));

@@ -831,7 +831,12 @@ fn write_outage_markers_round_trip_beside_old_start_and_stop_markers() {
     let mut key = [0u8; 9];
     key[..8].copy_from_slice(&ordered_ms(ms_floor(at(0))));
     key[8] = 1;
-    ledger.store().unwrap().markers.insert(key, Vec::new()).unwrap();
+    ledger
+        .store()
+        .unwrap()
+        .markers
+        .insert(key, Vec::new())
+        .unwrap();
     let outage = Marker {
         at: at(10),
         kind: MarkerKind::WritesFailed(WriteOutage {
@@ -861,7 +866,12 @@ fn write_outage_markers_round_trip_beside_old_start_and_stop_markers() {
     // A write-outage key whose value is not one is reported, not skipped.
     key[..8].copy_from_slice(&ordered_ms(ms_floor(at(500))));
     key[8] = 3;
-    ledger.store().unwrap().markers.insert(key, vec![9, 9]).unwrap();
+    ledger
+        .store()
+        .unwrap()
+        .markers
+        .insert(key, vec![9, 9])
+        .unwrap();
     assert!(matches!(
         ledger.markers(at(0), at(1_000)),
         Err(LedgerError::Corrupt { .. })

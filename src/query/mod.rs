@@ -1205,7 +1205,14 @@ mod tests {
         let got: Vec<_> = spans.iter().map(|s| (s.from, s.to, s.reason)).collect();
         assert_eq!(got, [(ts(120), ts(600), GapReason::WritesFailed)]);
         // Without the marker, the same gap is "not running": what history said before.
-        let spans = uncovered(&records, Duration::from_secs(20), ts(100), ts(620), &[ts(600)], &[]);
+        let spans = uncovered(
+            &records,
+            Duration::from_secs(20),
+            ts(100),
+            ts(620),
+            &[ts(600)],
+            &[],
+        );
         assert_eq!(spans.len(), 1);
         assert_eq!(spans[0].reason, GapReason::DaemonNotRunning);
     }
@@ -1217,7 +1224,17 @@ mod tests {
             record(60, Outcome::Down),
             record(120, Outcome::Up),
         ];
-        assert!(uncovered(&records, Duration::from_secs(120), ts(30), ts(200), &[], &[]).is_empty());
+        assert!(
+            uncovered(
+                &records,
+                Duration::from_secs(120),
+                ts(30),
+                ts(200),
+                &[],
+                &[]
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -37,28 +37,111 @@ async fn sigterm_on_a_full_disk_ends_within_the_bound() {
     let base = format!("http://127.0.0.1:{port}");
     let config = fast_config(&disk.path().join("ledger"), port, pong.addr);
     let daemon = Daemon::start(&config.main_path()).await;
-    healthz_until(&daemon, &base, Duration::from_secs(20), "a writable ledger", |h| {
-        h["ledger_writable"] == true
-    })
+    healthz_until(
+        &daemon,
+        &base,
+        Duration::from_secs(20),
+        "a writable ledger",
+        |h| h["ledger_writable"] == true,
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _filler = disk.fill();
-    healthz_until(&daemon, &base, Duration::from_secs(30), "writes failing", |h| {
-        h["pending_results"].as_u64() > Some(10) && h["writes_failing_since"].is_string()
-    })
+    let filler = disk.fill();
+    healthz_until(
+        &daemon,
+        &base,
+        Duration::from_secs(30),
+        "writes failing",
+        |h| h["pending_results"].as_u64() > Some(10) && h["writes_failing_since"].is_string(),
+    )
     .await;
-    tokio::time::sleep(Duration::from_secs(std::env::var("HOLD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0))).await;
     // Slow clients: requests begun and never finished, on the HTTP listener and the socket.
     let mut slow = Vec::new();
     for _ in 0..8 {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-        tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
         slow.push(stream);
     }
     let log_path = config.dir().join("daemon-0.log");
     let stopped = daemon.terminate_within(Duration::from_secs(60)).await;
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     let (code, took) = stopped.unwrap_or_else(|| panic!("no exit 60 s after SIGTERM; log:\n{log}"));
-    eprintln!("exit {code} after {took:?}\n{log}");
-    assert!(took < Duration::from_secs(25), "took {took:?}; log:\n{log}");
+    // The bound: `STOP_DEADLINE` (20 s) plus the API's 2 s, below `TimeoutStopSec=30s`.
+    assert!(took < Duration::from_secs(23), "took {took:?}; log:\n{log}");
+    assert_ne!(code, 0, "results were lost: not a clean stop; log:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("stopped; results not written"))
+        .unwrap_or_else(|| panic!("no stop line; log:\n{log}"));
+    assert!(
+        line.contains("cause: the ledger could not write") && line.contains("checked"),
+        "{line}"
+    );
+    let lost: u64 = line
+        .split("lost=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {line}"));
+    assert!(lost > 10, "{line}");
+    drop(slow);
+
+    // Room again: the next start records the outage, and history labels the gap with it.
+    std::fs::remove_file(&filler).expect("remove the filler");
+    let daemon = Daemon::start(&config.main_path()).await;
+    let log = daemon
+        .wait_for_log(
+            "the previous run could not write its ledger",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(log.contains(&format!("lost={lost}")), "{log}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let history = daemon
+        .cli(&["history", "cache", "--since", "5m", "--json"])
+        .await;
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let history = history.json();
+    let failures = history["write_failures"]
+        .as_array()
+        .expect("write_failures");
+    assert_eq!(failures.len(), 1, "{history:#}");
+    assert_eq!(failures[0]["lost"], lost, "{history:#}");
+    assert!(failures[0]["first_lost"].is_string(), "{history:#}");
+    let unknown = history["unknown"].as_array().expect("unknown");
+    assert!(
+        unknown.iter().any(|span| span["reason"] == "writes_failed"),
+        "{history:#}"
+    );
+    let time = |v: &serde_json::Value| -> jiff::Timestamp {
+        v.as_str().expect("a time").parse().expect("a timestamp")
+    };
+    let (from, to) = (time(&failures[0]["from"]), time(&failures[0]["to"]));
+    assert!(
+        unknown
+            .iter()
+            .all(|span| span["reason"] != "daemon_not_running"
+                || time(&span["to"]) <= from
+                || time(&span["from"]) >= to),
+        "no part of the outage is called 'not running': {history:#}"
+    );
+    let text = daemon
+        .cli(&["history", "cache", "--since", "5m"])
+        .await
+        .stdout;
+    assert!(text.contains("ledger could not write"), "{text}");
+    assert!(
+        text.contains("(daemon running, ledger could not write)"),
+        "{text}"
+    );
+    assert_eq!(
+        daemon.terminate().await,
+        0,
+        "a clean stop: {}",
+        std::fs::read_to_string(config.dir().join("daemon-1.log")).unwrap_or_default()
+    );
 }

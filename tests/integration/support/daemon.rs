@@ -134,7 +134,9 @@ impl Daemon {
     pub async fn terminate_within(mut self, patience: Duration) -> Option<(i32, Duration)> {
         let sent = Instant::now();
         self.signal("TERM");
-        let status = tokio::time::timeout(patience, self.child.wait()).await.ok()?;
+        let status = tokio::time::timeout(patience, self.child.wait())
+            .await
+            .ok()?;
         Some((status.expect("wait").code().unwrap_or(-1), sent.elapsed()))
     }
 
