@@ -53,8 +53,12 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
                 tracing::warn!(patience = ?API_STOP_PATIENCE, "connections still open at stop are dropped");
             }
         }
-        outcome?;
-        Ok(Exit::Ok)
+        match outcome {
+            Ok(()) => Ok(Exit::Ok),
+            // Logged already, with what was lost: a stop that lost results is no clean stop.
+            Err(DaemonError::Unwritten { .. }) => Ok(Exit::Failed),
+            Err(error) => Err(error.into()),
+        }
     });
     // `Daemon::run` has written every result and the stop marker, and the API tasks have
     // ended. What may still run is a system-resolver lookup (getaddrinfo on a blocking

@@ -72,7 +72,7 @@ async fn sigterm_on_a_full_disk_ends_within_the_bound() {
     let (code, took) = stopped.unwrap_or_else(|| panic!("no exit 60 s after SIGTERM; log:\n{log}"));
     // The bound: `STOP_DEADLINE` (20 s) plus the API's 2 s, below `TimeoutStopSec=30s`.
     assert!(took < Duration::from_secs(23), "took {took:?}; log:\n{log}");
-    assert_ne!(code, 0, "results were lost: not a clean stop; log:\n{log}");
+    assert_eq!(code, 1, "results were lost: not a clean stop; log:\n{log}");
     let line = log
         .lines()
         .find(|l| l.contains("stopped; results not written"))
@@ -144,4 +144,117 @@ async fn sigterm_on_a_full_disk_ends_within_the_bound() {
         "a clean stop: {}",
         std::fs::read_to_string(config.dir().join("daemon-1.log")).unwrap_or_default()
     );
+}
+
+/// The datagrams a daemon sends to its `NOTIFY_SOCKET`, with when they arrived.
+type Notifications = std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, String)>>>;
+
+/// Binds a notify socket at `path` and collects what arrives.
+fn listen_for_notifications(path: &std::path::Path) -> Notifications {
+    let socket = tokio::net::UnixDatagram::bind(path).expect("bind the notify socket");
+    let received = Notifications::default();
+    let collected = std::sync::Arc::clone(&received);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = socket.recv(&mut buf).await {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            collected
+                .lock()
+                .expect("lock")
+                .push((std::time::Instant::now(), text));
+        }
+    });
+    received
+}
+
+/// Watchdog pings (`WATCHDOG=1`) received after `since`.
+fn pings_after(received: &Notifications, since: std::time::Instant) -> usize {
+    received
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(at, text)| *at > since && text.lines().any(|l| l == "WATCHDOG=1"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_is_pinged_only_while_results_are_recorded() {
+    let Some(disk) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let pong = tcp::pong().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = fast_config(&disk.path().join("ledger"), port, pong.addr);
+    let notify = config.dir().join("notify.sock");
+    let received = listen_for_notifications(&notify);
+    // A 1 s watchdog: pings every 500 ms while all is well.
+    let daemon = Daemon::start_with_env(
+        &config.main_path(),
+        &[
+            ("NOTIFY_SOCKET", notify.to_str().expect("utf-8 path")),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    assert!(
+        pings_after(&received, started) >= 2,
+        "pinged while writes work: {:?}",
+        received.lock().expect("lock")
+    );
+
+    let filler = disk.fill();
+    healthz_until(
+        &daemon,
+        &base,
+        Duration::from_secs(30),
+        "writes failing",
+        |h| h["writes_failing_since"].is_string(),
+    )
+    .await;
+    // A tick already under way may still ping; after it, none for as long as writes fail.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let failing = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(
+        pings_after(&received, failing),
+        0,
+        "no pings while writes fail; log:\n{}",
+        daemon.log()
+    );
+    daemon
+        .wait_for_log("systemd watchdog pings stop", Duration::from_secs(1))
+        .await;
+
+    std::fs::remove_file(&filler).expect("remove the filler");
+    healthz_until(
+        &daemon,
+        &base,
+        Duration::from_secs(40),
+        "writes resumed",
+        |h| h["ledger_writable"] == true && h["pending_results"] == 0,
+    )
+    .await;
+    let recovered = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    assert!(
+        pings_after(&received, recovered) >= 2,
+        "pings resume with writes; log:\n{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    assert!(log.contains("watchdog pings resume"), "{log}");
+    // The outage is on record once writes work again, in the same run.
+    let history = daemon
+        .cli(&["history", "cache", "--since", "5m", "--json"])
+        .await
+        .json();
+    let failures = history["write_failures"]
+        .as_array()
+        .expect("write_failures");
+    assert_eq!(failures.len(), 1, "{history:#}");
+    assert_eq!(failures[0]["lost"], 0, "nothing dropped: {history:#}");
+    assert_eq!(daemon.terminate().await, 0);
 }
