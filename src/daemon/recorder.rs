@@ -908,6 +908,35 @@ mod tests {
         assert_eq!(held.dropped(), 2);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_counts_as_recording_only_while_writes_work_and_commits_finish() {
+        let mut health = WriteHealth::default();
+        assert!(health.recording(Instant::now()), "idle, nothing to write");
+        health.commit_since = Some(Instant::now());
+        tokio::time::advance(COMMIT_STALL - Duration::from_millis(1)).await;
+        assert!(health.recording(Instant::now()), "a commit under way");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!health.recording(Instant::now()), "a commit stuck");
+        health.commit_since = None;
+        health.failing_since = Some(Timestamp::now());
+        assert!(!health.recording(Instant::now()), "writes failing");
+    }
+
+    #[test]
+    fn lost_results_are_counted_with_their_first_and_last_check_time() {
+        let mut dropped = Tally::default();
+        dropped.add(record(50, "").at);
+        dropped.add(record(40, "").at);
+        let mut held = HoldBuffer::new(10, usize::MAX);
+        for n in [60, 55, 70] {
+            held.push(record(n, ""));
+        }
+        let lost = dropped.merged(held.tally());
+        assert_eq!(lost.count, 5);
+        assert_eq!(lost.between, Some((record(40, "").at, record(70, "").at)));
+        assert_eq!(Tally::default().merged(Tally::default()), Tally::default());
+    }
+
     #[test]
     fn the_hold_buffer_is_bounded_by_bytes_too() {
         let long = "x".repeat(1_000);
