@@ -268,6 +268,16 @@ pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<
             exclusion.from, exclusion.to, exclusion.reason
         );
     }
+    for failure in &history.write_failures {
+        let lost = match (failure.first_lost, failure.last_lost) {
+            (Some(first), Some(last)) => format!("{} checked {first} → {last}", failure.lost),
+            _ => failure.lost.to_string(),
+        };
+        println!(
+            "ledger could not write {} → {}: results lost (all probes): {lost}",
+            failure.from, failure.to
+        );
+    }
     for span in &history.unknown {
         println!("unknown {} → {} ({})", span.from, span.to, span.reason);
     }

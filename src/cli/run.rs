@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Exit, report_config_error};
 use crate::{
     api,
-    daemon::{Daemon, DaemonError},
+    daemon::{API_STOP_PATIENCE, Daemon, DaemonError},
 };
 
 pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
@@ -45,12 +45,20 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
             });
         let outcome = daemon.run(shutdown.clone()).await;
         shutdown.cancel();
-        let _ = socket.await;
-        if let Some(web) = web {
-            let _ = web.await;
+        // Requests under way get a moment; a client that never finishes its request would
+        // otherwise hold the stop forever (graceful shutdown waits for every connection).
+        let api_done = tokio::time::Instant::now() + API_STOP_PATIENCE;
+        for task in std::iter::once(socket).chain(web) {
+            if tokio::time::timeout_at(api_done, task).await.is_err() {
+                tracing::warn!(patience = ?API_STOP_PATIENCE, "connections still open at stop are dropped");
+            }
         }
-        outcome?;
-        Ok(Exit::Ok)
+        match outcome {
+            Ok(()) => Ok(Exit::Ok),
+            // Logged already, with what was lost: a stop that lost results is no clean stop.
+            Err(DaemonError::Unwritten { .. }) => Ok(Exit::Failed),
+            Err(error) => Err(error.into()),
+        }
     });
     // `Daemon::run` has written every result and the stop marker, and the API tasks have
     // ended. What may still run is a system-resolver lookup (getaddrinfo on a blocking

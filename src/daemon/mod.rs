@@ -4,6 +4,10 @@
 //! Shape (after mini-redis): [`Daemon::start`] opens the ledger and arms every probe;
 //! [`Daemon::run`] waits for signals — SIGHUP reloads, SIGTERM/SIGINT (or the shutdown token)
 //! stop scheduling, let checks in flight finish, commit what is left and record a stop marker.
+//!
+//! A stop is bounded in every state ([`STOP_DEADLINE`]): each step has its share of it, and a
+//! step that does not finish in time (a ledger that cannot write, a hung check) is left behind
+//! with a log line saying what was not written.
 
 pub mod clock;
 pub mod lag;
@@ -27,18 +31,33 @@ use tracing::{debug, error, info, warn};
 use crate::alert::deliver::Deliverer;
 
 use self::{
-    recorder::{Counts, Recorder, Shared},
+    recorder::{Counts, Recorder, STOP_PATIENCE, Shared},
     schedule::{Plan, Scheduled},
 };
 use crate::{
     config::{self, Config, ConfigError, ProbeSpec},
-    ledger::{DIGEST_SETTLE, Ledger, LedgerError, LedgerOptions, Marker, MarkerKind},
+    ledger::{
+        DIGEST_SETTLE, Ledger, LedgerError, LedgerOptions, Marker, MarkerKind, NotedOutage,
+        OutageNote, WriteOutage,
+    },
     model::{ProbeName, State},
     probe::{Checker, SetupError, Toolkit},
 };
 
 /// Results waiting for the recorder before probe loops feel back-pressure.
 const RESULT_QUEUE: usize = 65_536;
+
+/// Longest [`Daemon::run`] takes from SIGTERM to its return, in any state. With the API's
+/// [`API_STOP_PATIENCE`] after it, the process ends within 23 s, below the shipped unit's
+/// `TimeoutStopSec=30s`.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
+/// Longest the HTTP and socket listeners get to finish their requests after the daemon
+/// stopped (a client that sends half a request would hold them forever).
+pub const API_STOP_PATIENCE: Duration = Duration::from_secs(2);
+/// Share of the stop for checks in flight to finish.
+const CHECKS_STOP_PATIENCE: Duration = Duration::from_secs(4);
+/// Share of the stop for the stop marker and checkpoint, after the recorder.
+const MARKER_STOP_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +74,12 @@ pub enum DaemonError {
     /// A signal handler could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The daemon stopped, but results checked could not be written.
+    #[error("stopped with results not written: {lost}: the ledger could not write")]
+    Unwritten {
+        /// How many, and when they were checked.
+        lost: recorder::Tally,
+    },
 }
 
 /// A scheduled probe: a fingerprint of its spec (to notice changes on reload; keeping the spec
@@ -81,6 +106,8 @@ pub struct Daemon {
     /// Parent of every probe loop's token.
     scheduling: CancellationToken,
     started_at: Timestamp,
+    /// See `ledger::OutageNote`; `None` if it could not be created.
+    note: Option<Arc<OutageNote>>,
 }
 
 /// What queries need from a running daemon (the unix socket's view).
@@ -100,6 +127,14 @@ impl Daemon {
     pub async fn start(config_path: &Path) -> Result<Daemon, DaemonError> {
         let config = Arc::new(config::load(config_path)?);
         let ledger = Arc::new(open_ledger(&config.daemon.ledger).await?);
+        record_previous_outage(&ledger, &config.daemon.ledger)?;
+        let note = match OutageNote::create(&config.daemon.ledger) {
+            Ok(note) => Some(Arc::new(note)),
+            Err(e) => {
+                warn!(error = %e, "cannot create the outage note: a write outage that ends in a kill will show as \"daemon not running\"");
+                None
+            }
+        };
         let started_at = Timestamp::now();
         ledger.record_marker(Marker {
             at: started_at,
@@ -116,7 +151,7 @@ impl Daemon {
         let deliverer = Arc::new(Deliverer::new().map_err(LedgerError::sink)?);
         let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
         let (counts_tx, counts_rx) = watch::channel(Counts::default());
-        let recorder = Recorder::new(shared.clone(), config_rx, counts_tx)?;
+        let recorder = Recorder::new(shared.clone(), config_rx, counts_tx, note.clone())?;
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let recorder = tokio::spawn(recorder.run(results_rx));
         let mut daemon = Daemon {
@@ -132,6 +167,7 @@ impl Daemon {
             loops: TaskTracker::new(),
             scheduling: CancellationToken::new(),
             started_at,
+            note,
         };
         daemon.apply(&config)?;
         note_maintenance(&daemon.shared.ledger, &config);
@@ -320,6 +356,7 @@ impl Daemon {
         let mut watchdog_tick =
             tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         let mut status_tick = tokio::time::interval(Duration::from_secs(5));
+        let mut pinging = true;
         loop {
             tokio::select! {
                 _ = hangup.recv() => {
@@ -329,48 +366,169 @@ impl Daemon {
                 _ = terminate.recv() => { info!("SIGTERM: shutting down"); break; }
                 _ = interrupt.recv() => { info!("SIGINT: shutting down"); break; }
                 () = shutdown.cancelled() => { info!("shutting down"); break; }
-                _ = watchdog_tick.tick(), if watchdog.is_some() => systemd::watchdog(),
+                _ = watchdog_tick.tick(), if watchdog.is_some() => self.watchdog(&mut pinging),
                 _ = status_tick.tick() => systemd::status(&self.status_line()),
             }
         }
         self.stop().await
     }
 
-    async fn stop(self) -> Result<(), DaemonError> {
+    /// Pings the systemd watchdog only while checks are being recorded (see
+    /// `WriteHealth::recording`): a daemon whose ledger cannot write, or whose writer is stuck,
+    /// is restarted by systemd after `WatchdogSec`. Logs when pings stop and resume.
+    fn watchdog(&self, pinging: &mut bool) {
+        let recording = self
+            .shared
+            .writes
+            .read()
+            .map(|health| health.recording(tokio::time::Instant::now()))
+            .unwrap_or(false);
+        if recording {
+            systemd::watchdog();
+        }
+        if recording != *pinging {
+            *pinging = recording;
+            if recording {
+                info!("results are recorded again: systemd watchdog pings resume");
+            } else {
+                warn!("results are not being recorded: systemd watchdog pings stop");
+            }
+        }
+    }
+
+    /// Stops within [`STOP_DEADLINE`]: checks in flight get [`CHECKS_STOP_PATIENCE`], the
+    /// recorder [`STOP_PATIENCE`] to write what it holds (plus a moment), the stop marker and
+    /// checkpoint [`MARKER_STOP_PATIENCE`]. What could not be written is logged (count and
+    /// check times) and noted for the next start.
+    async fn stop(mut self) -> Result<(), DaemonError> {
+        let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
         systemd::stopping();
         self.scheduling.cancel();
         self.loops.close();
-        // Loops finish their check in flight (each bounded by its timeout) and send it.
-        self.loops.wait().await;
+        // Loops finish their check in flight (each bounded by its timeout) and send it; a
+        // housekeeping task stuck in the ledger must not hold the stop.
+        let checks_done = tokio::time::Instant::now() + CHECKS_STOP_PATIENCE;
+        if tokio::time::timeout_at(checks_done, self.loops.wait())
+            .await
+            .is_err()
+        {
+            warn!(patience = ?CHECKS_STOP_PATIENCE, "tasks still running at stop are abandoned");
+        }
         drop(self.results);
-        if let Err(e) = self.recorder.await {
-            error!(error = %e, "recorder task failed");
+        let recorder_done = (deadline - MARKER_STOP_PATIENCE)
+            .min(tokio::time::Instant::now() + STOP_PATIENCE + Duration::from_secs(2));
+        match tokio::time::timeout_at(recorder_done, &mut self.recorder).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "recorder task failed"),
+            Err(_) => {
+                error!("the recorder did not finish in time: a ledger write hangs");
+                self.recorder.abort();
+            }
         }
-        let ledger = Arc::clone(&self.shared.ledger);
-        let stop = Marker {
-            at: Timestamp::now(),
-            kind: MarkerKind::DaemonStop,
-        };
-        tokio::task::spawn_blocking(move || {
-            ledger.record_marker(stop)?;
-            // The next start then has no journal to replay.
-            ledger.checkpoint()
-        })
-        .await
-        .map_err(|e| LedgerError::sink(e.to_string()))??;
-        let counts = *self.counts.borrow();
-        if counts.dropped == 0 && counts.unwritten == 0 {
-            info!(written = counts.written, "stopped; every result is written");
+        let health = self
+            .shared
+            .writes
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_default();
+        let recorder_done_cleanly = self.recorder.is_finished()
+            && health.failing_since.is_none()
+            && health.commit_since.is_none();
+        if recorder_done_cleanly {
+            let ledger = Arc::clone(&self.shared.ledger);
+            let stop = Marker {
+                at: Timestamp::now(),
+                kind: MarkerKind::DaemonStop,
+            };
+            let marked = tokio::task::spawn_blocking(move || {
+                ledger.record_marker(stop)?;
+                // The next start then has no journal to replay.
+                ledger.checkpoint()
+            });
+            match tokio::time::timeout_at(deadline, marked).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => error!(error = %e, "cannot record the stop marker"),
+                Ok(Err(e)) => error!(error = %e, "stop marker task failed"),
+                Err(_) => error!("recording the stop marker hangs: stopping without it"),
+            }
         } else {
-            warn!(
-                written = counts.written,
-                dropped = counts.dropped,
-                unwritten = counts.unwritten,
-                "stopped; results were lost while the ledger refused writes"
-            );
+            note_unwritten(self.note.clone(), &health, deadline).await;
         }
-        Ok(())
+        let counts = *self.counts.borrow();
+        let lost = health.unwritten;
+        if lost.count == 0 && recorder_done_cleanly && counts.dropped == 0 {
+            info!(written = counts.written, "stopped; every result is written");
+            return Ok(());
+        }
+        error!(
+            written = counts.written,
+            lost = lost.count,
+            first = ?lost.between.map(|(first, _)| first),
+            last = ?lost.between.map(|(_, last)| last),
+            "stopped; results not written: {lost}, cause: the ledger could not write"
+        );
+        Err(DaemonError::Unwritten { lost })
     }
+}
+
+/// Notes the outage going on at stop in the outage note (the recorder does too when it
+/// finishes; this covers a recorder that hung), so the next start records it.
+async fn note_unwritten(
+    note: Option<Arc<OutageNote>>,
+    health: &recorder::WriteHealth,
+    deadline: tokio::time::Instant,
+) {
+    let Some(note) = note else {
+        return;
+    };
+    let lost = health.unwritten;
+    let failing_since = health.failing_since.unwrap_or_else(Timestamp::now);
+    let noted = NotedOutage {
+        since: lost
+            .between
+            .map_or(failing_since, |(first, _)| first.min(failing_since)),
+        outage: WriteOutage {
+            until: Timestamp::now(),
+            lost: lost.count,
+            lost_between: lost.between,
+        },
+        stopped: true,
+    };
+    let written = tokio::task::spawn_blocking(move || note.write(&noted));
+    match tokio::time::timeout_at(deadline, written).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => error!(error = %e, "cannot note the write outage for the next start"),
+        Ok(Err(e)) => error!(error = %e, "outage note task failed"),
+        Err(_) => error!("writing the outage note hangs"),
+    }
+}
+
+/// Records the write outage a previous run noted (see `ledger::OutageNote`) as a marker, so
+/// history labels its gap "ledger could not write"; the note is blanked afterwards by
+/// `OutageNote::create`. A note that cannot be read is logged and left alone.
+fn record_previous_outage(ledger: &Ledger, dir: &Path) -> Result<(), DaemonError> {
+    let noted = match OutageNote::read(dir) {
+        Ok(Some(noted)) => noted,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            warn!(error = %e, "cannot read the outage note of the previous run");
+            return Ok(());
+        }
+    };
+    ledger.record_marker(noted.marker())?;
+    let outage = noted.outage;
+    let lost = recorder::Tally {
+        count: outage.lost,
+        between: outage.lost_between,
+    };
+    warn!(
+        since = %noted.since,
+        until = %outage.until,
+        lost = outage.lost,
+        how = if noted.stopped { "stopped" } else { "killed or crashed" },
+        "the previous run could not write its ledger: results lost: {lost}, cause: the ledger could not write"
+    );
+    Ok(())
 }
 
 /// Records when each configured maintenance window was first seen (kept if seen before).

@@ -31,7 +31,10 @@ use super::{lag::LagHistogram, schedule::Scheduled};
 use crate::{
     alert::{self, Alerter, Event, Seen},
     config::Config,
-    ledger::{Ledger, LedgerError, Recovery, ResultRecord},
+    ledger::{
+        Ledger, LedgerError, Marker, MarkerKind, NotedOutage, OutageNote, Recovery, ResultRecord,
+        WriteOutage,
+    },
     model::{NameMap, Outcome, ProbeName, State},
     query::{self, LastCheck, ProbeStatus, QueryError},
     threshold::Tracker,
@@ -58,7 +61,12 @@ pub const MAX_HELD_BYTES: usize = 32 * 1024 * 1024;
 /// often.
 pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 /// How long a stop keeps retrying to write held results before giving up on them.
-const STOP_PATIENCE: Duration = Duration::from_secs(10);
+pub const STOP_PATIENCE: Duration = Duration::from_secs(10);
+/// A group commit in flight longer than this counts as stuck: the watchdog is no longer
+/// pinged (see [`WriteHealth::recording`]).
+pub const COMMIT_STALL: Duration = Duration::from_secs(10);
+/// While writes fail, the outage note is rewritten at most this often (and at each retry).
+const NOTE_EVERY: Duration = Duration::from_secs(1);
 
 /// Readers take the read side to see only flushed results; a group commit holds the write side
 /// from its first write until its flush returns.
@@ -83,6 +91,47 @@ pub struct Counts {
 /// How the recorder's writes are going, for `/healthz`: shared, updated by the recorder.
 pub type WriteStatus = Arc<RwLock<WriteHealth>>;
 
+/// A count of results and the check times of the first and last of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// How many.
+    pub count: u64,
+    /// Earliest and latest check time; `None` when `count` is 0.
+    pub between: Option<(Timestamp, Timestamp)>,
+}
+
+impl Tally {
+    /// Counts one result checked at `at`.
+    pub fn add(&mut self, at: Timestamp) {
+        self.count += 1;
+        self.between = Some(match self.between {
+            None => (at, at),
+            Some((first, last)) => (first.min(at), last.max(at)),
+        });
+    }
+
+    /// Both tallies in one.
+    pub fn merged(self, other: Tally) -> Tally {
+        let between = match (self.between, other.between) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (one, other) => one.or(other),
+        };
+        Tally {
+            count: self.count + other.count,
+            between,
+        }
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.between {
+            Some((first, last)) => write!(f, "{} (checked {first} → {last})", self.count),
+            None => write!(f, "{}", self.count),
+        }
+    }
+}
+
 /// See [`WriteStatus`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WriteHealth {
@@ -96,6 +145,24 @@ pub struct WriteHealth {
     pub dropped_results: u64,
     /// Times the ledger was reopened to recover from an I/O error, since start.
     pub reopened: u64,
+    /// Results of the current write outage not written (yet): the held ones and those
+    /// dropped since writes started failing. What a stop now would lose.
+    pub unwritten: Tally,
+    /// Since when the group commit under way runs; `None` between commits.
+    #[serde(skip)]
+    pub commit_since: Option<Instant>,
+}
+
+impl WriteHealth {
+    /// Whether checks are being recorded: writes work and no commit is stuck (in flight for
+    /// [`COMMIT_STALL`] or longer). Only then is the systemd watchdog pinged, so that systemd
+    /// restarts a daemon that can no longer record.
+    pub fn recording(&self, now: Instant) -> bool {
+        self.failing_since.is_none()
+            && self
+                .commit_since
+                .is_none_or(|since| now.saturating_duration_since(since) < COMMIT_STALL)
+    }
 }
 
 /// Results checked and not yet written, oldest first, bounded by a number of results and an
@@ -173,6 +240,19 @@ impl HoldBuffer {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+
+    /// The held results as a [`Tally`].
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        if let (Some(first), Some(last)) = (
+            self.held.iter().map(|r| r.at).min(),
+            self.held.iter().map(|r| r.at).max(),
+        ) {
+            tally.count = self.held.len() as u64;
+            tally.between = Some((first, last));
+        }
+        tally
+    }
 }
 
 /// Why writes fail, while they do: for the backoff and for a log that says enough without
@@ -185,6 +265,8 @@ struct Failing {
     /// When the state was last logged, and the dropped count then.
     logged_at: Instant,
     dropped_logged: u64,
+    /// When the outage note was last written.
+    noted_at: Option<Instant>,
 }
 
 /// State the recorder shares with the rest of the daemon.
@@ -223,6 +305,13 @@ pub struct Recorder {
     drop_warned: bool,
     /// Times the ledger was reopened.
     reopened: u64,
+    /// Results dropped since writes started failing (reset when the outage is recorded).
+    outage_dropped: Tally,
+    /// A write outage over, to record as a marker after the next commit that works.
+    outage_over: Option<Marker>,
+    /// Where outages are noted while the ledger cannot write (see `ledger::OutageNote`);
+    /// `None` if it could not be created.
+    note: Option<Arc<OutageNote>>,
 }
 
 impl Recorder {
@@ -233,6 +322,7 @@ impl Recorder {
         shared: Shared,
         config: watch::Receiver<Arc<Config>>,
         counts: watch::Sender<Counts>,
+        note: Option<Arc<OutageNote>>,
     ) -> Result<Self, LedgerError> {
         let mut recorder = Recorder {
             shared,
@@ -246,6 +336,9 @@ impl Recorder {
             failing: None,
             drop_warned: false,
             reopened: 0,
+            outage_dropped: Tally::default(),
+            outage_over: None,
+            note,
         };
         let config = Arc::clone(&recorder.config.borrow());
         recorder.sync_with(&config)?;
@@ -397,7 +490,69 @@ impl Recorder {
                 break;
             }
         }
+        if self.failing.is_none() {
+            self.record_outage_over().await;
+        }
         self.publish();
+    }
+
+    /// Records the write outage that just ended as a marker (with the results it lost), and
+    /// blanks the outage note; if the marker cannot be written, tries after the next commit.
+    async fn record_outage_over(&mut self) {
+        let Some(marker) = self.outage_over else {
+            return;
+        };
+        let ledger = Arc::clone(&self.shared.ledger);
+        let note = self.note.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            ledger.record_marker(marker)?;
+            note.map_or(Ok(()), |note| note.clear())
+        })
+        .await;
+        match recorded {
+            Ok(Ok(())) => self.outage_over = None,
+            Ok(Err(e)) => warn!(error = %e, "cannot record the write outage yet"),
+            Err(e) => warn!(error = %e, "cannot record the write outage yet"),
+        }
+    }
+
+    /// Notes the current outage in the outage note (what a kill now would lose), at most
+    /// once per [`NOTE_EVERY`] unless `stopped`.
+    async fn note_outage(&mut self, stopped: bool) {
+        let Some(note) = self.note.clone() else {
+            return;
+        };
+        let unwritten = self.unwritten();
+        let Some(failing) = &mut self.failing else {
+            return;
+        };
+        let now = Instant::now();
+        if !stopped && failing.noted_at.is_some_and(|at| now - at < NOTE_EVERY) {
+            return;
+        }
+        failing.noted_at = Some(now);
+        let noted = NotedOutage {
+            since: unwritten
+                .between
+                .map_or(failing.since, |(first, _)| first.min(failing.since)),
+            outage: WriteOutage {
+                until: Timestamp::now(),
+                lost: unwritten.count,
+                lost_between: unwritten.between,
+            },
+            stopped,
+        };
+        let written = tokio::task::spawn_blocking(move || note.write(&noted)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => debug!(error = %e, "cannot note the write outage"),
+            Err(e) => debug!(error = %e, "cannot note the write outage"),
+        }
+    }
+
+    /// What a stop now would lose: held results and those dropped in this outage.
+    fn unwritten(&self) -> Tally {
+        self.outage_dropped.merged(self.held.tally())
     }
 
     /// At the end: writes what is held, retrying for up to [`STOP_PATIENCE`] if writes fail.
@@ -414,13 +569,17 @@ impl Recorder {
             tokio::time::sleep_until(retry_at).await;
             self.write_held().await;
         }
-        if !self.held.is_empty() {
+        if self.failing.is_some() {
+            let lost = self.unwritten();
+            self.note_outage(true).await;
             error!(
-                results = self.held.len(),
-                dropped = self.held.dropped(),
-                "stopping with results the ledger refused: they are lost"
+                lost = lost.count,
+                first = ?lost.between.map(|(first, _)| first),
+                last = ?lost.between.map(|(_, last)| last),
+                "stopping while the ledger refuses writes: results lost: {lost}"
             );
         }
+        self.publish();
         let unwritten = self.held.len() as u64;
         self.counts.send_modify(|c| c.unwritten = unwritten);
     }
@@ -428,7 +587,12 @@ impl Recorder {
     fn process_all(&mut self, received: &mut Vec<Scheduled>) {
         for scheduled in received.drain(..) {
             let record = self.process(scheduled);
-            if !self.held.push(record) && !self.drop_warned {
+            let at = record.at;
+            let held = self.held.push(record);
+            if !held {
+                self.outage_dropped.add(at);
+            }
+            if !held && !self.drop_warned {
                 // The first drop of an outage is logged at once; later ones by `log_failing`.
                 self.drop_warned = true;
                 warn!(
@@ -534,6 +698,9 @@ impl Recorder {
         let shared = self.shared.clone();
         let to_write = Arc::clone(&records);
         let config = Arc::clone(&self.config.borrow());
+        if let Ok(mut health) = self.shared.writes.write() {
+            health.commit_since = Some(Instant::now());
+        }
         let written = tokio::task::spawn_blocking(move || {
             let mut reopened = false;
             if retrying {
@@ -557,6 +724,9 @@ impl Recorder {
                 .map_err(|e| (e, Vec::new()))
         })
         .await;
+        if let Ok(mut health) = self.shared.writes.write() {
+            health.commit_since = None;
+        }
         let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
         let failure = match written {
             Ok(Ok(reopened)) => {
@@ -576,6 +746,7 @@ impl Recorder {
         if let Some(reason) = failure {
             self.held.put_back(records);
             self.failed(reason);
+            self.note_outage(false).await;
             return false;
         }
         if alerting {
@@ -594,6 +765,25 @@ impl Recorder {
                 health.failing_since = None;
                 health.last_error = None;
             }
+            let lost = std::mem::take(&mut self.outage_dropped);
+            let since = lost
+                .between
+                .map_or(failing.since, |(first, _)| first.min(failing.since));
+            if lost.count > 0 {
+                warn!(
+                    lost = lost.count,
+                    since = %since,
+                    "results lost: {lost}, cause: the ledger could not write"
+                );
+            }
+            self.outage_over = Some(Marker {
+                at: since,
+                kind: MarkerKind::WritesFailed(WriteOutage {
+                    until: Timestamp::now(),
+                    lost: lost.count,
+                    lost_between: lost.between,
+                }),
+            });
         }
         let newest = records.iter().map(|r| r.at).max();
         debug!(results = records.len(), newest = ?newest, "written");
@@ -628,6 +818,7 @@ impl Recorder {
                     delay: FIRST_RETRY_DELAY,
                     logged_at: now,
                     dropped_logged: self.held.dropped(),
+                    noted_at: None,
                 });
             }
             Some(failing) => {
@@ -667,10 +858,16 @@ impl Recorder {
 
     /// Tells `/healthz` how many results are held and dropped.
     fn publish(&self) {
+        let unwritten = if self.failing.is_some() || self.outage_dropped.count > 0 {
+            self.unwritten()
+        } else {
+            Tally::default()
+        };
         if let Ok(mut health) = self.shared.writes.write() {
             health.pending_results = self.held.len() as u64;
             health.dropped_results = self.held.dropped();
             health.reopened = self.reopened;
+            health.unwritten = unwritten;
         }
     }
 }
@@ -709,6 +906,35 @@ mod tests {
         // Room again once written.
         assert!(held.push(record(5, "")));
         assert_eq!(held.dropped(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_counts_as_recording_only_while_writes_work_and_commits_finish() {
+        let mut health = WriteHealth::default();
+        assert!(health.recording(Instant::now()), "idle, nothing to write");
+        health.commit_since = Some(Instant::now());
+        tokio::time::advance(COMMIT_STALL - Duration::from_millis(1)).await;
+        assert!(health.recording(Instant::now()), "a commit under way");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!health.recording(Instant::now()), "a commit stuck");
+        health.commit_since = None;
+        health.failing_since = Some(Timestamp::now());
+        assert!(!health.recording(Instant::now()), "writes failing");
+    }
+
+    #[test]
+    fn lost_results_are_counted_with_their_first_and_last_check_time() {
+        let mut dropped = Tally::default();
+        dropped.add(record(50, "").at);
+        dropped.add(record(40, "").at);
+        let mut held = HoldBuffer::new(10, usize::MAX);
+        for n in [60, 55, 70] {
+            held.push(record(n, ""));
+        }
+        let lost = dropped.merged(held.tally());
+        assert_eq!(lost.count, 5);
+        assert_eq!(lost.between, Some((record(40, "").at, record(70, "").at)));
+        assert_eq!(Tally::default().merged(Tally::default()), Tally::default());
     }
 
     #[test]

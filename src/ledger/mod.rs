@@ -54,6 +54,7 @@ mod digest;
 mod encoding;
 mod error;
 mod journal;
+mod outage_note;
 mod outbox;
 mod record;
 mod rollup;
@@ -77,8 +78,9 @@ pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
 pub use journal::CHECKPOINT_RECORDS;
+pub use outage_note::{NotedOutage, OutageNote};
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
-pub use record::{Marker, MarkerKind, ResultRecord};
+pub use record::{Marker, MarkerKind, ResultRecord, WriteOutage};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
 pub use staging::{ImportCommit, ImportedCorrection};
 
@@ -431,15 +433,15 @@ impl Ledger {
             .ok_or_else(|| self.corrupt("probe index", "probe ids exhausted"))
     }
 
-    /// Records a daemon start or stop, flushed: reports use markers to tell a stopped
-    /// monitor from a silent probe.
+    /// Records a daemon start, stop or write outage, flushed: reports use markers to tell a
+    /// stopped monitor, or one that could not write, from a silent probe.
     pub fn record_marker(&self, marker: Marker) -> Result<(), LedgerError> {
         let mut key = [0u8; 9];
         key[..8].copy_from_slice(&ordered_ms(ms_floor(marker.at)));
         key[8] = marker.kind.code();
         self.store()?
             .markers
-            .insert(key, Vec::new())
+            .insert(key, marker.kind.value())
             .map_err(|e| self.sled_error(e))?;
         self.flush()
     }
@@ -456,13 +458,13 @@ impl Ledger {
             .markers
             .range(ordered_ms(from_ms)..ordered_ms(to_ms))
         {
-            let (key, _) = item.map_err(|e| self.sled_error(e))?;
+            let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let parsed = <[u8; 9]>::try_from(key.as_ref()).ok().and_then(|key| {
                 let mut time = [0u8; 8];
                 time.copy_from_slice(&key[..8]);
                 Some(Marker {
                     at: timestamp_from_ms(ms_from_ordered(time))?,
-                    kind: MarkerKind::from_code(key[8])?,
+                    kind: MarkerKind::decode(key[8], &value)?,
                 })
             });
             markers.push(

@@ -1,4 +1,5 @@
-//! What the ledger stores: one result per check, and daemon start/stop markers.
+//! What the ledger stores: one result per check, and daemon markers (start, stop, write
+//! outages).
 
 use std::time::Duration;
 
@@ -88,6 +89,66 @@ pub enum MarkerKind {
     DaemonStart,
     /// The daemon stopped cleanly: time after it is unknown, not down.
     DaemonStop,
+    /// From the marker's instant the daemon ran and checked, but the ledger could not write:
+    /// time it left without results was monitored, and its results were lost, not absent.
+    WritesFailed(WriteOutage),
+}
+
+/// What a [`MarkerKind::WritesFailed`] marker says: until when writes failed, and which results
+/// were lost (never written) meanwhile, over all probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WriteOutage {
+    /// When writes worked again, or the last moment the daemon is known to have run (its
+    /// stop, or the last time it noted the outage before it was killed).
+    pub until: Timestamp,
+    /// Results checked and never written.
+    pub lost: u64,
+    /// The check times of the first and last of them; `None` when none was lost.
+    pub lost_between: Option<(Timestamp, Timestamp)>,
+}
+
+/// Version byte of a [`WriteOutage`]'s stored form.
+const OUTAGE_VERSION: u8 = 1;
+/// A stored [`WriteOutage`]: version, `until`, `lost`, first and last lost (ms, big-endian;
+/// `i64::MIN` for none).
+const OUTAGE_BYTES: usize = 1 + 8 + 8 + 8 + 8;
+
+impl WriteOutage {
+    /// The stored form (the value of its marker's key).
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let (first, last) = self
+            .lost_between
+            .map_or((i64::MIN, i64::MIN), |(a, b)| (ms_floor(a), ms_floor(b)));
+        let mut bytes = Vec::with_capacity(OUTAGE_BYTES);
+        bytes.push(OUTAGE_VERSION);
+        bytes.extend_from_slice(&ms_floor(self.until).to_be_bytes());
+        bytes.extend_from_slice(&self.lost.to_be_bytes());
+        bytes.extend_from_slice(&first.to_be_bytes());
+        bytes.extend_from_slice(&last.to_be_bytes());
+        bytes
+    }
+
+    /// Reads [`Self::encode`]'s form; `None` if it is not one.
+    pub(super) fn decode(bytes: &[u8]) -> Option<WriteOutage> {
+        if bytes.len() != OUTAGE_BYTES || bytes[0] != OUTAGE_VERSION {
+            return None;
+        }
+        let word =
+            |i: usize| -> Option<[u8; 8]> { bytes.get(1 + 8 * i..9 + 8 * i)?.try_into().ok() };
+        let until = timestamp_from_ms(i64::from_be_bytes(word(0)?))?;
+        let lost = u64::from_be_bytes(word(1)?);
+        let (first, last) = (i64::from_be_bytes(word(2)?), i64::from_be_bytes(word(3)?));
+        let lost_between = if first == i64::MIN {
+            None
+        } else {
+            Some((timestamp_from_ms(first)?, timestamp_from_ms(last)?))
+        };
+        Some(WriteOutage {
+            until,
+            lost,
+            lost_between,
+        })
+    }
 }
 
 impl MarkerKind {
@@ -95,13 +156,25 @@ impl MarkerKind {
         match self {
             MarkerKind::DaemonStart => 1,
             MarkerKind::DaemonStop => 2,
+            MarkerKind::WritesFailed(_) => 3,
         }
     }
 
-    pub(super) fn from_code(code: u8) -> Option<MarkerKind> {
+    /// What the marker's value holds (nothing for starts and stops).
+    pub(super) fn value(self) -> Vec<u8> {
+        match self {
+            MarkerKind::WritesFailed(outage) => outage.encode(),
+            MarkerKind::DaemonStart | MarkerKind::DaemonStop => Vec::new(),
+        }
+    }
+
+    /// The kind stored under `code` with `value`; `None` if unknown or malformed. Starts and
+    /// stops ignore their value (written empty by every version).
+    pub(super) fn decode(code: u8, value: &[u8]) -> Option<MarkerKind> {
         match code {
             1 => Some(MarkerKind::DaemonStart),
             2 => Some(MarkerKind::DaemonStop),
+            3 => WriteOutage::decode(value).map(MarkerKind::WritesFailed),
             _ => None,
         }
     }
@@ -112,6 +185,6 @@ impl MarkerKind {
 pub struct Marker {
     /// When it happened (stored at millisecond precision).
     pub at: Timestamp,
-    /// Start or stop.
+    /// Start, stop or a write outage.
     pub kind: MarkerKind,
 }

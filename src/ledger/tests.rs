@@ -824,6 +824,61 @@ fn markers_round_trip_in_time_order() {
 }
 
 #[test]
+fn write_outage_markers_round_trip_beside_old_start_and_stop_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    // A start as every earlier version stored it: key only, empty value.
+    let mut key = [0u8; 9];
+    key[..8].copy_from_slice(&ordered_ms(ms_floor(at(0))));
+    key[8] = 1;
+    ledger
+        .store()
+        .unwrap()
+        .markers
+        .insert(key, Vec::new())
+        .unwrap();
+    let outage = Marker {
+        at: at(10),
+        kind: MarkerKind::WritesFailed(WriteOutage {
+            until: at(70),
+            lost: 66_100,
+            lost_between: Some((at(11), at(69))),
+        }),
+    };
+    let nothing_lost = Marker {
+        at: at(100),
+        kind: MarkerKind::WritesFailed(WriteOutage {
+            until: at(130),
+            lost: 0,
+            lost_between: None,
+        }),
+    };
+    ledger.record_marker(outage).unwrap();
+    ledger.record_marker(nothing_lost).unwrap();
+    let start = Marker {
+        at: at(0),
+        kind: MarkerKind::DaemonStart,
+    };
+    assert_eq!(
+        ledger.markers(at(0), at(1_000)).unwrap(),
+        vec![start, outage, nothing_lost]
+    );
+    // A write-outage key whose value is not one is reported, not skipped.
+    key[..8].copy_from_slice(&ordered_ms(ms_floor(at(500))));
+    key[8] = 3;
+    ledger
+        .store()
+        .unwrap()
+        .markers
+        .insert(key, vec![9, 9])
+        .unwrap();
+    assert!(matches!(
+        ledger.markers(at(0), at(1_000)),
+        Err(LedgerError::Corrupt { .. })
+    ));
+}
+
+#[test]
 fn records_from_check_results_keep_the_stored_precision() {
     let probe = name("api");
     let started = Timestamp::new(1_793_491_200, 123_456_789).unwrap();

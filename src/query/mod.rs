@@ -380,6 +380,9 @@ pub enum GapReason {
     DaemonNotRunning,
     /// The daemon ran but no result covers the time (a probe created later, a stalled check).
     NoResult,
+    /// The daemon ran and checked, but the ledger could not write: the results are lost (a
+    /// [`MarkerKind::WritesFailed`] marker covers the stretch).
+    WritesFailed,
 }
 
 impl std::fmt::Display for GapReason {
@@ -387,6 +390,7 @@ impl std::fmt::Display for GapReason {
         f.write_str(match self {
             GapReason::DaemonNotRunning => "daemon not running",
             GapReason::NoResult => "no result",
+            GapReason::WritesFailed => "daemon running, ledger could not write",
         })
     }
 }
@@ -422,6 +426,45 @@ pub struct History {
     /// Exclusions (`upledger exclude`) overlapping the window.
     #[serde(default)]
     pub exclusions: Vec<ExclusionRecord>,
+    /// Stretches overlapping the window while the daemon ran but the ledger could not write,
+    /// with the results lost meanwhile (over all probes).
+    #[serde(default)]
+    pub write_failures: Vec<WriteFailure>,
+}
+
+/// A stretch while the daemon ran but the ledger could not write (a
+/// [`MarkerKind::WritesFailed`] marker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteFailure {
+    /// When writes started failing.
+    pub from: Timestamp,
+    /// When they worked again, or the last moment the daemon is known to have run.
+    pub to: Timestamp,
+    /// Results checked and never written, over all probes.
+    pub lost: u64,
+    /// Check time of the first lost result.
+    pub first_lost: Option<Timestamp>,
+    /// Check time of the last lost result.
+    pub last_lost: Option<Timestamp>,
+}
+
+impl WriteFailure {
+    /// The write failures among `markers`.
+    pub fn from_markers(markers: &[crate::ledger::Marker]) -> Vec<WriteFailure> {
+        markers
+            .iter()
+            .filter_map(|m| match m.kind {
+                MarkerKind::WritesFailed(outage) => Some(WriteFailure {
+                    from: m.at,
+                    to: outage.until.max(m.at),
+                    lost: outage.lost,
+                    first_lost: outage.lost_between.map(|(first, _)| first),
+                    last_lost: outage.lost_between.map(|(_, last)| last),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// A probe's results from `since` until now, with the stretches no result covers.
@@ -438,13 +481,26 @@ pub fn history(
         .checked_sub(jiff::SignedDuration::try_from(spec.stale_after).unwrap_or_default())
         .unwrap_or(since);
     let records = ledger.results(&spec.name, lookback, until)?;
-    let starts: Vec<Timestamp> = ledger
-        .markers(lookback, until)?
-        .into_iter()
-        .filter(|m| m.kind == MarkerKind::DaemonStart)
+    // A write outage that began before the lookback may still cover the window: markers are
+    // few, so they are read from a day before.
+    let markers = ledger.markers(
+        lookback
+            .checked_sub(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(lookback),
+        until,
+    )?;
+    let starts: Vec<Timestamp> = markers
+        .iter()
+        .filter(|m| m.kind == MarkerKind::DaemonStart && m.at >= lookback)
         .map(|m| m.at)
         .collect();
-    let unknown = uncovered(&records, spec.stale_after, since, until, &starts);
+    let write_failures: Vec<WriteFailure> = WriteFailure::from_markers(&markers)
+        .into_iter()
+        .filter(|f| f.to > since)
+        .collect();
+    let failing: Vec<(Timestamp, Timestamp)> =
+        write_failures.iter().map(|f| (f.from, f.to)).collect();
+    let unknown = uncovered(&records, spec.stale_after, since, until, &starts, &failing);
     let in_window: Vec<&ResultRecord> = records.iter().filter(|r| r.at >= since).collect();
     Ok(History {
         probe: spec.name.to_string(),
@@ -458,32 +514,60 @@ pub fn history(
         results: in_window.into_iter().map(ResultLine::from).collect(),
         unknown,
         exclusions: ledger.exclusions(Some(&spec.name), since, until)?,
+        write_failures,
     })
 }
 
 /// The parts of `[since, until)` that no result covers, each result standing for
-/// `[at, min(next, at + stale_after))` (SPEC §3).
+/// `[at, min(next, at + stale_after))` (SPEC §3). A part inside one of `write_failures`
+/// (`[from, to)`, while the daemon ran but could not write) is [`GapReason::WritesFailed`];
+/// the rest of a gap is [`GapReason::DaemonNotRunning`] when the daemon started inside it,
+/// else [`GapReason::NoResult`].
 pub fn uncovered(
     records: &[ResultRecord],
     stale_after: Duration,
     since: Timestamp,
     until: Timestamp,
     daemon_starts: &[Timestamp],
+    write_failures: &[(Timestamp, Timestamp)],
 ) -> Vec<UnknownSpan> {
     let stale = jiff::SignedDuration::try_from(stale_after).unwrap_or_default();
+    let mut failing: Vec<(Timestamp, Timestamp)> = write_failures
+        .iter()
+        .copied()
+        .filter(|(from, to)| from < to)
+        .collect();
+    failing.sort();
     let mut spans = Vec::new();
     let mut covered_until = since;
     let mut push = |from: Timestamp, to: Timestamp| {
         let from = from.max(since);
         let to = to.min(until);
-        if from < to {
-            let reason = if daemon_starts.iter().any(|s| *s > from && *s <= to) {
-                GapReason::DaemonNotRunning
-            } else {
-                GapReason::NoResult
-            };
-            spans.push(UnknownSpan { from, to, reason });
+        let mut rest = from;
+        let other = |from: Timestamp, to: Timestamp, spans: &mut Vec<UnknownSpan>| {
+            if from < to {
+                let reason = if daemon_starts.iter().any(|s| *s > from && *s <= to) {
+                    GapReason::DaemonNotRunning
+                } else {
+                    GapReason::NoResult
+                };
+                spans.push(UnknownSpan { from, to, reason });
+            }
+        };
+        for &(fail_from, fail_to) in &failing {
+            if fail_to <= rest || fail_from >= to {
+                continue;
+            }
+            other(rest, fail_from.max(rest), &mut spans);
+            let end = fail_to.min(to);
+            spans.push(UnknownSpan {
+                from: fail_from.max(rest),
+                to: end,
+                reason: GapReason::WritesFailed,
+            });
+            rest = end;
         }
+        other(rest, to, &mut spans);
     };
     for record in records {
         if record.at > covered_until {
@@ -1170,6 +1254,7 @@ mod tests {
             ts(0),
             ts(700),
             &[ts(450)],
+            &[],
         );
         assert_eq!(spans.len(), 3);
         assert_eq!((spans[0].from, spans[0].to), (ts(0), ts(100)));
@@ -1184,13 +1269,68 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_while_writes_failed_is_labelled_so_and_only_that_part() {
+        // Results until 100 (standing 20 s), writes fail 110..400, the daemon is killed
+        // at 400 and starts again at 600.
+        let records = [record(100, Outcome::Up), record(600, Outcome::Up)];
+        let spans = uncovered(
+            &records,
+            Duration::from_secs(20),
+            ts(100),
+            ts(620),
+            &[ts(600)],
+            &[(ts(110), ts(400))],
+        );
+        let got: Vec<_> = spans.iter().map(|s| (s.from, s.to, s.reason)).collect();
+        assert_eq!(
+            got,
+            [
+                (ts(120), ts(400), GapReason::WritesFailed),
+                (ts(400), ts(600), GapReason::DaemonNotRunning),
+            ]
+        );
+        // Writes failed the whole gap (a stop that could not write, started again at once).
+        let spans = uncovered(
+            &records,
+            Duration::from_secs(20),
+            ts(100),
+            ts(620),
+            &[ts(600)],
+            &[(ts(90), ts(600))],
+        );
+        let got: Vec<_> = spans.iter().map(|s| (s.from, s.to, s.reason)).collect();
+        assert_eq!(got, [(ts(120), ts(600), GapReason::WritesFailed)]);
+        // Without the marker, the same gap is "not running": what history said before.
+        let spans = uncovered(
+            &records,
+            Duration::from_secs(20),
+            ts(100),
+            ts(620),
+            &[ts(600)],
+            &[],
+        );
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].reason, GapReason::DaemonNotRunning);
+    }
+
+    #[test]
     fn fully_covered_windows_have_no_unknown() {
         let records = [
             record(0, Outcome::Up),
             record(60, Outcome::Down),
             record(120, Outcome::Up),
         ];
-        assert!(uncovered(&records, Duration::from_secs(120), ts(30), ts(200), &[]).is_empty());
+        assert!(
+            uncovered(
+                &records,
+                Duration::from_secs(120),
+                ts(30),
+                ts(200),
+                &[],
+                &[]
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -7,79 +7,15 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    io::Write,
-    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
 use jiff::Timestamp;
 
-use crate::support::{TestConfig, daemon::Daemon, http, tcp, upledger};
-
-/// A tmpfs mounted on a temporary directory, unmounted when dropped (also when the test
-/// fails).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match mounted {
-            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
-            Ok(out) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes a filler file until the file system is full; returns its path.
-    fn fill(&self) -> PathBuf {
-        let filler = self.path().join("filler");
-        let mut file = std::fs::File::create(&filler).expect("filler");
-        let chunk = vec![0u8; 64 * 1024];
-        while file.write_all(&chunk).is_ok() {}
-        while file.write_all(&[0]).is_ok() {}
-        filler
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // Lazy: a daemon killed a moment ago may still have files open there.
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::support::{TestConfig, daemon::Daemon, free_port, http, tcp, tmpfs::Tmpfs, upledger};
 
 /// `GET /healthz`: status code and body.
-async fn healthz(base: &str) -> (u16, serde_json::Value) {
+pub(crate) async fn healthz(base: &str) -> (u16, serde_json::Value) {
     let response = reqwest::get(format!("{base}/healthz"))
         .await
         .expect("the listener answers");
@@ -90,7 +26,7 @@ async fn healthz(base: &str) -> (u16, serde_json::Value) {
 }
 
 /// Polls `/healthz` until `done` holds for its body, or panics after `timeout`.
-async fn healthz_until(
+pub(crate) async fn healthz_until(
     daemon: &Daemon,
     base: &str,
     timeout: Duration,
@@ -112,7 +48,7 @@ async fn healthz_until(
     }
 }
 
-fn count(health: &serde_json::Value, key: &str) -> u64 {
+pub(crate) fn count(health: &serde_json::Value, key: &str) -> u64 {
     health[key]
         .as_u64()
         .unwrap_or_else(|| panic!("{key} is a count: {health:#}"))

@@ -19,5 +19,6 @@ mod hung_resolver;
 mod import;
 mod report;
 mod restart;
+mod stop;
 mod systemd;
 mod validate;

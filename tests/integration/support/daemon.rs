@@ -137,6 +137,17 @@ impl Daemon {
         status.code().unwrap_or(-1)
     }
 
+    /// SIGTERM, then the exit code and how long the exit took, or `None` if it took longer
+    /// than `patience` (the process is then killed when dropped).
+    pub async fn terminate_within(mut self, patience: Duration) -> Option<(i32, Duration)> {
+        let sent = Instant::now();
+        self.signal("TERM");
+        let status = tokio::time::timeout(patience, self.child.wait())
+            .await
+            .ok()?;
+        Some((status.expect("wait").code().unwrap_or(-1), sent.elapsed()))
+    }
+
     /// Waits until `predicate` holds for the log, or panics after `timeout`.
     pub async fn wait_for_log(&self, what: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;

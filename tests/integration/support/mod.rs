@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod tcp;
 pub mod tls;
+pub mod tmpfs;
 pub mod webhook;
 
 use std::{
@@ -233,4 +234,12 @@ pub fn assert_result(result: &serde_json::Value, outcome: &str, class: Option<&s
         text.contains(detail),
         "detail {text:?} lacks {detail:?}: {result:#}"
     );
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
