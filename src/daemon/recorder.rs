@@ -154,14 +154,17 @@ pub struct WriteHealth {
 }
 
 impl WriteHealth {
-    /// Whether checks are being recorded: writes work and no commit is stuck (in flight for
-    /// [`COMMIT_STALL`] or longer). Only then is the systemd watchdog pinged, so that systemd
-    /// restarts a daemon that can no longer record.
+    /// Whether checks are being recorded: no commit is stuck (in flight for [`COMMIT_STALL`]
+    /// or longer), and either writes work or, while the ledger refuses them, every result is
+    /// still held for writing (none dropped yet). Only then is the systemd watchdog pinged, so
+    /// that systemd restarts a daemon that can no longer record. A daemon holding results
+    /// through a full disk is not stuck: restarting it would throw away what it holds.
     pub fn recording(&self, now: Instant) -> bool {
-        self.failing_since.is_none()
-            && self
-                .commit_since
-                .is_none_or(|since| now.saturating_duration_since(since) < COMMIT_STALL)
+        let commits_finish = self
+            .commit_since
+            .is_none_or(|since| now.saturating_duration_since(since) < COMMIT_STALL);
+        let nothing_dropped = self.unwritten.count <= self.pending_results;
+        commits_finish && (self.failing_since.is_none() || nothing_dropped)
     }
 }
 
@@ -909,7 +912,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_watchdog_counts_as_recording_only_while_writes_work_and_commits_finish() {
+    async fn the_watchdog_counts_as_recording_only_while_results_are_kept_and_commits_finish() {
         let mut health = WriteHealth::default();
         assert!(health.recording(Instant::now()), "idle, nothing to write");
         health.commit_since = Some(Instant::now());
@@ -919,7 +922,18 @@ mod tests {
         assert!(!health.recording(Instant::now()), "a commit stuck");
         health.commit_since = None;
         health.failing_since = Some(Timestamp::now());
-        assert!(!health.recording(Instant::now()), "writes failing");
+        health.pending_results = 2;
+        health.unwritten.add(Timestamp::now());
+        health.unwritten.add(Timestamp::now());
+        assert!(
+            health.recording(Instant::now()),
+            "writes failing, every result held"
+        );
+        health.unwritten.add(Timestamp::now());
+        assert!(
+            !health.recording(Instant::now()),
+            "writes failing, a result dropped"
+        );
     }
 
     #[test]

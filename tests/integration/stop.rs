@@ -178,7 +178,7 @@ fn pings_after(received: &Notifications, since: std::time::Instant) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_watchdog_is_pinged_only_while_results_are_recorded() {
+async fn the_watchdog_is_pinged_while_results_are_recorded_or_held() {
     let Some(disk) = Tmpfs::mount("8m") else {
         return;
     };
@@ -214,19 +214,16 @@ async fn the_watchdog_is_pinged_only_while_results_are_recorded() {
         |h| h["writes_failing_since"].is_string(),
     )
     .await;
-    // A tick already under way may still ping; after it, none for as long as writes fail.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Results are held for writing (none dropped): the daemon is not stuck, and a restart
+    // would throw them away, so pings go on.
     let failing = std::time::Instant::now();
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
-    assert_eq!(
-        pings_after(&received, failing),
-        0,
-        "no pings while writes fail; log:\n{}",
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    assert!(
+        pings_after(&received, failing) >= 2,
+        "pinged while results are held; log:\n{}",
         daemon.log()
     );
-    daemon
-        .wait_for_log("systemd watchdog pings stop", Duration::from_secs(1))
-        .await;
+    assert!(!daemon.log().contains("systemd watchdog pings stop"));
 
     std::fs::remove_file(&filler).expect("remove the filler");
     healthz_until(
@@ -241,11 +238,9 @@ async fn the_watchdog_is_pinged_only_while_results_are_recorded() {
     tokio::time::sleep(Duration::from_millis(1_600)).await;
     assert!(
         pings_after(&received, recovered) >= 2,
-        "pings resume with writes; log:\n{}",
+        "pinged once writes work again; log:\n{}",
         daemon.log()
     );
-    let log = daemon.log();
-    assert!(log.contains("watchdog pings resume"), "{log}");
     // The outage is on record once writes work again, in the same run.
     let history = daemon
         .cli(&["history", "cache", "--since", "5m", "--json"])
