@@ -119,7 +119,9 @@ pub(super) fn status(config_path: &Path, args: &StatusArgs) -> anyhow::Result<Ex
             }
             return print_status_value(&value);
         }
-        Source::Ledger(config, ledger) => query::status_from_ledger(&config, &ledger)?,
+        Source::Ledger(config, ledger) => {
+            ledger.guard(|ledger| query::status_from_ledger(&config, ledger))?
+        }
     };
     let value = serde_json::to_value(&report)?;
     if args.json {
@@ -228,7 +230,7 @@ pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<
                 .context("the daemon's history is malformed")?
         }
         Source::Ledger(config, ledger) => {
-            query::history(&config, &ledger, &args.probe, args.since)?
+            ledger.guard(|ledger| query::history(&config, ledger, &args.probe, args.since))?
         }
     };
     if args.json {
@@ -300,12 +302,14 @@ pub(super) fn export(config_path: &Path, args: &ExportArgs) -> anyhow::Result<Ex
             bail!("the daemon ended the export early")
         }
         Source::Ledger(config, ledger) => {
-            let probe = args
-                .probe
-                .as_deref()
-                .map(|name| query::export_probe(&config, &ledger, name))
-                .transpose()?;
-            query::export(&ledger, probe.as_ref(), args.since, args.until, &mut out)?;
+            ledger.guard(|ledger| {
+                let probe = args
+                    .probe
+                    .as_deref()
+                    .map(|name| query::export_probe(&config, ledger, name))
+                    .transpose()?;
+                query::export(ledger, probe.as_ref(), args.since, args.until, &mut out)
+            })?;
             Ok(Exit::Ok)
         }
     }
@@ -340,7 +344,10 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
             }
         }
         Source::Ledger(config, ledger) => {
-            query::import(&config, &ledger, &text, Timestamp::now()).map_err(|e| e.to_string())
+            let now = Timestamp::now();
+            ledger
+                .guard(|ledger| query::import(&config, ledger, &text, now))
+                .map_err(|e| e.to_string())
         }
     };
     match outcome {
@@ -390,7 +397,10 @@ pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<
             query::exclusion(&config, &subject, from, to, &args.reason)
                 .map_err(|e| e.to_string())
                 .and_then(|exclusion| {
-                    crate::query::monthly::record_exclusion(&config, &ledger, &exclusion)
+                    ledger
+                        .guard(|ledger| {
+                            crate::query::monthly::record_exclusion(&config, ledger, &exclusion)
+                        })
                         .map_err(|e| e.to_string())?;
                     serde_json::to_value(exclusion).map_err(|e| e.to_string())
                 })
@@ -423,7 +433,8 @@ fn revoke(source: Source, id: &str, reason: &str) -> anyhow::Result<Exit> {
             };
             client::ask(&mut stream, &request).map_err(|e| e.to_string())
         }
-        Source::Ledger(config, ledger) => query::revoke(&config, &ledger, id, reason)
+        Source::Ledger(config, ledger) => ledger
+            .guard(|ledger| query::revoke(&config, ledger, id, reason))
             .map_err(|e| e.to_string())
             .and_then(|listing| serde_json::to_value(listing).map_err(|e| e.to_string())),
     };
@@ -460,7 +471,7 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
                         .with_context(|| format!("--month {text}"))
                 })
                 .transpose()?;
-            query::exclusion_list(&config, &ledger, month)?
+            ledger.guard(|ledger| query::exclusion_list(&config, ledger, month))?
         }
     };
     if args.json {

@@ -49,6 +49,7 @@ mod corrections;
 mod digest;
 mod encoding;
 mod error;
+mod guard;
 mod journal;
 mod outbox;
 mod record;
@@ -70,6 +71,7 @@ use rustc_hash::FxHashMap;
 pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
+pub use guard::panic_is_caught;
 pub use journal::CHECKPOINT_RECORDS;
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord};
@@ -105,6 +107,12 @@ pub const SPACE_CHECK_BYTES: usize = 1024 * 1024;
 
 /// The file of that check, in the ledger directory; sled ignores files it does not know.
 const SPACE_CHECK_FILE: &str = "space-check.tmp";
+
+/// A file upledger writes beside sled's once the ledger has its format version. sled
+/// recovers a log cut short at the start (no snapshot yet) as an *empty* database, which
+/// would otherwise pass for a new ledger: with this file present, an empty database is a
+/// ledger that lost its data.
+const CREATED_FILE: &str = "upledger-ledger";
 
 const META_TREE: &str = "meta";
 const PROBES_TREE: &str = "probes";
@@ -198,6 +206,9 @@ pub struct Ledger {
     /// keeps refusing every write once one has failed, even after the cause went away, so
     /// this says that the current opening is spent and [`Ledger::recover`] must reopen.
     io_failure: Mutex<Option<String>>,
+    /// Set when sled panicked inside [`Ledger::guard`]: its handles were dropped and this
+    /// says why every later call fails (see `guard.rs`).
+    spoiled: Mutex<Option<String>>,
     block_records: u32,
     checkpoint_every: Duration,
     writer: Mutex<Writer>,
@@ -225,7 +236,20 @@ struct Store {
 
 impl Store {
     /// Opens sled at `path`, retrying for up to `lock_wait` while another holder has it.
+    ///
+    /// A panic of sled (some damaged files make it panic instead of failing) becomes
+    /// [`LedgerError::Corrupt`]; see `guard.rs`.
     fn open(path: &Path, cache_capacity: u64, lock_wait: Duration) -> Result<Store, LedgerError> {
+        guard::catch(path, "opening it", || {
+            Store::open_unguarded(path, cache_capacity, lock_wait)
+        })?
+    }
+
+    fn open_unguarded(
+        path: &Path,
+        cache_capacity: u64,
+        lock_wait: Duration,
+    ) -> Result<Store, LedgerError> {
         let sled_error = |e| LedgerError::from_sled(path, e);
         let deadline = Instant::now() + lock_wait;
         let db = loop {
@@ -325,6 +349,7 @@ impl Ledger {
             lock_wait: options.lock_wait,
             store: RwLock::new(Some(Arc::new(store))),
             io_failure: Mutex::new(None),
+            spoiled: Mutex::new(None),
             block_records: options.block_records.clamp(1, 65_535),
             checkpoint_every: options.checkpoint_every,
             writer: Mutex::new(Writer::default()),
@@ -367,7 +392,8 @@ impl Ledger {
                         expected: FORMAT_VERSION,
                     });
                 }
-                Ok(())
+                // Ledgers made before the file existed get it now.
+                self.mark_created()
             }
             None => {
                 let has_data = [
@@ -381,13 +407,38 @@ impl Ledger {
                 if has_data {
                     return Err(self.corrupt("format version", "missing, but the ledger has data"));
                 }
+                if self.path.join(CREATED_FILE).exists() {
+                    return Err(self.corrupt(
+                        "its database",
+                        "sled finds nothing in it although it was created before: \
+                         its files are truncated or damaged",
+                    ));
+                }
                 store
                     .meta
                     .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes()[..])
                     .map_err(|e| self.sled_error(e))?;
-                self.flush()
+                self.flush()?;
+                self.mark_created()
             }
         }
+    }
+
+    /// Writes [`CREATED_FILE`] unless it is there: from now on, an empty database in this
+    /// directory is a damaged ledger, not a new one.
+    fn mark_created(&self) -> Result<(), LedgerError> {
+        let file = self.path.join(CREATED_FILE);
+        if file.exists() {
+            return Ok(());
+        }
+        std::fs::write(
+            &file,
+            format!(
+                "upledger ledger, format {FORMAT_VERSION}: sled's files in this directory \
+                 hold results; do not remove this file while they are here\n"
+            ),
+        )
+        .map_err(|source| LedgerError::Io { path: file, source })
     }
 
     fn next_probe_id(&self) -> Result<u32, LedgerError> {
@@ -552,6 +603,9 @@ impl Ledger {
     /// next [`Ledger::append`] skips results that are stored after all).
     pub fn recover(&self) -> Result<Recovery, LedgerError> {
         let mut writer = self.lock_writer();
+        if let Some(corrupt) = self.spoiled_error() {
+            return Err(corrupt);
+        }
         if self.lock_io_failure().is_none() && self.store().is_ok() {
             return Ok(Recovery::NotNeeded);
         }
@@ -608,6 +662,27 @@ impl Ledger {
     /// retention advice in reports.
     pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
         directory_size(&self.path)
+    }
+
+    /// Runs `f` on the ledger, turning a panic of sled inside it — damaged files can make
+    /// sled panic instead of returning an error — into [`LedgerError::Corrupt`] naming the
+    /// ledger. After such a panic the ledger is unusable: its sled handles are dropped, since
+    /// sled may have left them half-updated, and every later call fails with that error.
+    pub fn guard<T, E>(&self, f: impl FnOnce(&Ledger) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<LedgerError>,
+    {
+        match guard::catch(&self.path, "reading it", || f(self)) {
+            Ok(outcome) => outcome,
+            Err(corrupt) => {
+                if let LedgerError::Corrupt { reason, .. } = &corrupt {
+                    *self.lock_spoiled() = Some(reason.clone());
+                }
+                // Dropping the handles runs sled's own clean-up, which may panic as well.
+                let _ = guard::catch(&self.path, "closing it", || self.set_store(None));
+                Err(corrupt.into())
+            }
+        }
     }
 
     // ---- internals ----
@@ -746,9 +821,26 @@ impl Ledger {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn lock_spoiled(&self) -> MutexGuard<'_, Option<String>> {
+        self.spoiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The error every call returns once sled has panicked on this ledger.
+    fn spoiled_error(&self) -> Option<LedgerError> {
+        let spoiled = self.lock_spoiled();
+        spoiled
+            .as_ref()
+            .map(|reason| self.corrupt("reading it", reason.clone()))
+    }
+
     /// The sled handles of the current opening, or an error while there is none (a reopen is
     /// under way or failed).
     fn store(&self) -> Result<Arc<Store>, LedgerError> {
+        if let Some(corrupt) = self.spoiled_error() {
+            return Err(corrupt);
+        }
         let current = self
             .store
             .read()

@@ -10,6 +10,7 @@ mod alerts;
 mod check_dns;
 mod check_http;
 mod check_tcp;
+mod corrupt;
 mod daemon;
 mod desktop;
 mod disk_full;
