@@ -101,6 +101,11 @@ pub(super) struct ExclusionsArgs {
     json: bool,
 }
 
+/// The user running this command: who a change made without the daemon is recorded as.
+fn this_user() -> crate::ledger::Requester {
+    crate::api::access::requester(nix::unistd::getuid().as_raw())
+}
+
 /// `24h` (that long ago) or an RFC 3339 instant.
 fn parse_instant(text: &str) -> Result<Timestamp, String> {
     query::parse_instant(text, Timestamp::now())
@@ -261,8 +266,12 @@ pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<
         history.probe, history.checks, history.failed_checks, history.since
     );
     for exclusion in &history.exclusions {
+        let by = exclusion
+            .recorded_by
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string);
         println!(
-            "excluded {} → {}: {}",
+            "excluded {} → {} by {by}: {}",
             exclusion.from, exclusion.to, exclusion.reason
         );
     }
@@ -396,7 +405,8 @@ pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<
         Source::Ledger(config, ledger) => {
             query::exclusion(&config, &subject, from, to, &args.reason)
                 .map_err(|e| e.to_string())
-                .and_then(|exclusion| {
+                .and_then(|mut exclusion| {
+                    exclusion.recorded_by = Some(this_user());
                     ledger
                         .guard(|ledger| {
                             crate::query::monthly::record_exclusion(&config, ledger, &exclusion)
@@ -434,7 +444,7 @@ fn revoke(source: Source, id: &str, reason: &str) -> anyhow::Result<Exit> {
             client::ask(&mut stream, &request).map_err(|e| e.to_string())
         }
         Source::Ledger(config, ledger) => ledger
-            .guard(|ledger| query::revoke(&config, ledger, id, reason))
+            .guard(|ledger| query::revoke(&config, ledger, id, reason, this_user()))
             .map_err(|e| e.to_string())
             .and_then(|listing| serde_json::to_value(listing).map_err(|e| e.to_string())),
     };
@@ -484,6 +494,7 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
         "FROM".to_owned(),
         "TO".to_owned(),
         "RECORDED".to_owned(),
+        "BY".to_owned(),
         "REASON".to_owned(),
     ]];
     for e in &listing {
@@ -494,7 +505,8 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
         };
         let mut reason = e.reason.clone();
         if let (Some(at), Some(why)) = (e.revoked_at, &e.revocation_reason) {
-            reason.push_str(&format!(" [REVOKED {at}: {why}]"));
+            let by = e.revoked_by.as_deref().unwrap_or("unknown");
+            reason.push_str(&format!(" [REVOKED {at} by {by}: {why}]"));
         }
         rows.push([
             e.id.clone(),
@@ -502,6 +514,7 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
             e.from.to_string(),
             e.to.to_string(),
             e.recorded_at.to_string(),
+            e.recorded_by.clone(),
             reason,
         ]);
     }

@@ -9,7 +9,7 @@ use super::{
     reader::{Ctx, Item, Section},
     spec::{
         BurnRule, ChannelKind, ChannelSpec, CreditTier, DEFAULT_BURN_RULES, DaemonSpec,
-        EVENT_NAMES, MaintenanceSpec, MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
+        EVENT_NAMES, GroupSpec, MaintenanceSpec, MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
     },
 };
 use crate::model::ProbeName;
@@ -28,6 +28,8 @@ const DAEMON_KEYS: &[&str] = &[
     "show_details",
     "alert_retry_for",
     "burn_rates",
+    "socket_group",
+    "admin_group",
 ];
 const CHANNEL_KEYS: &[&str] = &[
     "name",
@@ -114,6 +116,26 @@ pub(crate) fn read_daemon(
     let burn_rates = get("burn_rates")
         .and_then(|item| read_burn_rules(ctx, item))
         .unwrap_or_else(|| DEFAULT_BURN_RULES.to_vec());
+    let mut group = |key: &str| {
+        let item = get(key)?;
+        let name = ctx.string(item)?;
+        match nix::unistd::Group::from_name(&name) {
+            Ok(Some(group)) => Some(GroupSpec {
+                name,
+                gid: group.gid.as_raw(),
+            }),
+            Ok(None) => {
+                ctx.error(item, format!("no group is named \"{name}\" on this host"));
+                None
+            }
+            Err(e) => {
+                ctx.error(item, format!("cannot look up group \"{name}\": {e}"));
+                None
+            }
+        }
+    };
+    let socket_group = group("socket_group");
+    let admin_group = group("admin_group");
     DaemonSpec {
         ledger,
         probes_dir,
@@ -127,6 +149,8 @@ pub(crate) fn read_daemon(
         show_details,
         alert_retry_for,
         burn_rates,
+        socket_group,
+        admin_group,
     }
 }
 

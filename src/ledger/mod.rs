@@ -68,7 +68,7 @@ use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
 use rustc_hash::FxHashMap;
 
-pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
+pub use corrections::{ExclusionEntry, ExclusionRecord, Requester, RevocationRecord};
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
 pub use guard::panic_is_caught;
@@ -343,6 +343,7 @@ impl Ledger {
             source,
         })?;
         let store = Store::open(path, options.cache_capacity, options.lock_wait)?;
+        make_private(path)?;
         let ledger = Ledger {
             path: path.to_path_buf(),
             cache_capacity: options.cache_capacity,
@@ -431,14 +432,21 @@ impl Ledger {
         if file.exists() {
             return Ok(());
         }
-        std::fs::write(
-            &file,
-            format!(
-                "upledger ledger, format {FORMAT_VERSION}: sled's files in this directory \
-                 hold results; do not remove this file while they are here\n"
-            ),
-        )
-        .map_err(|source| LedgerError::Io { path: file, source })
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut out| {
+                writeln!(
+                    out,
+                    "upledger ledger, format {FORMAT_VERSION}: sled's files in this directory \
+                     hold results; do not remove this file while they are here"
+                )
+            })
+            .map_err(|source| LedgerError::Io { path: file, source })
     }
 
     fn next_probe_id(&self) -> Result<u32, LedgerError> {
@@ -871,6 +879,30 @@ impl Drop for Ledger {
             let _ = store.db.flush();
         }
     }
+}
+
+/// Gives the ledger directory mode 0700 and everything in it 0600 (folders 0700), whatever
+/// the umask: results, exclusions and who entered them are for the daemon's user only.
+/// sled creates its files with the process's umask (world-readable under the usual 022),
+/// and files it creates later sit in the 0700 directory, out of others' reach.
+fn make_private(dir: &Path) -> Result<(), LedgerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LedgerError::Io { path, source }
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_error(dir))?;
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        if entry.file_type().map_err(io_error(&path))?.is_dir() {
+            make_private(&path)?;
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(io_error(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Sum of the lengths of the files under `dir`.

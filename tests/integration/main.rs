@@ -6,6 +6,7 @@
 
 mod support;
 
+mod access;
 mod alerts;
 mod check_dns;
 mod check_http;
