@@ -2,5 +2,6 @@
 //! read-only HTTP listener (status page, badges, JSON API, metrics). May use every module
 //! above it, `daemon` included.
 
+pub mod access;
 pub mod http;
 pub mod socket;

@@ -22,6 +22,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::access::{self, Peer};
 use crate::{
     daemon::Handle,
     query::{
@@ -179,6 +180,15 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
     Ok(listener)
 }
 
+/// Gives the socket file to group `gid` (`[daemon].socket_group`), whose members may then
+/// connect (mode 0660) and make read requests.
+pub fn set_group(path: &Path, gid: u32) -> Result<(), SocketError> {
+    std::os::unix::fs::chown(path, None, Some(gid)).map_err(|source| SocketError::Bind {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// How the daemon on the other end of `stream` describes itself ("ledger /var/lib/…, pid
 /// 812"), or as much as is known when it does not say (an older daemon, or a busy one: the
 /// question waits 2 s at most).
@@ -239,6 +249,7 @@ pub async fn serve(
 }
 
 async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
+    let peer = Peer::of(&stream)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
@@ -247,6 +258,21 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
         Ok(request) => request,
         Err(e) => return reply(&mut write, &Err(format!("bad request: {e}"))).await,
     };
+    let class = access::Class::of(&request);
+    let allowed = {
+        let config = Arc::clone(&handle.config.borrow());
+        access::authorize(
+            class,
+            &peer,
+            &config.daemon,
+            nix::unistd::geteuid().as_raw(),
+        )
+    };
+    if let Err(refused) = allowed {
+        warn!(uid = peer.uid, ?class, "admin socket request refused");
+        return reply(&mut write, &Err(refused)).await;
+    }
+    let requester = peer.requester();
     match request {
         Request::Export {
             probe,
@@ -296,6 +322,7 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 .read_to_end(&mut input)
                 .await?;
             let received = input.len() as u64;
+            info!(by = %requester, bytes = received, "import requested");
             let outcome = match (bytes, String::from_utf8(input)) {
                 (Some(expected), _) if expected != received => Err(QueryError::Incomplete {
                     found: received,
@@ -330,7 +357,8 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                         ));
                     }
                 };
-                let exclusion = query::exclusion(config, &subject, from, to, &reason)?;
+                let mut exclusion = query::exclusion(config, &subject, from, to, &reason)?;
+                exclusion.recorded_by = Some(requester);
                 monthly::record_exclusion(config, ledger, &exclusion)?;
                 Ok(exclusion)
             })
@@ -339,7 +367,7 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
         }
         Request::Revoke { id, reason } => {
             let outcome = on_ledger(handle, Access::Write, move |config, ledger| {
-                query::revoke(config, ledger, &id, &reason)
+                query::revoke(config, ledger, &id, &reason, requester)
             })
             .await;
             reply(&mut write, &outcome).await

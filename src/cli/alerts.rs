@@ -56,7 +56,7 @@ fn fetch(config_path: &Path, limit: usize) -> anyhow::Result<Option<Vec<AlertLin
         Source::Daemon(mut stream) => {
             serde_json::from_value(client::ask(&mut stream, &Request::Alerts { limit })?)?
         }
-        Source::Ledger(_, ledger) => query::alerts(&ledger, limit)?,
+        Source::Ledger(_, ledger) => ledger.guard(|ledger| query::alerts(ledger, limit))?,
     }))
 }
 
@@ -122,7 +122,14 @@ fn test(config_path: &Path, channel: &str) -> anyhow::Result<Exit> {
         }
         // No daemon: store the test alert and make the one attempt here.
         Source::Ledger(config, ledger) => {
-            let item = match queue_test(&config, &ledger, channel, Timestamp::now()) {
+            let now = Timestamp::now();
+            let queued = ledger
+                .guard(|ledger| {
+                    Ok::<_, crate::ledger::LedgerError>(queue_test(&config, ledger, channel, now))
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|queued| queued);
+            let item = match queued {
                 Ok(item) => item,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -140,7 +147,7 @@ fn test(config_path: &Path, channel: &str) -> anyhow::Result<Exit> {
                     settled.entry.last_error = reason.clone();
                 }
             }
-            ledger.outbox_update(&settled)?;
+            ledger.guard(|ledger| ledger.outbox_update(&settled))?;
             return Ok(report(channel, &outcome));
         }
     };

@@ -84,6 +84,7 @@ impl From<Exit> for ExitCode {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    quiet_caught_ledger_panics();
     // reqwest and tokio-rustls share one crypto provider; choose it once, explicitly. An error
     // only means one is installed already, which is fine.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -173,6 +174,21 @@ fn report_config_error(error: &ConfigError) {
         }
         ConfigError::Read { .. } => eprintln!("error: {error}"),
     }
+}
+
+/// sled panics on some damaged ledgers; the ledger catches those panics and reports the
+/// ledger as corrupt, with the path, the panic's text and what to do. The default hook would
+/// first print the panic as if upledger had crashed: this one sends caught ones to the log at
+/// debug level and leaves every other panic to the default hook.
+fn quiet_caught_ledger_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if crate::ledger::panic_is_caught() {
+            tracing::debug!(panic = %info, "sled panicked on a damaged ledger");
+        } else {
+            default(info);
+        }
+    }));
 }
 
 /// Plain lines on stderr (journald adds the time under systemd); `UPLEDGER_LOG` or `RUST_LOG`

@@ -105,6 +105,11 @@ pub(super) struct ExclusionsArgs {
     json: bool,
 }
 
+/// The user running this command: who a change made without the daemon is recorded as.
+fn this_user() -> crate::ledger::Requester {
+    crate::api::access::requester(nix::unistd::getuid().as_raw())
+}
+
 /// `24h` (that long ago) or an RFC 3339 instant.
 fn parse_instant(text: &str) -> Result<Timestamp, String> {
     query::parse_instant(text, Timestamp::now())
@@ -123,7 +128,9 @@ pub(super) fn status(config_path: &Path, args: &StatusArgs) -> anyhow::Result<Ex
             }
             return print_status_value(&value);
         }
-        Source::Ledger(config, ledger) => query::status_from_ledger(&config, &ledger)?,
+        Source::Ledger(config, ledger) => {
+            ledger.guard(|ledger| query::status_from_ledger(&config, ledger))?
+        }
     };
     let value = serde_json::to_value(&report)?;
     if args.json {
@@ -232,7 +239,7 @@ pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<
                 .context("the daemon's history is malformed")?
         }
         Source::Ledger(config, ledger) => {
-            query::history(&config, &ledger, &args.probe, args.since)?
+            ledger.guard(|ledger| query::history(&config, ledger, &args.probe, args.since))?
         }
     };
     if args.json {
@@ -263,8 +270,12 @@ pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<
         history.probe, history.checks, history.failed_checks, history.since
     );
     for exclusion in &history.exclusions {
+        let by = exclusion
+            .recorded_by
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string);
         println!(
-            "excluded {} → {}: {}",
+            "excluded {} → {} by {by}: {}",
             exclusion.from, exclusion.to, exclusion.reason
         );
     }
@@ -314,12 +325,14 @@ pub(super) fn export(config_path: &Path, args: &ExportArgs) -> anyhow::Result<Ex
             bail!("the daemon ended the export early")
         }
         Source::Ledger(config, ledger) => {
-            let probe = args
-                .probe
-                .as_deref()
-                .map(|name| query::export_probe(&config, &ledger, name))
-                .transpose()?;
-            query::export(&ledger, probe.as_ref(), args.since, args.until, &mut out)?;
+            ledger.guard(|ledger| {
+                let probe = args
+                    .probe
+                    .as_deref()
+                    .map(|name| query::export_probe(&config, ledger, name))
+                    .transpose()?;
+                query::export(ledger, probe.as_ref(), args.since, args.until, &mut out)
+            })?;
             Ok(Exit::Ok)
         }
     }
@@ -358,7 +371,9 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
             }
         }
         Source::Ledger(config, ledger) => {
-            query::import(&config, &ledger, &text, Timestamp::now(), args.expect_lines)
+            let now = Timestamp::now();
+            ledger
+                .guard(|ledger| query::import(&config, ledger, &text, now, args.expect_lines))
                 .map_err(|e| e.to_string())
         }
     };
@@ -408,8 +423,12 @@ pub(super) fn exclude(config_path: &Path, args: &ExcludeArgs) -> anyhow::Result<
         Source::Ledger(config, ledger) => {
             query::exclusion(&config, &subject, from, to, &args.reason)
                 .map_err(|e| e.to_string())
-                .and_then(|exclusion| {
-                    crate::query::monthly::record_exclusion(&config, &ledger, &exclusion)
+                .and_then(|mut exclusion| {
+                    exclusion.recorded_by = Some(this_user());
+                    ledger
+                        .guard(|ledger| {
+                            crate::query::monthly::record_exclusion(&config, ledger, &exclusion)
+                        })
                         .map_err(|e| e.to_string())?;
                     serde_json::to_value(exclusion).map_err(|e| e.to_string())
                 })
@@ -442,7 +461,8 @@ fn revoke(source: Source, id: &str, reason: &str) -> anyhow::Result<Exit> {
             };
             client::ask(&mut stream, &request).map_err(|e| e.to_string())
         }
-        Source::Ledger(config, ledger) => query::revoke(&config, &ledger, id, reason)
+        Source::Ledger(config, ledger) => ledger
+            .guard(|ledger| query::revoke(&config, ledger, id, reason, this_user()))
             .map_err(|e| e.to_string())
             .and_then(|listing| serde_json::to_value(listing).map_err(|e| e.to_string())),
     };
@@ -479,7 +499,7 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
                         .with_context(|| format!("--month {text}"))
                 })
                 .transpose()?;
-            query::exclusion_list(&config, &ledger, month)?
+            ledger.guard(|ledger| query::exclusion_list(&config, ledger, month))?
         }
     };
     if args.json {
@@ -492,6 +512,7 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
         "FROM".to_owned(),
         "TO".to_owned(),
         "RECORDED".to_owned(),
+        "BY".to_owned(),
         "REASON".to_owned(),
     ]];
     for e in &listing {
@@ -502,7 +523,8 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
         };
         let mut reason = e.reason.clone();
         if let (Some(at), Some(why)) = (e.revoked_at, &e.revocation_reason) {
-            reason.push_str(&format!(" [REVOKED {at}: {why}]"));
+            let by = e.revoked_by.as_deref().unwrap_or("unknown");
+            reason.push_str(&format!(" [REVOKED {at} by {by}: {why}]"));
         }
         rows.push([
             e.id.clone(),
@@ -510,6 +532,7 @@ pub(super) fn exclusions(config_path: &Path, args: &ExclusionsArgs) -> anyhow::R
             e.from.to_string(),
             e.to.to_string(),
             e.recorded_at.to_string(),
+            e.recorded_by.clone(),
             reason,
         ]);
     }

@@ -131,10 +131,12 @@ fn fetch(
                 probe: args.probe.clone(),
                 sla: args.sla.clone(),
             };
-            let document = monthly::month_document(&config, &ledger, month, as_of, &selection)?;
+            let document = ledger.guard(|ledger| {
+                monthly::month_document(&config, ledger, month, as_of, &selection)
+            })?;
             // Incidents come from raw results; only the Markdown summary lists them.
             let incidents = if args.format == Format::Markdown {
-                monthly::incidents(&config, &ledger, month, as_of)?
+                ledger.guard(|ledger| monthly::incidents(&config, ledger, month, as_of))?
             } else {
                 Vec::new()
             };
@@ -183,7 +185,7 @@ pub(super) fn incidents(config_path: &Path, args: &IncidentsArgs) -> anyhow::Res
         }
         Source::Ledger(config, ledger) => {
             let month = month_or_current(args.month.as_deref(), &config.daemon.timezone, as_of)?;
-            monthly::incidents(&config, &ledger, month, as_of)?
+            ledger.guard(|ledger| monthly::incidents(&config, ledger, month, as_of))?
         }
     };
     if args.json {

@@ -27,6 +27,9 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
         };
         let socket_path = daemon.config().daemon.socket.clone();
         let listener = api::socket::bind(&socket_path)?;
+        if let Some(group) = &daemon.config().daemon.socket_group {
+            api::socket::set_group(&socket_path, group.gid)?;
+        }
         let shutdown = CancellationToken::new();
         let socket = tokio::spawn(api::socket::serve(
             listener,

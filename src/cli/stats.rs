@@ -39,8 +39,8 @@ pub(super) fn stats(config_path: &Path, args: &StatsArgs) -> anyhow::Result<Exit
         }
         Some(Source::Ledger(_, ledger)) => ledger,
     };
-    let results = ledger.verify()?;
-    let counts = ledger.stats()?;
+    let results = ledger.guard(|ledger| ledger.verify())?;
+    let counts = ledger.guard(|ledger| ledger.stats())?;
     let disk_bytes = ledger.size_on_disk()?;
     let per_result = |bytes: u64| (results > 0).then(|| bytes as f64 / results as f64);
     let stats = Stats {

@@ -9,7 +9,7 @@ use super::{
     reader::{Ctx, Item, Section},
     spec::{
         BurnRule, ChannelKind, ChannelSpec, CreditTier, DEFAULT_BURN_RULES, DaemonSpec,
-        EVENT_NAMES, MaintenanceSpec, MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
+        EVENT_NAMES, GroupSpec, MaintenanceSpec, MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
     },
 };
 use crate::model::ProbeName;
@@ -29,6 +29,8 @@ const DAEMON_KEYS: &[&str] = &[
     "alert_retry_for",
     "burn_rates",
     "clock_step_threshold",
+    "socket_group",
+    "admin_group",
 ];
 const CHANNEL_KEYS: &[&str] = &[
     "name",
@@ -118,6 +120,26 @@ pub(crate) fn read_daemon(
     let clock_step_threshold = get("clock_step_threshold")
         .and_then(|item| bounded_duration(ctx, item, MIN_CLOCK_STEP, MAX_CLOCK_STEP))
         .unwrap_or(DEFAULT_CLOCK_STEP);
+    let mut group = |key: &str| {
+        let item = get(key)?;
+        let name = ctx.string(item)?;
+        match nix::unistd::Group::from_name(&name) {
+            Ok(Some(group)) => Some(GroupSpec {
+                name,
+                gid: group.gid.as_raw(),
+            }),
+            Ok(None) => {
+                ctx.error(item, format!("no group is named \"{name}\" on this host"));
+                None
+            }
+            Err(e) => {
+                ctx.error(item, format!("cannot look up group \"{name}\": {e}"));
+                None
+            }
+        }
+    };
+    let socket_group = group("socket_group");
+    let admin_group = group("admin_group");
     DaemonSpec {
         ledger,
         probes_dir,
@@ -132,6 +154,8 @@ pub(crate) fn read_daemon(
         alert_retry_for,
         burn_rates,
         clock_step_threshold,
+        socket_group,
+        admin_group,
     }
 }
 

@@ -102,6 +102,21 @@ pub struct DaemonSpec {
     pub burn_rates: Vec<BurnRule>,
     /// A wall-clock jump this much beyond the monotonic clock is recorded as a clock step.
     pub clock_step_threshold: Duration,
+    /// The group the admin socket belongs to: its members may run the *read* commands
+    /// (status, history, reports, export, alerts list) through it.
+    pub socket_group: Option<GroupSpec>,
+    /// A group whose members may also run the *admin* commands (exclude, import, alerts
+    /// test); root and the daemon's own user always may.
+    pub admin_group: Option<GroupSpec>,
+}
+
+/// A unix group named in the configuration, resolved when it was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    /// The name as configured.
+    pub name: String,
+    /// Its id on this host.
+    pub gid: u32,
 }
 
 /// Where in the configuration a probe was declared, for messages that point back at it.

@@ -744,7 +744,11 @@ async fn open_ledger(path: &Path) -> Result<Ledger, LedgerError> {
     };
     tokio::task::spawn_blocking(move || Ledger::open_with(&owned, &options))
         .await
-        .map_err(|e| LedgerError::sink(e.to_string()))?
+        .map_err(|e| LedgerError::Storage {
+            path: path.to_owned(),
+            message: format!("opening it failed: {e}"),
+            io: false,
+        })?
 }
 
 /// A fingerprint of what a probe does, to tell on reload whether it changed (then its loop

@@ -38,6 +38,29 @@ pub struct ExclusionRecord {
     pub reason: String,
     /// When it was entered.
     pub recorded_at: Timestamp,
+    /// Who entered it; records from before this was kept have none ("unknown"). Not part of
+    /// the id: the same exclusion is the same whoever typed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<Requester>,
+}
+
+/// The local user who asked for a change: the peer of the admin socket (its `SO_PEERCRED`
+/// uid), or the user running the CLI when it opened the ledger itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    /// The user id.
+    pub uid: u32,
+    /// The user name when the uid had one on the host that recorded it.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for Requester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name} (uid {})", self.uid),
+            None => write!(f, "uid {}", self.uid),
+        }
+    }
 }
 
 impl ExclusionRecord {
@@ -58,6 +81,7 @@ impl ExclusionRecord {
             to,
             reason,
             recorded_at,
+            recorded_by: None,
         };
         record.id = record.content_id();
         record
@@ -102,6 +126,9 @@ pub struct RevocationRecord {
     pub reason: String,
     /// When it was entered.
     pub recorded_at: Timestamp,
+    /// Who entered it (none on records from before this was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<Requester>,
 }
 
 /// An exclusion and, when it was withdrawn, the revocation that did it.
@@ -401,6 +428,7 @@ mod tests {
             revokes: probe.id.clone(),
             reason: "entered by mistake".into(),
             recorded_at: ts(2_000),
+            recorded_by: None,
         };
         ledger.add_revocation(&revocation).unwrap();
         assert_eq!(ledger.exclusions(Some(&a), ts(0), ts(500)).unwrap(), vec![]);

@@ -35,8 +35,14 @@ pub enum LedgerError {
         /// The version this build writes and reads.
         expected: u32,
     },
-    /// Stored bytes do not decode; `context` says which probe and key.
-    #[error("ledger {path} is corrupt: {context}: {reason}")]
+    /// Stored bytes do not decode, or sled cannot read its own files (it reported corruption
+    /// or panicked on them); `context` says which probe and key, or what was being done. The
+    /// message says what to do, since nothing in upledger can repair a ledger.
+    #[error(
+        "ledger {path} is corrupt: {context}: {reason}; restore it from a backup or from an \
+         `upledger export` (into a new ledger with `upledger import`), or move it aside to \
+         start a new one"
+    )]
     Corrupt {
         /// The ledger directory.
         path: PathBuf,

@@ -53,6 +53,7 @@ mod corrections;
 mod digest;
 mod encoding;
 mod error;
+mod guard;
 mod journal;
 mod outage_note;
 mod outbox;
@@ -74,9 +75,10 @@ use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms
 use rustc_hash::FxHashMap;
 
 pub use clock::ClockStep;
-pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
+pub use corrections::{ExclusionEntry, ExclusionRecord, Requester, RevocationRecord};
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
+pub use guard::panic_is_caught;
 pub use journal::CHECKPOINT_RECORDS;
 pub use outage_note::{NotedOutage, OutageNote};
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
@@ -114,6 +116,12 @@ pub const SPACE_CHECK_BYTES: usize = 1024 * 1024;
 
 /// The file of that check, in the ledger directory; sled ignores files it does not know.
 const SPACE_CHECK_FILE: &str = "space-check.tmp";
+
+/// A file upledger writes beside sled's once the ledger has its format version. sled
+/// recovers a log cut short at the start (no snapshot yet) as an *empty* database, which
+/// would otherwise pass for a new ledger: with this file present, an empty database is a
+/// ledger that lost its data.
+const CREATED_FILE: &str = "upledger-ledger";
 
 const META_TREE: &str = "meta";
 const PROBES_TREE: &str = "probes";
@@ -209,6 +217,9 @@ pub struct Ledger {
     /// keeps refusing every write once one has failed, even after the cause went away, so
     /// this says that the current opening is spent and [`Ledger::recover`] must reopen.
     io_failure: Mutex<Option<String>>,
+    /// Set when sled panicked inside [`Ledger::guard`]: its handles were dropped and this
+    /// says why every later call fails (see `guard.rs`).
+    spoiled: Mutex<Option<String>>,
     block_records: u32,
     checkpoint_every: Duration,
     writer: Mutex<Writer>,
@@ -239,7 +250,20 @@ struct Store {
 
 impl Store {
     /// Opens sled at `path`, retrying for up to `lock_wait` while another holder has it.
+    ///
+    /// A panic of sled (some damaged files make it panic instead of failing) becomes
+    /// [`LedgerError::Corrupt`]; see `guard.rs`.
     fn open(path: &Path, cache_capacity: u64, lock_wait: Duration) -> Result<Store, LedgerError> {
+        guard::catch(path, "opening it", || {
+            Store::open_unguarded(path, cache_capacity, lock_wait)
+        })?
+    }
+
+    fn open_unguarded(
+        path: &Path,
+        cache_capacity: u64,
+        lock_wait: Duration,
+    ) -> Result<Store, LedgerError> {
         let sled_error = |e| LedgerError::from_sled(path, e);
         let deadline = Instant::now() + lock_wait;
         let db = loop {
@@ -335,12 +359,14 @@ impl Ledger {
             source,
         })?;
         let store = Store::open(path, options.cache_capacity, options.lock_wait)?;
+        make_private(path)?;
         let ledger = Ledger {
             path: path.to_path_buf(),
             cache_capacity: options.cache_capacity,
             lock_wait: options.lock_wait,
             store: RwLock::new(Some(Arc::new(store))),
             io_failure: Mutex::new(None),
+            spoiled: Mutex::new(None),
             block_records: options.block_records.clamp(1, 65_535),
             checkpoint_every: options.checkpoint_every,
             writer: Mutex::new(Writer::default()),
@@ -390,7 +416,8 @@ impl Ledger {
                         expected: FORMAT_VERSION,
                     });
                 }
-                Ok(())
+                // Ledgers made before the file existed get it now.
+                self.mark_created()
             }
             None => {
                 let has_data = [
@@ -404,13 +431,45 @@ impl Ledger {
                 if has_data {
                     return Err(self.corrupt("format version", "missing, but the ledger has data"));
                 }
+                if self.path.join(CREATED_FILE).exists() {
+                    return Err(self.corrupt(
+                        "its database",
+                        "sled finds nothing in it although it was created before: \
+                         its files are truncated or damaged",
+                    ));
+                }
                 store
                     .meta
                     .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes()[..])
                     .map_err(|e| self.sled_error(e))?;
-                self.flush()
+                self.flush()?;
+                self.mark_created()
             }
         }
+    }
+
+    /// Writes [`CREATED_FILE`] unless it is there: from now on, an empty database in this
+    /// directory is a damaged ledger, not a new one.
+    fn mark_created(&self) -> Result<(), LedgerError> {
+        let file = self.path.join(CREATED_FILE);
+        if file.exists() {
+            return Ok(());
+        }
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut out| {
+                writeln!(
+                    out,
+                    "upledger ledger, format {FORMAT_VERSION}: sled's files in this directory \
+                     hold results; do not remove this file while they are here"
+                )
+            })
+            .map_err(|source| LedgerError::Io { path: file, source })
     }
 
     fn next_probe_id(&self) -> Result<u32, LedgerError> {
@@ -575,6 +634,9 @@ impl Ledger {
     /// next [`Ledger::append`] skips results that are stored after all).
     pub fn recover(&self) -> Result<Recovery, LedgerError> {
         let mut writer = self.lock_writer();
+        if let Some(corrupt) = self.spoiled_error() {
+            return Err(corrupt);
+        }
         if self.lock_io_failure().is_none() && self.store().is_ok() {
             return Ok(Recovery::NotNeeded);
         }
@@ -631,6 +693,27 @@ impl Ledger {
     /// retention advice in reports.
     pub fn size_on_disk(&self) -> Result<u64, LedgerError> {
         directory_size(&self.path)
+    }
+
+    /// Runs `f` on the ledger, turning a panic of sled inside it — damaged files can make
+    /// sled panic instead of returning an error — into [`LedgerError::Corrupt`] naming the
+    /// ledger. After such a panic the ledger is unusable: its sled handles are dropped, since
+    /// sled may have left them half-updated, and every later call fails with that error.
+    pub fn guard<T, E>(&self, f: impl FnOnce(&Ledger) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<LedgerError>,
+    {
+        match guard::catch(&self.path, "reading it", || f(self)) {
+            Ok(outcome) => outcome,
+            Err(corrupt) => {
+                if let LedgerError::Corrupt { reason, .. } = &corrupt {
+                    *self.lock_spoiled() = Some(reason.clone());
+                }
+                // Dropping the handles runs sled's own clean-up, which may panic as well.
+                let _ = guard::catch(&self.path, "closing it", || self.set_store(None));
+                Err(corrupt.into())
+            }
+        }
     }
 
     // ---- internals ----
@@ -769,9 +852,26 @@ impl Ledger {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn lock_spoiled(&self) -> MutexGuard<'_, Option<String>> {
+        self.spoiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The error every call returns once sled has panicked on this ledger.
+    fn spoiled_error(&self) -> Option<LedgerError> {
+        let spoiled = self.lock_spoiled();
+        spoiled
+            .as_ref()
+            .map(|reason| self.corrupt("reading it", reason.clone()))
+    }
+
     /// The sled handles of the current opening, or an error while there is none (a reopen is
     /// under way or failed).
     fn store(&self) -> Result<Arc<Store>, LedgerError> {
+        if let Some(corrupt) = self.spoiled_error() {
+            return Err(corrupt);
+        }
         let current = self
             .store
             .read()
@@ -802,6 +902,30 @@ impl Drop for Ledger {
             let _ = store.db.flush();
         }
     }
+}
+
+/// Gives the ledger directory mode 0700 and everything in it 0600 (folders 0700), whatever
+/// the umask: results, exclusions and who entered them are for the daemon's user only.
+/// sled creates its files with the process's umask (world-readable under the usual 022),
+/// and files it creates later sit in the 0700 directory, out of others' reach.
+fn make_private(dir: &Path) -> Result<(), LedgerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LedgerError::Io { path, source }
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_error(dir))?;
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        if entry.file_type().map_err(io_error(&path))?.is_dir() {
+            make_private(&path)?;
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(io_error(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Sum of the lengths of the files under `dir`.

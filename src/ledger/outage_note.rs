@@ -10,6 +10,7 @@
 //!
 //! [`MarkerKind::WritesFailed`]: super::MarkerKind::WritesFailed
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::{
     fs::File,
     io::{Read, Seek, SeekFrom, Write},
@@ -136,11 +137,13 @@ impl OutageNote {
             path: path.clone(),
             source,
         };
+        // Private like the rest of the ledger (0600), whatever the umask.
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
+            .mode(0o600)
             .open(&path)
             .map_err(io)?;
         let note = OutageNote {

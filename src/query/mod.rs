@@ -15,7 +15,7 @@ use crate::{
     config::{Config, ProbeSpec, SlaSpec},
     ledger::{
         ExclusionEntry, ExclusionRecord, ImportCommit, ImportedCorrection, Ledger, LedgerError,
-        MarkerKind, ResultRecord, RevocationRecord,
+        MarkerKind, Requester, ResultRecord, RevocationRecord,
     },
     model::{ErrorClass, Outcome, ProbeName, State},
     report,
@@ -732,6 +732,7 @@ pub fn revoke(
     ledger: &Ledger,
     id: &str,
     reason: &str,
+    by: Requester,
 ) -> Result<ExclusionListing, QueryError> {
     if reason.trim().is_empty() {
         return Err(QueryError::BadExclusion(
@@ -758,6 +759,7 @@ pub fn revoke(
         revokes: entry.exclusion.id.clone(),
         reason: reason.trim().to_owned(),
         recorded_at: Timestamp::now(),
+        recorded_by: Some(by),
     };
     monthly::record_revocation(config, ledger, &entry.exclusion, &revocation)?;
     Ok(ExclusionListing::from(ExclusionEntry {
@@ -783,12 +785,26 @@ pub struct ExclusionListing {
     pub reason: String,
     /// When it was entered.
     pub recorded_at: Timestamp,
+    /// Who entered it: `name (uid N)`, or `unknown` for records from before this was kept.
+    #[serde(default = "unknown_requester")]
+    pub recorded_by: String,
     /// Whether it was revoked (and so is no longer applied).
     pub revoked: bool,
     /// When it was revoked.
     pub revoked_at: Option<Timestamp>,
     /// Why it was revoked.
     pub revocation_reason: Option<String>,
+    /// Who revoked it (`unknown` for revocations from before this was kept).
+    #[serde(default)]
+    pub revoked_by: Option<String>,
+}
+
+fn unknown_requester() -> String {
+    "unknown".to_owned()
+}
+
+fn requester_text(by: Option<&Requester>) -> String {
+    by.map_or_else(unknown_requester, Requester::to_string)
 }
 
 impl From<ExclusionEntry> for ExclusionListing {
@@ -802,8 +818,13 @@ impl From<ExclusionEntry> for ExclusionListing {
             to: e.to,
             reason: e.reason,
             recorded_at: e.recorded_at,
+            recorded_by: requester_text(e.recorded_by.as_ref()),
             revoked: entry.revoked.is_some(),
             revoked_at: entry.revoked.as_ref().map(|r| r.recorded_at),
+            revoked_by: entry
+                .revoked
+                .as_ref()
+                .map(|r| requester_text(r.recorded_by.as_ref())),
             revocation_reason: entry.revoked.map(|r| r.reason),
         }
     }

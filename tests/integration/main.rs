@@ -6,11 +6,13 @@
 
 mod support;
 
+mod access;
 mod alerts;
 mod check_dns;
 mod check_http;
 mod check_tcp;
 mod clock_step;
+mod corrupt;
 mod daemon;
 mod desktop;
 mod disk_full;
