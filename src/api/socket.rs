@@ -333,7 +333,14 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 (_, Err(e)) => Err(format!("the import is not UTF-8: {e}")),
                 (_, Ok(text)) => {
                     on_ledger(handle, Access::Write, move |config, ledger| {
-                        query::import(config, ledger, &text, Timestamp::now(), expect_lines)
+                        query::import(
+                            config,
+                            ledger,
+                            &text,
+                            Timestamp::now(),
+                            expect_lines,
+                            Some(requester),
+                        )
                     })
                     .await
                 }

@@ -289,6 +289,22 @@ pub(super) fn history(config_path: &Path, args: &HistoryArgs) -> anyhow::Result<
             failure.from, failure.to
         );
     }
+    for import in &history.imports {
+        let by = import
+            .by
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string);
+        let span = import
+            .span
+            .map(|(first, last)| format!(", checked {first} → {last}"))
+            .unwrap_or_default();
+        println!(
+            "imported at {} by {by}: {} results of {}{span}",
+            import.at,
+            import.results,
+            import.probes.join(", ")
+        );
+    }
     for span in &history.unknown {
         println!("unknown {} → {} ({})", span.from, span.to, span.reason);
     }
@@ -373,7 +389,10 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
         Source::Ledger(config, ledger) => {
             let now = Timestamp::now();
             ledger
-                .guard(|ledger| query::import(&config, ledger, &text, now, args.expect_lines))
+                .guard(|ledger| {
+                    let by = Some(this_user());
+                    query::import(&config, ledger, &text, now, args.expect_lines, by)
+                })
                 .map_err(|e| e.to_string())
         }
     };

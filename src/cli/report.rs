@@ -553,6 +553,7 @@ fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool
             })
             .collect();
         section(&mut out, "Exclusions", None, &exclusions);
+        imports_section(&mut out, document, Some(&sla.probes), &time);
         clock_steps_section(&mut out, document, &time);
     }
     if document.slas.is_empty() {
@@ -577,9 +578,47 @@ fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool
             );
         }
         out.push('\n');
+        imports_section(&mut out, document, None, &time);
         clock_steps_section(&mut out, document, &time);
     }
     out
+}
+
+/// The imports that brought results of `probes` (every probe when `None`) into the month, when
+/// there are any: those results were not measured by this monitor, and a reader must be told
+/// who put them there.
+fn imports_section(
+    out: &mut String,
+    document: &MonthDocument,
+    probes: Option<&[String]>,
+    time: &dyn Fn(Timestamp) -> String,
+) {
+    let lines: Vec<String> = document
+        .imports
+        .iter()
+        .filter(|import| {
+            probes.is_none_or(|probes| import.probes.iter().any(|p| probes.contains(p)))
+        })
+        .map(|import| {
+            let by = import
+                .by
+                .as_ref()
+                .map_or_else(|| "an unknown user".to_owned(), ToString::to_string);
+            let span = import
+                .span
+                .map(|(first, last)| format!(", checked {} to {}", time(first), time(last)))
+                .unwrap_or_default();
+            format!(
+                "- {}: {} results of {} imported by {by}{span}",
+                time(import.at),
+                import.results,
+                import.probes.join(", ")
+            )
+        })
+        .collect();
+    if !lines.is_empty() {
+        section(out, "Imported results", None, &lines);
+    }
 }
 
 /// "back 1h 0m 0s" or "forward 1day": a clock step's size and direction.

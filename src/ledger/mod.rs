@@ -9,8 +9,8 @@
 //! `journal.rs`), `rollups` (see `rollup.rs`), `digests` (per-hour runs that month reports
 //! read instead of raw results, see `digest.rs`), `outbox` (alerts until delivered, see
 //! `outbox.rs`), `markers` (time ++ kind), `clock_steps` (see `clock.rs`), the corrections of
-//! `corrections.rs`, and `import_staging` (an import's writes until its commit has been
-//! applied, see `staging.rs`).
+//! `corrections.rs`, `import_staging` (an import's writes until its commit has been
+//! applied, see `staging.rs`), and `imports` (who imported what, see `imports.rs`).
 //!
 //! Results are not one sled entry each — that costs ~165 bytes per result on disk. A probe's
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
@@ -54,6 +54,7 @@ mod digest;
 mod encoding;
 mod error;
 mod guard;
+mod imports;
 mod journal;
 mod outage_note;
 mod outbox;
@@ -79,6 +80,7 @@ pub use corrections::{ExclusionEntry, ExclusionRecord, Requester, RevocationReco
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
 pub use guard::panic_is_caught;
+pub use imports::ImportRecord;
 pub use journal::CHECKPOINT_RECORDS;
 pub use outage_note::{NotedOutage, OutageNote};
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
@@ -137,6 +139,7 @@ const JOURNAL_TREE: &str = "journal";
 const ALERT_MARKS_TREE: &str = "alert_marks";
 const CLOCK_STEPS_TREE: &str = "clock_steps";
 const STAGING_TREE: &str = "import_staging";
+const IMPORTS_TREE: &str = "imports";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -246,6 +249,8 @@ struct Store {
     clock_steps: sled::Tree,
     /// An import's writes until they are applied (see `staging.rs`).
     staging: sled::Tree,
+    /// Who imported what (see `imports.rs`).
+    imports: sled::Tree,
 }
 
 impl Store {
@@ -295,6 +300,7 @@ impl Store {
             journal: tree(JOURNAL_TREE)?,
             clock_steps: tree(CLOCK_STEPS_TREE)?,
             staging: tree(STAGING_TREE)?,
+            imports: tree(IMPORTS_TREE)?,
             db,
         })
     }

@@ -8,8 +8,9 @@
 //!
 //! The steps, all under the writer's lock:
 //! 1. **Stage.** Each new block (`b` ++ block key), correction (`x` ++ exclusions key, `m` ++
-//!    window) and stale closed-period prefix (`f` ++ prefix) goes to the staging tree, which no
-//!    reader looks at. Flushed.
+//!    window), stale closed-period prefix (`f` ++ prefix) and the import's record (`r` ++
+//!    imports key, see `imports.rs`) goes to the staging tree, which no reader looks at.
+//!    Flushed.
 //! 2. **Commit.** One key, [`COMMIT_KEY`], inserted and flushed. Until it is durable the import
 //!    did not happen; once it is, it did.
 //! 3. **Apply.** The staged writes are copied to their trees (same keys, same values: doing it
@@ -27,7 +28,9 @@ use rustc_hash::FxHashMap;
 
 use super::blocks::{NewBlock, WRITE_BATCH_OPS};
 use super::encoding::{BlockKey, ms_floor, ordered_ms};
-use super::{ExclusionRecord, Ledger, LedgerError, ResultRecord, RevocationRecord, Writer, hex};
+use super::{
+    ExclusionRecord, ImportRecord, Ledger, LedgerError, ResultRecord, RevocationRecord, Writer, hex,
+};
 use crate::model::ProbeName;
 
 /// The commit marker's key; sorts after every staged write (`~` follows the kind bytes), so a
@@ -39,6 +42,7 @@ const BLOCK: u8 = b'b';
 const EXCLUSION: u8 = b'x';
 const SIGHTING: u8 = b'm';
 const FORGET: u8 = b'f';
+const RECORD: u8 = b'r';
 
 /// A correction an import stores in the same commit as its results.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +71,8 @@ pub struct ImportCommit<'a> {
     /// Prefixes of closed-period figures ([`Ledger::store_closed`]) the corrections make
     /// stale: forgotten in the same commit.
     pub forget_closed: &'a [String],
+    /// Who imported what, stored in the same commit (see `imports.rs`).
+    pub record: Option<&'a ImportRecord>,
 }
 
 fn staged_key(kind: u8, key: &[u8]) -> Vec<u8> {
@@ -157,6 +163,10 @@ impl Ledger {
         for prefix in import.forget_closed {
             writes.insert(staged_key(FORGET, prefix.as_bytes()), &[][..]);
         }
+        if let Some(record) = import.record {
+            let (key, value) = self.import_record_entry(record)?;
+            writes.insert(staged_key(RECORD, &key), value);
+        }
         staging
             .apply_batch(writes)
             .map_err(|e| self.sled_error(e))?;
@@ -181,6 +191,7 @@ impl Ledger {
         let mut pending = 0usize;
         let mut exclusions = sled::Batch::default();
         let mut sightings = sled::Batch::default();
+        let mut records = sled::Batch::default();
         let mut forget = Vec::new();
         for item in store.staging.iter() {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
@@ -209,6 +220,7 @@ impl Ledger {
                 }
                 EXCLUSION => exclusions.insert(target, value),
                 SIGHTING => sightings.insert(target, value),
+                RECORD => records.insert(target, value),
                 FORGET => forget.push(
                     String::from_utf8(target.to_vec())
                         .map_err(|_| self.corrupt(context(), "prefix is not UTF-8"))?,
@@ -227,6 +239,10 @@ impl Ledger {
         store
             .maintenance_seen
             .apply_batch(sightings)
+            .map_err(|e| self.sled_error(e))?;
+        store
+            .imports
+            .apply_batch(records)
             .map_err(|e| self.sled_error(e))?;
         for prefix in forget {
             self.forget_closed(&prefix)?;
@@ -338,10 +354,12 @@ mod tests {
     /// them: the ledger is dropped without applying anything.
     fn stage_and_drop(ledger: Ledger, records: &[ResultRecord], commit: bool) {
         let corrections = [ImportedCorrection::Exclusion(exclusion())];
+        let record = ImportRecord::new(at(9 * HOUR), None, records, corrections.len());
         let import = ImportCommit {
             results: records,
             corrections: &corrections,
             forget_closed: &[],
+            record: Some(&record),
         };
         {
             let mut writer = ledger.lock_writer();
@@ -389,12 +407,17 @@ mod tests {
         assert_eq!(all(&ledger), live, "nothing of the import is visible");
         assert!(ledger.corrections().unwrap().0.is_empty());
         assert!(ledger.store().unwrap().staging.is_empty(), "swept");
+        assert!(
+            ledger.import_records().unwrap().is_empty(),
+            "no record either"
+        );
 
         let corrections = [ImportedCorrection::Exclusion(exclusion())];
         let import = ImportCommit {
             results: &imported,
             corrections: &corrections,
             forget_closed: &[],
+            record: None,
         };
         assert_eq!(ledger.import_all(&import).unwrap(), imported.len());
         assert_eq!(all(&ledger), sorted(live.iter().chain(&imported).cloned()));
@@ -433,6 +456,10 @@ mod tests {
         let ledger = reopen(dir.path());
         assert_eq!(all(&ledger), expected, "settling happens once");
         assert_eq!(ledger.corrections().unwrap().0.len(), 1);
+        let records = ledger.import_records().unwrap();
+        assert_eq!(records.len(), 1, "its record with it, once");
+        assert_eq!(records[0].results, imported.len() as u64);
+        assert_eq!(records[0].probes, ["api", "db"]);
     }
 
     #[test]
@@ -445,6 +472,7 @@ mod tests {
                 results: &imported,
                 corrections: &corrections,
                 forget_closed: &["month/".to_owned()],
+                record: None,
             };
             ledger.store_closed("month/2026-11/x", b"figures").unwrap();
             let mut writer = ledger.lock_writer();

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
     ledger::{
-        ExclusionEntry, ExclusionRecord, ImportCommit, ImportedCorrection, Ledger, LedgerError,
-        MarkerKind, Requester, ResultRecord, RevocationRecord,
+        ExclusionEntry, ExclusionRecord, ImportCommit, ImportRecord, ImportedCorrection, Ledger,
+        LedgerError, MarkerKind, Requester, ResultRecord, RevocationRecord,
     },
     model::{ErrorClass, Outcome, ProbeName, State},
     report,
@@ -430,6 +430,10 @@ pub struct History {
     /// with the results lost meanwhile (over all probes).
     #[serde(default)]
     pub write_failures: Vec<WriteFailure>,
+    /// Imports (`upledger import`) that brought results of the probe inside the window: those
+    /// results were not checked by this daemon.
+    #[serde(default)]
+    pub imports: Vec<ImportRecord>,
 }
 
 /// A stretch while the daemon ran but the ledger could not write (a
@@ -515,6 +519,11 @@ pub fn history(
         unknown,
         exclusions: ledger.exclusions(Some(&spec.name), since, until)?,
         write_failures,
+        imports: ledger
+            .import_records()?
+            .into_iter()
+            .filter(|record| record.touches(Some(spec.name.as_str()), since, until))
+            .collect(),
     })
 }
 
@@ -975,6 +984,7 @@ pub fn import(
     text: &str,
     now: Timestamp,
     expected_lines: Option<u64>,
+    by: Option<Requester>,
 ) -> Result<Imported, QueryError> {
     let batch = parse_import(config, text, now)?;
     if let Some(expected) = expected_lines
@@ -988,10 +998,12 @@ pub fn import(
     }
     check_corrections(ledger, &batch.corrections)?;
     let (corrections, forget_closed) = staged_corrections(config, ledger, &batch.corrections)?;
+    let record = ImportRecord::new(now, by, &batch.results, batch.corrections.len());
     let imported = ledger.import_all(&ImportCommit {
         results: &batch.results,
         corrections: &corrections,
         forget_closed: &forget_closed,
+        record: Some(&record),
     })?;
     if let Ok(until) = now.checked_sub(crate::ledger::DIGEST_SETTLE) {
         days::digest(config, ledger, until, &|| true)?;
@@ -1363,7 +1375,7 @@ mod tests {
         let stray = r#"{"record":"revocation","revokes":"0123456789ab","reason":"x","recorded_at":"2026-11-02T00:00:00Z"}"#;
         let text = format!("{result}\n{exclusion}\n{stray}\n");
         let now: Timestamp = "2027-01-02T00:00:00Z".parse().unwrap();
-        let refused = import(&config, &ledger, &text, now, None).unwrap_err();
+        let refused = import(&config, &ledger, &text, now, None, None).unwrap_err();
         assert!(
             matches!(refused, QueryError::BadLine { line: 3, .. }),
             "{refused}"
@@ -1385,7 +1397,7 @@ mod tests {
         );
         // Without the stray line: stored, the exclusion with the id its content gives.
         let text = format!("{result}\n{exclusion}\n");
-        let imported = import(&config, &ledger, &text, now, None).unwrap();
+        let imported = import(&config, &ledger, &text, now, None, None).unwrap();
         assert_eq!(
             imported,
             Imported {
@@ -1397,7 +1409,7 @@ mod tests {
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].id, stored[0].content_id());
         assert!(matches!(
-            import(&config, &ledger, exclusion, now, None),
+            import(&config, &ledger, exclusion, now, None, None),
             Err(QueryError::BadLine { line: 1, .. })
         ));
     }
@@ -1445,6 +1457,7 @@ mod tests {
                 &ledger,
                 &format!("{fine}\n{}", line("2030-01-01T00:00:00Z", "1")),
                 now,
+                None,
                 None
             ),
             Err(QueryError::BadLine { line: 2, .. })
@@ -1478,7 +1491,7 @@ mod tests {
             })
             .collect();
         let cut: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
-        let refused = import(&config, &ledger, &cut, now, Some(3)).unwrap_err();
+        let refused = import(&config, &ledger, &cut, now, Some(3), None).unwrap_err();
         assert!(
             matches!(
                 refused,
@@ -1492,7 +1505,7 @@ mod tests {
         );
         assert!(refused.to_string().contains("cut short"), "{refused}");
         assert!(matches!(
-            import(&config, &ledger, &format!("{text}\n\n"), now, Some(2)),
+            import(&config, &ledger, &format!("{text}\n\n"), now, Some(2), None),
             Err(QueryError::Incomplete { found: 3, .. })
         ));
         let web = ProbeName::new("web").unwrap();
@@ -1504,7 +1517,8 @@ mod tests {
                 .is_empty()
         );
         // Blank lines do not count.
-        let imported = import(&config, &ledger, &format!("\n{text}\n"), now, Some(3)).unwrap();
+        let imported =
+            import(&config, &ledger, &format!("\n{text}\n"), now, Some(3), None).unwrap();
         assert_eq!(imported.imported, 3);
         assert_eq!(ledger.results(&web, from, Timestamp::MAX).unwrap().len(), 3);
     }

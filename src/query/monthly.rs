@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::QueryError;
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
-    ledger::{ClockStep, ExclusionEntry, HourDigest, Ledger, ResultRecord},
+    ledger::{ClockStep, ExclusionEntry, HourDigest, ImportRecord, Ledger, ResultRecord},
     model::{ErrorClass, LatencyHistogram, Outcome, ProbeName, Run, State, glob_match, push_run},
     report::{
         Exclusion, Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport,
@@ -247,6 +247,10 @@ pub struct MonthDocument {
     /// counts as unknown in every figure above.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub clock_steps: Vec<ClockStepReport>,
+    /// Imports (`upledger import`) that brought results of a covered probe into the month,
+    /// with who made them: those results were not checked by this daemon.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub imports: Vec<ImportRecord>,
 }
 
 /// A step of the wall clock as reports list it.
@@ -608,6 +612,15 @@ pub fn month_document(
     if stored_any {
         ledger.flush()?;
     }
+    let imports = ledger
+        .import_records()?
+        .into_iter()
+        .filter(|record| {
+            probe_months
+                .iter()
+                .any(|p| record.touches(Some(&p.name), period.start, period.end))
+        })
+        .collect();
     Ok(MonthDocument {
         month: month.to_string(),
         timezone: config.daemon.timezone_name.clone(),
@@ -618,6 +631,7 @@ pub fn month_document(
         probes: probe_months,
         slas: sla_months,
         clock_steps: steps.iter().map(ClockStepReport::from).collect(),
+        imports,
     })
 }
 

@@ -156,6 +156,40 @@ async fn a_socket_group_member_may_read_but_not_change_and_root_is_recorded() {
         history.stdout
     );
 
+    // An import made as root is on record with its user: in history and in the report.
+    let now = jiff::Timestamp::now();
+    let ago = |minutes: i64| {
+        now.checked_sub(jiff::SignedDuration::from_mins(minutes))
+            .expect("a time")
+    };
+    let lines: String = [150, 149]
+        .iter()
+        .map(|m| {
+            format!(
+                "{{\"probe\":\"web\",\"at\":\"{}\",\"outcome\":\"up\",\"latency_ms\":1.5}}\n",
+                ago(*m)
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines).expect("write");
+    let imported = daemon
+        .cli(&["import", input.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(imported.code, 0, "{imported:?}");
+    let history = daemon.cli(&["history", "web", "--since", "3h"]).await;
+    assert!(
+        history.stdout.contains("by root (uid 0): 2 results of web"),
+        "history: {}",
+        history.stdout
+    );
+    let month = ago(150).strftime("%Y-%m").to_string();
+    let report = daemon
+        .cli(&["report", "--month", &month, "--format", "json"])
+        .await;
+    let imports = &report.json()["imports"];
+    assert_eq!(imports[0]["by"]["name"], "root", "{report:?}");
+    assert_eq!(imports[0]["results"], 2, "{report:?}");
+
     let ledger = config.dir().join("data/ledger");
     assert_eq!(mode(&ledger), 0o700, "the ledger directory");
     for entry in std::fs::read_dir(&ledger).expect("ledger") {
