@@ -542,8 +542,13 @@ fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool
             .filter(|p| sla.probes.contains(&p.name))
             .flat_map(|p| {
                 p.exclusions.iter().map(move |e| {
+                    let by = e
+                        .recorded_by
+                        .as_ref()
+                        .map(|by| format!(" (entered by {by})"))
+                        .unwrap_or_default();
                     format!(
-                        "- {}: {} to {} — {}",
+                        "- {}: {} to {} — {}{by}",
                         p.name,
                         time(e.from),
                         time(e.to),

@@ -135,6 +135,9 @@ pub struct ExclusionReport {
     pub to: Timestamp,
     /// Why.
     pub reason: String,
+    /// Who entered it (`name (uid N)`); absent for records from before this was kept.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recorded_by: Option<String>,
 }
 
 /// A revoked exclusion as reports list it: what it said, and when and why it was withdrawn.
@@ -837,6 +840,7 @@ fn exclusion_report(exclusion: &Exclusion) -> ExclusionReport {
         from: exclusion.interval.start,
         to: exclusion.interval.end,
         reason: exclusion.reason.clone(),
+        recorded_by: exclusion.recorded_by.clone(),
     }
 }
 

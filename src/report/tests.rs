@@ -54,6 +54,7 @@ fn exclusion(start: &str, end: &str) -> Exclusion {
         id: format!("{start}/{end}"),
         interval: Interval::new(at(start), at(end)),
         reason: "monitor's own fault".to_owned(),
+        recorded_by: None,
     }
 }
 

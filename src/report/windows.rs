@@ -37,6 +37,9 @@ pub struct Exclusion {
     pub interval: Interval,
     /// Why, for reports.
     pub reason: String,
+    /// Who entered it (`name (uid N)`), for reports; `None` for records from before this
+    /// was kept.
+    pub recorded_by: Option<String>,
 }
 
 impl From<&ExclusionRecord> for Exclusion {
@@ -45,6 +48,7 @@ impl From<&ExclusionRecord> for Exclusion {
             id: record.id.clone(),
             interval: Interval::new(record.from, record.to),
             reason: record.reason.clone(),
+            recorded_by: record.recorded_by.as_ref().map(ToString::to_string),
         }
     }
 }

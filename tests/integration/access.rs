@@ -162,13 +162,11 @@ async fn a_socket_group_member_may_read_but_not_change_and_root_is_recorded() {
         now.checked_sub(jiff::SignedDuration::from_mins(minutes))
             .expect("a time")
     };
-    let lines: String = [150, 149]
+    // Both at the start of the exclusion, so the report of that month shows both.
+    let lines: String = [ago(120), ago(120) + jiff::SignedDuration::from_secs(10)]
         .iter()
-        .map(|m| {
-            format!(
-                "{{\"probe\":\"web\",\"at\":\"{}\",\"outcome\":\"up\",\"latency_ms\":1.5}}\n",
-                ago(*m)
-            )
+        .map(|at| {
+            format!("{{\"probe\":\"web\",\"at\":\"{at}\",\"outcome\":\"up\",\"latency_ms\":1.5}}\n")
         })
         .collect();
     std::fs::write(&input, lines).expect("write");
@@ -182,13 +180,18 @@ async fn a_socket_group_member_may_read_but_not_change_and_root_is_recorded() {
         "history: {}",
         history.stdout
     );
-    let month = ago(150).strftime("%Y-%m").to_string();
+    let month = ago(120).strftime("%Y-%m").to_string();
     let report = daemon
         .cli(&["report", "--month", &month, "--format", "json"])
         .await;
-    let imports = &report.json()["imports"];
-    assert_eq!(imports[0]["by"]["name"], "root", "{report:?}");
-    assert_eq!(imports[0]["results"], 2, "{report:?}");
+    let report = report.json();
+    assert_eq!(
+        report["probes"][0]["exclusions"][0]["recorded_by"], "root (uid 0)",
+        "{report:#}"
+    );
+    let imports = &report["imports"];
+    assert_eq!(imports[0]["by"]["name"], "root", "{report:#}");
+    assert_eq!(imports[0]["results"], 2, "{report:#}");
 
     let ledger = config.dir().join("data/ledger");
     assert_eq!(mode(&ledger), 0o700, "the ledger directory");
