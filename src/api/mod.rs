@@ -2,5 +2,7 @@
 //! read-only HTTP listener (status page, badges, JSON API, metrics). May use every module
 //! above it, `daemon` included.
 
+mod accept;
 pub mod http;
+pub mod limits;
 pub mod socket;

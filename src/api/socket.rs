@@ -18,7 +18,7 @@ use tokio::{
     net::{UnixListener, UnixStream},
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::{
     daemon::Handle,
@@ -199,31 +199,33 @@ fn identify(stream: std::os::unix::net::UnixStream) -> String {
     }
 }
 
-/// Serves queries until `shutdown`, then removes the socket file.
+/// Serves queries until `shutdown`, at most `max_connections` at once (see
+/// [`super::limits`]; the accept loop is [`super::accept`]'s), then removes the socket file.
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
     handle: Handle,
+    max_connections: usize,
     shutdown: CancellationToken,
 ) {
-    info!(socket = %path.display(), "admin socket listening");
+    info!(socket = %path.display(), max_connections, "admin socket listening");
     let handle = Arc::new(handle);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let handle = Arc::clone(&handle);
-                    tokio::spawn(async move {
-                        if let Err(e) = answer(stream, &handle).await {
-                            debug!(error = %e, "socket client went away");
-                        }
-                    });
+    super::accept::accept_until(
+        &listener,
+        "admin socket",
+        max_connections,
+        &shutdown,
+        |stream, place| {
+            let handle = Arc::clone(&handle);
+            tokio::spawn(async move {
+                let _place = place;
+                if let Err(e) = answer(stream, &handle).await {
+                    debug!(error = %e, "socket client went away");
                 }
-                Err(e) => warn!(error = %e, "cannot accept on the admin socket"),
-            },
-        }
-    }
+            });
+        },
+    )
+    .await;
     let _ = std::fs::remove_file(&path);
 }
 

@@ -10,6 +10,7 @@
 //! only the first view after start (or after a long quiet spell) waits for one.
 
 mod badge;
+mod connection;
 mod figures;
 mod metrics;
 mod page;
@@ -26,7 +27,7 @@ use axum::{
 use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
 pub use figures::{FigureCache, Figures, REFRESH_EVERY, compute};
@@ -86,10 +87,17 @@ pub async fn bind(addr: SocketAddr) -> Option<TcpListener> {
     }
 }
 
-/// Serves until `shutdown`, and keeps the figure cache fresh meanwhile.
-pub async fn serve(listener: TcpListener, state: HttpState, shutdown: CancellationToken) {
+/// Serves until `shutdown`, at most `max_connections` at once (see [`super::limits`]), and
+/// keeps the figure cache fresh meanwhile. Returns once every connection has ended, which
+/// takes at most [`connection::CLOSE_GRACE`] after `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    state: HttpState,
+    max_connections: usize,
+    shutdown: CancellationToken,
+) {
     if let Ok(addr) = listener.local_addr() {
-        info!(listen = %addr, "HTTP listening (status page, badges, API, metrics)");
+        info!(listen = %addr, max_connections, "HTTP listening (status page, badges, API, metrics)");
     }
     let refresher = {
         let cache = Arc::clone(&state.figures);
@@ -101,14 +109,20 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
         })
     };
     let app = router(state);
-    let stop = shutdown.clone();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        warn!(error = %e, "HTTP listener failed");
-    }
-    shutdown.cancel();
+    let connections = TaskTracker::new();
+    super::accept::accept_until(&listener, "HTTP", max_connections, &shutdown, |stream, place| {
+        let _ = stream.set_nodelay(true);
+        connections.spawn(connection::serve(
+            stream,
+            app.clone(),
+            shutdown.clone(),
+            place,
+        ));
+    })
+    .await;
+    drop(listener);
+    connections.close();
+    connections.wait().await;
     let _ = refresher.await;
 }
 
