@@ -71,8 +71,7 @@ pub async fn accept_until<A, F>(
                 if full.due(Instant::now()) {
                     warn!(
                         listener = name,
-                        cap,
-                        "connection cap reached: new connections wait until one closes"
+                        cap, "connection cap reached: new connections wait until one closes"
                     );
                 }
                 tokio::select! {
@@ -287,7 +286,11 @@ mod tests {
         assert_eq!(held.lock().expect("lock").len(), 3, "three held, no more");
         held.lock().expect("lock").pop();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(held.lock().expect("lock").len(), 3, "the freed place is taken");
+        assert_eq!(
+            held.lock().expect("lock").len(),
+            3,
+            "the freed place is taken"
+        );
         shutdown.cancel();
         // Three connections and one more after the place freed: no accept while full.
         assert_eq!(task.await.expect("task"), 4);

@@ -15,6 +15,7 @@ mod desktop;
 mod disk_full;
 mod http;
 mod hung_resolver;
+mod listener_abuse;
 mod report;
 mod restart;
 mod systemd;

@@ -110,15 +110,21 @@ pub async fn serve(
     };
     let app = router(state);
     let connections = TaskTracker::new();
-    super::accept::accept_until(&listener, "HTTP", max_connections, &shutdown, |stream, place| {
-        let _ = stream.set_nodelay(true);
-        connections.spawn(connection::serve(
-            stream,
-            app.clone(),
-            shutdown.clone(),
-            place,
-        ));
-    })
+    super::accept::accept_until(
+        &listener,
+        "HTTP",
+        max_connections,
+        &shutdown,
+        |stream, place| {
+            let _ = stream.set_nodelay(true);
+            connections.spawn(connection::serve(
+                stream,
+                app.clone(),
+                shutdown.clone(),
+                place,
+            ));
+        },
+    )
     .await;
     drop(listener);
     connections.close();
