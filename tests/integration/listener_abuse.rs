@@ -193,3 +193,74 @@ async fn a_check_without_a_descriptor_is_unknown_not_down() {
         );
     }
 }
+
+/// `GET /` comes from a cached rendering: gzip when asked, an ETag per encoding, and `304`
+/// for a reader who has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_is_compressed_tagged_and_revalidated() {
+    use std::io::Read as _;
+
+    let target = tcp::pong().await;
+    let port = free_port();
+    let config = TestConfig::new();
+    config.main(&format!(
+        "[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\n\
+         listen = \"127.0.0.1:{port}\"\n"
+    ));
+    config.probes("p.toml", &tcp_probes(3, target.addr, "500ms", None));
+    let daemon = Daemon::start(&config.main_path()).await;
+    let url = format!("http://127.0.0.1:{port}/");
+    let client = reqwest::Client::new();
+    let get = |headers: &[(&'static str, &str)]| {
+        let mut request = client.get(&url).timeout(Duration::from_secs(20));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+
+    let zipped = get(&[("accept-encoding", "gzip, deflate")])
+        .await
+        .expect("answers");
+    assert_eq!(zipped.status().as_u16(), 200);
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header(&zipped, "content-encoding"), "gzip");
+    assert!(header(&zipped, "content-type").starts_with("text/html"));
+    let gzip_tag = header(&zipped, "etag");
+    assert!(gzip_tag.starts_with('"'), "{gzip_tag:?}");
+    let body = zipped.bytes().await.expect("body");
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut html)
+        .expect("gzip");
+    assert!(
+        html.contains("Service status") && html.contains("p2"),
+        "{html}"
+    );
+
+    let again = get(&[("accept-encoding", "gzip"), ("if-none-match", &gzip_tag)])
+        .await
+        .expect("answers");
+    assert_eq!(again.status().as_u16(), 304);
+    assert_eq!(header(&again, "etag"), gzip_tag);
+    assert!(again.bytes().await.expect("body").is_empty());
+
+    let plain = get(&[]).await.expect("answers");
+    assert_eq!(plain.status().as_u16(), 200);
+    assert!(header(&plain, "content-encoding").is_empty());
+    assert_ne!(header(&plain, "etag"), gzip_tag, "another representation");
+    assert!(plain.text().await.expect("body").contains("Service status"));
+
+    let refused = get(&[("accept-encoding", "gzip;q=0")])
+        .await
+        .expect("answers");
+    assert!(header(&refused, "content-encoding").is_empty());
+    assert_eq!(daemon.terminate().await, 0);
+}
