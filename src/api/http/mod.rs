@@ -35,7 +35,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
 pub use figures::{FigureCache, Figures, REFRESH_EVERY, compute};
-pub use rendered::{PageCache, RenderedPage};
+pub use rendered::{PageCache, PagePace, RenderedPage};
 
 use crate::{
     config::Config,
@@ -52,12 +52,17 @@ const EXPENSIVE_AT_ONCE: usize = 2;
 /// Longest an expensive request waits for its turn; then it gets `503` and `Retry-After`.
 const EXPENSIVE_WAIT: Duration = Duration::from_secs(5);
 
+/// Full status pages sent per second at most (see [`PagePace`]): at 10,000 probes a page is
+/// ~400 KiB compressed, and a human reader needs one a minute.
+const PAGES_PER_SECOND: u32 = 20;
+
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct HttpState {
     handle: Handle,
     figures: Arc<FigureCache>,
     page: Arc<PageCache>,
+    page_pace: Arc<PagePace>,
     expensive: Arc<Semaphore>,
 }
 
@@ -69,6 +74,7 @@ impl HttpState {
             handle,
             figures: Arc::default(),
             page: Arc::default(),
+            page_pace: Arc::new(PagePace::per_second(PAGES_PER_SECOND)),
             expensive: Arc::new(Semaphore::new(EXPENSIVE_AT_ONCE)),
         }
     }
@@ -247,7 +253,7 @@ fn public_status(state: &HttpState) -> StatusReport {
 }
 
 /// `GET /`: the latest rendering (see [`rendered`]), gzip-compressed when the client takes it,
-/// `304` when the client has it already.
+/// `304` when the client has it already, paced (see [`PagePace`]) when it does not.
 async fn status_page(AxumState(state): AxumState<HttpState>, headers: HeaderMap) -> Response {
     let Some(page) = state.page.view().await else {
         return (
@@ -270,6 +276,14 @@ async fn status_page(AxumState(state): AxumState<HttpState>, headers: HeaderMap)
     ];
     if has_tag(&headers, &etag) {
         return (StatusCode::NOT_MODIFIED, cached).into_response();
+    }
+    if !state.page_pace.turn().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "2")],
+            "many readers at once; try again in a moment",
+        )
+            .into_response();
     }
     let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
     if gzip {

@@ -73,6 +73,45 @@ impl RenderedPage {
     }
 }
 
+/// Paces full page bodies to [`PagePace::per_second`]: sending the page (hundreds of KiB even
+/// compressed, at 10,000 probes) costs the daemon more than rendering it once did, so readers
+/// past that pace wait their turn, which costs nothing, or, when the wait would exceed
+/// [`PagePace::MAX_WAIT`], are told to come back (`503`). A `304` is not paced.
+#[derive(Debug)]
+pub struct PagePace {
+    interval: Duration,
+    next: std::sync::Mutex<Instant>,
+}
+
+impl PagePace {
+    /// Longest a reader waits for its turn.
+    pub const MAX_WAIT: Duration = Duration::from_secs(2);
+
+    /// At most `per_second` full pages a second.
+    pub fn per_second(per_second: u32) -> PagePace {
+        PagePace {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this reader's turn; `false` when it would wait longer than [`Self::MAX_WAIT`].
+    pub async fn turn(&self) -> bool {
+        let now = Instant::now();
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = (*next).max(now);
+            if slot.duration_since(now) > Self::MAX_WAIT {
+                return false;
+            }
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+        true
+    }
+}
+
 /// The latest rendering, renewed while someone looks.
 #[derive(Debug)]
 pub struct PageCache {
@@ -183,6 +222,22 @@ mod tests {
         assert_eq!(page.etag, again.etag);
         let other = RenderedPage::new("<p>down</p>".into(), Instant::now());
         assert_ne!(page.etag, other.etag);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn full_pages_are_paced_and_the_excess_sent_away() {
+        let pace = Arc::new(PagePace::per_second(20));
+        let started = Instant::now();
+        let mut readers = tokio::task::JoinSet::new();
+        for _ in 0..100 {
+            let pace = Arc::clone(&pace);
+            readers.spawn(async move { pace.turn().await.then(Instant::now) });
+        }
+        let served: Vec<Instant> = readers.join_all().await.into_iter().flatten().collect();
+        // 2 s of waiting at 20 a second: 41 served (one at once), the rest sent away.
+        assert_eq!(served.len(), 41);
+        let last = served.iter().max().expect("served");
+        assert_eq!(last.duration_since(started), PagePace::MAX_WAIT);
     }
 
     #[tokio::test(start_paused = true)]
