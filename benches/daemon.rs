@@ -125,13 +125,14 @@ impl CheckCounters {
     }
 }
 
-/// Fetches `/` (gzip, as a browser asks) in a loop until `stop`; returns the pages read.
+/// Fetches `/` (gzip, as a browser asks) in a loop until `stop`, as fast as answers come (a
+/// `503` too, as `wrk` would); returns the pages (200) read, their bytes, and the other answers.
 async fn page_reader(
     client: reqwest::Client,
     listen: std::net::SocketAddr,
     stop: tokio_util::sync::CancellationToken,
-) -> (u64, u64) {
-    let (mut pages, mut bytes) = (0, 0);
+) -> (u64, u64, u64) {
+    let (mut pages, mut bytes, mut other) = (0, 0, 0);
     while !stop.is_cancelled() {
         let fetched = async {
             let response = client
@@ -140,17 +141,21 @@ async fn page_reader(
                 .send()
                 .await
                 .ok()?;
-            response.bytes().await.ok()
+            let ok = response.status().is_success();
+            Some((ok, response.bytes().await.ok()?))
         };
         tokio::select! {
             () = stop.cancelled() => break,
-            body = fetched => if let Some(body) = body {
-                pages += 1;
-                bytes += body.len() as u64;
+            answer = fetched => match answer {
+                Some((true, body)) => {
+                    pages += 1;
+                    bytes += body.len() as u64;
+                }
+                _ => other += 1,
             },
         }
     }
-    (pages, bytes)
+    (pages, bytes, other)
 }
 
 fn ms(seconds: f64) -> String {
@@ -240,11 +245,13 @@ async fn main() {
         }
     }
     stop_readers.cancel();
-    let (pages, page_bytes) = reading
+    let (pages, page_bytes, turned_away) = reading
         .join_all()
         .await
         .into_iter()
-        .fold((0, 0), |(p, b), (pages, bytes)| (p + pages, b + bytes));
+        .fold((0, 0, 0), |(p, b, o), (pages, bytes, other)| {
+            (p + pages, b + bytes, o + other)
+        });
     // `/metrics` while the daemon checks every probe: what a Prometheus scrape costs.
     let mut scrapes = Vec::new();
     let mut scraped = (0usize, 0usize);
@@ -305,7 +312,7 @@ async fn main() {
         let (rate, p50, p99) = read_end.since(quiet_end, window);
         println!(
             "  {readers} page readers   {rate:.0} checks/s, schedule lag p50 {}, p99 {} ({window:.0} s; \
-             {pages} pages, {:.0}/s, {} KiB each)",
+             {pages} pages, {:.0}/s, {} KiB each; {turned_away} other answers)",
             ms(p50),
             ms(p99),
             pages as f64 / window,
