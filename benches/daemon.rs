@@ -3,6 +3,10 @@
 //!
 //! Also scrapes `/metrics` 21 times at the end of the run and reports how long it took.
 //!
+//! After 20 s of warm-up, the rest of the run is two equal windows: checks/s and schedule lag
+//! (from `/metrics`) without readers, then with `UPLEDGER_BENCH_PAGE_READERS` (default 200)
+//! concurrent readers fetching the status page `/` (gzip) in a loop, as `wrk -c200` would.
+//!
 //! `cargo bench --bench daemon` (defaults: 10,000 probes, 60 s). Override with
 //! `UPLEDGER_BENCH_PROBES` and `UPLEDGER_BENCH_SECONDS`. Only loopback is contacted.
 
@@ -72,10 +76,101 @@ fn sample(pid: u32) -> Option<(u64, u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?, ticks))
 }
 
+/// Checks counted and the schedule-lag histogram (cumulative counts per bound in seconds), as
+/// `/metrics` shows them.
+#[derive(Debug, Default, Clone)]
+struct CheckCounters {
+    lag_buckets: Vec<(f64, u64)>,
+    lag_count: u64,
+}
+
+impl CheckCounters {
+    async fn scrape(client: &reqwest::Client, listen: std::net::SocketAddr) -> CheckCounters {
+        let body = client
+            .get(format!("http://{listen}/metrics?refresh=false"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        let mut counters = CheckCounters::default();
+        for line in body.lines() {
+            if let Some(rest) = line.strip_prefix("upledger_schedule_lag_seconds_bucket{le=\"") {
+                let Some((bound, count)) = rest.split_once("\"} ") else {
+                    continue;
+                };
+                let bound = bound.parse().unwrap_or(f64::INFINITY);
+                counters
+                    .lag_buckets
+                    .push((bound, count.trim().parse().unwrap_or(0)));
+            } else if let Some(count) = line.strip_prefix("upledger_schedule_lag_seconds_count ") {
+                counters.lag_count = count.trim().parse().unwrap_or(0);
+            }
+        }
+        counters
+    }
+
+    /// Checks per second and the lag quantiles' upper bounds (p50, p99) between two scrapes.
+    fn since(&self, earlier: &CheckCounters, seconds: f64) -> (f64, f64, f64) {
+        let total = self.lag_count.saturating_sub(earlier.lag_count);
+        let quantile = |q: f64| {
+            self.lag_buckets
+                .iter()
+                .zip(&earlier.lag_buckets)
+                .find(|((_, now), (_, then))| (now - then) as f64 >= q * total as f64)
+                .map_or(f64::INFINITY, |((bound, _), _)| *bound)
+        };
+        (total as f64 / seconds, quantile(0.5), quantile(0.99))
+    }
+}
+
+/// Fetches `/` (gzip, as a browser asks) in a loop until `stop`, as fast as answers come (a
+/// `503` too, as `wrk` would); returns the pages (200) read, their bytes, and the other answers.
+async fn page_reader(
+    client: reqwest::Client,
+    listen: std::net::SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+) -> (u64, u64, u64) {
+    let (mut pages, mut bytes, mut other) = (0, 0, 0);
+    while !stop.is_cancelled() {
+        let fetched = async {
+            let response = client
+                .get(format!("http://{listen}/"))
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .ok()?;
+            let ok = response.status().is_success();
+            Some((ok, response.bytes().await.ok()?))
+        };
+        tokio::select! {
+            () = stop.cancelled() => break,
+            answer = fetched => match answer {
+                Some((true, body)) => {
+                    pages += 1;
+                    bytes += body.len() as u64;
+                }
+                _ => other += 1,
+            },
+        }
+    }
+    (pages, bytes, other)
+}
+
+fn ms(seconds: f64) -> String {
+    if seconds.is_finite() {
+        format!("≤ {:.1} ms", seconds * 1e3)
+    } else {
+        "> the largest bucket".into()
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let probes = env_or("UPLEDGER_BENCH_PROBES", 10_000);
     let seconds = env_or("UPLEDGER_BENCH_SECONDS", 60);
+    let readers = env_or("UPLEDGER_BENCH_PAGE_READERS", 200);
     let mut tcp = Vec::new();
     for _ in 0..8 {
         tcp.push(tcp_target().await);
@@ -125,6 +220,11 @@ async fn main() {
     let ticks_per_second = 100.0; // USER_HZ on Linux
     let mut steady = Vec::new();
     let mut last = (0, 0, 0);
+    let client = reqwest::Client::new();
+    let window = seconds.saturating_sub(20) as f64 / 2.0;
+    let mut marks: Vec<CheckCounters> = Vec::new();
+    let stop_readers = tokio_util::sync::CancellationToken::new();
+    let mut reading = tokio::task::JoinSet::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if let Some(s) = sample(pid) {
@@ -133,9 +233,26 @@ async fn main() {
             }
             last = s;
         }
+        let at = started.elapsed().as_secs_f64();
+        // Marks: start of the quiet window, its end (= readers start), end of the read window.
+        if marks.len() < 3 && at >= 20.0 + window * marks.len() as f64 {
+            marks.push(CheckCounters::scrape(&client, listen).await);
+            if marks.len() == 2 {
+                for _ in 0..readers {
+                    reading.spawn(page_reader(client.clone(), listen, stop_readers.clone()));
+                }
+            }
+        }
     }
+    stop_readers.cancel();
+    let (pages, page_bytes, turned_away) = reading
+        .join_all()
+        .await
+        .into_iter()
+        .fold((0, 0, 0), |(p, b, o), (pages, bytes, other)| {
+            (p + pages, b + bytes, o + other)
+        });
     // `/metrics` while the daemon checks every probe: what a Prometheus scrape costs.
-    let client = reqwest::Client::new();
     let mut scrapes = Vec::new();
     let mut scraped = (0usize, 0usize);
     for _ in 0..21 {
@@ -185,6 +302,23 @@ async fn main() {
         "  CPU                 {cpu_s:.1} s ({:.0} µs per check)",
         cpu_s * 1e6 / results.max(1) as f64
     );
+    if let [quiet_start, quiet_end, read_end] = &marks[..] {
+        let (rate, p50, p99) = quiet_end.since(quiet_start, window);
+        println!(
+            "  no page readers     {rate:.0} checks/s, schedule lag p50 {}, p99 {} ({window:.0} s)",
+            ms(p50),
+            ms(p99)
+        );
+        let (rate, p50, p99) = read_end.since(quiet_end, window);
+        println!(
+            "  {readers} page readers   {rate:.0} checks/s, schedule lag p50 {}, p99 {} ({window:.0} s; \
+             {pages} pages, {:.0}/s, {} KiB each; {turned_away} other answers)",
+            ms(p50),
+            ms(p99),
+            pages as f64 / window,
+            page_bytes / pages.max(1) / 1024
+        );
+    }
     println!(
         "  GET /metrics        median {:.1} ms, max {:.1} ms over 21 scrapes ({} KiB, {} month series)",
         scrapes[10].as_secs_f64() * 1e3,

@@ -2,6 +2,8 @@
 //! read-only HTTP listener (status page, badges, JSON API, metrics). May use every module
 //! above it, `daemon` included.
 
+mod accept;
 pub mod access;
 pub mod http;
+pub mod limits;
 pub mod socket;

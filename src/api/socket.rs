@@ -220,40 +220,61 @@ fn identify(stream: std::os::unix::net::UnixStream) -> String {
     }
 }
 
-/// Serves queries until `shutdown`, then removes the socket file.
+/// Serves queries until `shutdown`, at most `max_connections` at once (see
+/// [`super::limits`]; the accept loop is [`super::accept`]'s), then removes the socket file.
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
     handle: Handle,
+    max_connections: usize,
     shutdown: CancellationToken,
 ) {
-    info!(socket = %path.display(), "admin socket listening");
+    info!(socket = %path.display(), max_connections, "admin socket listening");
     let handle = Arc::new(handle);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let handle = Arc::clone(&handle);
-                    tokio::spawn(async move {
-                        if let Err(e) = answer(stream, &handle).await {
-                            debug!(error = %e, "socket client went away");
-                        }
-                    });
+    super::accept::accept_until(
+        &listener,
+        "admin socket",
+        max_connections,
+        &shutdown,
+        |stream, place| {
+            let handle = Arc::clone(&handle);
+            tokio::spawn(async move {
+                let _place = place;
+                if let Err(e) = answer(stream, &handle).await {
+                    debug!(error = %e, "socket client went away");
                 }
-                Err(e) => warn!(error = %e, "cannot accept on the admin socket"),
-            },
-        }
-    }
+            });
+        },
+    )
+    .await;
     let _ = std::fs::remove_file(&path);
 }
+
+/// Longest a client may take to send its request line.
+const REQUEST_LINE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest request line read (requests are a few hundred bytes; an import's data follows it).
+const MAX_REQUEST_LINE: u64 = 64 * 1024;
 
 async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
     let peer = Peer::of(&stream)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
-    reader.read_line(&mut line).await?;
+    // A client that connects and says nothing must not hold one of the few connection slots
+    // (see `accept`): the request line comes within REQUEST_LINE_PATIENCE, bounded in size.
+    match tokio::time::timeout(
+        REQUEST_LINE_PATIENCE,
+        (&mut reader).take(MAX_REQUEST_LINE).read_line(&mut line),
+    )
+    .await
+    {
+        Ok(read) => {
+            read?;
+        }
+        Err(_) => {
+            return reply(&mut write, &Err("no request line within 10 s".to_owned())).await;
+        }
+    }
     let request: Request = match serde_json::from_str(&line) {
         Ok(request) => request,
         Err(e) => return reply(&mut write, &Err(format!("bad request: {e}"))).await,

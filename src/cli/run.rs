@@ -4,14 +4,16 @@ use std::path::Path;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 use super::{Exit, report_config_error};
 use crate::{
-    api,
+    api::{self, limits::ListenerCaps},
     daemon::{API_STOP_PATIENCE, Daemon, DaemonError},
 };
 
 pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
+    let caps = raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,6 +37,7 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
             listener,
             socket_path,
             daemon.handle(),
+            caps.socket,
             shutdown.child_token(),
         ));
         let web = api::http::bind(daemon.config().daemon.listen)
@@ -43,6 +46,7 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
                 tokio::spawn(api::http::serve(
                     listener,
                     api::http::HttpState::new(daemon.handle()),
+                    caps.http,
                     shutdown.child_token(),
                 ))
             });
@@ -69,4 +73,22 @@ pub(super) fn run(config_path: &Path) -> anyhow::Result<Exit> {
     // runtime would wait for it, delaying SIGTERM. Leave it to the process exit.
     runtime.shutdown_background();
     outcome
+}
+
+/// Raises the soft open-file limit to the hard one before anything opens a file, logs both,
+/// and gives the listeners their share of it (see [`api::limits`]).
+fn raise_open_file_limit() -> ListenerCaps {
+    match api::limits::raise_open_file_limit() {
+        Ok(limit) => {
+            let hard = limit
+                .hard
+                .map_or_else(|| "unlimited".to_owned(), |hard| hard.to_string());
+            info!(soft = limit.soft, hard = %hard, started_with = limit.started_with, "open-file limit");
+            ListenerCaps::for_open_files(limit.soft)
+        }
+        Err(e) => {
+            warn!(error = %e, "keeping the open-file limit the daemon was started with");
+            ListenerCaps::current()
+        }
+    }
 }

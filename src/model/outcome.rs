@@ -15,8 +15,8 @@ pub enum Outcome {
     /// The check failed; the result carries an [`ErrorClass`].
     Down,
     /// No evidence either way: the check failed while the monitor's own connectivity (the
-    /// sentinel probe) was down, so the failure is not the target's (SPEC §3). Never produced
-    /// by a probe itself.
+    /// sentinel probe) was down, or for a cause of the monitor's own (no file descriptor
+    /// left), so the failure is not the target's (SPEC §3).
     Unknown,
 }
 

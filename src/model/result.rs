@@ -29,7 +29,8 @@ pub struct CheckResult {
     pub latency: Duration,
     /// Up, degraded or down.
     pub outcome: Outcome,
-    /// Why the check failed; `None` unless `outcome` is [`Outcome::Down`].
+    /// Why the check failed; `None` when it did not (`up`, `degraded`, and `unknown` recorded
+    /// for a sentinel's outage keeps the class of the failure it replaced).
     pub error_class: Option<ErrorClass>,
     /// A short human explanation ("HTTP 503", "connection refused"); empty when up.
     pub detail: String,
@@ -67,6 +68,21 @@ impl CheckResult {
             error_class: Some(class),
             detail: detail.into(),
             cert: None,
+        }
+    }
+
+    /// A check that failed for a reason of this host's (no file descriptor left), which says
+    /// nothing about the target: `unknown`, with the class and detail of what happened.
+    pub fn local_failure(
+        probe: ProbeName,
+        at: Timestamp,
+        latency: Duration,
+        class: ErrorClass,
+        detail: impl Into<String>,
+    ) -> Self {
+        CheckResult {
+            outcome: Outcome::Unknown,
+            ..CheckResult::failure(probe, at, latency, class, detail)
         }
     }
 

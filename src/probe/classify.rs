@@ -58,6 +58,25 @@ pub fn classify(error: &(dyn Error + 'static)) -> ErrorClass {
     ErrorClass::Io
 }
 
+/// Whether `error` says this host ran out of something a check needs (file descriptors:
+/// `EMFILE`, `ENFILE`) rather than anything about the target: such a check proves nothing
+/// and is recorded `unknown` with its local cause, never `down`.
+pub fn is_local_exhaustion(error: &(dyn Error + 'static)) -> bool {
+    chain(error).any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            .is_some_and(|code| code == libc::EMFILE || code == libc::ENFILE)
+            || names_local_exhaustion(&cause.to_string())
+    })
+}
+
+/// Whether an error's text names a local exhaustion, for causes that reach us only as text
+/// (resolver errors flatten their I/O errors into messages).
+pub fn names_local_exhaustion(text: &str) -> bool {
+    text.contains("Too many open files")
+}
+
 /// Classifies a bare I/O error kind; `None` when the kind says nothing specific.
 pub fn classify_io_kind(kind: io::ErrorKind) -> Option<ErrorClass> {
     use io::ErrorKind as K;
@@ -142,6 +161,18 @@ mod tests {
         assert_eq!(classify(&err), ErrorClass::Tls);
         let err = Outer(io::Error::from(io::ErrorKind::UnexpectedEof));
         assert_eq!(classify(&err), ErrorClass::Io);
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_local() {
+        for code in [libc::EMFILE, libc::ENFILE] {
+            let err = Outer(io::Error::from_raw_os_error(code));
+            assert!(is_local_exhaustion(&err), "{code}");
+        }
+        let flattened = io::Error::other("io error: Too many open files (os error 24)");
+        assert!(is_local_exhaustion(&flattened));
+        let refused = Outer(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(!is_local_exhaustion(&refused));
     }
 
     #[test]

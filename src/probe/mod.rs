@@ -82,14 +82,19 @@ pub(crate) struct Failure {
     pub class: ErrorClass,
     /// Short, single-line detail for humans.
     pub detail: String,
+    /// The cause was this host's, not the target's (no file descriptor left, see
+    /// [`classify::is_local_exhaustion`]): the check is `unknown`, not `down`.
+    pub local: bool,
 }
 
 impl Failure {
     /// A failure of `class`.
     pub fn new(class: ErrorClass, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
         Failure {
             class,
-            detail: detail.into(),
+            local: classify::names_local_exhaustion(&detail),
+            detail,
         }
     }
 
@@ -98,6 +103,7 @@ impl Failure {
         Failure {
             class: classify::classify(error),
             detail: classify::describe(error),
+            local: classify::is_local_exhaustion(error),
         }
     }
 }
@@ -135,6 +141,9 @@ impl Toolkit {
         Ok(config)
     }
 }
+
+/// How the detail of a check that failed for a local reason begins.
+pub const LOCAL_CAUSE: &str = "local cause, not the target: ";
 
 /// Longest a probe's own `dns_server` may take to resolve the target's name.
 const MAX_DNS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -231,6 +240,13 @@ impl Checker {
 
     fn result(&self, at: Timestamp, latency: Duration, observation: Observation) -> CheckResult {
         let mut result = match observation.failure {
+            Some(failure) if failure.local => CheckResult::local_failure(
+                self.name.clone(),
+                at,
+                latency,
+                failure.class,
+                format!("{LOCAL_CAUSE}{}", failure.detail),
+            ),
             Some(failure) => CheckResult::failure(
                 self.name.clone(),
                 at,

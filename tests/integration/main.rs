@@ -19,6 +19,7 @@ mod disk_full;
 mod http;
 mod hung_resolver;
 mod import;
+mod listener_abuse;
 mod report;
 mod restart;
 mod stop;

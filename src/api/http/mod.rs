@@ -10,26 +10,32 @@
 //! only the first view after start (or after a long quiet spell) waits for one.
 
 mod badge;
+mod connection;
 mod figures;
 mod metrics;
 mod page;
+mod rendered;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
     extract::{Path, Query, State as AxumState},
-    http::{StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use jiff::Timestamp;
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::{
+    net::TcpListener,
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{info, warn};
 
 pub use figures::{FigureCache, Figures, REFRESH_EVERY, compute};
+pub use rendered::{PageCache, PagePace, RenderedPage};
 
 use crate::{
     config::Config,
@@ -39,19 +45,51 @@ use crate::{
     report::Month,
 };
 
+/// How many expensive requests (a metrics scrape, the status JSON, a query of the ledger)
+/// run at once; more wait (up to [`EXPENSIVE_WAIT`]) so that readers cannot take the cores
+/// from the checks.
+const EXPENSIVE_AT_ONCE: usize = 2;
+/// Longest an expensive request waits for its turn; then it gets `503` and `Retry-After`.
+const EXPENSIVE_WAIT: Duration = Duration::from_secs(5);
+
+/// Full status pages sent per second at most (see [`PagePace`]): at 10,000 probes a page is
+/// ~400 KiB compressed, and a human reader needs one a minute.
+const PAGES_PER_SECOND: u32 = 20;
+
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct HttpState {
     handle: Handle,
     figures: Arc<FigureCache>,
+    page: Arc<PageCache>,
+    page_pace: Arc<PagePace>,
+    expensive: Arc<Semaphore>,
 }
 
 impl HttpState {
-    /// State over a running daemon, with an empty figure cache (see [`FigureCache`]).
+    /// State over a running daemon, with an empty figure cache (see [`FigureCache`]) and no
+    /// page rendered yet (see [`PageCache`]).
     pub fn new(handle: Handle) -> HttpState {
         HttpState {
             handle,
             figures: Arc::default(),
+            page: Arc::default(),
+            page_pace: Arc::new(PagePace::per_second(PAGES_PER_SECOND)),
+            expensive: Arc::new(Semaphore::new(EXPENSIVE_AT_ONCE)),
+        }
+    }
+
+    /// A turn for an expensive request, or the `503` to answer when none comes in time.
+    async fn expensive_turn(&self) -> Result<OwnedSemaphorePermit, Response> {
+        let turn = Arc::clone(&self.expensive).acquire_owned();
+        match tokio::time::timeout(EXPENSIVE_WAIT, turn).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                Json(serde_json::json!({ "error": "busy; try again" })),
+            )
+                .into_response()),
         }
     }
 
@@ -86,10 +124,17 @@ pub async fn bind(addr: SocketAddr) -> Option<TcpListener> {
     }
 }
 
-/// Serves until `shutdown`, and keeps the figure cache fresh meanwhile.
-pub async fn serve(listener: TcpListener, state: HttpState, shutdown: CancellationToken) {
+/// Serves until `shutdown`, at most `max_connections` at once (see [`super::limits`]), and
+/// keeps the figure cache fresh meanwhile. Returns once every connection has ended, which
+/// takes at most [`connection::CLOSE_GRACE`] after `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    state: HttpState,
+    max_connections: usize,
+    shutdown: CancellationToken,
+) {
     if let Ok(addr) = listener.local_addr() {
-        info!(listen = %addr, "HTTP listening (status page, badges, API, metrics)");
+        info!(listen = %addr, max_connections, "HTTP listening (status page, badges, API, metrics)");
     }
     let refresher = {
         let cache = Arc::clone(&state.figures);
@@ -100,16 +145,44 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
             cache.refresh_forever(compute, cancel).await;
         })
     };
+    let renderer = {
+        let state = state.clone();
+        let cancel = shutdown.child_token();
+        tokio::spawn(async move {
+            let prepare = || async {
+                let figures = state.figures().await;
+                let state = state.clone();
+                move || {
+                    let status = public_status(&state);
+                    page::render(&state.config(), &status, &figures)
+                }
+            };
+            state.page.render_forever(prepare, cancel).await;
+        })
+    };
     let app = router(state);
-    let stop = shutdown.clone();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        warn!(error = %e, "HTTP listener failed");
-    }
-    shutdown.cancel();
+    let connections = TaskTracker::new();
+    super::accept::accept_until(
+        &listener,
+        "HTTP",
+        max_connections,
+        &shutdown,
+        |stream, place| {
+            let _ = stream.set_nodelay(true);
+            connections.spawn(connection::serve(
+                stream,
+                app.clone(),
+                shutdown.clone(),
+                place,
+            ));
+        },
+    )
+    .await;
+    drop(listener);
+    connections.close();
+    connections.wait().await;
     let _ = refresher.await;
+    let _ = renderer.await;
 }
 
 /// The routes of SPEC §5.
@@ -179,17 +252,84 @@ fn public_status(state: &HttpState) -> StatusReport {
     }
 }
 
-async fn status_page(AxumState(state): AxumState<HttpState>) -> Html<String> {
-    let status = public_status(&state);
-    Html(page::render(
-        &state.config(),
-        &status,
-        &*state.figures().await,
-    ))
+/// `GET /`: the latest rendering (see [`rendered`]), gzip-compressed when the client takes it,
+/// `304` when the client has it already, paced (see [`PagePace`]) when it does not.
+async fn status_page(AxumState(state): AxumState<HttpState>, headers: HeaderMap) -> Response {
+    let Some(page) = state.page.view().await else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "the status page is being rendered; try again in a moment",
+        )
+            .into_response();
+    };
+    let gzip = accepts_gzip(&headers);
+    let etag = if gzip {
+        page.gzip_etag()
+    } else {
+        page.etag.clone()
+    };
+    let cached = [
+        (header::CACHE_CONTROL, "no-cache".to_owned()),
+        (header::VARY, "accept-encoding".to_owned()),
+        (header::ETAG, etag.clone()),
+    ];
+    if has_tag(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, cached).into_response();
+    }
+    if !state.page_pace.turn().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "2")],
+            "many readers at once; try again in a moment",
+        )
+            .into_response();
+    }
+    let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
+    if gzip {
+        let encoding = [(header::CONTENT_ENCODING, "gzip")];
+        (html, encoding, cached, page.gzip.clone()).into_response()
+    } else {
+        (html, cached, page.html.clone()).into_response()
+    }
 }
 
-async fn status_json(AxumState(state): AxumState<HttpState>) -> Json<StatusReport> {
-    Json(public_status(&state))
+/// Whether `Accept-Encoding` takes gzip (not refused with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`).
+fn has_tag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*")
+}
+
+async fn status_json(AxumState(state): AxumState<HttpState>) -> Response {
+    let _turn = match state.expensive_turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return busy,
+    };
+    Json(public_status(&state)).into_response()
 }
 
 async fn healthz(AxumState(state): AxumState<HttpState>) -> Response {
@@ -285,6 +425,10 @@ async fn metrics_text(
     AxumState(state): AxumState<HttpState>,
     Query(param): Query<MetricsParam>,
 ) -> Response {
+    let _turn = match state.expensive_turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return busy,
+    };
     let config = state.config();
     let figures = if param.refresh == Some(false) {
         state.cached_figures()
@@ -339,7 +483,7 @@ async fn report_json(
     {
         Some(document) => (**document).clone(),
         None => {
-            let computed = on_ledger(&state.handle, move |config, ledger| {
+            let computed = on_ledger(&state, move |config, ledger| {
                 let everything = monthly::Selection::default();
                 monthly::month_document(config, ledger, month, Timestamp::now(), &everything)
             });
@@ -372,7 +516,7 @@ async fn incidents_json(
         incidents.reverse();
         return Json(incidents).into_response();
     }
-    let found = on_ledger(&state.handle, move |config, ledger| {
+    let found = on_ledger(&state, move |config, ledger| {
         monthly::incidents(config, ledger, month, Timestamp::now())
     });
     match found.await {
@@ -382,12 +526,14 @@ async fn incidents_json(
 }
 
 /// Runs `query` on the blocking pool over the live configuration and the ledger, seeing
-/// flushed results only; its error is the client's (400), a failed task the server's (500).
+/// flushed results only, when it is its turn (see [`HttpState::expensive_turn`]); its error is
+/// the client's (400), a failed task the server's (500).
 async fn on_ledger<T: Send + 'static>(
-    handle: &Handle,
+    state: &HttpState,
     query: impl FnOnce(&Config, &Ledger) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, Response> {
-    let handle = handle.clone();
+    let _turn = state.expensive_turn().await?;
+    let handle = state.handle.clone();
     let done = tokio::task::spawn_blocking(move || {
         let config = Arc::clone(&handle.config.borrow());
         let _flushed_only = handle.shared.gate.read().unwrap_or_else(|p| p.into_inner());
@@ -424,7 +570,7 @@ async fn history_json(
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
     let show_details = config.daemon.show_details;
-    let found = on_ledger(&state.handle, move |config, ledger| {
+    let found = on_ledger(&state, move |config, ledger| {
         query::history(config, ledger, &name, since)
     });
     match found.await {

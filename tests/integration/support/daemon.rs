@@ -24,18 +24,44 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra environment variables.
     pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
-        Self::start_with(config, env, &[]).await
+        Self::spawn(config, env, &[], None).await
     }
 
     /// Like [`Daemon::start`], with extra environment variables and without `removed` ones.
     pub async fn start_with(config: &Path, env: &[(&str, &str)], removed: &[&str]) -> Daemon {
+        Self::spawn(config, env, removed, None).await
+    }
+
+    /// Like [`Daemon::start`], under an open-file limit of `open_files`, soft and hard alike
+    /// (so the daemon cannot raise it), set by the shell that then becomes the daemon.
+    pub async fn start_with_open_files(config: &Path, open_files: u64) -> Daemon {
+        Self::spawn(config, &[], &[], Some(open_files)).await
+    }
+
+    async fn spawn(
+        config: &Path,
+        env: &[(&str, &str)],
+        removed: &[&str],
+        open_files: Option<u64>,
+    ) -> Daemon {
         let dir = config.parent().expect("config dir");
         let n = (0..)
             .find(|n| !dir.join(format!("daemon-{n}.log")).exists())
             .expect("a free log name");
         let log = dir.join(format!("daemon-{n}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_upledger"));
+        let binary = env!("CARGO_BIN_EXE_upledger");
+        let mut command = match open_files {
+            Some(limit) => {
+                let mut shell = tokio::process::Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(binary);
+                shell
+            }
+            None => tokio::process::Command::new(binary),
+        };
         command
             .arg("--config")
             .arg(config)

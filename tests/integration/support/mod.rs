@@ -44,6 +44,7 @@ pub struct Cmd {
     env: Vec<(String, String)>,
     removed: Vec<String>,
     timeout: Duration,
+    open_files: Option<u64>,
 }
 
 /// Starts building a run of `upledger`.
@@ -54,6 +55,7 @@ pub fn upledger() -> Cmd {
         env: Vec::new(),
         removed: Vec::new(),
         timeout: Duration::from_secs(60),
+        open_files: None,
     }
 }
 
@@ -84,8 +86,26 @@ impl Cmd {
         self
     }
 
+    /// Runs under an open-file limit of `limit` (soft and hard), set by a shell that then
+    /// becomes `upledger`.
+    pub fn limit_open_files(mut self, limit: u64) -> Self {
+        self.open_files = Some(limit);
+        self
+    }
+
     fn command(&self) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_upledger"));
+        let binary = env!("CARGO_BIN_EXE_upledger");
+        let mut command = match self.open_files {
+            Some(limit) => {
+                let mut shell = tokio::process::Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(binary);
+                shell
+            }
+            None => tokio::process::Command::new(binary),
+        };
         command
             .args(&self.args)
             .env_remove("UPLEDGER_CONFIG")
