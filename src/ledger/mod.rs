@@ -46,8 +46,10 @@
 //! writer, queries, the alert outbox — sees the new opening.
 
 mod blocks;
+mod checksum;
 mod clock;
 mod corrections;
+mod damage;
 mod digest;
 mod encoding;
 mod error;
@@ -55,6 +57,7 @@ mod journal;
 mod outbox;
 mod record;
 mod rollup;
+mod seal;
 #[cfg(test)]
 mod tests;
 
@@ -71,6 +74,7 @@ use rustc_hash::FxHashMap;
 
 pub use clock::ClockStep;
 pub use corrections::{ExclusionEntry, ExclusionRecord, RevocationRecord};
+pub use damage::Damage;
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
 pub use journal::CHECKPOINT_RECORDS;
@@ -208,6 +212,8 @@ pub struct Ledger {
     /// The writer's open blocks, by probe id: written under the writer's lock, read by
     /// readers too (see `blocks.rs`). Lock order: `writer`, then this.
     open: RwLock<FxHashMap<u32, OpenBlock>>,
+    /// Damage on record (see `damage.rs`), kept in the seal file.
+    damage: Mutex<Vec<damage::Damage>>,
 }
 
 /// One opening of the sled database and its trees.
@@ -280,6 +286,8 @@ struct Writer {
     /// An append failed, and its caller may retry it: part of it may be stored, so the next
     /// append skips results already stored (see `blocks.rs`).
     unsure: bool,
+    /// What the seal file says (see `seal.rs`).
+    seal: seal::SealState,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -335,6 +343,7 @@ impl Ledger {
             checkpoint_every: options.checkpoint_every,
             writer: Mutex::new(Writer::default()),
             open: RwLock::default(),
+            damage: Mutex::default(),
         };
         {
             let mut writer = ledger.lock_writer();
@@ -356,7 +365,9 @@ impl Ledger {
         self.open_blocks_mut().clear();
         // Open blocks of the previous run (or opening) are sealed, with whatever its journal
         // held beyond them: this one starts new ones.
-        self.replay_journal(writer)
+        self.replay_journal(writer)?;
+        // Only now is everything the ledger holds in its blocks, to compare with the seal.
+        self.load_seal(writer)
     }
 
     fn check_format(&self) -> Result<(), LedgerError> {
