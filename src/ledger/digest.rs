@@ -331,7 +331,35 @@ fn decode_chunk(day_ms: i64, body: &[u8], with_latency: bool) -> Result<(i64, Ho
     ))
 }
 
+/// The stored bytes of an hour digested from `records` (all of the hour, in time order): what
+/// `fsck` compares a stored hour with.
+pub(super) fn chunk_of(hour_ms: i64, records: &[ResultRecord]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(hour) = timestamp_from_ms(hour_ms) {
+        encode_chunk(hour_ms, &HourDigest::of(hour, records), &mut out);
+    }
+    out
+}
+
 impl Ledger {
+    /// The stored digests of `probe`'s hours in `[from, to)`, each encoded again by hour
+    /// start (ms): what `fsck` compares with digests made from the results.
+    pub(super) fn checked_digests(
+        &self,
+        probe: &ProbeName,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<i64, Vec<u8>>, LedgerError> {
+        let mut found = BTreeMap::new();
+        for digest in self.digests(probe, from, to)? {
+            let hour_ms = digest.hour.as_millisecond();
+            let mut out = Vec::new();
+            encode_chunk(hour_ms, &digest, &mut out);
+            found.insert(hour_ms, out);
+        }
+        Ok(found)
+    }
+
     /// The instant before which `probe`'s hours are digested, if any are.
     pub fn digest_coverage(&self, probe: &ProbeName) -> Result<Option<Timestamp>, LedgerError> {
         let Some(id) = self.probe_id(probe)? else {
@@ -586,7 +614,7 @@ impl Ledger {
         Ok(())
     }
 
-    fn coverage_ms(&self, id: u32) -> Result<Option<i64>, LedgerError> {
+    pub(super) fn coverage_ms(&self, id: u32) -> Result<Option<i64>, LedgerError> {
         let Some(value) = self
             .store()?
             .digests

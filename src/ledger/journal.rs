@@ -308,8 +308,16 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         for item in self.store()?.journal.iter() {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
-            decode_entry(&key, &value, each)
-                .map_err(|reason| self.corrupt(format!("journal entry {}", hex(&key)), reason))?;
+            if let Err(reason) = decode_entry(&key, &value, each) {
+                // Skipped, not fatal: the ledger still opens, and the seal check names the
+                // probes and times whose results this entry alone held.
+                self.note_damage(super::Damage {
+                    probe: None,
+                    from: None,
+                    to: None,
+                    what: format!("journal entry {} is unreadable: {reason}", hex(&key)),
+                });
+            }
         }
         Ok(())
     }
