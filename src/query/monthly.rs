@@ -247,6 +247,23 @@ pub struct MonthDocument {
     /// counts as unknown in every figure above.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub clock_steps: Vec<ClockStepReport>,
+    /// Damaged ranges of the ledger touching the month (results it lost, see `upledger
+    /// fsck`): that time counts as unknown for the probe named.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub damage: Vec<DamageReport>,
+}
+
+/// A damaged range of the ledger as reports list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DamageReport {
+    /// The probe whose results are lost.
+    pub probe: String,
+    /// First instant counted unknown.
+    pub from: Timestamp,
+    /// End of the range (exclusive).
+    pub to: Timestamp,
+    /// What happened.
+    pub what: String,
 }
 
 /// A step of the wall clock as reports list it.
@@ -436,6 +453,23 @@ pub(super) fn load_evidence(
     Ok(evidence)
 }
 
+/// The damaged ranges of a probe that touch `period`.
+fn damage_reports(ledger: &Ledger, period: Interval) -> Vec<DamageReport> {
+    ledger
+        .damage()
+        .into_iter()
+        .filter_map(|d| {
+            let (probe, from, to) = (d.probe?, d.from?, d.to?);
+            (from < period.end && to > period.start).then(|| DamageReport {
+                probe: probe.as_str().to_owned(),
+                from,
+                to,
+                what: d.what,
+            })
+        })
+        .collect()
+}
+
 /// The recorded clock steps whose ambiguous span touches `period`.
 fn clock_steps(ledger: &Ledger, period: Interval) -> Result<Vec<ClockStep>, QueryError> {
     Ok(ledger.clock_steps_touching(period.start, period.end)?)
@@ -468,8 +502,14 @@ fn load_probe<'a>(
         SampleRules::for_probe(spec),
         until,
     );
-    if !ambiguous.is_empty() {
-        timeline = timeline.unknown_over(ambiguous.iter().copied());
+    // Damaged ranges (results the ledger lost) are unknown like clock steps: no evidence.
+    let damaged = ledger
+        .damaged_spans(&spec.name, period.start, period.end)
+        .into_iter()
+        .map(|(start, end)| Interval::new(start, end));
+    let unknown: Vec<Interval> = ambiguous.iter().copied().chain(damaged).collect();
+    if !unknown.is_empty() {
+        timeline = timeline.unknown_over(unknown);
     }
     let windows = maintenance_windows(
         &config.maintenance,
@@ -618,6 +658,7 @@ pub fn month_document(
         probes: probe_months,
         slas: sla_months,
         clock_steps: steps.iter().map(ClockStepReport::from).collect(),
+        damage: damage_reports(ledger, period),
     })
 }
 
