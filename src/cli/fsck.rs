@@ -66,7 +66,21 @@ pub(super) fn fsck(config_path: &Path, args: &FsckArgs) -> anyhow::Result<Exit> 
         return Ok(Exit::Usage);
     };
     let path = &config.daemon.ledger;
-    let ledger = match Ledger::open(path) {
+    // sled 0.34 may panic on a damaged log instead of returning an error: for fsck that is
+    // damage to name, not a crash.
+    let opened = std::panic::catch_unwind(|| Ledger::open(path)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "a panic".to_owned());
+        Err(LedgerError::Corrupt {
+            path: path.clone(),
+            context: "sled log".to_owned(),
+            reason: format!("sled failed reading it: {message}"),
+        })
+    });
+    let ledger = match opened {
         Ok(ledger) => ledger,
         Err(e @ LedgerError::Locked { .. }) => {
             eprintln!("error: {e}");

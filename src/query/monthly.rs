@@ -502,14 +502,19 @@ fn load_probe<'a>(
         SampleRules::for_probe(spec),
         until,
     );
-    // Damaged ranges (results the ledger lost) are unknown like clock steps: no evidence.
-    let damaged = ledger
+    if !ambiguous.is_empty() {
+        timeline = timeline.unknown_over(ambiguous.iter().copied());
+    }
+    // Damaged ranges (results the ledger lost) are unknown like clock steps, and monitored
+    // even where no result is left to say so: the probe was checked then.
+    let measured = Interval::new(period.start, until.max(period.start));
+    let damaged: Vec<Interval> = ledger
         .damaged_spans(&spec.name, period.start, period.end)
         .into_iter()
-        .map(|(start, end)| Interval::new(start, end));
-    let unknown: Vec<Interval> = ambiguous.iter().copied().chain(damaged).collect();
-    if !unknown.is_empty() {
-        timeline = timeline.unknown_over(unknown);
+        .filter_map(|(start, end)| Interval::new(start, end).intersect(&measured))
+        .collect();
+    if !damaged.is_empty() {
+        timeline = timeline.lost_over(damaged);
     }
     let windows = maintenance_windows(
         &config.maintenance,

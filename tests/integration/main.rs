@@ -14,6 +14,7 @@ mod clock_step;
 mod daemon;
 mod desktop;
 mod disk_full;
+mod fsck;
 mod http;
 mod hung_resolver;
 mod report;
