@@ -712,8 +712,14 @@ mod tests {
             state,
         };
         // Monitored 100–200 (up) and 300–400 (down); 200–300 and after 400 unmonitored.
-        let t = Timeline::normalized(vec![piece(100, 200, State::Up), piece(300, 400, State::Down)]);
-        let lost = t.lost_over([Interval::new(at(150), at(350)), Interval::new(at(500), at(600))]);
+        let t = Timeline::normalized(vec![
+            piece(100, 200, State::Up),
+            piece(300, 400, State::Down),
+        ]);
+        let lost = t.lost_over([
+            Interval::new(at(150), at(350)),
+            Interval::new(at(500), at(600)),
+        ]);
         assert_eq!(
             shape(&lost),
             [

@@ -131,7 +131,8 @@ async fn flip_and_check(
             continue;
         }
         assert_eq!(
-            fsck.code, 1,
+            fsck.code,
+            1,
             "flip at {file}:{offset}: content changed ({} of {} results, export exit {}) \
              but fsck exited {}:\n{}{}",
             found.len(),
@@ -159,7 +160,10 @@ async fn flip_and_check(
         // fsck's list and in the report of its month, which counts the range as unknown.
         let missing: Vec<&(String, Timestamp)> = expected.difference(&found).collect();
         assert!(!missing.is_empty(), "no result lost, yet content differs");
-        assert!(found.is_subset(&expected), "results appeared: {file}:{offset}");
+        assert!(
+            found.is_subset(&expected),
+            "results appeared: {file}:{offset}"
+        );
         let named = ranges(&document);
         let month = missing[0].1.strftime("%Y-%m").to_string();
         let report = cli(config, &["report", "--month", &month, "--format", "json"]).await;
@@ -176,7 +180,10 @@ async fn flip_and_check(
                 "{probe} at {at} missing but not named by fsck: {document}"
             );
             if at.strftime("%Y-%m").to_string() == month {
-                assert!(within(&reported), "{probe} at {at} not in the report: {report}");
+                assert!(
+                    within(&reported),
+                    "{probe} at {at} not in the report: {report}"
+                );
             }
         }
         let probe = &missing[0].0;
@@ -215,7 +222,9 @@ async fn flips_in_a_daemon_written_log_are_named_never_silent() {
         tally.lost_and_named > 0,
         "the flips should have cost results somewhere: {tally:?}"
     );
-    let seal = std::fs::metadata(original.join("seal")).expect("seal").len();
+    let seal = std::fs::metadata(original.join("seal"))
+        .expect("seal")
+        .len();
     let tally_seal = flip_and_check(&config, &original, "seal", &spread(0, seal, 10)).await;
     assert_eq!(tally_seal.identical, 10, "a damaged seal loses no result");
 }
