@@ -4,6 +4,7 @@
 mod alerts;
 mod check;
 mod client;
+mod fsck;
 mod query;
 mod report;
 mod run;
@@ -61,6 +62,9 @@ enum Command {
     /// What the ledger holds: results, blocks, bytes per result (daemon stopped; decodes and
     /// so checks every block).
     Stats(stats::StatsArgs),
+    /// Check the whole ledger (daemon stopped): every checksum, digests against results,
+    /// counts against the seal; names each damaged range (exit 0 clean, 1 damage, 2 cannot run).
+    Fsck(fsck::FsckArgs),
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -124,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::History(args) => query::history(&config_path, &args),
         Command::Export(args) => query::export(&config_path, &args),
         Command::Stats(args) => stats::stats(&config_path, &args),
+        Command::Fsck(args) => fsck::fsck(&config_path, &args),
         Command::Import(args) => query::import(&config_path, &args),
         Command::Exclude(args) => query::exclude(&config_path, &args),
         Command::Exclusions(args) => query::exclusions(&config_path, &args),

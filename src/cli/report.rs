@@ -355,6 +355,13 @@ fn table(document: &MonthDocument) -> String {
             step.unknown_to
         );
     }
+    for damage in &document.damage {
+        let _ = writeln!(
+            out,
+            "\nDAMAGED: probe {} from {} to {} counts as unknown: {} (see upledger fsck)",
+            damage.probe, damage.from, damage.to, damage.what
+        );
+    }
     out
 }
 

@@ -18,8 +18,8 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 
 use super::encoding::{
-    BlockDecoder, BlockEncoder, BlockKey, MAX_BLOCK_SPAN_MS, RecordRef, ms_ceil, ms_from_ordered,
-    ordered_ms,
+    BlockDecoder, BlockEncoder, BlockKey, MAX_BLOCK_SPAN_MS, RecordRef, checked_block, ms_ceil,
+    ms_from_ordered, ordered_ms,
 };
 use super::journal::EntryEncoder;
 use super::{Ledger, LedgerError, LedgerStats, ResultRecord, Writer, describe_ms, hex};
@@ -60,6 +60,14 @@ pub(super) struct OpenBlock {
 impl OpenBlock {
     fn start(&self) -> i64 {
         self.encoder.key().start_ms
+    }
+
+    /// The value stored under the probe's open key: the start and the checksummed block.
+    fn stored_value(&self) -> Vec<u8> {
+        open_value(
+            self.start(),
+            &checked_block(self.encoder.key(), &self.bytes),
+        )
     }
 }
 
@@ -116,6 +124,7 @@ impl Ledger {
         match outcome {
             Ok(()) => writer.unsure = false,
             Err(_) => {
+                self.tally_unsure(&mut writer);
                 // The writer's copies may be ahead of what reached sled: the next write
                 // starts over from disk. They stay for readers meanwhile — they hold results
                 // written earlier that only the journal has — with perhaps some of this
@@ -201,7 +210,10 @@ impl Ledger {
         }
         self.write_journal(writer, entry)?;
         self.redigest_behind(writer, batch)?;
+        self.bump_commit(writer)?;
         self.flush()?;
+        self.tally_durable(writer, batch);
+        self.write_seal(writer);
         if self.checkpoint_due(writer) && self.checkpoint_locked(writer).is_err() {
             // The results are durable in the journal all the same: the next write replays
             // it and so checkpoints again. The open blocks stay for readers: they hold
@@ -291,9 +303,9 @@ impl Ledger {
             let Some(block) = open.get(id) else {
                 continue;
             };
-            let value = open_value(block.start(), &block.bytes);
+            let value = block.stored_value();
             for (key, block) in changes.sealed.remove(id).unwrap_or_default() {
-                writes.insert(&key.to_bytes()[..], block);
+                writes.insert(&key.to_bytes()[..], checked_block(key, &block));
                 ops += 1;
             }
             writes.insert(&open_key(*id)[..], value);
@@ -330,7 +342,7 @@ impl Ledger {
                 let open = self.open_blocks();
                 for id in chunk {
                     if let Some(block) = open.get(id) {
-                        writes.insert(&open_key(*id)[..], open_value(block.start(), &block.bytes));
+                        writes.insert(&open_key(*id)[..], block.stored_value());
                     }
                 }
             }
@@ -474,7 +486,10 @@ impl Ledger {
                     .is_some_and(|(encoder, _)| !encoder.accepts(record.at_ms, self.block_records))
                     && let Some((encoder, bytes)) = block.take()
                 {
-                    blocks.push((encoder.key().to_bytes(), bytes));
+                    blocks.push((
+                        encoder.key().to_bytes(),
+                        checked_block(encoder.key(), &bytes),
+                    ));
                 }
                 let (encoder, bytes) = match &mut block {
                     Some(open) => open,
@@ -489,7 +504,10 @@ impl Ledger {
                 encoder.push(&record, bytes);
             }
             if let Some((encoder, bytes)) = block {
-                blocks.push((encoder.key().to_bytes(), bytes));
+                blocks.push((
+                    encoder.key().to_bytes(),
+                    checked_block(encoder.key(), &bytes),
+                ));
             }
         }
         Ok(blocks)
@@ -679,7 +697,9 @@ impl Ledger {
         let mut doomed: Vec<Vec<u8>> = Vec::new();
         let mut dropped = 0u64;
         let mut closed = Vec::new();
+        let mut dropped_by_probe: Vec<(u32, u64)> = Vec::new();
         for (probe, id) in self.all_probes()? {
+            let before = dropped;
             self.visit_blocks(id, i64::MIN, cutoff_ms, false, &mut |key, block, open| {
                 let (mut count, mut newest) = (0u64, i64::MIN);
                 self.decode_block_raw(&probe, key, block, &mut |record| {
@@ -697,6 +717,7 @@ impl Ledger {
                 }
                 Ok(true)
             })?;
+            dropped_by_probe.push((id, dropped - before));
         }
         let results = self.store()?.results.clone();
         let removed = doomed.chunks(WRITE_BATCH_OPS).try_for_each(|chunk| {
@@ -711,13 +732,22 @@ impl Ledger {
             // Some open blocks may be gone, others not: re-read them before the next write.
             self.open_blocks_mut().clear();
             writer.stale = true;
+            self.tally_unsure(&mut writer);
             return Err(self.sled_error(e));
         }
         for id in closed {
             // Its block is gone: the next result starts a new one.
             self.open_blocks_mut().remove(&id);
         }
-        self.flush()?;
+        let flushed = self.bump_commit(&mut writer).and_then(|()| self.flush());
+        if let Err(e) = flushed {
+            self.tally_unsure(&mut writer);
+            return Err(e);
+        }
+        for (id, count) in dropped_by_probe {
+            self.tally_pruned(&mut writer, id, count);
+        }
+        self.write_seal(&mut writer);
         Ok(dropped)
     }
 
@@ -776,7 +806,7 @@ impl Ledger {
     /// The open block is read first: if the writer seals it while the scan runs, the sealed
     /// copy (a superset) is met under the same start and replaces it, so no record is lost
     /// or seen twice.
-    fn visit_blocks(
+    pub(super) fn visit_blocks(
         &self,
         id: u32,
         lo: i64,
@@ -905,7 +935,7 @@ impl Ledger {
     }
 
     /// Like [`Self::decode_block`] without building records (pruning, verification).
-    fn decode_block_raw(
+    pub(super) fn decode_block_raw(
         &self,
         probe: &ProbeName,
         key: BlockKey,

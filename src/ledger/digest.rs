@@ -7,7 +7,10 @@
 //! holds the day's *hour chunks* in hour order, each
 //! `varint length ++ hour of day (u8) ++ runs ++ latency buckets`; writing an hour rewrites its
 //! day. Per probe, `c ++ probe_id` holds the *coverage*: every hour before it is digested.
-//! Days and coverage are written in one atomic batch.
+//! Days and coverage are written in one atomic batch. A day value written since checksums
+//! came starts `0x00 ++ 0x01` and ends with a CRC-32 of `key ++ everything before it` (see
+//! `checksum.rs`); older values (whose first byte, a varint of a length ≥ 1, is never 0) are
+//! read unchecked.
 //!
 //! - runs: `varint n`, then per run `varint first (ms after the hour)`, `varint last − first`,
 //!   `outcome (u8)`, `varint count`, `varint max gap (ms)`, and for `down` runs
@@ -157,6 +160,31 @@ fn decode_buckets(bytes: &[u8], pos: &mut usize) -> Result<LatencyHistogram, Str
     Ok(latency)
 }
 
+/// First bytes of a checksummed day value: a zero no unchecked value starts with, then the
+/// checked layout's version.
+const CHECKED_DAY: [u8; 2] = [0x00, 0x01];
+
+/// The stored form of a day under `key`: marked and checksummed.
+fn checked_day(key: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(body.len() + 2 + super::checksum::CHECKSUM_BYTES);
+    value.extend_from_slice(&CHECKED_DAY);
+    value.extend_from_slice(body);
+    super::checksum::append_checksum(key, &mut value);
+    value
+}
+
+/// The day encoding inside a stored value: checked when it carries a checksum.
+fn day_body<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], String> {
+    match value.first() {
+        Some(0x00) => {
+            let body = super::checksum::strip_checksum(key, value)?;
+            body.strip_prefix(&CHECKED_DAY[..])
+                .ok_or_else(|| "unknown day encoding".to_owned())
+        }
+        _ => Ok(value),
+    }
+}
+
 /// A day's value: the day's latency histogram (the sum of its hours', so a report of whole
 /// days need not decode 24 of them), then the hour chunks in hour order.
 fn encode_day(hours: &BTreeMap<i64, HourDigest>) -> Vec<u8> {
@@ -303,7 +331,35 @@ fn decode_chunk(day_ms: i64, body: &[u8], with_latency: bool) -> Result<(i64, Ho
     ))
 }
 
+/// The stored bytes of an hour digested from `records` (all of the hour, in time order): what
+/// `fsck` compares a stored hour with.
+pub(super) fn chunk_of(hour_ms: i64, records: &[ResultRecord]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(hour) = timestamp_from_ms(hour_ms) {
+        encode_chunk(hour_ms, &HourDigest::of(hour, records), &mut out);
+    }
+    out
+}
+
 impl Ledger {
+    /// The stored digests of `probe`'s hours in `[from, to)`, each encoded again by hour
+    /// start (ms): what `fsck` compares with digests made from the results.
+    pub(super) fn checked_digests(
+        &self,
+        probe: &ProbeName,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<i64, Vec<u8>>, LedgerError> {
+        let mut found = BTreeMap::new();
+        for digest in self.digests(probe, from, to)? {
+            let hour_ms = digest.hour.as_millisecond();
+            let mut out = Vec::new();
+            encode_chunk(hour_ms, &digest, &mut out);
+            found.insert(hour_ms, out);
+        }
+        Ok(found)
+    }
+
     /// The instant before which `probe`'s hours are digested, if any are.
     pub fn digest_coverage(&self, probe: &ProbeName) -> Result<Option<Timestamp>, LedgerError> {
         let Some(id) = self.probe_id(probe)? else {
@@ -376,8 +432,9 @@ impl Ledger {
                 .map(ms_from_ordered)
                 .ok_or_else(|| self.corrupt("digests", "bad day key"))?;
             let whole = from_ms <= day_ms && day_ms + DAY_MS <= to_ms;
-            let (total, hours) =
-                decode_day(day_ms, &value, hour_latencies || !whole).map_err(|reason| {
+            let (total, hours) = day_body(&key, &value)
+                .and_then(|body| decode_day(day_ms, body, hour_latencies || !whole))
+                .map_err(|reason| {
                     self.corrupt(format!("digests of {probe} for day {day_ms} ms"), reason)
                 })?;
             let hours = hours
@@ -509,7 +566,8 @@ impl Ledger {
                         .get(day_key(id, day_ms))
                         .map_err(|e| self.sled_error(e))?;
                     let decoded = match stored {
-                        Some(bytes) => decode_day(day_ms, &bytes, true)
+                        Some(bytes) => day_body(&day_key(id, day_ms), &bytes)
+                            .and_then(|body| decode_day(day_ms, body, true))
                             .map(|(_, hours)| hours)
                             .map_err(|reason| {
                                 self.corrupt(
@@ -537,7 +595,8 @@ impl Ledger {
             if day.is_empty() {
                 batch.remove(&day_key(id, day_ms)[..]);
             } else {
-                batch.insert(&day_key(id, day_ms)[..], encode_day(&day));
+                let key = day_key(id, day_ms);
+                batch.insert(&key[..], checked_day(&key, &encode_day(&day)));
             }
             ops += 1;
         }
@@ -555,7 +614,7 @@ impl Ledger {
         Ok(())
     }
 
-    fn coverage_ms(&self, id: u32) -> Result<Option<i64>, LedgerError> {
+    pub(super) fn coverage_ms(&self, id: u32) -> Result<Option<i64>, LedgerError> {
         let Some(value) = self
             .store()?
             .digests
@@ -655,5 +714,21 @@ mod tests {
         let mut bad_hour = value.clone();
         bad_hour[3] = 24;
         assert!(decode_day(day, &bad_hour, true).is_err());
+        // Stored checksummed: the body comes back; a changed byte or another key does not.
+        let key = day_key(7, day);
+        let stored = checked_day(&key, &value);
+        assert_eq!(day_body(&key, &stored), Ok(&value[..]));
+        assert_eq!(
+            day_body(&key, &value),
+            Ok(&value[..]),
+            "unchecked values read as they are"
+        );
+        assert!(day_body(&day_key(8, day), &stored).is_err());
+        for i in 0..stored.len() {
+            let mut flipped = stored.clone();
+            flipped[i] ^= 0x04;
+            let read = day_body(&key, &flipped).and_then(|body| decode_day(day, body, true));
+            assert!(read.is_err(), "byte {i}");
+        }
     }
 }

@@ -6,7 +6,11 @@
 //! value, so a block must be decodable from its start without any length prefix, and every
 //! record is encoded relative to the one before it.
 //!
-//! Header: `version (u8 = 1)`, `base offset (varint ms from the key's start)`.
+//! Header: `version (u8)`, `base offset (varint ms from the key's start)`. Version 1 is the
+//! records alone; version 2 (written since checksums came) is the same records followed by a
+//! CRC-32 of `key ++ everything before it` (see `checksum.rs`), checked on every read. The
+//! writer appends version-1 records in memory and adds the checksum when it stores the block;
+//! version-1 blocks of older ledgers are read as they are, unchecked.
 //!
 //! Record (version 1):
 //! - `head` varint = `zigzag(delta-of-delta ms) << 1 | same`. The delta chain starts at the
@@ -26,8 +30,23 @@ use jiff::Timestamp;
 
 use crate::model::{ErrorClass, Outcome};
 
-/// The only block encoding this build writes and reads.
+/// The block encoding of the writer's memory (and of ledgers written before checksums).
 pub(super) const BLOCK_ENCODING_V1: u8 = 1;
+
+/// The block encoding this build stores: version 1's records and a checksum.
+pub(super) const BLOCK_ENCODING_V2: u8 = 2;
+
+/// The stored form of a block: `block` (version 1, as the writer builds it) as version 2, with
+/// its checksum over the key it is stored (or will be sealed) under.
+pub(super) fn checked_block(key: BlockKey, block: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(block.len() + super::checksum::CHECKSUM_BYTES);
+    stored.extend_from_slice(block);
+    if let Some(version) = stored.first_mut() {
+        *version = BLOCK_ENCODING_V2;
+    }
+    super::checksum::append_checksum(&key.to_bytes(), &mut stored);
+    stored
+}
 
 /// The widest time range one block may cover. A scan for `[from, to)` starts at block keys
 /// `from - MAX_BLOCK_SPAN_MS`; changing it changes the format version.
@@ -301,11 +320,12 @@ pub(super) struct BlockDecoder<'a> {
 impl<'a> BlockDecoder<'a> {
     /// Parses the header of the block stored under `key`.
     pub fn new(key: BlockKey, bytes: &'a [u8]) -> Result<BlockDecoder<'a>, String> {
-        match bytes.first() {
+        let bytes = match bytes.first() {
             None => return Err("empty block".to_owned()),
-            Some(&BLOCK_ENCODING_V1) => {}
+            Some(&BLOCK_ENCODING_V1) => bytes,
+            Some(&BLOCK_ENCODING_V2) => super::checksum::strip_checksum(&key.to_bytes(), bytes)?,
             Some(&other) => return Err(format!("unknown block encoding version {other}")),
-        }
+        };
         let mut pos = 1;
         let offset = get_varint(bytes, &mut pos).map_err(|e| format!("block header: {e}"))?;
         let offset = i64::try_from(offset)

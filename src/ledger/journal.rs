@@ -35,8 +35,12 @@ use crate::model::ProbeName;
 /// the work of a replay (and the memory it needs) after a crash.
 pub const CHECKPOINT_RECORDS: u64 = 131_072;
 
-/// First byte of every journal value.
+/// First byte of a journal value written before checksums: read unchecked.
 const JOURNAL_ENCODING_V1: u8 = 1;
+
+/// First byte of every journal value this build writes: version 1's records, then a CRC-32
+/// of `sequence key ++ everything before it` (see `checksum.rs`).
+const JOURNAL_ENCODING_V2: u8 = 2;
 
 /// Journal entries removed per sled batch at a checkpoint.
 const REMOVE_BATCH: usize = 512;
@@ -102,16 +106,27 @@ impl EntryEncoder {
     }
 }
 
-/// Calls `each(probe id, record)` for every record of a journal value.
+/// The stored form of an entry under sequence key `key`: version 2, with its checksum.
+fn checked_entry(key: &[u8], mut bytes: Vec<u8>) -> Vec<u8> {
+    if let Some(version) = bytes.first_mut() {
+        *version = JOURNAL_ENCODING_V2;
+    }
+    super::checksum::append_checksum(key, &mut bytes);
+    bytes
+}
+
+/// Calls `each(probe id, record)` for every record of the journal value stored under `key`.
 fn decode_entry(
+    key: &[u8],
     value: &[u8],
     each: &mut dyn FnMut(u32, RecordRef<'_>) -> Result<(), LedgerError>,
 ) -> Result<(), String> {
-    match value.first() {
-        Some(&JOURNAL_ENCODING_V1) => {}
+    let value = match value.first() {
+        Some(&JOURNAL_ENCODING_V1) => value,
+        Some(&JOURNAL_ENCODING_V2) => super::checksum::strip_checksum(key, value)?,
         Some(&other) => return Err(format!("unknown journal encoding version {other}")),
         None => return Err("empty journal entry".to_owned()),
-    }
+    };
     let mut pos = 1;
     let mut prev_ms = 0i64;
     while pos < value.len() {
@@ -149,9 +164,10 @@ impl Ledger {
             return Ok(());
         }
         let seq = writer.journal.next_seq;
+        let key = seq.to_be_bytes();
         self.store()?
             .journal
-            .insert(seq.to_be_bytes(), entry.bytes)
+            .insert(key, checked_entry(&key, entry.bytes))
             .map_err(|e| self.sled_error(e))?;
         writer.journal.next_seq += 1;
         writer.journal.records += entry.records;
@@ -292,8 +308,16 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         for item in self.store()?.journal.iter() {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
-            decode_entry(&value, each)
-                .map_err(|reason| self.corrupt(format!("journal entry {}", hex(&key)), reason))?;
+            if let Err(reason) = decode_entry(&key, &value, each) {
+                // Skipped, not fatal: the ledger still opens, and the seal check names the
+                // probes and times whose results this entry alone held.
+                self.note_damage(super::Damage {
+                    probe: None,
+                    from: None,
+                    to: None,
+                    what: format!("journal entry {} is unreadable: {reason}", hex(&key)),
+                });
+            }
         }
         Ok(())
     }
@@ -312,7 +336,7 @@ mod tests {
 
     fn decode(bytes: &[u8]) -> Vec<(u32, i64, u64, Outcome, Option<ErrorClass>, String)> {
         let mut out = Vec::new();
-        decode_entry(bytes, &mut |id, r| {
+        decode_entry(b"k", bytes, &mut |id, r| {
             out.push((
                 id,
                 r.at_ms,
@@ -402,11 +426,23 @@ mod tests {
         );
         let good = entry.bytes;
         for cut in 0..good.len() {
-            let _ = decode_entry(&good[..cut], &mut |_, _| Ok(()));
+            let _ = decode_entry(b"k", &good[..cut], &mut |_, _| Ok(()));
         }
         let mut bad = good.clone();
         bad[0] = 9;
-        assert!(decode_entry(&bad, &mut |_, _| Ok(())).is_err());
-        assert!(decode_entry(&[], &mut |_, _| Ok(())).is_err());
+        assert!(decode_entry(b"k", &bad, &mut |_, _| Ok(())).is_err());
+        assert!(decode_entry(b"k", &[], &mut |_, _| Ok(())).is_err());
+        // Stored with its checksum: any changed byte or a wrong key is an error.
+        let checked = checked_entry(b"k", good.clone());
+        assert!(decode_entry(b"k", &checked, &mut |_, _| Ok(())).is_ok());
+        assert!(decode_entry(b"j", &checked, &mut |_, _| Ok(())).is_err());
+        for i in 0..checked.len() {
+            let mut flipped = checked.clone();
+            flipped[i] ^= 0x10;
+            assert!(
+                decode_entry(b"k", &flipped, &mut |_, _| Ok(())).is_err(),
+                "byte {i}"
+            );
+        }
     }
 }

@@ -48,11 +48,14 @@
 //! writer, queries, the alert outbox — sees the new opening.
 
 mod blocks;
+mod checksum;
 mod clock;
 mod corrections;
+mod damage;
 mod digest;
 mod encoding;
 mod error;
+mod fsck;
 mod guard;
 mod imports;
 mod journal;
@@ -60,6 +63,7 @@ mod outage_note;
 mod outbox;
 mod record;
 mod rollup;
+mod seal;
 mod staging;
 #[cfg(test)]
 mod tests;
@@ -77,8 +81,10 @@ use rustc_hash::FxHashMap;
 
 pub use clock::ClockStep;
 pub use corrections::{ExclusionEntry, ExclusionRecord, Requester, RevocationRecord};
+pub use damage::Damage;
 pub use digest::{DIGEST_SETTLE, DayDigest, HourDigest};
 pub use error::LedgerError;
+pub use fsck::FsckReport;
 pub use guard::panic_is_caught;
 pub use imports::ImportRecord;
 pub use journal::CHECKPOINT_RECORDS;
@@ -229,6 +235,8 @@ pub struct Ledger {
     /// The writer's open blocks, by probe id: written under the writer's lock, read by
     /// readers too (see `blocks.rs`). Lock order: `writer`, then this.
     open: RwLock<FxHashMap<u32, OpenBlock>>,
+    /// Damage on record (see `damage.rs`), kept in the seal file.
+    damage: Mutex<Vec<damage::Damage>>,
 }
 
 /// One opening of the sled database and its trees.
@@ -320,6 +328,8 @@ struct Writer {
     /// An append failed, and its caller may retry it: part of it may be stored, so the next
     /// append skips results already stored (see `blocks.rs`).
     unsure: bool,
+    /// What the seal file says (see `seal.rs`).
+    seal: seal::SealState,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -377,6 +387,7 @@ impl Ledger {
             checkpoint_every: options.checkpoint_every,
             writer: Mutex::new(Writer::default()),
             open: RwLock::default(),
+            damage: Mutex::default(),
         };
         {
             let mut writer = ledger.lock_writer();
@@ -402,10 +413,21 @@ impl Ledger {
         // Open blocks of the previous run (or opening) are sealed, with whatever its journal
         // held beyond them: this one starts new ones.
         self.replay_journal(writer)?;
-        match imported {
-            Some(blocks) => self.settle_import(writer, blocks),
-            None => Ok(()),
+        let settled = match imported {
+            Some(blocks) => {
+                self.settle_import(writer, blocks)?;
+                true
+            }
+            None => false,
+        };
+        // Only now is everything the ledger holds in its blocks, to compare with the seal.
+        self.load_seal(writer)?;
+        if settled {
+            // The import completed here was never counted in the seal: count again.
+            self.tally_unsure(writer);
+            self.write_seal(writer);
         }
+        Ok(())
     }
 
     fn check_format(&self) -> Result<(), LedgerError> {

@@ -120,7 +120,14 @@ impl Ledger {
         }
         self.apply_staged()?;
         self.redigest_behind(&mut writer, import.results)?;
-        self.flush()?;
+        // The seal (see `seal.rs`) learns of the import once it is durable.
+        let flushed = self.bump_commit(&mut writer).and_then(|()| self.flush());
+        if let Err(e) = flushed {
+            self.tally_unsure(&mut writer);
+            return Err(e);
+        }
+        self.tally_durable(&mut writer, import.results);
+        self.write_seal(&mut writer);
         self.clear_staging()?;
         Ok(import.results.len())
     }

@@ -254,6 +254,23 @@ pub struct MonthDocument {
     /// with who made them: those results were not checked by this daemon.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub imports: Vec<ImportRecord>,
+    /// Damaged ranges of the ledger touching the month (results it lost, see `upledger
+    /// fsck`): that time counts as unknown for the probe named.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub damage: Vec<DamageReport>,
+}
+
+/// A damaged range of the ledger as reports list it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DamageReport {
+    /// The probe whose results are lost.
+    pub probe: String,
+    /// First instant counted unknown.
+    pub from: Timestamp,
+    /// End of the range (exclusive).
+    pub to: Timestamp,
+    /// What happened.
+    pub what: String,
 }
 
 /// A step of the wall clock as reports list it.
@@ -443,6 +460,23 @@ pub(super) fn load_evidence(
     Ok(evidence)
 }
 
+/// The damaged ranges of a probe that touch `period`.
+fn damage_reports(ledger: &Ledger, period: Interval) -> Vec<DamageReport> {
+    ledger
+        .damage()
+        .into_iter()
+        .filter_map(|d| {
+            let (probe, from, to) = (d.probe?, d.from?, d.to?);
+            (from < period.end && to > period.start).then(|| DamageReport {
+                probe: probe.as_str().to_owned(),
+                from,
+                to,
+                what: d.what,
+            })
+        })
+        .collect()
+}
+
 /// The recorded clock steps whose ambiguous span touches `period`.
 fn clock_steps(ledger: &Ledger, period: Interval) -> Result<Vec<ClockStep>, QueryError> {
     Ok(ledger.clock_steps_touching(period.start, period.end)?)
@@ -477,6 +511,17 @@ fn load_probe<'a>(
     );
     if !ambiguous.is_empty() {
         timeline = timeline.unknown_over(ambiguous.iter().copied());
+    }
+    // Damaged ranges (results the ledger lost) are unknown like clock steps, and monitored
+    // even where no result is left to say so: the probe was checked then.
+    let measured = Interval::new(period.start, until.max(period.start));
+    let damaged: Vec<Interval> = ledger
+        .damaged_spans(&spec.name, period.start, period.end)
+        .into_iter()
+        .filter_map(|(start, end)| Interval::new(start, end).intersect(&measured))
+        .collect();
+    if !damaged.is_empty() {
+        timeline = timeline.lost_over(damaged);
     }
     let windows = maintenance_windows(
         &config.maintenance,
@@ -635,6 +680,7 @@ pub fn month_document(
         slas: sla_months,
         clock_steps: steps.iter().map(ClockStepReport::from).collect(),
         imports,
+        damage: damage_reports(ledger, period),
     })
 }
 

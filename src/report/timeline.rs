@@ -301,6 +301,41 @@ impl Timeline {
         Timeline::normalized(pieces)
     }
 
+    /// This timeline with every instant inside `windows` monitored and unknown, where it was
+    /// not monitored too: for ranges whose results the ledger lost (damage found by the
+    /// ledger's seal or `fsck`). The probe was monitored then; nothing says how it fared.
+    pub fn lost_over(&self, windows: impl IntoIterator<Item = Interval>) -> Timeline {
+        let windows: Vec<Interval> = windows.into_iter().collect();
+        let unknown = self.unknown_over(windows.iter().copied());
+        let mut pieces = unknown.pieces.clone();
+        for (start, end) in merge_spans(windows.iter().map(|w| w.millis()).collect()) {
+            // The parts of the window no piece covers.
+            let mut at = start;
+            for piece in unknown
+                .pieces
+                .iter()
+                .filter(|p| p.end > start && p.start < end)
+            {
+                if piece.start > at {
+                    pieces.push(Piece {
+                        start: at,
+                        end: piece.start,
+                        state: State::Unknown,
+                    });
+                }
+                at = at.max(piece.end);
+            }
+            if at < end {
+                pieces.push(Piece {
+                    start: at,
+                    end,
+                    state: State::Unknown,
+                });
+            }
+        }
+        Timeline::normalized(pieces)
+    }
+
     /// The part of this timeline inside `span`.
     pub fn clip(&self, span: Interval) -> Timeline {
         let (start, end) = span.millis();
@@ -667,6 +702,43 @@ mod tests {
         assert_eq!(t.time_in(State::Up), Seconds::from_secs(500));
         assert_eq!(t.state_at(at(350)), Some(State::Degraded));
         assert_eq!(t.state_at(at(1000)), None);
+    }
+
+    #[test]
+    fn lost_over_makes_its_whole_window_monitored_and_unknown() {
+        let piece = |start: i64, end: i64, state| Piece {
+            start: at(start).as_millisecond(),
+            end: at(end).as_millisecond(),
+            state,
+        };
+        // Monitored 100–200 (up) and 300–400 (down); 200–300 and after 400 unmonitored.
+        let t = Timeline::normalized(vec![
+            piece(100, 200, State::Up),
+            piece(300, 400, State::Down),
+        ]);
+        let lost = t.lost_over([
+            Interval::new(at(150), at(350)),
+            Interval::new(at(500), at(600)),
+        ]);
+        assert_eq!(
+            shape(&lost),
+            [
+                (100, 150, State::Up),
+                (150, 350, State::Unknown),
+                (350, 400, State::Down),
+                (500, 600, State::Unknown),
+            ]
+        );
+        // Where `unknown_over` keeps the unmonitored gaps unmonitored.
+        assert_eq!(
+            shape(&t.unknown_over([Interval::new(at(150), at(350))])),
+            [
+                (100, 150, State::Up),
+                (150, 200, State::Unknown),
+                (300, 350, State::Unknown),
+                (350, 400, State::Down),
+            ]
+        );
     }
 
     #[test]

@@ -363,7 +363,17 @@ async fn healthz(AxumState(state): AxumState<HttpState>) -> Response {
         .into_iter()
         .flatten()
         .collect();
+    // Damage the ledger found while running (or at open): results it lost or cannot read.
+    let damage: Vec<String> = state
+        .handle
+        .shared
+        .ledger
+        .damage()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let body = serde_json::json!({
+        "damage": damage,
         "ledger_writable": ledger_writable,
         "scheduler_alive": stalled.is_none(),
         "started_at": state.handle.started_at,
