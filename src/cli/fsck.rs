@@ -86,14 +86,18 @@ pub(super) fn fsck(config_path: &Path, args: &FsckArgs) -> anyhow::Result<Exit> 
             eprintln!("error: {e}");
             return Ok(Exit::Usage);
         }
-        // sled itself refuses the log: damage, and the worst kind — say what is left to do.
-        Err(LedgerError::Corrupt {
-            context, reason, ..
-        }) if context == "sled log" => {
-            let what = format!(
-                "the sled log is corrupt ({reason}); nothing can be read; restore from a \
-                 backup or export"
-            );
+        // sled itself refuses the log, or the ledger cannot be opened: damage, and the worst
+        // kind — say what is left to do.
+        Err(e @ LedgerError::Corrupt { .. }) => {
+            let what = match &e {
+                LedgerError::Corrupt {
+                    context, reason, ..
+                } if context == "sled log" => format!(
+                    "the sled log is corrupt ({reason}); nothing can be read; restore from a \
+                     backup or export"
+                ),
+                _ => format!("the ledger cannot be opened, nothing can be read: {e}"),
+            };
             print_damage(
                 args.json,
                 path,
@@ -103,20 +107,6 @@ pub(super) fn fsck(config_path: &Path, args: &FsckArgs) -> anyhow::Result<Exit> 
                     from: None,
                     to: None,
                     what,
-                }],
-            )?;
-            return Ok(Exit::Failed);
-        }
-        Err(e @ LedgerError::Corrupt { .. }) => {
-            print_damage(
-                args.json,
-                path,
-                None,
-                &[DamageLine {
-                    probe: None,
-                    from: None,
-                    to: None,
-                    what: format!("the ledger cannot be opened, nothing can be read: {e}"),
                 }],
             )?;
             return Ok(Exit::Failed);

@@ -621,7 +621,7 @@ fn imports_section(
                 .map(|(first, last)| format!(", checked {} to {}", time(first), time(last)))
                 .unwrap_or_default();
             format!(
-                "- {}: {} results of {} imported by {by}{span}",
+                "- {}: {} results imported by {by}, of {}{span}",
                 time(import.at),
                 import.results,
                 import.probes.join(", ")

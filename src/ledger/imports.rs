@@ -21,7 +21,7 @@ pub struct ImportRecord {
     /// Who asked for it (the socket's peer, or the user running the CLI); `None` when not
     /// known.
     pub by: Option<Requester>,
-    /// Results stored.
+    /// Results stored (of every probe in the import).
     pub results: u64,
     /// Correction records stored (exclusions, revocations, maintenance sightings).
     pub corrections: u64,

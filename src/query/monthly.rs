@@ -660,13 +660,20 @@ pub fn month_document(
     if stored_any {
         ledger.flush()?;
     }
+    // Each with only the probes this report covers: a disabled or unselected probe is in no
+    // report, also not by name.
     let imports = ledger
         .import_records()?
         .into_iter()
-        .filter(|record| {
-            probe_months
+        .filter_map(|mut record| {
+            let touches = |name: &str| record.touches(Some(name), period.start, period.end);
+            let covered: Vec<String> = probe_months
                 .iter()
-                .any(|p| record.touches(Some(&p.name), period.start, period.end))
+                .filter(|p| touches(&p.name))
+                .map(|p| p.name.clone())
+                .collect();
+            record.probes = covered;
+            (!record.probes.is_empty()).then_some(record)
         })
         .collect();
     Ok(MonthDocument {

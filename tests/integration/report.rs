@@ -717,8 +717,22 @@ async fn a_ledger_restored_from_an_export_gives_the_same_report() {
         "{}",
         imported.stderr
     );
-    let (code, after) = report_json(&restored, &[]).await;
+    let (code, mut after) = report_json(&restored, &[]).await;
     assert_eq!(code, 0);
+    // The restored ledger lists its restore as an import (who, when); the rest is the same.
+    let restore = after
+        .as_object_mut()
+        .and_then(|document| document.remove("imports"))
+        .expect("the restore is listed as an import");
+    let mut before = before;
+    let original_import = before
+        .as_object_mut()
+        .and_then(|document| document.remove("imports"))
+        .expect("the original was imported too");
+    assert_eq!(
+        restore[0]["results"], original_import[0]["results"],
+        "every result restored: {restore:#}"
+    );
     assert_eq!(after, before, "the restored ledger gives the same report");
 
     // Importing the corrections again is refused, like results.
