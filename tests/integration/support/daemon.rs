@@ -50,18 +50,7 @@ impl Daemon {
             .expect("a free log name");
         let log = dir.join(format!("daemon-{n}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let binary = env!("CARGO_BIN_EXE_upledger");
-        let mut command = match open_files {
-            Some(limit) => {
-                let mut shell = tokio::process::Command::new("sh");
-                shell
-                    .arg("-c")
-                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-                    .arg(binary);
-                shell
-            }
-            None => tokio::process::Command::new(binary),
-        };
+        let mut command = super::binary_command(open_files);
         command
             .arg("--config")
             .arg(config)

@@ -47,6 +47,23 @@ pub struct Cmd {
     open_files: Option<u64>,
 }
 
+/// A command that runs the compiled `upledger`, under an open-file limit of `open_files` (soft
+/// and hard alike, so it cannot raise it) when given: set by a shell that then becomes it.
+pub fn binary_command(open_files: Option<u64>) -> tokio::process::Command {
+    let binary = env!("CARGO_BIN_EXE_upledger");
+    match open_files {
+        Some(limit) => {
+            let mut shell = tokio::process::Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                .arg(binary);
+            shell
+        }
+        None => tokio::process::Command::new(binary),
+    }
+}
+
 /// Starts building a run of `upledger`.
 pub fn upledger() -> Cmd {
     Cmd {
@@ -94,18 +111,7 @@ impl Cmd {
     }
 
     fn command(&self) -> tokio::process::Command {
-        let binary = env!("CARGO_BIN_EXE_upledger");
-        let mut command = match self.open_files {
-            Some(limit) => {
-                let mut shell = tokio::process::Command::new("sh");
-                shell
-                    .arg("-c")
-                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-                    .arg(binary);
-                shell
-            }
-            None => tokio::process::Command::new(binary),
-        };
+        let mut command = binary_command(self.open_files);
         command
             .args(&self.args)
             .env_remove("UPLEDGER_CONFIG")
