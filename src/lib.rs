@@ -9,6 +9,7 @@
 //! - [`ledger`] — durable results, markers and rollups in sled, behind a small synchronous API
 //! - [`report`] — pure availability math: months, timelines, maintenance, exact SLA figures
 //! - [`query`] — status, history, export and import answers, from the daemon or the ledger
+//! - [`evidence`] — the Merkle log, signed checkpoints and reports, bundles and `verify`
 //! - [`alert`] — alert rules, the durable outbox's delivery to webhook and desktop channels
 //! - [`daemon`] — scheduler, single ledger writer, reload, lifecycle, systemd notification
 //! - [`api`] — the unix admin socket the query commands talk to
@@ -19,6 +20,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod evidence;
 pub mod ledger;
 pub mod model;
 pub mod probe;
