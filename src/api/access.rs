@@ -29,7 +29,10 @@ impl Class {
             Request::Import { .. }
             | Request::Exclude { .. }
             | Request::Revoke { .. }
-            | Request::AlertTest { .. } => Class::Admin,
+            | Request::AlertTest { .. }
+            // The vendor's key vouches for what it signs: signing is an act of the vendor.
+            | Request::SignedReport { .. }
+            | Request::Evidence { .. } => Class::Admin,
             Request::Status
             | Request::History { .. }
             | Request::Export { .. }

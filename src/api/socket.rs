@@ -79,6 +79,28 @@ pub enum Request {
         #[serde(default)]
         as_of: Option<Timestamp>,
     },
+    /// A month's report, signed (`report --sign`, SPEC §8).
+    SignedReport {
+        /// `YYYY-MM`.
+        month: String,
+        /// Only this probe.
+        #[serde(default)]
+        probe: Option<String>,
+        /// Only this SLA.
+        #[serde(default)]
+        sla: Option<String>,
+    },
+    /// A month's evidence bundle (`upledger evidence`, SPEC §8).
+    Evidence {
+        /// `YYYY-MM`.
+        month: String,
+        /// Only this probe.
+        #[serde(default)]
+        probe: Option<String>,
+        /// Only this SLA.
+        #[serde(default)]
+        sla: Option<String>,
+    },
     /// Recent alert deliveries.
     Alerts {
         /// At most this many, newest first.
@@ -419,6 +441,33 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                 let selection = Selection { probe, sla };
                 let as_of = as_of.unwrap_or_else(Timestamp::now);
                 monthly::month_document(config, ledger, month, as_of, &selection)
+            })
+            .await;
+            reply(&mut write, &outcome).await
+        }
+        Request::SignedReport { month, probe, sla } => {
+            let keeper = Arc::clone(&handle.shared.evidence);
+            info!(by = %requester, %month, "signed report requested");
+            let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
+                let month = parse_month(&month)?;
+                let selection = Selection { probe, sla };
+                keeper
+                    .signed_report(ledger, config, month, &selection, Timestamp::now())
+                    .map(|(report, _)| report)
+                    .map_err(|e| QueryError::BadRequest(e.to_string()))
+            })
+            .await;
+            reply(&mut write, &outcome).await
+        }
+        Request::Evidence { month, probe, sla } => {
+            let keeper = Arc::clone(&handle.shared.evidence);
+            info!(by = %requester, %month, "evidence bundle requested");
+            let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
+                let month = parse_month(&month)?;
+                let selection = Selection { probe, sla };
+                keeper
+                    .bundle(ledger, config, month, &selection, Timestamp::now())
+                    .map_err(|e| QueryError::BadRequest(e.to_string()))
             })
             .await;
             reply(&mut write, &outcome).await

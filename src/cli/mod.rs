@@ -4,6 +4,7 @@
 mod alerts;
 mod check;
 mod client;
+mod evidence;
 mod fsck;
 mod query;
 mod report;
@@ -62,6 +63,12 @@ enum Command {
     /// What the ledger holds: results, blocks, bytes per result (daemon stopped; decodes and
     /// so checks every block).
     Stats(stats::StatsArgs),
+    /// An evidence bundle for a month (SPEC §8): the signed report, its checkpoint, the
+    /// results, leaves with inclusion proofs, the configuration and the public key.
+    Evidence(evidence::EvidenceArgs),
+    /// Check an evidence bundle offline (no ledger, no network) and recompute every figure
+    /// (exit 0 valid, 1 invalid with the first discrepancy, 2 usage).
+    Verify(evidence::VerifyArgs),
     /// Check the whole ledger (daemon stopped): every checksum, digests against results,
     /// counts against the seal; names each damaged range (exit 0 clean, 1 damage, 2 cannot run).
     Fsck(fsck::FsckArgs),
@@ -133,6 +140,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Exclude(args) => query::exclude(&config_path, &args),
         Command::Exclusions(args) => query::exclusions(&config_path, &args),
         Command::Report(args) => report::report(&config_path, &args),
+        Command::Evidence(args) => evidence::evidence(&config_path, &args),
+        Command::Verify(args) => Ok(evidence::verify(&args)),
         Command::Incidents(args) => report::incidents(&config_path, &args),
         Command::Alerts(args) => alerts::run(&config_path, &args),
         Command::Check(args) => match load_or_report(&config_path) {

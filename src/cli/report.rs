@@ -49,6 +49,13 @@ pub(super) struct ReportArgs {
     /// of now: results after it are not counted, and a month it falls in is still in progress.
     #[arg(long, value_parser = parse_instant)]
     as_of: Option<Timestamp>,
+    /// Sign the report (SPEC §8): write the JSON report, computed as of the hours the evidence
+    /// log has sealed, to `--out` and an SSHSIG signature beside it (`FILE.sig`).
+    #[arg(long, conflicts_with_all = ["format", "as_of"])]
+    sign: bool,
+    /// Where `--sign` writes the report [default: upledger-report-YYYY-MM.json].
+    #[arg(long, requires = "sign")]
+    out: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `upledger incidents`.
@@ -146,6 +153,9 @@ fn fetch(
 }
 
 pub(super) fn report(config_path: &Path, args: &ReportArgs) -> anyhow::Result<Exit> {
+    if args.sign {
+        return sign(config_path, args);
+    }
     let Some((document, incidents)) = fetch(config_path, args)? else {
         return Ok(Exit::Usage);
     };
@@ -156,6 +166,23 @@ pub(super) fn report(config_path: &Path, args: &ReportArgs) -> anyhow::Result<Ex
         Format::Markdown => markdown(&document, &incidents, show_details(config_path)),
     };
     print!("{text}");
+    let missed = document.probes.iter().any(|p| !p.met) || document.slas.iter().any(|s| !s.met);
+    Ok(if missed { Exit::Failed } else { Exit::Ok })
+}
+
+/// `report --sign`: the signed JSON report and its signature, written to files.
+fn sign(config_path: &Path, args: &ReportArgs) -> anyhow::Result<Exit> {
+    let Some(report) =
+        super::evidence::signed_report(config_path, &args.month, &args.probe, &args.sla)?
+    else {
+        return Ok(Exit::Usage);
+    };
+    let document: MonthDocument =
+        serde_json::from_str(&report.json).context("the signed report is malformed")?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(format!("upledger-report-{}.json", document.month))
+    });
+    super::evidence::write_signed(&report, &out)?;
     let missed = document.probes.iter().any(|p| !p.met) || document.slas.iter().any(|s| !s.met);
     Ok(if missed { Exit::Failed } else { Exit::Ok })
 }

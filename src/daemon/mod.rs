@@ -1,5 +1,6 @@
 //! The long-running daemon: scheduler, the single ledger writer, reload, lifecycle and systemd
-//! notification. May use `model`, `config`, `probe`, `threshold`, `ledger` and `query`.
+//! notification. May use `model`, `config`, `probe`, `threshold`, `ledger`, `query` and
+//! `evidence`.
 //!
 //! Shape (after mini-redis): [`Daemon::start`] opens the ledger and arms every probe;
 //! [`Daemon::run`] waits for signals — SIGHUP reloads, SIGTERM/SIGINT (or the shutdown token)
@@ -29,6 +30,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{debug, error, info, warn};
 
 use crate::alert::deliver::Deliverer;
+use crate::evidence::{keeper::Keeper, leaf::Leaf};
 
 use self::{
     recorder::{Counts, Recorder, STOP_PATIENCE, Shared},
@@ -74,6 +76,9 @@ pub enum DaemonError {
     /// A signal handler could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The configured signing key cannot be used.
+    #[error(transparent)]
+    Key(#[from] crate::evidence::key::KeyError),
     /// The daemon stopped, but results checked could not be written.
     #[error("stopped with results not written: {lost}: the ledger could not write")]
     Unwritten {
@@ -135,6 +140,7 @@ impl Daemon {
                 None
             }
         };
+        let evidence = Arc::new(Keeper::load(&config)?);
         let started_at = Timestamp::now();
         ledger.record_marker(Marker {
             at: started_at,
@@ -147,6 +153,7 @@ impl Daemon {
             alerts: Arc::default(),
             lag: Arc::default(),
             writes: Arc::default(),
+            evidence,
         };
         let deliverer = Arc::new(Deliverer::new().map_err(LedgerError::sink)?);
         let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
@@ -171,6 +178,20 @@ impl Daemon {
         };
         daemon.apply(&config)?;
         note_maintenance(&daemon.shared.ledger, &config);
+        record_evidence(
+            &daemon.shared,
+            &config,
+            Leaf::Start {
+                at: started_at,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+        )
+        .await;
+        daemon.loops.spawn(evidence_forever(
+            daemon.shared.clone(),
+            daemon.config.subscribe(),
+            daemon.scheduling.child_token(),
+        ));
         daemon.loops.spawn(prune_forever(
             daemon.shared.clone(),
             daemon.config.subscribe(),
@@ -296,6 +317,9 @@ impl Daemon {
                     Ok(()) => {
                         self.resize_permits(config.daemon.max_concurrency);
                         note_maintenance(&self.shared.ledger, &config);
+                        if let Err(e) = self.shared.evidence.reload(&config) {
+                            error!(error = %e, "cannot read the new signing key; checkpoints stay signed with the old one");
+                        }
                         info!(probes = self.probes.len(), before, "configuration reloaded");
                         self.config.send_replace(Arc::new(config));
                         memory::release_free_memory();
@@ -440,10 +464,17 @@ impl Daemon {
                 at: Timestamp::now(),
                 kind: MarkerKind::DaemonStop,
             };
+            let keeper = Arc::clone(&self.shared.evidence);
+            let config = Arc::clone(&self.config.borrow());
             let marked = tokio::task::spawn_blocking(move || {
                 ledger.record_marker(stop)?;
                 // The next start then has no journal to replay.
-                ledger.checkpoint()
+                ledger.checkpoint()?;
+                let leaf = Leaf::Stop { at: stop.at };
+                if let Err(e) = keeper.record(&ledger, &config, Timestamp::now(), &leaf) {
+                    error!(error = %e, "cannot record the stop in the evidence log");
+                }
+                Ok::<(), LedgerError>(())
             });
             match tokio::time::timeout_at(deadline, marked).await {
                 Ok(Ok(Ok(()))) => {}
@@ -542,6 +573,75 @@ fn note_maintenance(ledger: &Ledger, config: &Config) {
             }
             Ok(_) => {}
             Err(e) => warn!(window = %identity, error = %e, "cannot record a maintenance window"),
+        }
+    }
+}
+
+/// Appends a lifecycle leaf to the evidence log (off the async threads); a failure is logged,
+/// never fatal: the results themselves are in the ledger.
+async fn record_evidence(shared: &Shared, config: &Arc<Config>, leaf: Leaf) {
+    let keeper = Arc::clone(&shared.evidence);
+    let ledger = Arc::clone(&shared.ledger);
+    let config = Arc::clone(config);
+    let kind = leaf.kind();
+    let recorded = tokio::task::spawn_blocking(move || {
+        keeper.record(&ledger, &config, Timestamp::now(), &leaf)
+    })
+    .await;
+    match recorded {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => error!(error = %e, leaf = kind, "cannot append to the evidence log"),
+        Err(e) => error!(error = %e, "evidence log task failed"),
+    }
+}
+
+/// How often the evidence log catches up, at most: finished leaf hours are sealed within this
+/// of becoming due (and sooner with the short hours tests use).
+const EVIDENCE_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps the evidence log up to date: hour leaves as hours finish, control leaves as the
+/// ledger gains records, a signed checkpoint whenever it grew (see `evidence::log`).
+async fn evidence_forever(
+    shared: Shared,
+    config: watch::Receiver<Arc<Config>>,
+    cancel: CancellationToken,
+) {
+    let every = {
+        let hour = config.borrow().evidence.hour;
+        EVIDENCE_EVERY.min(hour / 4).max(Duration::from_millis(100))
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let keeper = Arc::clone(&shared.evidence);
+        let ledger = Arc::clone(&shared.ledger);
+        let config = Arc::clone(&config.borrow());
+        let caught_up = tokio::task::spawn_blocking(move || {
+            keeper.catch_up(&ledger, &config, Timestamp::now())
+        })
+        .await;
+        match caught_up {
+            Ok(Ok(done)) => {
+                if failing {
+                    info!(size = done.size, "the evidence log is written again");
+                    failing = false;
+                }
+                if done.appended > 0 {
+                    debug!(appended = done.appended, size = done.size, checkpoint = ?done.checkpoint, "evidence log appended");
+                }
+            }
+            Ok(Err(e)) => {
+                if !failing {
+                    error!(error = %e, "cannot append to the evidence log; retrying");
+                    failing = true;
+                }
+            }
+            Err(e) => warn!(error = %e, "evidence log task failed"),
         }
     }
 }

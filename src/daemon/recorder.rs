@@ -287,6 +287,8 @@ pub struct Shared {
     pub lag: Arc<LagHistogram>,
     /// See [`WriteStatus`].
     pub writes: WriteStatus,
+    /// The evidence log's signing key and writers' lock.
+    pub evidence: Arc<crate::evidence::keeper::Keeper>,
 }
 
 /// The recorder task's state.

@@ -3,3 +3,47 @@
 //!
 //! May use `model`, `config`, `ledger`, `report` and `query`; never `daemon` or `api`, so that
 //! `upledger verify` runs with no ledger, no daemon and no network.
+
+pub mod bundle;
+pub mod keeper;
+pub mod leaf;
+pub mod log;
+pub mod verify;
+
+use crate::ledger::LedgerError;
+
+/// Why evidence could not be kept, built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A node the log needs is not stored: the log is damaged.
+    #[error("the evidence log has no node at level {level}, index {index}: the log is damaged")]
+    MissingNode {
+        /// Level of the perfect subtree.
+        level: u8,
+        /// Its index at that level.
+        index: u64,
+    },
+    /// A stored checkpoint cannot be read, or a new one would not extend it.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// A signed note could not be made or read.
+    #[error(transparent)]
+    Note(#[from] note::NoteError),
+    /// A key could not be read or used.
+    #[error(transparent)]
+    Key(#[from] key::KeyError),
+    /// A stored leaf cannot be read.
+    #[error("leaf {index} of the evidence log: {source}")]
+    Leaf {
+        /// Its index.
+        index: u64,
+        /// Why.
+        source: leaf::LeafError,
+    },
+    /// Something asked of the log cannot be given (a size past its end, say).
+    #[error("{0}")]
+    Request(String),
+}

@@ -29,6 +29,10 @@ pub struct ImportRecord {
     pub span: Option<(Timestamp, Timestamp)>,
     /// The probes with results in it, sorted.
     pub probes: Vec<String>,
+    /// SHA-256 (hex) of the imported text as received: what the evidence log's import leaf
+    /// commits to, so the holder of the file can match it. `None` on records from before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl ImportRecord {
@@ -54,6 +58,7 @@ impl ImportRecord {
             corrections: corrections as u64,
             span,
             probes,
+            sha256: None,
         }
     }
 

@@ -59,6 +59,7 @@ mod fsck;
 mod guard;
 mod imports;
 mod journal;
+mod log;
 mod outage_note;
 mod outbox;
 mod record;
@@ -88,6 +89,7 @@ pub use fsck::FsckReport;
 pub use guard::panic_is_caught;
 pub use imports::ImportRecord;
 pub use journal::CHECKPOINT_RECORDS;
+pub use log::{HourCursor, HourMark, LogAppend};
 pub use outage_note::{NotedOutage, OutageNote};
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord, WriteOutage};
@@ -146,6 +148,8 @@ const ALERT_MARKS_TREE: &str = "alert_marks";
 const CLOCK_STEPS_TREE: &str = "clock_steps";
 const STAGING_TREE: &str = "import_staging";
 const IMPORTS_TREE: &str = "imports";
+const LOG_TREE: &str = "log";
+const CHECKPOINTS_TREE: &str = "checkpoints";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -259,6 +263,10 @@ struct Store {
     staging: sled::Tree,
     /// Who imported what (see `imports.rs`).
     imports: sled::Tree,
+    /// The evidence log (see `log.rs`).
+    log: sled::Tree,
+    /// Signed checkpoints of the evidence log, by size.
+    checkpoints: sled::Tree,
 }
 
 impl Store {
@@ -309,6 +317,8 @@ impl Store {
             clock_steps: tree(CLOCK_STEPS_TREE)?,
             staging: tree(STAGING_TREE)?,
             imports: tree(IMPORTS_TREE)?,
+            log: tree(LOG_TREE)?,
+            checkpoints: tree(CHECKPOINTS_TREE)?,
             db,
         })
     }

@@ -138,6 +138,22 @@ pub enum CorrectionLine {
     },
 }
 
+impl ResultLine {
+    /// The result as the ledger stores it (latency in whole microseconds), for `probe` — the
+    /// configured name the line's `probe` matched.
+    pub fn into_record(self, probe: ProbeName) -> ResultRecord {
+        let micros = (self.latency_ms * 1000.0).round() as u64;
+        ResultRecord {
+            probe,
+            at: self.at,
+            latency: Duration::from_micros(micros),
+            outcome: self.outcome,
+            error_class: self.error_class,
+            detail: self.detail,
+        }
+    }
+}
+
 /// Milliseconds with microsecond digits, exact for every stored latency.
 fn micros_to_ms(latency: Duration) -> f64 {
     latency.as_micros() as f64 / 1000.0
@@ -998,7 +1014,8 @@ pub fn import(
     }
     check_corrections(ledger, &batch.corrections)?;
     let (corrections, forget_closed) = staged_corrections(config, ledger, &batch.corrections)?;
-    let record = ImportRecord::new(now, by, &batch.results, batch.corrections.len());
+    let mut record = ImportRecord::new(now, by, &batch.results, batch.corrections.len());
+    record.sha256 = Some(text_sha256(text));
     let imported = ledger.import_all(&ImportCommit {
         results: &batch.results,
         corrections: &corrections,
@@ -1013,6 +1030,12 @@ pub fn import(
         imported,
         corrections: batch.corrections.len(),
     })
+}
+
+/// SHA-256 of `text`, lowercase hex.
+fn text_sha256(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses JSON lines into results and corrections, refusing unknown probes and SLAs, and
@@ -1090,15 +1113,7 @@ pub fn parse_import(
         if failed && parsed.error_class.is_none() {
             return Err(bad("a down result needs an error_class".into()));
         }
-        let micros = (parsed.latency_ms * 1000.0).round() as u64;
-        batch.results.push(ResultRecord {
-            probe: spec.name.clone(),
-            at: parsed.at,
-            latency: Duration::from_micros(micros),
-            outcome: parsed.outcome,
-            error_class: parsed.error_class,
-            detail: parsed.detail,
-        });
+        batch.results.push(parsed.into_record(spec.name.clone()));
     }
     Ok(batch)
 }

@@ -11,6 +11,7 @@
 
 mod badge;
 mod connection;
+mod evidence;
 mod figures;
 mod metrics;
 mod page;
@@ -197,6 +198,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/probes/{name}/history", get(history_json))
         .route("/badge/{file}", get(availability_badge))
         .route("/badge/{name}/state.svg", get(state_badge))
+        .route("/checkpoint", get(evidence::checkpoint))
+        .route("/log/consistency", get(evidence::consistency))
         .with_state(state)
 }
 

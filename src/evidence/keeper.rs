@@ -1,0 +1,131 @@
+//! The evidence log's keeper in a running process: the signing key the configuration names,
+//! and the one lock every writer of the log takes, so the daemon's own catch-up, a daemon
+//! start or stop leaf and a query asking for fresh evidence never append at the same time.
+//!
+//! May use `config`, `ledger` and the other `evidence` modules.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use jiff::Timestamp;
+
+use super::{
+    EvidenceError,
+    bundle::{self, Bundle, SignedDocument, SignedReport},
+    key::{KeyError, SigningKey},
+    leaf::Leaf,
+    log::{self, CatchUp, Signing},
+};
+use crate::{
+    config::Config,
+    ledger::Ledger,
+    query::monthly::Selection,
+    report::Month,
+};
+
+/// See the module doc.
+#[derive(Debug, Default)]
+pub struct Keeper {
+    key: RwLock<Option<Arc<SigningKey>>>,
+    writing: Mutex<()>,
+}
+
+impl Keeper {
+    /// A keeper with the key `config` names (none when it names none).
+    pub fn load(config: &Config) -> Result<Keeper, KeyError> {
+        let keeper = Keeper::default();
+        keeper.reload(config)?;
+        Ok(keeper)
+    }
+
+    /// Reads the key `config` names again (after a reload); on error the old key stays.
+    pub fn reload(&self, config: &Config) -> Result<(), KeyError> {
+        let key = match &config.evidence.signing_key {
+            Some(path) => Some(Arc::new(SigningKey::read_openssh(path)?)),
+            None => None,
+        };
+        *self.key.write().unwrap_or_else(PoisonError::into_inner) = key;
+        Ok(())
+    }
+
+    /// The signing key, when one is configured.
+    pub fn key(&self) -> Option<Arc<SigningKey>> {
+        self.key
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// [`log::catch_up`] under the writers' lock.
+    pub fn catch_up(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        now: Timestamp,
+    ) -> Result<CatchUp, EvidenceError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = self.key();
+        let signing = Signing {
+            key: key.as_deref(),
+            origin: &config.evidence.origin,
+        };
+        log::catch_up(ledger, config, &signing, now)
+    }
+
+    /// Appends a lifecycle leaf (after catching up, so it lands after what came before it)
+    /// under the writers' lock.
+    pub fn record(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        now: Timestamp,
+        leaf: &Leaf,
+    ) -> Result<CatchUp, EvidenceError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = self.key();
+        let signing = Signing {
+            key: key.as_deref(),
+            origin: &config.evidence.origin,
+        };
+        log::catch_up(ledger, config, &signing, now)?;
+        log::append_event(ledger, &signing, leaf)
+    }
+
+    /// Catches the log up and signs the report of `month` against its newest checkpoint, under
+    /// the writers' lock (so no append lands between the two).
+    pub fn signed_report(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        month: Month,
+        selection: &Selection,
+        now: Timestamp,
+    ) -> Result<(SignedReport, SignedDocument), EvidenceError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = self.key();
+        let signing = Signing {
+            key: key.as_deref(),
+            origin: &config.evidence.origin,
+        };
+        log::catch_up(ledger, config, &signing, now)?;
+        bundle::signed_report(ledger, config, key.as_deref(), month, selection, now)
+    }
+
+    /// Catches the log up and builds the evidence bundle of `month`, under the writers' lock.
+    pub fn bundle(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        month: Month,
+        selection: &Selection,
+        now: Timestamp,
+    ) -> Result<Bundle, EvidenceError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = self.key();
+        let signing = Signing {
+            key: key.as_deref(),
+            origin: &config.evidence.origin,
+        };
+        log::catch_up(ledger, config, &signing, now)?;
+        bundle::build(ledger, config, key.as_deref(), month, selection, now)
+    }
+}
