@@ -3,3 +3,5 @@
 //!
 //! May use `model`, `config`, `ledger`, `report` and `query`; never `daemon` or `api`, so that
 //! `upledger verify` runs with no ledger, no daemon and no network.
+
+pub mod merkle;
