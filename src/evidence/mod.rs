@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod keeper;
 pub mod leaf;
 pub mod log;
+pub mod merkle;
 pub mod verify;
 
 use crate::ledger::LedgerError;
