@@ -3,3 +3,7 @@
 //!
 //! May use `model`, `config`, `ledger`, `report` and `query`; never `daemon` or `api`, so that
 //! `upledger verify` runs with no ledger, no daemon and no network.
+
+pub mod key;
+pub mod note;
+pub mod sshsig;
