@@ -31,12 +31,12 @@ pub const REPORT_NAMESPACE: &str = "upledger-report";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The file could not be read (missing, unreadable).
-    #[error("cannot read key file {}: {source}", path.display())]
+    #[error("cannot read key file {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// What the system said.
-        source: io::Error,
+        /// What the system said (in the message, not a `source`, so that it prints once).
+        error: io::Error,
     },
     /// The private key is encrypted; the daemon signs unattended, so it cannot ask for one.
     #[error(
@@ -79,12 +79,12 @@ pub enum KeyError {
         path: PathBuf,
     },
     /// The key file could not be written.
-    #[error("cannot write key file {}: {source}", path.display())]
+    #[error("cannot write key file {}: {error}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
-        /// What the system said.
-        source: io::Error,
+        /// What the system said (in the message, so that it prints once).
+        error: io::Error,
     },
     /// The system's random number generator failed.
     #[error("cannot generate a key: the system random number generator failed")]
@@ -132,9 +132,9 @@ impl PublicKey {
 
     /// Reads an OpenSSH public key file (`PATH.pub`).
     pub fn read_openssh(path: &Path) -> Result<Self, KeyError> {
-        let text = fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = fs::read_to_string(path).map_err(|error| KeyError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse_line(text.trim(), &path.display().to_string())
     }
@@ -283,9 +283,9 @@ impl SigningKey {
     /// Reads an unencrypted OpenSSH Ed25519 private key (`ssh-keygen -t ed25519 -N ''`, or
     /// one written by [`SigningKey::write_openssh`]).
     pub fn read_openssh(path: &Path) -> Result<Self, KeyError> {
-        let text = fs::read(path).map_err(|source| KeyError::Read {
+        let text = fs::read(path).map_err(|error| KeyError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let malformed = |reason: String| KeyError::Malformed {
             path: path.to_owned(),
@@ -337,7 +337,7 @@ impl SigningKey {
         }
         let write_error = |path: &Path| {
             let path = path.to_owned();
-            move |source| KeyError::Write { path, source }
+            move |error| KeyError::Write { path, error }
         };
         let private = ssh_key::PrivateKey::new(
             KeypairData::Ed25519(self.stored.clone()),
@@ -346,14 +346,14 @@ impl SigningKey {
         .and_then(|key| key.to_openssh(LineEnding::LF))
         .map_err(|e| KeyError::Write {
             path: path.to_owned(),
-            source: io::Error::other(e.to_string()),
+            error: io::Error::other(e.to_string()),
         })?;
         write_new(path, private.as_bytes(), 0o600).map_err(write_error(path))?;
         let mut public = ssh_key::PublicKey::from(self.public.key_data());
         public.set_comment(self.comment.clone());
         let line = public.to_openssh().map_err(|e| KeyError::Write {
             path: public_path.clone(),
-            source: io::Error::other(e.to_string()),
+            error: io::Error::other(e.to_string()),
         })?;
         if let Err(error) = write_new(&public_path, format!("{line}\n").as_bytes(), 0o644) {
             // A private key without its .pub would block the next attempt for no reason.
@@ -439,9 +439,9 @@ pub struct AllowedSigners {
 impl AllowedSigners {
     /// Reads and parses an `allowed_signers` file.
     pub fn read(path: &Path) -> Result<Self, KeyError> {
-        let text = fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = fs::read_to_string(path).map_err(|error| KeyError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse(&text, &path.display().to_string())
     }
