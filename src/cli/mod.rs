@@ -6,6 +6,7 @@ mod check;
 mod client;
 mod evidence;
 mod fsck;
+mod keygen;
 mod query;
 mod report;
 mod run;
@@ -72,6 +73,9 @@ enum Command {
     /// Check the whole ledger (daemon stopped): every checksum, digests against results,
     /// counts against the seal; names each damaged range (exit 0 clean, 1 damage, 2 cannot run).
     Fsck(fsck::FsckArgs),
+    /// Write a new Ed25519 signing key (OpenSSH format, PATH and PATH.pub) and print the
+    /// allowed_signers line clients need to check signed reports.
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -144,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(args) => Ok(evidence::verify(&args)),
         Command::Incidents(args) => report::incidents(&config_path, &args),
         Command::Alerts(args) => alerts::run(&config_path, &args),
+        Command::Keygen(args) => keygen::keygen(&args),
         Command::Check(args) => match load_or_report(&config_path) {
             Some(config) => check::run(&config, &args),
             None => Ok(Exit::Usage),

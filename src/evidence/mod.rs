@@ -6,9 +6,12 @@
 
 pub mod bundle;
 pub mod keeper;
+pub mod key;
 pub mod leaf;
 pub mod log;
 pub mod merkle;
+pub mod note;
+pub mod sshsig;
 pub mod verify;
 
 use crate::ledger::LedgerError;

@@ -20,6 +20,7 @@ mod fsck;
 mod http;
 mod hung_resolver;
 mod import;
+mod keygen;
 mod listener_abuse;
 mod report;
 mod restart;
