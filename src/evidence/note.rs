@@ -501,8 +501,11 @@ mod tests {
             (good.replace("text", "te\rxt"), "carriage return"),
             (good.replace("text", "te\txt"), "tab"),
             (format!("text\n\n{line}{line}"), "same key twice"),
-            (format!("text\n\n\u{2014} k AAAA\n"), "signature too short"),
-            (format!("text\n\n\u{2014} k A=A=\n"), "bad base64"),
+            (
+                "text\n\n\u{2014} k AAAA\n".to_owned(),
+                "signature too short",
+            ),
+            ("text\n\n\u{2014} k A=A=\n".to_owned(), "bad base64"),
             (format!("text\n\n{many}"), "too many signatures"),
         ] {
             assert!(Note::parse(&text).is_err(), "{why}: accepted {text:?}");
