@@ -477,8 +477,10 @@ fn due_end(now: Timestamp, hour: SignedDuration, timeout: Duration) -> Timestamp
         .unwrap_or(Timestamp::MIN)
 }
 
-/// Appends hour leaves for `[from, to)`: one per hour with results, one per run of empty
-/// hours.
+/// Appends hour leaves for `[from, to)` (both on leaf-hour boundaries): one per hour with
+/// results, one per run of empty hours. Results are read a day at a time, and empty hours are
+/// skipped by the time of the next result, not looked at one by one: a probe meeting the log
+/// late in a month seals weeks of short test hours at once.
 fn seal_hours(
     ledger: &Ledger,
     probe: &ProbeName,
@@ -487,47 +489,50 @@ fn seal_hours(
     hour: SignedDuration,
     appender: &mut Appender<'_>,
 ) -> Result<(), EvidenceError> {
-    let mut at = from;
+    let per_chunk = (SignedDuration::from_hours(24).as_millis() / hour.as_millis().max(1)).max(1);
+    let chunk = hour
+        .checked_mul(i32::try_from(per_chunk).unwrap_or(1))
+        .unwrap_or(hour);
     let mut empty_since: Option<Timestamp> = None;
-    let empty = lines_sha256(std::iter::empty::<&str>());
-    let mut flush_empty = |appender: &mut Appender<'_>, since: Timestamp, until: Timestamp| {
-        let seconds = u64::try_from(until.duration_since(since).as_secs()).unwrap_or(0);
-        let index = appender.push(&Leaf::Hour(HourLeaf {
-            probe: probe.to_string(),
-            hour: since,
-            seconds,
-            count: 0,
-            sha256: hex(&empty),
-            amends: None,
-        }))?;
-        appender.append.hours.push((
-            probe.to_string(),
-            since,
-            HourMark {
-                index,
-                count: 0,
-                seconds,
-            },
-        ));
-        Ok::<(), EvidenceError>(())
-    };
+    let mut at = from;
     while at < to {
-        let end = at.checked_add(hour).unwrap_or(Timestamp::MAX).min(to);
-        let records = ledger.results(probe, at, end)?;
-        if records.is_empty() {
-            empty_since.get_or_insert(at);
-        } else {
-            if let Some(since) = empty_since.take() {
-                flush_empty(appender, since, at)?;
+        let chunk_end = at.checked_add(chunk).unwrap_or(Timestamp::MAX).min(to);
+        let records = ledger.results(probe, at, chunk_end)?;
+        let mut rest = records.as_slice();
+        while let Some(first) = rest.first() {
+            let start = hour_floor(first.at, hour).max(at);
+            let end = start.checked_add(hour).unwrap_or(Timestamp::MAX).min(chunk_end);
+            let count = rest.iter().take_while(|r| r.at < end).count();
+            let (in_hour, after) = rest.split_at(count);
+            if start > at || empty_since.is_some() {
+                let since = empty_since.take().unwrap_or(at);
+                if start > since {
+                    empty_leaf(probe, since, start, appender)?;
+                }
             }
-            hour_leaf(probe, at, end, &records, None, appender)?;
+            hour_leaf(probe, start, end, in_hour, None, appender)?;
+            at = end;
+            rest = after;
         }
-        at = end;
+        if at < chunk_end {
+            empty_since.get_or_insert(at);
+        }
+        at = chunk_end;
     }
     if let Some(since) = empty_since {
-        flush_empty(appender, since, to)?;
+        empty_leaf(probe, since, to, appender)?;
     }
     Ok(())
+}
+
+/// Appends the leaf of a run of hours without results: a gap on record.
+fn empty_leaf(
+    probe: &ProbeName,
+    since: Timestamp,
+    until: Timestamp,
+    appender: &mut Appender<'_>,
+) -> Result<(), EvidenceError> {
+    hour_leaf(probe, since, until, &[], None, appender)
 }
 
 /// Appends the leaf of one hour's results.

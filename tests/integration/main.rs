@@ -16,6 +16,7 @@ mod corrupt;
 mod daemon;
 mod desktop;
 mod disk_full;
+mod evidence;
 mod fsck;
 mod http;
 mod hung_resolver;
