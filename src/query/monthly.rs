@@ -2109,4 +2109,62 @@ pub(super) mod tests {
         };
         assert_eq!((at(3_599), at(3_600), at(3_601)), (1, 1, 0));
     }
+
+    #[test]
+    fn a_normalised_configuration_computes_the_same_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::rich_config(dir.path());
+        let json = crate::config::NormalisedConfig::from_config(&config)
+            .unwrap()
+            .to_json();
+        let rebuilt = crate::config::NormalisedConfig::from_json(&json)
+            .unwrap()
+            .into_config()
+            .unwrap();
+        let day = 86_400;
+        let mut records = every_30s("web", 0, 20 * day, (2 * day, 2 * day + 900));
+        for record in records.iter_mut().filter(|r| r.at.as_second() % 600 == 0) {
+            record.latency = Duration::from_millis(900);
+            record.outcome = Outcome::Degraded;
+        }
+        records.extend(
+            every_30s("db-port", 0, 20 * day, (9 * day, 9 * day + 7_200))
+                .into_iter()
+                .step_by(2),
+        );
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        ledger.append(&records).unwrap();
+        for window in &config.maintenance {
+            ledger
+                .note_maintenance_seen(&window.identity(), ts(0))
+                .unwrap();
+        }
+        let source = recorded(&config, &ledger);
+        let selections = [
+            Selection::default(),
+            Selection {
+                probe: None,
+                sla: Some("acme".to_owned()),
+            },
+        ];
+        for rule in [MaintenanceRule::AsConfigured, MaintenanceRule::Proven] {
+            for selection in &selections {
+                // In progress from the ledger (nothing stored), closed from memory.
+                for (source, now) in [
+                    (&ledger as &dyn MonthSource, ts(15 * day + 77)),
+                    (&source, ts(60 * day)),
+                ] {
+                    let document = |config: &Config| {
+                        let doc =
+                            month_document_from(config, source, october(), now, selection, rule)
+                                .unwrap();
+                        serde_json::to_value(doc).unwrap()
+                    };
+                    let original = document(&config);
+                    assert_eq!(document(&rebuilt), original, "{rule:?} {selection:?} {now}");
+                    assert_ne!(original["slas"][0]["maintenance"], serde_json::json!([]));
+                }
+            }
+        }
+    }
 }
