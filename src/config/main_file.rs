@@ -243,7 +243,7 @@ pub(crate) fn check_leaf_hour(hour: Duration) -> Result<(), String> {
     const DAY_NANOS: u128 = 24 * 3600 * 1_000_000_000;
     if hour < Duration::from_secs(1) {
         Err("must be at least 1s".into())
-    } else if DAY_NANOS % hour.as_nanos() != 0 {
+    } else if !DAY_NANOS.is_multiple_of(hour.as_nanos()) {
         Err(format!(
             "must divide 24h evenly ({} does not)",
             humantime::format_duration(hour)

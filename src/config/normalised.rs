@@ -358,7 +358,7 @@ fn invalid(what: String, message: impl Into<String>) -> NormalisedError {
 /// `duration` in whole milliseconds.
 fn millis(what: &str, duration: Duration) -> Result<u64, NormalisedError> {
     let ms = duration.as_millis();
-    if duration.subsec_nanos() % 1_000_000 != 0 {
+    if !duration.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(NormalisedError::SubMillisecond {
             what: what.to_owned(),
             duration: humantime::format_duration(duration).to_string(),
