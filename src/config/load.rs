@@ -96,6 +96,10 @@ pub(crate) fn load_with_env(
         let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[daemon]".into()), env);
         main_file::read_daemon(&mut ctx, section("daemon"), main)
     };
+    let evidence = {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[evidence]".into()), env);
+        main_file::read_evidence(&mut ctx, section("evidence"), main)
+    };
     let defaults = section("defaults");
     if let Some(defaults) = &defaults {
         defaults.reject_unknown_keys(&mut ctx, &default_keys(), "[defaults]");
@@ -259,6 +263,7 @@ pub(crate) fn load_with_env(
         channels,
         slas,
         maintenance,
+        evidence,
     ))
 }
 
@@ -368,7 +373,7 @@ fn array_of_tables<'a>(
 /// Reports `[daemon]` written as `[[daemon]]`, `[[probe]]` written as `[probe]`, and the like.
 fn check_section_shapes(ctx: &mut Ctx<'_>, top: &Section<'_>) {
     for item in top.items() {
-        let single = matches!(item.name(), "daemon" | "defaults");
+        let single = matches!(item.name(), "daemon" | "defaults" | "evidence");
         let raw = item.raw();
         if single && !raw.is_table() {
             ctx.error(item, format!("expected a [{}] table", item.name()));

@@ -1,4 +1,5 @@
-//! The main config file's sections: `[daemon]`, `[[channel]]`, `[[sla]]`, `[[maintenance]]`.
+//! The main config file's sections: `[daemon]`, `[evidence]`, `[[channel]]`, `[[sla]]`,
+//! `[[maintenance]]`.
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
@@ -9,13 +10,22 @@ use super::{
     reader::{Ctx, Item, Section},
     spec::{
         BurnRule, ChannelKind, ChannelSpec, CreditTier, DEFAULT_BURN_RULES, DaemonSpec,
-        EVENT_NAMES, GroupSpec, MaintenanceSpec, MaintenanceWhen, SlaSpec, TimePolicy, relative_to,
+        EVENT_NAMES, EvidenceSpec, GroupSpec, MaintenanceSpec, MaintenanceWhen, SlaSpec,
+        TimePolicy, relative_to,
     },
 };
 use crate::model::ProbeName;
 
 /// Top-level keys of the main file.
-pub(crate) const MAIN_KEYS: &[&str] = &["daemon", "defaults", "channel", "sla", "maintenance"];
+pub(crate) const MAIN_KEYS: &[&str] = &[
+    "daemon",
+    "defaults",
+    "evidence",
+    "channel",
+    "sla",
+    "maintenance",
+];
+const EVIDENCE_KEYS: &[&str] = &["signing_key", "origin", "hour"];
 const DAEMON_KEYS: &[&str] = &[
     "ledger",
     "probes_dir",
@@ -156,6 +166,90 @@ pub(crate) fn read_daemon(
         clock_step_threshold,
         socket_group,
         admin_group,
+    }
+}
+
+/// Reads `[evidence]`; a missing section means every default: no key, the origin
+/// `upledger/<hostname>`, hours of an hour.
+pub(crate) fn read_evidence(
+    ctx: &mut Ctx<'_>,
+    section: Option<Section<'_>>,
+    main: &std::path::Path,
+) -> EvidenceSpec {
+    let get = |key: &str| section.as_ref().and_then(|s| s.get(key));
+    if let Some(section) = &section {
+        ctx.in_context_none(|ctx| section.reject_unknown_keys(ctx, EVIDENCE_KEYS, "[evidence]"));
+    }
+    let signing_key = get("signing_key")
+        .and_then(|item| ctx.string(item))
+        .map(|path| relative_to(main, &PathBuf::from(path)));
+    let origin = get("origin")
+        .and_then(|item| ctx.parsed(item, |s| check_origin(s).map(|()| s.to_owned())))
+        .unwrap_or_else(default_origin);
+    let hour = get("hour")
+        .and_then(|item| {
+            let hour = ctx.duration(item)?;
+            match check_leaf_hour(hour) {
+                Ok(()) => Some(hour),
+                Err(message) => {
+                    ctx.error(item, message);
+                    None
+                }
+            }
+        })
+        .unwrap_or(DEFAULT_LEAF_HOUR);
+    EvidenceSpec {
+        signing_key,
+        origin,
+        hour,
+    }
+}
+
+/// A leaf "hour" is an hour (SPEC §8); only tests set another length.
+pub(crate) const DEFAULT_LEAF_HOUR: Duration = Duration::from_secs(3600);
+
+/// `upledger/<hostname>`: a name that tells this host's log from another's without setup.
+fn default_origin() -> String {
+    // The kernel's own idea of the name; reading it needs no unsafe call. Off Linux, or with
+    // /proc unmounted, the log is simply `upledger/localhost` until `origin` is set.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && check_origin(name).is_ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("upledger/{host}")
+}
+
+/// Whether `origin` can be a checkpoint's first line (C2SP tlog-checkpoint): one line of
+/// text, not empty, without space at either end, and not mistakable for a signature line
+/// (`— name sig`) of the note it heads.
+pub(crate) fn check_origin(origin: &str) -> Result<(), String> {
+    if origin.is_empty() {
+        Err("must not be empty".into())
+    } else if origin.contains('\n') || origin.contains('\r') {
+        Err("must be one line (no line break)".into())
+    } else if origin.trim() != origin {
+        Err("must not start or end with a space".into())
+    } else if origin.starts_with("— ") {
+        Err("must not start with \"— \" (that begins a signature line)".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `hour` can be a leaf's length: at least a second, and a whole divisor of a day so
+/// that leaves start at the same instants every UTC day.
+pub(crate) fn check_leaf_hour(hour: Duration) -> Result<(), String> {
+    const DAY_NANOS: u128 = 24 * 3600 * 1_000_000_000;
+    if hour < Duration::from_secs(1) {
+        Err("must be at least 1s".into())
+    } else if !DAY_NANOS.is_multiple_of(hour.as_nanos()) {
+        Err(format!(
+            "must divide 24h evenly ({} does not)",
+            humantime::format_duration(hour)
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -662,6 +756,98 @@ fn required<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_one_clean_line_that_is_no_signature() {
+        for good in [
+            "status.example.com/upledger",
+            "upledger/host-1",
+            "a—b",
+            "—x",
+        ] {
+            assert_eq!(check_origin(good), Ok(()), "{good}");
+        }
+        for bad in ["", " x", "x ", "a\nb", "a\rb", "— x", "\t"] {
+            assert!(check_origin(bad).is_err(), "{bad:?}");
+        }
+        assert!(default_origin().starts_with("upledger/"));
+        assert_eq!(check_origin(&default_origin()), Ok(()));
+    }
+
+    #[test]
+    fn leaf_hours_tile_a_day() {
+        for good in [1, 2, 60, 90, 3600, 7200, 86_400] {
+            assert_eq!(check_leaf_hour(Duration::from_secs(good)), Ok(()), "{good}");
+        }
+        for bad in [
+            Duration::from_millis(500),
+            Duration::from_secs(7),
+            Duration::from_secs(172_800),
+        ] {
+            assert!(check_leaf_hour(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Loads a configuration whose main file is `main` (and one probe), returning it or its
+    /// diagnostics, one a line.
+    fn load_main(main: &str) -> (tempfile::TempDir, Result<super::super::Config, String>) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir_all(dir.path().join("probes.d")).expect("a probes folder");
+        std::fs::write(dir.path().join("upledger.toml"), main).expect("the main file");
+        std::fs::write(
+            dir.path().join("probes.d/p.toml"),
+            "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
+        )
+        .expect("a probe file");
+        let loaded =
+            crate::config::load(&dir.path().join("upledger.toml")).map_err(|e| e.to_string());
+        (dir, loaded)
+    }
+
+    #[test]
+    fn the_evidence_section_has_defaults_and_relative_key_paths() {
+        let (_dir, loaded) = load_main("[daemon]\nledger = \"l\"\n");
+        let evidence = loaded.expect("valid").evidence;
+        assert_eq!(evidence.signing_key, None);
+        assert_eq!(evidence.origin, default_origin());
+        assert_eq!(evidence.hour, Duration::from_secs(3600));
+
+        let (dir, loaded) = load_main(
+            "[evidence]\nsigning_key = \"keys/upledger\"\norigin = \"status.example.com/upledger\"\n\
+             hour = \"2s\"\n",
+        );
+        let evidence = loaded.expect("valid").evidence;
+        assert_eq!(evidence.signing_key, Some(dir.path().join("keys/upledger")));
+        assert_eq!(evidence.origin, "status.example.com/upledger");
+        assert_eq!(evidence.hour, Duration::from_secs(2));
+        let (_dir, loaded) = load_main("[evidence]\nsigning_key = \"/etc/upledger/key\"\n");
+        assert_eq!(
+            loaded.expect("valid").evidence.signing_key,
+            Some(PathBuf::from("/etc/upledger/key"))
+        );
+    }
+
+    #[test]
+    fn bad_evidence_settings_are_each_named_at_their_line() {
+        let (_dir, loaded) = load_main(
+            "[evidence]\norigin = \"— upledger\"\nhour = \"7s\"\nbogus_key = 1\n\n[evidence2]\n",
+        );
+        let errors = loaded.expect_err("invalid");
+        for expected in [
+            "upledger.toml:2:10: [evidence]: origin: must not start with \"— \"",
+            "upledger.toml:3:8: [evidence]: hour: must divide 24h evenly (7s does not)",
+            "upledger.toml:4:1: unknown key \"bogus_key\" in [evidence]",
+            "upledger.toml:6:2: unknown key \"evidence2\"",
+        ] {
+            assert!(errors.contains(expected), "{expected} not in:\n{errors}");
+        }
+        let (_dir, loaded) = load_main("[[evidence]]\norigin = \"x\"\n");
+        assert!(
+            loaded
+                .expect_err("invalid")
+                .contains("expected a [evidence] table")
+        );
+    }
 
     #[test]
     fn weekly_forms() {

@@ -5,6 +5,7 @@
 mod diagnostic;
 mod load;
 mod main_file;
+mod normalised;
 mod probe;
 mod reader;
 mod source;
@@ -12,4 +13,12 @@ mod spec;
 
 pub use diagnostic::{ConfigError, Diagnostic, Diagnostics};
 pub use load::{SYSTEM_CONFIG, load, locate, socket_path};
+pub use normalised::{
+    NORMALISED_VERSION, NormalisedConfig, NormalisedCredit, NormalisedError, NormalisedEvidence,
+    NormalisedMaintenance, NormalisedMode, NormalisedPolicy, NormalisedProbe, NormalisedSla,
+    NormalisedWhen,
+};
 pub use spec::*;
+
+#[cfg(test)]
+pub(crate) use normalised::tests::rich_config;

@@ -30,6 +30,8 @@ pub struct Config {
     pub slas: Vec<SlaSpec>,
     /// `[[maintenance]]` windows.
     pub maintenance: Vec<MaintenanceSpec>,
+    /// `[evidence]` settings: the Merkle log's name, its signing key (SPEC §8).
+    pub evidence: EvidenceSpec,
     /// Position of each probe in `probes`, by name: the daemon looks a probe up for every
     /// result, and a linear search over 10,000 probes would cost more than the check.
     probe_index: NameMap<usize>,
@@ -44,6 +46,7 @@ impl Config {
         channels: Vec<ChannelSpec>,
         slas: Vec<SlaSpec>,
         maintenance: Vec<MaintenanceSpec>,
+        evidence: EvidenceSpec,
     ) -> Self {
         let probe_index = probes
             .iter()
@@ -57,6 +60,7 @@ impl Config {
             channels,
             slas,
             maintenance,
+            evidence,
             probe_index,
         }
     }
@@ -108,6 +112,19 @@ pub struct DaemonSpec {
     /// A group whose members may also run the *admin* commands (exclude, import, alerts
     /// test); root and the daemon's own user always may.
     pub admin_group: Option<GroupSpec>,
+}
+
+/// `[evidence]`: how the ledger's Merkle log is named, signed and cut into leaves (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceSpec {
+    /// The Ed25519 key (OpenSSH format) checkpoints and reports are signed with; without
+    /// one the log is kept and its checkpoints are unsigned.
+    pub signing_key: Option<PathBuf>,
+    /// The log's name, the first line of every checkpoint (`upledger/<hostname>` by default).
+    pub origin: String,
+    /// The length of a leaf's "hour": one hour, except in tests that need many leaves fast.
+    /// Always at least a second and a whole divisor of a day, so leaves tile UTC days.
+    pub hour: Duration,
 }
 
 /// A unix group named in the configuration, resolved when it was loaded.
@@ -182,6 +199,10 @@ pub enum CheckSpec {
     Tcp(TcpSpec),
     /// `kind = "dns"`.
     Dns(DnsSpec),
+    /// A probe read from evidence (a normalised configuration): its terms only — name,
+    /// timing, thresholds, target — and the kind it was. It is never checked: what it
+    /// checked (URL, address, query, headers) stays with the monitor.
+    Withheld(ProbeKind),
 }
 
 impl CheckSpec {
@@ -191,6 +212,7 @@ impl CheckSpec {
             CheckSpec::Http(_) => ProbeKind::Http,
             CheckSpec::Tcp(_) => ProbeKind::Tcp,
             CheckSpec::Dns(_) => ProbeKind::Dns,
+            CheckSpec::Withheld(kind) => *kind,
         }
     }
 }

@@ -40,6 +40,13 @@ pub enum SetupError {
         /// What went wrong.
         message: String,
     },
+    /// The probe came from evidence (a normalised configuration): it says what was promised,
+    /// not what to check, so it cannot be run.
+    #[error("probe {probe}: read from evidence, it has no check to run (its target is withheld)")]
+    Withheld {
+        /// The probe.
+        probe: ProbeName,
+    },
 }
 
 /// What a check of one kind observed, before timing and degradation are applied.
@@ -191,6 +198,11 @@ impl Checker {
             CheckSpec::Dns(dns) => {
                 KindChecker::Dns(Box::new(dns::DnsChecker::new(dns, spec.timeout)))
             }
+            CheckSpec::Withheld(_) => {
+                return Err(SetupError::Withheld {
+                    probe: spec.name.clone(),
+                });
+            }
         };
         Ok(Checker {
             name: spec.name.clone(),
@@ -271,4 +283,25 @@ impl Checker {
 
 fn fmt_duration(duration: Option<Duration>) -> String {
     duration.map_or_else(String::new, |d| humantime::format_duration(d).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_read_from_evidence_has_no_checker() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let config = crate::config::rich_config(dir.path());
+        let normalised = crate::config::NormalisedConfig::from_config(&config).expect("normal");
+        let config = normalised.into_config().expect("a configuration");
+        for spec in &config.probes {
+            let refused = Checker::new(spec, &Toolkit::new()).err();
+            assert!(
+                matches!(&refused, Some(SetupError::Withheld { probe }) if *probe == spec.name),
+                "{:?}",
+                refused.map(|e| e.to_string())
+            );
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod days;
 pub mod monthly;
+pub mod source;
 pub mod tally;
 
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! `upledger report` and `upledger incidents`: fetch a month of results, maintenance sightings
-//! and exclusions from the ledger, hand them to the pure [`crate::report`] layer, and shape
-//! the JSON of SPEC §4.1.
+//! and exclusions from a [`MonthSource`] — the ledger, or an evidence bundle's records held in
+//! memory — hand them to the pure [`crate::report`] layer, and shape the JSON of SPEC §4.1.
+//! Both sources go through the same code, so a report recomputed from evidence is the report.
 //!
 //! Results are read a little beyond the month on both sides: before it, so a failure run that
 //! began last month is judged whole; after it, so a run confirmed just after the month end is
@@ -11,7 +12,7 @@ use std::{collections::HashMap, time::Duration};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::QueryError;
+use super::{QueryError, source::MonthSource};
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
     ledger::{ClockStep, ExclusionEntry, HourDigest, ImportRecord, Ledger, ResultRecord},
@@ -29,6 +30,33 @@ pub struct Selection {
     pub probe: Option<String>,
     /// Only this SLA (and its probes).
     pub sla: Option<String>,
+}
+
+/// Which maintenance windows a report lets count.
+///
+/// A report from the ledger trusts the configuration: every window counts for its probes, and
+/// an SLA with `maintenance_notice` takes only windows seen that long before they start. A
+/// report meant as evidence (SPEC §8: signed reports and `upledger verify`) counts only what
+/// the log proves was announced in time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MaintenanceRule {
+    /// As configured (what `upledger report` has always shown).
+    #[default]
+    AsConfigured,
+    /// A window counts — for a probe and for every SLA — only if it was first seen at or
+    /// before its start, and with `maintenance_notice` at least that long before.
+    Proven,
+}
+
+impl MaintenanceRule {
+    /// The notice a window needs under this rule, given the one configured: `None` when any
+    /// window counts, seen or not.
+    pub fn notice(self, configured: Option<Duration>) -> Option<Duration> {
+        match self {
+            MaintenanceRule::AsConfigured => configured,
+            MaintenanceRule::Proven => Some(configured.unwrap_or(Duration::ZERO)),
+        }
+    }
 }
 
 /// Latency percentiles of the month's checks, in milliseconds.
@@ -328,10 +356,11 @@ struct ProbeTimeline<'a> {
     revoked: Vec<ExclusionEntry>,
 }
 
-/// What the ledger says about one probe around a period: its results as runs, and the
-/// counts and latencies of the checks inside the period (up to `as_of`).
+/// What a source says about one probe around a period: its results as runs, and the counts
+/// and latencies of the checks inside the period (up to `as_of`). Opaque outside `query`:
+/// only [`MonthSource::evidence`] makes one.
 #[derive(Debug, Default)]
-pub(super) struct Evidence {
+pub struct Evidence {
     pub(super) runs: Vec<Run>,
     pub(super) checks: u64,
     pub(super) failed_checks: u64,
@@ -413,15 +442,7 @@ pub(super) fn load_evidence(
     period: Interval,
     now: Timestamp,
 ) -> Result<Evidence, QueryError> {
-    let margin = margin(spec);
-    let from = period.start.checked_sub(margin).unwrap_or(period.start);
-    let to = period
-        .end
-        .checked_add(margin)
-        .unwrap_or(period.end)
-        .min(now.max(period.start))
-        .max(from);
-    let counted = Interval::new(period.start, now.min(period.end).max(period.start));
+    let (from, to, counted) = evidence_span(spec, period, now);
     let split_after = spec.stale_after;
     let mut evidence = Evidence::default();
     let raw = |evidence: &mut Evidence, a: Timestamp, b: Timestamp, latencies: bool| {
@@ -460,26 +481,40 @@ pub(super) fn load_evidence(
     Ok(evidence)
 }
 
-/// The damaged ranges of a probe that touch `period`.
-fn damage_reports(ledger: &Ledger, period: Interval) -> Vec<DamageReport> {
-    ledger
-        .damage()
-        .into_iter()
-        .filter_map(|d| {
-            let (probe, from, to) = (d.probe?, d.from?, d.to?);
-            (from < period.end && to > period.start).then(|| DamageReport {
-                probe: probe.as_str().to_owned(),
-                from,
-                to,
-                what: d.what,
-            })
-        })
-        .collect()
+/// Reads a probe's evidence for `period` as of `now` from raw results alone: the margins and
+/// the period in one read. What [`load_evidence`] computes with the ledger's digests.
+pub(super) fn raw_evidence<S: MonthSource + ?Sized>(
+    source: &S,
+    spec: &ProbeSpec,
+    period: Interval,
+    now: Timestamp,
+) -> Result<Evidence, QueryError> {
+    let (from, to, counted) = evidence_span(spec, period, now);
+    let mut evidence = Evidence::default();
+    if from < to {
+        let records = source.results(&spec.name, from, to)?;
+        evidence.add_results(&records, spec.stale_after, counted, true);
+    }
+    Ok(evidence)
 }
 
-/// The recorded clock steps whose ambiguous span touches `period`.
-fn clock_steps(ledger: &Ledger, period: Interval) -> Result<Vec<ClockStep>, QueryError> {
-    Ok(ledger.clock_steps_touching(period.start, period.end)?)
+/// The span results are read from for `period` as of `now` (the period with a margin on both
+/// sides, but nothing after `now`), and the span whose checks are counted.
+fn evidence_span(
+    spec: &ProbeSpec,
+    period: Interval,
+    now: Timestamp,
+) -> (Timestamp, Timestamp, Interval) {
+    let margin = margin(spec);
+    let from = period.start.checked_sub(margin).unwrap_or(period.start);
+    let to = period
+        .end
+        .checked_add(margin)
+        .unwrap_or(period.end)
+        .min(now.max(period.start))
+        .max(from);
+    let counted = Interval::new(period.start, now.min(period.end).max(period.start));
+    (from, to, counted)
 }
 
 /// The wall-clock spans `steps` make ambiguous.
@@ -494,15 +529,17 @@ fn ambiguous_spans(steps: &[ClockStep]) -> Vec<Interval> {
 }
 
 /// Loads a probe's timeline for `period`; time inside `ambiguous` (clock steps) is unknown.
-fn load_probe<'a>(
+/// Its maintenance windows are those `rule` lets count.
+fn load_probe<'a, S: MonthSource + ?Sized>(
     config: &Config,
-    ledger: &Ledger,
+    source: &S,
     spec: &'a ProbeSpec,
     period: Interval,
     now: Timestamp,
     ambiguous: &[Interval],
+    rule: MaintenanceRule,
 ) -> Result<ProbeTimeline<'a>, QueryError> {
-    let evidence = load_evidence(ledger, spec, period, now)?;
+    let evidence = source.evidence(spec, period, now)?;
     let until = now.min(period.end);
     let mut timeline = Timeline::from_runs(
         evidence.runs.iter().cloned(),
@@ -515,7 +552,7 @@ fn load_probe<'a>(
     // Damaged ranges (results the ledger lost) are unknown like clock steps, and monitored
     // even where no result is left to say so: the probe was checked then.
     let measured = Interval::new(period.start, until.max(period.start));
-    let damaged: Vec<Interval> = ledger
+    let damaged: Vec<Interval> = source
         .damaged_spans(&spec.name, period.start, period.end)
         .into_iter()
         .filter_map(|(start, end)| Interval::new(start, end).intersect(&measured))
@@ -529,7 +566,13 @@ fn load_probe<'a>(
         &config.daemon.timezone,
         period,
     );
-    let (revoked, in_force): (Vec<ExclusionEntry>, Vec<ExclusionEntry>) = ledger
+    let windows = match rule.notice(None) {
+        None => windows,
+        notice => honoured_windows(&windows, notice, |window: &MaintenanceWindow| {
+            first_seen(source, window)
+        }),
+    };
+    let (revoked, in_force): (Vec<ExclusionEntry>, Vec<ExclusionEntry>) = source
         .exclusion_entries(period.start, period.end)?
         .into_iter()
         .filter(|entry| entry.exclusion.probe.as_ref() == Some(&spec.name))
@@ -548,13 +591,45 @@ fn load_probe<'a>(
     })
 }
 
-/// Computes the month document for `month` as of `now`.
+/// When `window` was first seen; a source that cannot tell is taken as never having seen it
+/// (the window then proves no notice).
+fn first_seen<S: MonthSource + ?Sized>(
+    source: &S,
+    window: &MaintenanceWindow,
+) -> Option<Timestamp> {
+    source.maintenance_seen(&window.identity).ok().flatten()
+}
+
+/// Computes the month document for `month` as of `now` from the ledger, with the maintenance
+/// rules as configured (what `upledger report` shows). Closed months are stored in the
+/// ledger and read back from it.
 pub fn month_document(
     config: &Config,
     ledger: &Ledger,
     month: Month,
     now: Timestamp,
     selection: &Selection,
+) -> Result<MonthDocument, QueryError> {
+    month_document_from(
+        config,
+        ledger,
+        month,
+        now,
+        selection,
+        MaintenanceRule::AsConfigured,
+    )
+}
+
+/// Computes the month document for `month` as of `now` from `source`, counting maintenance
+/// windows as `rule` says: the one computation behind `upledger report` (from the ledger)
+/// and `upledger verify` (from an evidence bundle's [`super::source::RecordedSource`]).
+pub fn month_document_from<S: MonthSource + ?Sized>(
+    config: &Config,
+    source: &S,
+    month: Month,
+    now: Timestamp,
+    selection: &Selection,
+    rule: MaintenanceRule,
 ) -> Result<MonthDocument, QueryError> {
     let timezone = &config.daemon.timezone;
     let period = month
@@ -583,25 +658,23 @@ pub fn month_document(
             .collect(),
         (None, None) => enabled().collect(),
     };
-    let first_seen = |window: &MaintenanceWindow| -> Option<Timestamp> {
-        ledger.maintenance_seen(&window.identity).ok().flatten()
-    };
+    let first_seen = |window: &MaintenanceWindow| first_seen(source, window);
     let zone = &config.daemon.timezone_name;
 
-    let steps = clock_steps(ledger, period)?;
+    let steps = source.clock_steps_touching(period.start, period.end)?;
     let ambiguous = ambiguous_spans(&steps);
     // Timelines are loaded only for what is not stored yet, and once.
     let mut loaded: HashMap<ProbeName, ProbeTimeline<'_>> = HashMap::new();
     let mut stored_any = false;
     let mut probe_months = Vec::with_capacity(probes.len());
     for spec in probes {
-        let key = closed_key(month, zone, "probe", spec.name.as_str());
+        let key = closed_key(month, zone, rule, "probe", spec.name.as_str());
         let closed = is_closed(period, now, [spec]);
-        if let Some(stored) = stored::<ProbeMonth>(ledger, &key, closed)? {
+        if let Some(stored) = stored::<ProbeMonth, S>(source, &key, closed)? {
             probe_months.push(stored);
             continue;
         }
-        let probe = load_probe(config, ledger, spec, period, now, &ambiguous)?;
+        let probe = load_probe(config, source, spec, period, now, &ambiguous, rule)?;
         let terms = Terms::for_probe(spec);
         let figures = MonthReport::compute(&MonthInput {
             period,
@@ -614,7 +687,7 @@ pub fn month_document(
         let entry = probe_month(&probe, &figures, period, &first_seen);
         // A month with no result for the probe has nothing to freeze.
         if closed && entry.checks > 0 {
-            store(ledger, &key, &entry)?;
+            store(source, &key, &entry)?;
             stored_any = true;
         }
         probe_months.push(entry);
@@ -628,15 +701,15 @@ pub fn month_document(
     let mut sla_months = Vec::with_capacity(slas.len());
     for sla in slas {
         let member_specs: Vec<&ProbeSpec> = enabled().filter(|p| covers(sla, &p.name)).collect();
-        let key = closed_key(month, zone, "sla", &sla.name);
+        let key = closed_key(month, zone, rule, "sla", &sla.name);
         let closed = is_closed(period, now, member_specs.iter().copied());
-        if let Some(stored) = stored::<SlaMonth>(ledger, &key, closed)? {
+        if let Some(stored) = stored::<SlaMonth, S>(source, &key, closed)? {
             sla_months.push(stored);
             continue;
         }
         for spec in &member_specs {
             if !loaded.contains_key(&spec.name) {
-                let probe = load_probe(config, ledger, spec, period, now, &ambiguous)?;
+                let probe = load_probe(config, source, spec, period, now, &ambiguous, rule)?;
                 loaded.insert(spec.name.clone(), probe);
             }
         }
@@ -644,25 +717,25 @@ pub fn month_document(
             .iter()
             .filter_map(|spec| loaded.get(&spec.name))
             .collect();
-        let own: Vec<ExclusionEntry> = ledger
+        let own: Vec<ExclusionEntry> = source
             .exclusion_entries(period.start, period.end)?
             .into_iter()
             .filter(|entry| entry.exclusion.sla.as_ref() == Some(&sla.name))
             .collect();
-        let entry = sla_month(sla, &members, &own, period, now, &first_seen)?;
+        let entry = sla_month(sla, &members, &own, period, now, rule, &first_seen)?;
         if closed && entry.eligible_seconds > 0.0 {
-            store(ledger, &key, &entry)?;
+            store(source, &key, &entry)?;
             stored_any = true;
         }
         sla_months.push(entry);
     }
 
     if stored_any {
-        ledger.flush()?;
+        source.flush_closed()?;
     }
     // Each with only the probes this report covers: a disabled or unselected probe is in no
     // report, also not by name.
-    let imports = ledger
+    let imports = source
         .import_records()?
         .into_iter()
         .filter_map(|mut record| {
@@ -687,7 +760,7 @@ pub fn month_document(
         slas: sla_months,
         clock_steps: steps.iter().map(ClockStepReport::from).collect(),
         imports,
-        damage: damage_reports(ledger, period),
+        damage: source.damage_touching(period),
     })
 }
 
@@ -729,9 +802,13 @@ fn forecast(figures: &MonthReport) -> Option<Forecast> {
     })
 }
 
-/// Where a closed period's figures are stored.
-fn closed_key(month: Month, zone: &str, kind: &str, name: &str) -> String {
-    format!("month/{month}/{zone}/{kind}/{name}")
+/// Where a closed period's figures are stored: figures under the proven rule apart, since
+/// they may differ. Both under `month/{month}/`, which forgetting a month clears.
+fn closed_key(month: Month, zone: &str, rule: MaintenanceRule, kind: &str, name: &str) -> String {
+    match rule {
+        MaintenanceRule::AsConfigured => format!("month/{month}/{zone}/{kind}/{name}"),
+        MaintenanceRule::Proven => format!("month/{month}/{zone}/proven/{kind}/{name}"),
+    }
 }
 
 /// Whether the month is final for these probes: `failure_threshold × interval + stale_after`
@@ -754,24 +831,27 @@ fn is_closed<'a>(
 
 /// The stored figures of a closed period; `None` for an open one or one not stored yet (or
 /// stored by an older, incompatible build: then it is recomputed and stored again).
-fn stored<T: for<'de> Deserialize<'de>>(
-    ledger: &Ledger,
+fn stored<T: for<'de> Deserialize<'de>, S: MonthSource + ?Sized>(
+    source: &S,
     key: &str,
     closed: bool,
 ) -> Result<Option<T>, QueryError> {
     if !closed {
         return Ok(None);
     }
-    Ok(ledger
+    Ok(source
         .closed(key)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
-fn store<T: Serialize>(ledger: &Ledger, key: &str, figures: &T) -> Result<(), QueryError> {
+fn store<T: Serialize, S: MonthSource + ?Sized>(
+    source: &S,
+    key: &str,
+    figures: &T,
+) -> Result<(), QueryError> {
     let bytes = serde_json::to_vec(figures)
         .map_err(|e| QueryError::BadRequest(format!("cannot store {key}: {e}")))?;
-    ledger.store_closed(key, &bytes)?;
-    Ok(())
+    source.store_closed(key, &bytes)
 }
 
 /// Records an exclusion and forgets the stored figures of every month it touches, so the
@@ -1037,6 +1117,7 @@ fn sla_month(
     own_exclusions: &[ExclusionEntry],
     period: Interval,
     now: Timestamp,
+    rule: MaintenanceRule,
     first_seen: &impl Fn(&MaintenanceWindow) -> Option<Timestamp>,
 ) -> Result<SlaMonth, QueryError> {
     let terms = Terms::for_sla(sla)
@@ -1062,7 +1143,7 @@ fn sla_month(
             }
         }
     }
-    let honoured = honoured_windows(&windows, sla.maintenance_notice, first_seen);
+    let honoured = honoured_windows(&windows, rule.notice(sla.maintenance_notice), first_seen);
     let mut exclusions: Vec<Exclusion> = Vec::new();
     // An exclusion entered for every member applies to the service as a whole.
     if let Some(first) = members.first() {
@@ -1140,14 +1221,26 @@ pub fn incidents(
     month: Month,
     now: Timestamp,
 ) -> Result<Vec<Incident>, QueryError> {
+    incidents_from(config, ledger, month, now)
+}
+
+/// [`incidents`] from any [`MonthSource`].
+pub fn incidents_from<S: MonthSource + ?Sized>(
+    config: &Config,
+    source: &S,
+    month: Month,
+    now: Timestamp,
+) -> Result<Vec<Incident>, QueryError> {
     let period = month
         .bounds(&config.daemon.timezone)
         .map_err(|e| QueryError::BadRequest(e.to_string()))?;
     let measured = Interval::new(period.start, now.min(period.end).max(period.start));
-    let ambiguous = ambiguous_spans(&clock_steps(ledger, period)?);
+    let ambiguous = ambiguous_spans(&source.clock_steps_touching(period.start, period.end)?);
     let mut found = Vec::new();
     for spec in config.probes.iter().filter(|p| p.enabled) {
-        let probe = load_probe(config, ledger, spec, period, now, &ambiguous)?;
+        // Outages are the same whichever windows count: maintenance is not applied to them.
+        let rule = MaintenanceRule::AsConfigured;
+        let probe = load_probe(config, source, spec, period, now, &ambiguous, rule)?;
         // Time after the last evidence the timeline has is unknown: an outage reaching it
         // has no end the timeline knows of.
         let evidence_end = probe
@@ -1167,7 +1260,7 @@ pub fn incidents(
                 .find(|r| r.first >= outage.start && r.outcome == Outcome::Down);
             let end = if evidence_end.is_some_and(|end| outage.end >= end) {
                 outage_end(
-                    ledger,
+                    source,
                     spec,
                     &probe.evidence.runs,
                     outage.start,
@@ -1199,8 +1292,8 @@ pub fn incidents(
 /// (see [`OutageEnd`]), `None` while no result came after its failures up to `now`. Reads the
 /// evidence already loaded, then, for a past month whose outage outlasted the margin read
 /// around it, the ledger a day at a time.
-fn outage_end(
-    ledger: &Ledger,
+fn outage_end<S: MonthSource + ?Sized>(
+    source: &S,
     spec: &ProbeSpec,
     runs: &[Run],
     start: Timestamp,
@@ -1226,7 +1319,7 @@ fn outage_end(
     const DAY: SignedDuration = SignedDuration::from_hours(24);
     while from < now {
         let to = from.checked_add(DAY).unwrap_or(now).min(now);
-        for record in ledger.results(&spec.name, from, to)? {
+        for record in source.results(&spec.name, from, to)? {
             if let Some(end) = follow.result(record.at, record.outcome) {
                 return Ok(Some(end));
             }
@@ -1650,6 +1743,428 @@ pub(super) mod tests {
         }
         for (now, raw) in moments.iter().zip(raw_latencies) {
             assert_eq!(latencies(*now), raw, "as of {now}");
+        }
+    }
+
+    /// A ledger's material as a [`super::super::source::RecordedSource`]: every result of
+    /// every configured probe, every exclusion, sighting, clock step, damaged range and
+    /// import — what an evidence bundle carries.
+    fn recorded(config: &Config, ledger: &Ledger) -> super::super::source::RecordedSource {
+        let mut results = Vec::new();
+        for spec in &config.probes {
+            results.extend(
+                ledger
+                    .results(&spec.name, Timestamp::MIN, Timestamp::MAX)
+                    .unwrap(),
+            );
+        }
+        let damage = ledger
+            .damage()
+            .into_iter()
+            .filter_map(|d| {
+                Some(DamageReport {
+                    probe: d.probe?.to_string(),
+                    from: d.from?,
+                    to: d.to?,
+                    what: d.what,
+                })
+            })
+            .collect();
+        super::super::source::RecordedSource::new(results)
+            .with_exclusions(
+                ledger
+                    .exclusion_entries(Timestamp::MIN, Timestamp::MAX)
+                    .unwrap(),
+            )
+            .with_maintenance_seen(ledger.maintenance_sightings().unwrap())
+            .with_clock_steps(ledger.clock_steps().unwrap())
+            .with_damage(damage)
+            .with_imports(ledger.import_records().unwrap())
+    }
+
+    /// Appends `records` to the ledger at `dir`, closing it again.
+    fn append_to(dir: &std::path::Path, records: &[ResultRecord]) {
+        let ledger = Ledger::open(dir).unwrap();
+        ledger.append(records).unwrap();
+    }
+
+    /// Two probes and two SLAs over the first days of October 2026, with every kind of
+    /// control record a month can have: an exclusion, a revoked exclusion, an SLA's own
+    /// exclusion, a window seen early and one seen late, a clock step, a damaged range of
+    /// `web` (a ledger cut short after a crash) and an import of `api` results.
+    fn eventful_october() -> (tempfile::TempDir, Config, Ledger) {
+        let day = 86_400;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        let main = format!(
+            "[daemon]\nledger = \"ledger\"\n\n\
+             [[sla]]\nname = \"acme\"\nprobes = [\"web\", \"api\"]\ntarget = \"99.5%\"\n\
+             maintenance_notice = \"12h\"\n\
+             credits = [ {{ below = \"99.5%\", credit = \"10%\" }} ]\nmonthly_fee = 100.0\n\n\
+             [[sla]]\nname = \"either\"\nprobes = [\"*\"]\nmode = \"any\"\ntarget = \"99%\"\n\n\
+             [[maintenance]]\nprobes = [\"*\"]\nstart = \"{}\"\nduration = \"1h\"\n\
+             reason = \"announced early\"\n\n\
+             [[maintenance]]\nprobes = [\"api\"]\nstart = \"{}\"\nduration = \"2h\"\n\
+             reason = \"announced late\"\n",
+            ts(day + 10 * HOUR_S),
+            ts(2 * day + 4 * HOUR_S),
+        );
+        std::fs::write(dir.path().join("upledger.toml"), main).unwrap();
+        let api = WEB.replace("\"web\"", "\"api\"");
+        std::fs::write(dir.path().join("probes.d/p.toml"), format!("{WEB}\n{api}")).unwrap();
+        let config = crate::config::load(&dir.path().join("upledger.toml")).unwrap();
+
+        // `web`'s last two days are lost: its ledger is put back to before they were
+        // written, under the seal that knew them.
+        let path = dir.path().join("ledger");
+        let mut early = every_30s("web", 0, 3 * day, (2 * HOUR_S, 2 * HOUR_S + 600));
+        early.extend(every_30s("api", 0, 4 * day, (5 * HOUR_S, 5 * HOUR_S + 900)));
+        append_to(&path, &early);
+        let kept = dir.path().join("kept");
+        std::fs::create_dir_all(&kept).unwrap();
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &kept.join(entry.file_name()));
+        }
+        append_to(&path, &every_30s("web", 3 * day, 5 * day, (0, 0)));
+        std::fs::copy(path.join("seal"), kept.join("seal")).unwrap();
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::rename(&kept, &path).unwrap();
+        let ledger = Ledger::open(&path).unwrap();
+        assert!(
+            ledger.damage().iter().any(|d| d.probe.is_some()),
+            "{:?}",
+            ledger.damage()
+        );
+
+        ledger
+            .append(&every_30s(
+                "web",
+                5 * day,
+                8 * day,
+                (6 * day, 6 * day + 300),
+            ))
+            .unwrap();
+        let imported = every_30s("api", 4 * day, 8 * day, (7 * day, 7 * day + 3_000));
+        let record = crate::ledger::ImportRecord::new(ts(9 * day), None, &imported, 0);
+        ledger
+            .import_all(&crate::ledger::ImportCommit {
+                results: &imported,
+                record: Some(&record),
+                ..Default::default()
+            })
+            .unwrap();
+
+        let web = ProbeName::new("web").unwrap();
+        let api = ProbeName::new("api").unwrap();
+        let exclusion = |probe: Option<&ProbeName>, sla: Option<&str>, from: i64, to: i64| {
+            let mut record = crate::ledger::ExclusionRecord {
+                id: String::new(),
+                probe: probe.cloned(),
+                sla: sla.map(str::to_owned),
+                from: ts(from),
+                to: ts(to),
+                reason: format!("exclusion {from}"),
+                recorded_at: ts(to + 60),
+                recorded_by: None,
+            };
+            record.id = record.content_id();
+            ledger.add_exclusion(&record).unwrap();
+            record
+        };
+        exclusion(Some(&web), None, 2 * HOUR_S, 2 * HOUR_S + 300);
+        let revoked = exclusion(Some(&api), None, 5 * HOUR_S, 5 * HOUR_S + 900);
+        ledger
+            .add_revocation(&crate::ledger::RevocationRecord {
+                revokes: revoked.id.clone(),
+                reason: "not ours to excuse".to_owned(),
+                recorded_at: ts(day),
+                recorded_by: None,
+            })
+            .unwrap();
+        exclusion(None, Some("acme"), 7 * day, 7 * day + 600);
+
+        let early = config.maintenance[0].identity();
+        let late = config.maintenance[1].identity();
+        ledger.note_maintenance_seen(&early, ts(0)).unwrap();
+        ledger
+            .note_maintenance_seen(&late, ts(2 * day + 5 * HOUR_S))
+            .unwrap();
+        // Set back by ten minutes on day 6, noticed a second later.
+        ledger
+            .record_clock_step(crate::ledger::ClockStep::between(
+                ts(6 * day + 12 * HOUR_S),
+                ts(6 * day + 12 * HOUR_S - 599),
+                SignedDuration::from_secs(1),
+            ))
+            .unwrap();
+        (dir, config, ledger)
+    }
+
+    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+        if from.is_dir() {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                copy_tree(&entry.path(), &to.join(entry.file_name()));
+            }
+        } else {
+            std::fs::copy(from, to).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_recorded_source_gives_the_ledgers_document_field_for_field() {
+        let (_dir, config, ledger) = eventful_october();
+        let source = recorded(&config, &ledger);
+        let day = 86_400;
+        let selections = [
+            Selection::default(),
+            Selection {
+                probe: Some("api".to_owned()),
+                sla: None,
+            },
+            Selection {
+                probe: None,
+                sla: Some("acme".to_owned()),
+            },
+        ];
+        // Mid-month, mid-outage, and long after the month closed (twice: the second time the
+        // ledger answers from the figures it stored).
+        let moments = [
+            ts(6 * day + 5_432),
+            ts(7 * day + 1_000),
+            ts(60 * day),
+            ts(60 * day),
+        ];
+        let document = |source: &dyn MonthSource, now, selection, rule| {
+            let doc =
+                month_document_from(&config, source, october(), now, selection, rule).unwrap();
+            serde_json::to_value(doc).unwrap()
+        };
+        let mut checked = 0;
+        for rule in [MaintenanceRule::AsConfigured, MaintenanceRule::Proven] {
+            for now in moments {
+                for selection in &selections {
+                    let from_ledger = document(&ledger, now, selection, rule);
+                    let from_memory = document(&source, now, selection, rule);
+                    assert_eq!(
+                        from_ledger, from_memory,
+                        "{rule:?} as of {now}, {selection:?}"
+                    );
+                    checked += 1;
+                }
+            }
+            let from_ledger = incidents_from(&config, &ledger, october(), ts(60 * day)).unwrap();
+            let from_memory = incidents_from(&config, &source, october(), ts(60 * day)).unwrap();
+            assert_eq!(from_ledger, from_memory);
+        }
+        assert_eq!(checked, 24);
+
+        // What the month holds is in the document, so the comparison above compared it.
+        let doc =
+            month_document(&config, &ledger, october(), ts(60 * day), &selections[0]).unwrap();
+        assert_eq!(doc.damage.len(), 1, "{:?}", doc.damage);
+        assert_eq!(doc.damage[0].probe, "web");
+        assert_eq!(doc.clock_steps.len(), 1);
+        assert_eq!(doc.imports.len(), 1);
+        let api = &doc.probes[1];
+        assert_eq!(api.revoked_exclusions.len(), 1);
+        assert_eq!(api.maintenance.len(), 2);
+        assert!(api.maintenance[1].seen_late);
+        assert_eq!(doc.probes[0].exclusions.len(), 1);
+        assert_eq!(doc.slas[0].exclusions.len(), 1);
+
+        // And the same after the ledger digested its hours (its shortcut for the results).
+        let before = document(
+            &source,
+            ts(20 * day),
+            &selections[0],
+            MaintenanceRule::Proven,
+        );
+        ledger.digest_until(ts(20 * day), &|| true).unwrap();
+        let digested = document(
+            &ledger,
+            ts(20 * day),
+            &selections[0],
+            MaintenanceRule::Proven,
+        );
+        assert_eq!(digested, before);
+    }
+
+    /// `web` with windows seen a day early, an hour early, late and never, and two SLAs over
+    /// it: one with 12 h notice, one without.
+    fn four_windows() -> (tempfile::TempDir, Config, Ledger) {
+        let day = 86_400;
+        let windows: String = [
+            (1, "a day early"),
+            (2, "an hour early"),
+            (3, "late"),
+            (4, "never"),
+        ]
+        .iter()
+        .map(|(d, reason)| {
+            format!(
+                "[[maintenance]]\nprobes = [\"web\"]\nstart = \"{}\"\nduration = \"1h\"\n\
+                     reason = \"{reason}\"\n\n",
+                ts(d * day)
+            )
+        })
+        .collect();
+        let main = format!(
+            "{MAIN}\n[[sla]]\nname = \"noticed\"\nprobes = [\"web\"]\ntarget = \"99%\"\n\
+             maintenance_notice = \"12h\"\n\n\
+             [[sla]]\nname = \"plain\"\nprobes = [\"web\"]\ntarget = \"99%\"\n\n{windows}"
+        );
+        let records = every_30s("web", 0, 6 * day, (0, 0));
+        let (dir, config, ledger) = ledger_with(&main, WEB, &records);
+        let seen = [(1, -day), (2, -HOUR_S), (3, 60)];
+        for (i, (d, offset)) in seen.iter().enumerate() {
+            ledger
+                .note_maintenance_seen(&config.maintenance[i].identity(), ts(d * day + offset))
+                .unwrap();
+        }
+        (dir, config, ledger)
+    }
+
+    #[test]
+    fn proven_maintenance_counts_only_windows_seen_by_their_start() {
+        let (_dir, config, ledger) = four_windows();
+        let now = ts(40 * 86_400);
+        let everything = Selection::default();
+        let reasons = |windows: &[WindowReport]| -> Vec<String> {
+            windows.iter().map(|w| w.reason.clone()).collect()
+        };
+        let configured = month_document(&config, &ledger, october(), now, &everything).unwrap();
+        let proven = month_document_from(
+            &config,
+            &ledger,
+            october(),
+            now,
+            &everything,
+            MaintenanceRule::Proven,
+        )
+        .unwrap();
+
+        // As configured, the probe and the SLA without notice take every window; the SLA
+        // with notice only the one seen a day early.
+        let (probe, noticed, plain) = (
+            &configured.probes[0],
+            &configured.slas[0],
+            &configured.slas[1],
+        );
+        assert_eq!(probe.maintenance_seconds, 4.0 * 3_600.0);
+        assert_eq!(
+            reasons(&probe.maintenance),
+            ["a day early", "an hour early", "late", "never"]
+        );
+        assert_eq!(reasons(&noticed.maintenance), ["a day early"]);
+        assert_eq!(reasons(&plain.maintenance).len(), 4);
+
+        // Proven, a window seen after its start (or never) counts nowhere; notice still holds.
+        let (probe, noticed, plain) = (&proven.probes[0], &proven.slas[0], &proven.slas[1]);
+        assert_eq!(probe.maintenance_seconds, 2.0 * 3_600.0);
+        assert_eq!(
+            reasons(&probe.maintenance),
+            ["a day early", "an hour early"]
+        );
+        assert_eq!(reasons(&noticed.maintenance), ["a day early"]);
+        assert_eq!(
+            reasons(&plain.maintenance),
+            ["a day early", "an hour early"]
+        );
+        assert_eq!(
+            plain.eligible_seconds,
+            configured.slas[1].eligible_seconds + 2.0 * 3_600.0
+        );
+        assert_eq!(
+            noticed.eligible_seconds,
+            configured.slas[0].eligible_seconds
+        );
+
+        // The two are stored apart once the month is closed: neither is read for the other.
+        let again = month_document(&config, &ledger, october(), now, &everything).unwrap();
+        assert_eq!(again, configured);
+    }
+
+    #[test]
+    fn a_window_seen_exactly_at_its_start_is_proven() {
+        assert_eq!(MaintenanceRule::AsConfigured.notice(None), None);
+        let hour = Duration::from_secs(3_600);
+        assert_eq!(MaintenanceRule::AsConfigured.notice(Some(hour)), Some(hour));
+        assert_eq!(MaintenanceRule::Proven.notice(None), Some(Duration::ZERO));
+        assert_eq!(MaintenanceRule::Proven.notice(Some(hour)), Some(hour));
+        let window = MaintenanceWindow {
+            interval: Interval::new(ts(3_600), ts(7_200)),
+            reason: String::new(),
+            identity: "w".to_owned(),
+        };
+        let at = |seen: i64| {
+            honoured_windows(
+                std::slice::from_ref(&window),
+                MaintenanceRule::Proven.notice(None),
+                |_| Some(ts(seen)),
+            )
+            .len()
+        };
+        assert_eq!((at(3_599), at(3_600), at(3_601)), (1, 1, 0));
+    }
+
+    #[test]
+    fn a_normalised_configuration_computes_the_same_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::rich_config(dir.path());
+        let json = crate::config::NormalisedConfig::from_config(&config)
+            .unwrap()
+            .to_json();
+        let rebuilt = crate::config::NormalisedConfig::from_json(&json)
+            .unwrap()
+            .into_config()
+            .unwrap();
+        let day = 86_400;
+        let mut records = every_30s("web", 0, 20 * day, (2 * day, 2 * day + 900));
+        for record in records.iter_mut().filter(|r| r.at.as_second() % 600 == 0) {
+            record.latency = Duration::from_millis(900);
+            record.outcome = Outcome::Degraded;
+        }
+        records.extend(
+            every_30s("db-port", 0, 20 * day, (9 * day, 9 * day + 7_200))
+                .into_iter()
+                .step_by(2),
+        );
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        ledger.append(&records).unwrap();
+        for window in &config.maintenance {
+            ledger
+                .note_maintenance_seen(&window.identity(), ts(0))
+                .unwrap();
+        }
+        let source = recorded(&config, &ledger);
+        let selections = [
+            Selection::default(),
+            Selection {
+                probe: None,
+                sla: Some("acme".to_owned()),
+            },
+        ];
+        for rule in [MaintenanceRule::AsConfigured, MaintenanceRule::Proven] {
+            for selection in &selections {
+                // In progress from the ledger (nothing stored), closed from memory.
+                for (source, now) in [
+                    (&ledger as &dyn MonthSource, ts(15 * day + 77)),
+                    (&source, ts(60 * day)),
+                ] {
+                    let document = |config: &Config| {
+                        let doc =
+                            month_document_from(config, source, october(), now, selection, rule)
+                                .unwrap();
+                        serde_json::to_value(doc).unwrap()
+                    };
+                    let original = document(&config);
+                    assert_eq!(document(&rebuilt), original, "{rule:?} {selection:?} {now}");
+                    assert_ne!(original["slas"][0]["maintenance"], serde_json::json!([]));
+                }
+            }
         }
     }
 }

@@ -1,0 +1,861 @@
+//! The normalised configuration: exactly what the SPEC §3 engine reads to compute a report —
+//! the time zone, each probe's terms, every SLA and maintenance window, the `[evidence]`
+//! settings — in one canonical, versioned JSON form, and nothing else: no URL, host, header,
+//! body, secret, channel or path. The ledger commits to its hash when a configuration is
+//! loaded, and an evidence bundle carries it, so `upledger verify` recomputes a report under
+//! the very terms it was made with (SPEC §8).
+//!
+//! # Canonical form (version 1)
+//!
+//! Compact JSON (no whitespace), fields in the order of the structs below, probes, SLAs and
+//! windows in configuration order. Durations are integer **milliseconds** (`*_ms`), so a
+//! duration with a part below a millisecond has no normalised form. Percentages are their
+//! exact decimal text (`"99.95%"`), instants RFC 3339 UTC, fees and weights JSON numbers (the
+//! shortest text that reads back as the same `f64`). An absent optional value is `null`,
+//! never left out, so one configuration has one form and one hash.
+//! May use `model` and the rest of `config`.
+
+use std::{path::PathBuf, time::Duration};
+
+use jiff::{Timestamp, civil::Weekday, tz::TimeZone};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    main_file::{check_leaf_hour, check_origin},
+    spec::{
+        CheckSpec, Config, CreditTier, DEFAULT_BURN_RULES, DaemonSpec, EvidenceSpec,
+        MaintenanceSpec, MaintenanceWhen, Origin, ProbeSpec, SlaSpec, TimePolicy,
+    },
+};
+use crate::model::{Percent, ProbeKind, ProbeName};
+
+/// The version of the form this build writes and reads.
+pub const NORMALISED_VERSION: u32 = 1;
+
+/// Why a configuration has no normalised form, or a normalised text is not a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum NormalisedError {
+    /// The text is not the JSON of a normalised configuration.
+    #[error("normalised configuration: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Written by a build that knows another version of the form.
+    #[error(
+        "normalised configuration: version {0} is not supported (this build reads version {NORMALISED_VERSION})"
+    )]
+    Version(u32),
+    /// A duration has a part below a millisecond, which the form cannot hold.
+    #[error("normalised configuration: {what} ({duration}) is not a whole number of milliseconds")]
+    SubMillisecond {
+        /// Which duration, e.g. `probe "web": timeout`.
+        what: String,
+        /// Its value, as a person writes it.
+        duration: String,
+    },
+    /// A value cannot be part of a configuration.
+    #[error("normalised configuration: {what}: {message}")]
+    Invalid {
+        /// Where, e.g. `probe "web"`.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A configuration reduced to the terms reports are computed under (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedConfig {
+    /// The form's version: [`NORMALISED_VERSION`].
+    pub version: u32,
+    /// The IANA time zone months are measured in.
+    pub timezone: String,
+    /// Every probe, in configuration order.
+    pub probes: Vec<NormalisedProbe>,
+    /// Every `[[sla]]`, in configuration order.
+    pub slas: Vec<NormalisedSla>,
+    /// Every `[[maintenance]]`, in configuration order.
+    pub maintenance: Vec<NormalisedMaintenance>,
+    /// The `[evidence]` settings that shape the log (the key's path stays behind: the public
+    /// key travels on its own).
+    pub evidence: NormalisedEvidence,
+}
+
+/// A probe's terms: how it is timed and judged, not what it checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedProbe {
+    /// Its name.
+    pub name: ProbeName,
+    /// The kind of check it ran.
+    pub kind: ProbeKind,
+    /// Disabled probes are in no report.
+    pub enabled: bool,
+    /// Time between check starts.
+    pub interval_ms: u64,
+    /// Longest a check may take.
+    pub timeout_ms: u64,
+    /// How long one result stands.
+    pub stale_after_ms: u64,
+    /// Consecutive failures before down.
+    pub failure_threshold: u32,
+    /// Consecutive successes before an incident is resolved.
+    pub success_threshold: u32,
+    /// Slower checks are degraded.
+    pub degraded_after_ms: Option<u64>,
+    /// Monthly target, exact text.
+    #[serde(with = "percent_text")]
+    pub target: Percent,
+}
+
+/// An `[[sla]]` with every field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedSla {
+    /// Its name.
+    pub name: String,
+    /// The client.
+    pub client: Option<String>,
+    /// Probe name globs.
+    pub probes: Vec<String>,
+    /// `all` or `any`.
+    pub mode: NormalisedMode,
+    /// The target, exact text.
+    #[serde(with = "percent_text")]
+    pub target: Percent,
+    /// Monthly fee.
+    pub monthly_fee: Option<f64>,
+    /// Currency of the fee.
+    pub currency: Option<String>,
+    /// Credit bands, in configuration order.
+    pub credits: Vec<NormalisedCredit>,
+    /// How maintenance time counts.
+    pub maintenance: NormalisedPolicy,
+    /// Notice a window needs.
+    pub maintenance_notice_ms: Option<u64>,
+    /// How unknown time counts.
+    pub unknown: NormalisedPolicy,
+    /// Share of degraded time counted as down.
+    pub degraded_weight: f64,
+}
+
+/// How an SLA composes its probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalisedMode {
+    /// Down while any probe is down.
+    All,
+    /// Down only while every probe is down.
+    Any,
+}
+
+/// What a kind of time counts as ([`TimePolicy`] in its config spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalisedPolicy {
+    /// Left out of the denominator.
+    Exclude,
+    /// Counted as available.
+    Up,
+    /// Counted as downtime.
+    Down,
+}
+
+/// A credit band.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedCredit {
+    /// The availability bound, exact text.
+    #[serde(with = "percent_text")]
+    pub bound: Percent,
+    /// `at_or_below` (≤) when true, `below` (<) when false.
+    pub inclusive: bool,
+    /// Credit in percent of the fee, exact text.
+    #[serde(with = "percent_text")]
+    pub credit: Percent,
+}
+
+/// A `[[maintenance]]` window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedMaintenance {
+    /// Probe name globs.
+    pub probes: Vec<String>,
+    /// When.
+    pub when: NormalisedWhen,
+    /// Why.
+    pub reason: String,
+}
+
+/// When a window happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum NormalisedWhen {
+    /// Once.
+    Once {
+        /// Start.
+        start: Timestamp,
+        /// End (exclusive).
+        end: Timestamp,
+    },
+    /// Every week at a local time in the configuration's time zone.
+    Weekly {
+        /// ISO weekday: 1 Monday … 7 Sunday.
+        weekday: i8,
+        /// Local time of day, `HH:MM`.
+        time: String,
+        /// Length.
+        duration_ms: u64,
+    },
+}
+
+/// The `[evidence]` settings that shape the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedEvidence {
+    /// The log's name.
+    pub origin: String,
+    /// The length of a leaf's hour.
+    pub hour_ms: u64,
+}
+
+impl NormalisedConfig {
+    /// The normalised form of `config`; fails only for a duration with a part below a
+    /// millisecond.
+    pub fn from_config(config: &Config) -> Result<NormalisedConfig, NormalisedError> {
+        let probes = config
+            .probes
+            .iter()
+            .map(normalise_probe)
+            .collect::<Result<_, _>>()?;
+        let slas = config
+            .slas
+            .iter()
+            .map(normalise_sla)
+            .collect::<Result<_, _>>()?;
+        let maintenance = config
+            .maintenance
+            .iter()
+            .enumerate()
+            .map(|(i, window)| normalise_window(i, window))
+            .collect::<Result<_, _>>()?;
+        Ok(NormalisedConfig {
+            version: NORMALISED_VERSION,
+            timezone: config.daemon.timezone_name.clone(),
+            probes,
+            slas,
+            maintenance,
+            evidence: NormalisedEvidence {
+                origin: config.evidence.origin.clone(),
+                hour_ms: millis("[evidence] hour", config.evidence.hour)?,
+            },
+        })
+    }
+
+    /// The canonical bytes (see the module docs): what [`NormalisedConfig::sha256`] hashes.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Plain structs of strings, numbers and lists: serialising cannot fail, and a
+        // non-finite float cannot get here (configuration and `from_json` refuse them).
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of [`NormalisedConfig::to_json`]: the configuration's identity in the log.
+    pub fn sha256(&self) -> [u8; 32] {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.to_json());
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest.as_ref());
+        hash
+    }
+
+    /// Reads a normalised configuration, refusing unknown fields and other versions.
+    pub fn from_json(bytes: &[u8]) -> Result<NormalisedConfig, NormalisedError> {
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        // The version first, so a newer form is named as such rather than as unknown fields.
+        let Versioned { version } = serde_json::from_slice(bytes)?;
+        if version != NORMALISED_VERSION {
+            return Err(NormalisedError::Version(version));
+        }
+        Ok(serde_json::from_slice(bytes)?)
+    }
+
+    /// A [`Config`] the report code accepts: the terms as they were, each probe's check
+    /// [`CheckSpec::Withheld`], and neutral daemon settings (no ledger, socket or listener is
+    /// ever opened from it). Checked like a configuration file, since the text may come from
+    /// anyone.
+    pub fn into_config(self) -> Result<Config, NormalisedError> {
+        let timezone = TimeZone::get(&self.timezone).map_err(|_| NormalisedError::Invalid {
+            what: "timezone".to_owned(),
+            message: format!("unknown time zone \"{}\"", self.timezone),
+        })?;
+        let mut probes: Vec<ProbeSpec> = Vec::with_capacity(self.probes.len());
+        for probe in self.probes {
+            if probes.iter().any(|p| p.name == probe.name) {
+                return Err(invalid(
+                    format!("probe \"{}\"", probe.name),
+                    "is named twice",
+                ));
+            }
+            probes.push(probe_spec(probe)?);
+        }
+        let slas = self
+            .slas
+            .into_iter()
+            .map(sla_spec)
+            .collect::<Result<_, _>>()?;
+        let maintenance = self
+            .maintenance
+            .into_iter()
+            .enumerate()
+            .map(|(i, window)| maintenance_spec(i, window))
+            .collect::<Result<_, _>>()?;
+        let hour = Duration::from_millis(self.evidence.hour_ms);
+        check_origin(&self.evidence.origin)
+            .map_err(|message| invalid("[evidence] origin".to_owned(), message))?;
+        check_leaf_hour(hour).map_err(|message| invalid("[evidence] hour".to_owned(), message))?;
+        let nowhere = PathBuf::new();
+        let daemon = DaemonSpec {
+            ledger: nowhere.clone(),
+            probes_dir: nowhere.clone(),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            socket: nowhere.clone(),
+            timezone_name: self.timezone,
+            timezone,
+            max_concurrency: 1,
+            retention: Duration::MAX,
+            sentinel: None,
+            show_details: false,
+            alert_retry_for: Duration::ZERO,
+            burn_rates: DEFAULT_BURN_RULES.to_vec(),
+            clock_step_threshold: Duration::from_secs(2),
+            socket_group: None,
+            admin_group: None,
+        };
+        Ok(Config::new(
+            nowhere,
+            daemon,
+            probes,
+            Vec::new(),
+            slas,
+            maintenance,
+            EvidenceSpec {
+                signing_key: None,
+                origin: self.evidence.origin,
+                hour,
+            },
+        ))
+    }
+}
+
+fn invalid(what: String, message: impl Into<String>) -> NormalisedError {
+    NormalisedError::Invalid {
+        what,
+        message: message.into(),
+    }
+}
+
+/// `duration` in whole milliseconds.
+fn millis(what: &str, duration: Duration) -> Result<u64, NormalisedError> {
+    let ms = duration.as_millis();
+    if !duration.subsec_nanos().is_multiple_of(1_000_000) {
+        return Err(NormalisedError::SubMillisecond {
+            what: what.to_owned(),
+            duration: humantime::format_duration(duration).to_string(),
+        });
+    }
+    u64::try_from(ms).map_err(|_| NormalisedError::SubMillisecond {
+        what: what.to_owned(),
+        duration: humantime::format_duration(duration).to_string(),
+    })
+}
+
+fn normalise_probe(spec: &ProbeSpec) -> Result<NormalisedProbe, NormalisedError> {
+    let what = |field: &str| format!("probe \"{}\": {field}", spec.name);
+    Ok(NormalisedProbe {
+        name: spec.name.clone(),
+        kind: spec.kind(),
+        enabled: spec.enabled,
+        interval_ms: millis(&what("interval"), spec.interval)?,
+        timeout_ms: millis(&what("timeout"), spec.timeout)?,
+        stale_after_ms: millis(&what("stale_after"), spec.stale_after)?,
+        failure_threshold: spec.failure_threshold,
+        success_threshold: spec.success_threshold,
+        degraded_after_ms: spec
+            .degraded_after
+            .map(|d| millis(&what("degraded_after"), d))
+            .transpose()?,
+        target: spec.target,
+    })
+}
+
+fn probe_spec(probe: NormalisedProbe) -> Result<ProbeSpec, NormalisedError> {
+    let what = || format!("probe \"{}\"", probe.name);
+    let interval = Duration::from_millis(probe.interval_ms);
+    let timeout = Duration::from_millis(probe.timeout_ms);
+    let stale_after = Duration::from_millis(probe.stale_after_ms);
+    if timeout.is_zero() || timeout >= interval {
+        return Err(invalid(
+            what(),
+            "timeout must be longer than zero and shorter than interval",
+        ));
+    }
+    if stale_after < interval {
+        return Err(invalid(what(), "stale_after must be at least the interval"));
+    }
+    if probe.failure_threshold == 0 || probe.success_threshold == 0 {
+        return Err(invalid(what(), "thresholds must be at least 1"));
+    }
+    Ok(ProbeSpec {
+        origin: Origin {
+            file: PathBuf::new(),
+            line: 0,
+        },
+        interval,
+        timeout,
+        failure_threshold: probe.failure_threshold,
+        success_threshold: probe.success_threshold,
+        stale_after,
+        target: probe.target,
+        degraded_after: probe.degraded_after_ms.map(Duration::from_millis),
+        // Nothing is ever sent about a probe read from evidence.
+        channels: Some(Vec::new()),
+        remind_every: None,
+        tags: Vec::new(),
+        description: None,
+        enabled: probe.enabled,
+        public: false,
+        check: CheckSpec::Withheld(probe.kind),
+        name: probe.name,
+    })
+}
+
+fn normalise_sla(sla: &SlaSpec) -> Result<NormalisedSla, NormalisedError> {
+    let policy = |p: TimePolicy| match p {
+        TimePolicy::Exclude => NormalisedPolicy::Exclude,
+        TimePolicy::Up => NormalisedPolicy::Up,
+        TimePolicy::Down => NormalisedPolicy::Down,
+    };
+    Ok(NormalisedSla {
+        name: sla.name.clone(),
+        client: sla.client.clone(),
+        probes: sla.probes.clone(),
+        mode: if sla.all {
+            NormalisedMode::All
+        } else {
+            NormalisedMode::Any
+        },
+        target: sla.target,
+        monthly_fee: sla.monthly_fee,
+        currency: sla.currency.clone(),
+        credits: sla
+            .credits
+            .iter()
+            .map(|tier| NormalisedCredit {
+                bound: tier.bound,
+                inclusive: tier.inclusive,
+                credit: tier.credit,
+            })
+            .collect(),
+        maintenance: policy(sla.maintenance),
+        maintenance_notice_ms: sla
+            .maintenance_notice
+            .map(|d| millis(&format!("sla \"{}\": maintenance_notice", sla.name), d))
+            .transpose()?,
+        unknown: policy(sla.unknown),
+        degraded_weight: sla.degraded_weight,
+    })
+}
+
+fn sla_spec(sla: NormalisedSla) -> Result<SlaSpec, NormalisedError> {
+    let what = || format!("sla \"{}\"", sla.name);
+    let policy = |p: NormalisedPolicy| match p {
+        NormalisedPolicy::Exclude => TimePolicy::Exclude,
+        NormalisedPolicy::Up => TimePolicy::Up,
+        NormalisedPolicy::Down => TimePolicy::Down,
+    };
+    if sla.maintenance == NormalisedPolicy::Down {
+        return Err(invalid(
+            what(),
+            "maintenance is \"exclude\" or \"up\", not \"down\"",
+        ));
+    }
+    if !(0.0..=1.0).contains(&sla.degraded_weight)
+        || crate::model::Weight::try_from(sla.degraded_weight).is_err()
+    {
+        return Err(invalid(
+            what(),
+            "degraded_weight must be from 0.0 to 1.0, in billionths",
+        ));
+    }
+    if sla
+        .monthly_fee
+        .is_some_and(|fee| !(0.0..=1e12).contains(&fee))
+    {
+        return Err(invalid(
+            what(),
+            "monthly_fee must be from 0 to 1000000000000",
+        ));
+    }
+    Ok(SlaSpec {
+        client: sla.client,
+        probes: sla.probes,
+        all: sla.mode == NormalisedMode::All,
+        target: sla.target,
+        monthly_fee: sla.monthly_fee,
+        currency: sla.currency,
+        credits: sla
+            .credits
+            .into_iter()
+            .map(|tier| CreditTier {
+                bound: tier.bound,
+                inclusive: tier.inclusive,
+                credit: tier.credit,
+            })
+            .collect(),
+        maintenance: policy(sla.maintenance),
+        maintenance_notice: sla.maintenance_notice_ms.map(Duration::from_millis),
+        unknown: policy(sla.unknown),
+        degraded_weight: sla.degraded_weight,
+        name: sla.name,
+    })
+}
+
+fn normalise_window(
+    index: usize,
+    window: &MaintenanceSpec,
+) -> Result<NormalisedMaintenance, NormalisedError> {
+    let when = match &window.when {
+        MaintenanceWhen::Once { start, end } => NormalisedWhen::Once {
+            start: *start,
+            end: *end,
+        },
+        MaintenanceWhen::Weekly {
+            weekday,
+            time,
+            duration,
+        } => NormalisedWhen::Weekly {
+            weekday: weekday.to_monday_one_offset(),
+            time: format!("{:02}:{:02}", time.hour(), time.minute()),
+            duration_ms: millis(
+                &format!("[[maintenance]] #{}: duration", index + 1),
+                *duration,
+            )?,
+        },
+    };
+    Ok(NormalisedMaintenance {
+        probes: window.probes.clone(),
+        when,
+        reason: window.reason.clone(),
+    })
+}
+
+fn maintenance_spec(
+    index: usize,
+    window: NormalisedMaintenance,
+) -> Result<MaintenanceSpec, NormalisedError> {
+    let what = || format!("[[maintenance]] #{}", index + 1);
+    let when = match window.when {
+        NormalisedWhen::Once { start, end } => {
+            if end <= start {
+                return Err(invalid(what(), "end must be after start"));
+            }
+            MaintenanceWhen::Once { start, end }
+        }
+        NormalisedWhen::Weekly {
+            weekday,
+            time,
+            duration_ms,
+        } => {
+            let weekday = Weekday::from_monday_one_offset(weekday)
+                .map_err(|_| invalid(what(), format!("weekday {weekday} is not 1 to 7")))?;
+            let bad_time = || invalid(what(), format!("time \"{time}\" is not HH:MM"));
+            let (hour, minute) = time.split_once(':').ok_or_else(bad_time)?;
+            let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+            if !two_digits(hour) || !two_digits(minute) {
+                return Err(bad_time());
+            }
+            let hour: i8 = hour.parse().map_err(|_| bad_time())?;
+            let minute: i8 = minute.parse().map_err(|_| bad_time())?;
+            let time = jiff::civil::Time::new(hour, minute, 0, 0).map_err(|_| bad_time())?;
+            let duration = Duration::from_millis(duration_ms);
+            if duration.is_zero() || duration > Duration::from_secs(7 * 24 * 3600) {
+                return Err(invalid(
+                    what(),
+                    "a weekly window lasts more than zero and at most 7 days",
+                ));
+            }
+            MaintenanceWhen::Weekly {
+                weekday,
+                time,
+                duration,
+            }
+        }
+    };
+    Ok(MaintenanceSpec {
+        probes: window.probes,
+        when,
+        reason: window.reason,
+    })
+}
+
+/// A [`Percent`] as its exact decimal text, `"99.95%"`.
+mod percent_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::model::Percent;
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Percent,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Percent, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let value: Percent = text.parse().map_err(D::Error::custom)?;
+        // One value, one text: "99.90%" would hash differently from the same terms.
+        if value.to_string() != text {
+            return Err(D::Error::custom(format!(
+                "percentage \"{text}\" is not in its shortest form \"{value}\""
+            )));
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A main file with a Berlin month, two SLAs (credit tiers, notice, policies, a fee) and
+    /// once and weekly windows, and an `[evidence]` section.
+    pub(crate) const RICH_MAIN: &str = r#"
+[daemon]
+ledger = "ledger"
+timezone = "Europe/Berlin"
+
+[evidence]
+signing_key = "keys/upledger"
+origin = "status.example.com/upledger"
+
+[[channel]]
+name = "ops"
+kind = "webhook"
+url = "https://hooks.example.com/hidden-hook"
+secret = "hidden-webhook-secret"
+
+[[sla]]
+name = "acme"
+client = "ACME Corp"
+probes = ["web", "db-*"]
+target = "99.95%"
+monthly_fee = 2000.5
+currency = "EUR"
+credits = [ { below = "99.95%", credit = "10%" },
+            { at_or_below = "99.0%", credit = "25.5%" } ]
+maintenance = "up"
+maintenance_notice = "72h"
+unknown = "down"
+degraded_weight = 0.3
+
+[[sla]]
+name = "either"
+probes = ["*"]
+mode = "any"
+target = "99%"
+
+[[maintenance]]
+probes = ["web"]
+start = "2026-10-03T02:00:00Z"
+duration = "2h"
+reason = "database upgrade"
+
+[[maintenance]]
+probes = ["*"]
+weekly = "Sun 03:00"
+duration = "30m"
+reason = "weekly patch window"
+"#;
+
+    /// Three probes of three kinds, with what must never leave the monitor in them.
+    pub(crate) const RICH_PROBES: &str = r#"
+[[probe]]
+name = "web"
+kind = "http"
+url = "https://hidden-host.example.com/health"
+headers = { Authorization = "Bearer hidden-token" }
+body_contains = "hidden-body"
+interval = "30s"
+timeout = "5s"
+failure_threshold = 3
+degraded_after = "800ms"
+target = "99.9%"
+
+[[probe]]
+name = "db-port"
+kind = "tcp"
+address = "127.0.0.1:5432"
+send = "hidden-send"
+interval = "1m"
+timeout = "10s"
+stale_after = "3m"
+success_threshold = 4
+target = "99.5%"
+
+[[probe]]
+name = "dns-apex"
+kind = "dns"
+query = "hidden-zone.example.com"
+record = "A"
+interval = "45s"
+timeout = "5s"
+enabled = false
+"#;
+
+    /// The rich configuration in `dir`.
+    pub(crate) fn rich_config(dir: &std::path::Path) -> Config {
+        std::fs::create_dir_all(dir.join("probes.d")).expect("a probes folder");
+        std::fs::write(dir.join("upledger.toml"), RICH_MAIN).expect("the main file");
+        std::fs::write(dir.join("probes.d/p.toml"), RICH_PROBES).expect("the probe file");
+        crate::config::load(&dir.join("upledger.toml")).expect("a valid configuration")
+    }
+
+    fn rich() -> (tempfile::TempDir, NormalisedConfig) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let config = rich_config(dir.path());
+        let normalised = NormalisedConfig::from_config(&config).expect("whole milliseconds");
+        (dir, normalised)
+    }
+
+    #[test]
+    fn the_normalised_form_reads_back_as_itself() {
+        let (_dir, normalised) = rich();
+        let json = normalised.to_json();
+        let back = NormalisedConfig::from_json(&json).expect("its own form");
+        assert_eq!(back, normalised);
+        assert_eq!(back.to_json(), json, "canonical: one form");
+        assert_eq!(back.sha256(), normalised.sha256());
+        // And through a Config again: nothing lost, nothing added.
+        let config = back.clone().into_config().expect("a configuration");
+        let again = NormalisedConfig::from_config(&config).expect("whole milliseconds");
+        assert_eq!(again, back);
+    }
+
+    #[test]
+    fn the_normalised_form_holds_the_terms_and_nothing_secret() {
+        let (_dir, normalised) = rich();
+        let text = String::from_utf8(normalised.to_json()).expect("UTF-8");
+        for hidden in [
+            "hidden",
+            "hooks.example.com",
+            "127.0.0.1",
+            "keys/upledger",
+            "ops",
+        ] {
+            assert!(!text.contains(hidden), "{hidden} in {text}");
+        }
+        assert!(text.starts_with(r#"{"version":1,"timezone":"Europe/Berlin","probes":[{"name":"web","kind":"http","enabled":true,"interval_ms":30000,"timeout_ms":5000,"stale_after_ms":60000,"failure_threshold":3,"success_threshold":2,"degraded_after_ms":800,"target":"99.9%"}"#), "{text}");
+        for part in [
+            r#"{"name":"dns-apex","kind":"dns","enabled":false,"#,
+            r#""credits":[{"bound":"99.95%","inclusive":false,"credit":"10%"},{"bound":"99%","inclusive":true,"credit":"25.5%"}]"#,
+            r#""monthly_fee":2000.5,"currency":"EUR""#,
+            r#""maintenance":"up","maintenance_notice_ms":259200000,"unknown":"down","degraded_weight":0.3"#,
+            r#""when":{"once":{"start":"2026-10-03T02:00:00Z","end":"2026-10-03T04:00:00Z"}}"#,
+            r#""when":{"weekly":{"weekday":7,"time":"03:00","duration_ms":1800000}}"#,
+            r#""evidence":{"origin":"status.example.com/upledger","hour_ms":3600000}}"#,
+        ] {
+            assert!(text.contains(part), "{part} not in {text}");
+        }
+        // Any change of terms changes the hash.
+        let mut changed = normalised.clone();
+        changed.slas[0].credits[1].credit = "25.6%".parse().expect("a percentage");
+        assert_ne!(changed.sha256(), normalised.sha256());
+        assert_eq!(
+            hex(&normalised.sha256()).len(),
+            64,
+            "a SHA-256 of the canonical bytes"
+        );
+        let direct = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+        assert_eq!(normalised.sha256().as_slice(), direct.as_ref());
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn a_rebuilt_configuration_withholds_every_check() {
+        let (_dir, normalised) = rich();
+        let config = normalised.into_config().expect("a configuration");
+        let kinds: Vec<_> = config
+            .probes
+            .iter()
+            .map(|p| match p.check {
+                CheckSpec::Withheld(kind) => Some(kind),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(ProbeKind::Http),
+                Some(ProbeKind::Tcp),
+                Some(ProbeKind::Dns)
+            ]
+        );
+        assert!(config.channels.is_empty());
+        assert_eq!(config.evidence.signing_key, None);
+        assert_eq!(config.daemon.timezone_name, "Europe/Berlin");
+        assert_eq!(
+            config.probe("db-port").map(|p| p.success_threshold),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn foreign_or_malformed_forms_are_refused() {
+        let (_dir, normalised) = rich();
+        let text = String::from_utf8(normalised.to_json()).expect("UTF-8");
+        let refused = |text: &str| {
+            NormalisedConfig::from_json(text.as_bytes())
+                .and_then(NormalisedConfig::into_config)
+                .expect_err("refused")
+                .to_string()
+        };
+        let newer = text.replacen(r#""version":1"#, r#""version":2"#, 1);
+        assert!(refused(&newer).contains("version 2 is not supported"));
+        let extra = text.replacen(r#""timezone""#, r#""url":"x","timezone""#, 1);
+        assert!(
+            refused(&extra).contains("unknown field `url`"),
+            "{}",
+            refused(&extra)
+        );
+        let padded = text.replacen(r#""target":"99.9%""#, r#""target":"99.90%""#, 1);
+        assert!(refused(&padded).contains("shortest form"));
+        let zone = text.replacen("Europe/Berlin", "Europe/Nowhere", 1);
+        assert!(refused(&zone).contains("unknown time zone"));
+        let slow = text.replacen(r#""timeout_ms":5000"#, r#""timeout_ms":30000"#, 1);
+        assert!(refused(&slow).contains("shorter than interval"));
+        let weekday = text.replacen(r#""weekday":7"#, r#""weekday":8"#, 1);
+        assert!(refused(&weekday).contains("weekday 8"));
+        let hour = text.replacen(r#""hour_ms":3600000"#, r#""hour_ms":7000"#, 1);
+        assert!(refused(&hour).contains("divide 24h"));
+        let twice = text.replacen(r#""name":"db-port""#, r#""name":"web""#, 1);
+        assert!(refused(&twice).contains("named twice"));
+    }
+
+    #[test]
+    fn a_duration_below_a_millisecond_has_no_normalised_form() {
+        assert_eq!(millis("x", Duration::from_millis(1_500)).ok(), Some(1_500));
+        let error = millis(
+            "probe \"web\": degraded_after",
+            Duration::from_micros(800_500),
+        )
+        .expect_err("sub-millisecond");
+        assert!(error.to_string().contains("degraded_after"), "{error}");
+    }
+}
