@@ -952,6 +952,11 @@ mod tests {
                         "the proof of {index} in {size} passed as {i} in {s}"
                     );
                 }
+                let mut wrong_root = *root;
+                wrong_root[index % 32] ^= 4;
+                assert!(
+                    verify_inclusion(leaf, index as u64, size as u64, &proof, &wrong_root).is_err()
+                );
                 let other_leaf = leaves[(index + 1) % MAX];
                 assert!(
                     verify_inclusion(&other_leaf, index as u64, size as u64, &proof, root).is_err()
@@ -977,6 +982,11 @@ mod tests {
                     );
                 }
                 assert!(check(old, new, new_root, old_root, &proof).is_err());
+                let (mut wrong_old, mut wrong_new) = (*old_root, *new_root);
+                wrong_old[0] ^= 1;
+                wrong_new[31] ^= 0x80;
+                assert!(check(old, new, &wrong_old, new_root, &proof).is_err());
+                assert!(check(old, new, old_root, &wrong_new, &proof).is_err());
                 assert!(check(old, new, old_root, old_root, &proof).is_err());
                 // The proof, with the right tree heads, for other sizes: all pairs in small
                 // trees, neighbours and doublings in larger ones.
