@@ -34,8 +34,7 @@ use crate::{
     report::Month,
 };
 
-/// The SSHSIG namespace of signed reports.
-pub const REPORT_NAMESPACE: &str = "upledger-report";
+pub use super::key::REPORT_NAMESPACE;
 
 /// What ties a signed report to the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,10 +192,12 @@ fn covered<'c>(config: &'c Config, document: &MonthDocument) -> Vec<&'c ProbeNam
 
 /// How far around a month a probe's results are read (as `query::monthly` does).
 fn margin(config: &Config, probe: &ProbeName) -> SignedDuration {
-    config.probe(probe.as_str()).map_or(SignedDuration::ZERO, |spec| {
-        let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
-        SignedDuration::try_from(reach).unwrap_or(SignedDuration::from_hours(24))
-    })
+    config
+        .probe(probe.as_str())
+        .map_or(SignedDuration::ZERO, |spec| {
+            let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
+            SignedDuration::try_from(reach).unwrap_or(SignedDuration::from_hours(24))
+        })
 }
 
 /// The end of the hours the log has sealed for every one of `probes`.
@@ -242,7 +243,7 @@ pub fn signed_report(
         MaintenanceRule::Proven,
     )
     .map_err(|e| EvidenceError::Request(e.to_string()))?;
-    let normalised = NormalisedConfig::from_config(config);
+    let normalised = NormalisedConfig::from_config(config)?;
     let signed = SignedDocument {
         document,
         evidence: EvidenceRef {
@@ -284,8 +285,8 @@ pub fn build(
     let period = month
         .bounds(&config.daemon.timezone)
         .map_err(|e| EvidenceError::Request(e.to_string()))?;
-    let hour = SignedDuration::try_from(config.evidence.hour)
-        .unwrap_or(SignedDuration::from_hours(1));
+    let hour =
+        SignedDuration::try_from(config.evidence.hour).unwrap_or(SignedDuration::from_hours(1));
     let probes = covered(config, &signed.document);
     let proof_of = |index: u64| -> Result<Vec<String>, EvidenceError> {
         Ok(merkle::inclusion_proof(index, anchor.size, &nodes)?
@@ -322,10 +323,8 @@ pub fn build(
         for (_, mark) in &marks {
             let mut index = mark.index;
             while let Some(bytes) = ledger.log_leaf(index)? {
-                let doc = Leaf::decode(&bytes).map_err(|source| EvidenceError::Leaf {
-                    index,
-                    source,
-                })?;
+                let doc =
+                    Leaf::decode(&bytes).map_err(|source| EvidenceError::Leaf { index, source })?;
                 match doc.leaf {
                     Leaf::Hour(h) if h.amends.is_some() => {
                         let amended = h.amends.unwrap_or(index);
@@ -365,8 +364,7 @@ pub fn build(
         let bytes = ledger
             .log_leaf(index)?
             .ok_or(EvidenceError::MissingNode { level: 0, index })?;
-        let doc =
-            Leaf::decode(&bytes).map_err(|source| EvidenceError::Leaf { index, source })?;
+        let doc = Leaf::decode(&bytes).map_err(|source| EvidenceError::Leaf { index, source })?;
         control = doc.control.filter(|previous| *previous < index);
     }
     // The newest leaf pins the head of the control chain (see `verify`).
@@ -390,8 +388,9 @@ pub fn build(
     let sha = &signed.evidence.config_sha256;
     let config_json = match ledger.log_value(&config_value_name(sha))? {
         Some(json) => String::from_utf8_lossy(&json).into_owned(),
-        None => String::from_utf8_lossy(&NormalisedConfig::from_config(config).to_json())
-            .into_owned(),
+        None => {
+            String::from_utf8_lossy(&NormalisedConfig::from_config(config)?.to_json()).into_owned()
+        }
     };
     let public_key = key.map(|k| format!("{} {}", k.public().to_openssh(), config.evidence.origin));
     let allowed_signers = match key {
@@ -404,7 +403,12 @@ pub fn build(
     };
     let month_end = month_end_checkpoint(ledger, &probes, period.end, &anchor)?;
     let mut proofs: Vec<Consistency> = Vec::new();
-    proofs.extend(month_end_checkpoint(ledger, &probes, period.start, &anchor)?);
+    proofs.extend(month_end_checkpoint(
+        ledger,
+        &probes,
+        period.start,
+        &anchor,
+    )?);
     for size in ledger.published_sizes()? {
         if size < anchor.size && !proofs.iter().any(|p| p.old_size == size) {
             proofs.extend(consistency_from(ledger, size, &anchor)?);
@@ -432,7 +436,9 @@ fn month_end_checkpoint(
     end: Timestamp,
     anchor: &Anchor,
 ) -> Result<Option<Consistency>, EvidenceError> {
-    let last = end.checked_sub(SignedDuration::from_millis(1)).unwrap_or(end);
+    let last = end
+        .checked_sub(SignedDuration::from_millis(1))
+        .unwrap_or(end);
     let mut needed = 0u64;
     for probe in probes {
         match ledger.log_hour_covering(probe.as_str(), last)? {

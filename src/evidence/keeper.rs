@@ -15,12 +15,7 @@ use super::{
     leaf::Leaf,
     log::{self, CatchUp, Signing},
 };
-use crate::{
-    config::Config,
-    ledger::Ledger,
-    query::monthly::Selection,
-    report::Month,
-};
+use crate::{config::Config, ledger::Ledger, query::monthly::Selection, report::Month};
 
 /// See the module doc.
 #[derive(Debug, Default)]

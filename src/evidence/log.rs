@@ -49,7 +49,7 @@ pub fn config_value_name(sha256: &str) -> String {
 
 /// How long after a leaf hour ends, beyond the probe's timeout, its leaf waits: results are
 /// written by the recorder's next commit, a moment after the check ends.
-const COMMIT_MARGIN: Duration = Duration::from_secs(5);
+const COMMIT_MARGIN: Duration = Duration::from_secs(2);
 
 /// What one [`catch_up`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -241,19 +241,17 @@ fn sign_checkpoint(ledger: &Ledger, signing: &Signing<'_>) -> Result<Option<u64>
         if *old_size >= size {
             return Ok(None);
         }
-        let old = Checkpoint::parse_note_body(note)
+        let old = super::bundle::checkpoint_of_note(note)
             .map_err(|e| EvidenceError::Checkpoint(format!("stored checkpoint {old_size}: {e}")))?;
         let nodes = LedgerNodes(ledger);
         let new_root = merkle::root(size, &nodes)?;
         let proof = merkle::consistency_proof(*old_size, size, &nodes)?;
-        merkle::verify_consistency(*old_size, size, &old.root, &new_root, &proof).map_err(
-            |e| {
-                EvidenceError::Checkpoint(format!(
-                    "the log of {size} leaves does not extend the signed checkpoint of \
+        merkle::verify_consistency(*old_size, size, &old.root, &new_root, &proof).map_err(|e| {
+            EvidenceError::Checkpoint(format!(
+                "the log of {size} leaves does not extend the signed checkpoint of \
                      {old_size}: {e}; no checkpoint is signed for it"
-                ))
-            },
-        )?;
+            ))
+        })?;
     }
     let body = checkpoint_body(ledger, signing.origin, size)?.body();
     let note = match signing.key {
@@ -285,7 +283,7 @@ fn control_leaves(
                 .push((KEY_VALUE.into(), public.into_bytes()));
         }
     }
-    let normalised = NormalisedConfig::from_config(config);
+    let normalised = NormalisedConfig::from_config(config)?;
     let json = normalised.to_json();
     let sha256 = hex(&normalised.sha256());
     if ledger.log_value(CONFIG_VALUE)?.as_deref() != Some(sha256.as_bytes()) {
@@ -501,7 +499,10 @@ fn seal_hours(
         let mut rest = records.as_slice();
         while let Some(first) = rest.first() {
             let start = hour_floor(first.at, hour).max(at);
-            let end = start.checked_add(hour).unwrap_or(Timestamp::MAX).min(chunk_end);
+            let end = start
+                .checked_add(hour)
+                .unwrap_or(Timestamp::MAX)
+                .min(chunk_end);
             let count = rest.iter().take_while(|r| r.at < end).count();
             let (in_hour, after) = rest.split_at(count);
             if start > at || empty_since.is_some() {
@@ -584,8 +585,10 @@ fn amend_hours(
         let covering = ledger.log_hour_covering(probe.as_str(), at)?;
         let stale = match covering {
             Some((start, mark)) => {
-                let whole = start == at && mark.seconds == u64::try_from(hour.as_secs()).unwrap_or(0);
-                !(whole && mark.count == records.len() as u64) && !(records.is_empty() && mark.count == 0)
+                let whole =
+                    start == at && mark.seconds == u64::try_from(hour.as_secs()).unwrap_or(0);
+                !(whole && mark.count == records.len() as u64)
+                    && !(records.is_empty() && mark.count == 0)
             }
             None => true,
         };

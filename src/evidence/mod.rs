@@ -50,4 +50,16 @@ pub enum EvidenceError {
     /// Something asked of the log cannot be given (a size past its end, say).
     #[error("{0}")]
     Request(String),
+    /// The configuration has no normalised form.
+    #[error(transparent)]
+    Config(#[from] crate::config::NormalisedError),
+}
+
+impl From<merkle::ProveError<EvidenceError>> for EvidenceError {
+    fn from(error: merkle::ProveError<EvidenceError>) -> Self {
+        match error {
+            merkle::ProveError::Source(source) => source,
+            other => EvidenceError::Request(other.to_string()),
+        }
+    }
 }

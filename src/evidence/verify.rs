@@ -22,7 +22,7 @@ use base64ct::{Base64, Encoding};
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    bundle::{BundleLeaf, Consistency, EvidenceRef, REPORT_NAMESPACE, checkpoint_of_note, files},
+    bundle::{BundleLeaf, Consistency, EvidenceRef, REPORT_NAMESPACE, files},
     key::{AllowedSigners, PublicKey},
     leaf::{HourLeaf, Leaf, LeafDoc, hex, lines_sha256},
     merkle,
@@ -270,9 +270,10 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
             evidence.config_sha256
         )));
     }
-    if !leaves.values().any(|doc| {
-        matches!(&doc.leaf, Leaf::Config { sha256, .. } if *sha256 == config_sha)
-    }) {
+    if !leaves
+        .values()
+        .any(|doc| matches!(&doc.leaf, Leaf::Config { sha256, .. } if *sha256 == config_sha))
+    {
         return Err(invalid(format!(
             "no configuration leaf in the log has SHA-256 {config_sha}: {} was never loaded",
             files::CONFIG
@@ -395,11 +396,7 @@ fn vendor_keys(
 }
 
 /// A checkpoint note checked against the vendor's key and parsed.
-fn verified_checkpoint(
-    text: &str,
-    origin: &str,
-    key: &PublicKey,
-) -> Result<Checkpoint, String> {
+fn verified_checkpoint(text: &str, origin: &str, key: &PublicKey) -> Result<Checkpoint, String> {
     let note = Note::parse(text).map_err(|e| e.to_string())?;
     let body = note
         .verify(origin, key)
@@ -459,13 +456,19 @@ fn check_consistency(
         };
     }
     let proof = decode_hashes(&consistency.proof)?;
-    merkle::verify_consistency(old.size, checkpoint.size, &old.root, &checkpoint.root, &proof)
-        .map_err(|e| {
-            format!(
-                "the checkpoint of size {} is not extended by the one of size {}: {e}",
-                old.size, checkpoint.size
-            )
-        })
+    merkle::verify_consistency(
+        old.size,
+        checkpoint.size,
+        &old.root,
+        &checkpoint.root,
+        &proof,
+    )
+    .map_err(|e| {
+        format!(
+            "the checkpoint of size {} is not extended by the one of size {}: {e}",
+            old.size, checkpoint.size
+        )
+    })
 }
 
 /// Reads `leaves.jsonl`, checks every inclusion proof, decodes every leaf.
@@ -486,14 +489,20 @@ fn included_leaves(
             .map_err(|e| invalid(format!("{}: leaf {}: {e}", at(), entry.index)))?;
         let proof = decode_hashes(&entry.proof).map_err(|e| invalid(format!("{}: {e}", at())))?;
         let hash = merkle::leaf_hash(entry.leaf.as_bytes());
-        merkle::verify_inclusion(&hash, entry.index, checkpoint.size, &proof, &checkpoint.root)
-            .map_err(|e| {
-                invalid(format!(
-                    "leaf {} ({}) is not in the log of the checkpoint: {e}",
-                    entry.index,
-                    describe(&doc.leaf)
-                ))
-            })?;
+        merkle::verify_inclusion(
+            &hash,
+            entry.index,
+            checkpoint.size,
+            &proof,
+            &checkpoint.root,
+        )
+        .map_err(|e| {
+            invalid(format!(
+                "leaf {} ({}) is not in the log of the checkpoint: {e}",
+                entry.index,
+                describe(&doc.leaf)
+            ))
+        })?;
         if leaves.insert(entry.index, doc).is_some() {
             return Err(invalid(format!("{}: leaf {} twice", at(), entry.index)));
         }
@@ -614,9 +623,8 @@ fn check_results(
         if raw.trim().is_empty() {
             continue;
         }
-        let line: ResultLine = serde_json::from_str(raw).map_err(|e| {
-            invalid(format!("{} line {}: {e}", files::RESULTS, number + 1))
-        })?;
+        let line: ResultLine = serde_json::from_str(raw)
+            .map_err(|e| invalid(format!("{} line {}: {e}", files::RESULTS, number + 1)))?;
         let Some(name) = covered.iter().find(|name| **name == line.probe) else {
             return Err(invalid(format!(
                 "{} line {}: probe {} is not covered by the report",
@@ -744,7 +752,9 @@ fn check_probe_hours(
         }
     }
     for (a, b, index) in &spans {
-        let Some(h) = hour_leaf(leaves, *index) else { continue };
+        let Some(h) = hour_leaf(leaves, *index) else {
+            continue;
+        };
         let found = in_span(*a, *b);
         if whole.get(index).copied().unwrap_or(false) {
             let digest = hex(&lines_sha256(found.iter().copied()));
@@ -844,7 +854,7 @@ fn recorded_source(results: Vec<ResultRecord>, leaves: &BTreeMap<u64, LeafDoc>) 
         .collect();
     RecordedSource::new(results)
         .with_exclusions(entries)
-        .with_maintenance_seen(sightings.into_iter().collect())
+        .with_maintenance_seen(sightings)
         .with_clock_steps(steps)
         .with_damage(damage)
         .with_imports(imports)
@@ -859,11 +869,21 @@ fn first_difference(
     path: String,
 ) -> Option<String> {
     use serde_json::Value;
-    let at = |path: &str| if path.is_empty() { "the report".to_owned() } else { path.to_owned() };
+    let at = |path: &str| {
+        if path.is_empty() {
+            "the report".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
     match (expected, found) {
         (Value::Object(e), Value::Object(f)) => {
             for (key, value) in e {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 match f.get(key) {
                     Some(other) => {
                         if let Some(d) = first_difference(value, other, child) {
@@ -878,7 +898,10 @@ fn first_difference(
                 }
             }
             f.keys().find(|key| !e.contains_key(*key)).map(|key| {
-                format!("{}.{key}: the report has a field the evidence does not give", at(&path))
+                format!(
+                    "{}.{key}: the report has a field the evidence does not give",
+                    at(&path)
+                )
             })
         }
         (Value::Array(e), Value::Array(f)) => {

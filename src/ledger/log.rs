@@ -126,10 +126,7 @@ impl Ledger {
 
     /// Leaves in the log.
     pub fn log_size(&self) -> Result<u64, LedgerError> {
-        Ok(self
-            .log_get(SIZE)?
-            .and_then(|v| u64_at(&v, 0))
-            .unwrap_or(0))
+        Ok(self.log_get(SIZE)?.and_then(|v| u64_at(&v, 0)).unwrap_or(0))
     }
 
     /// The bytes of leaf `index`.
@@ -207,7 +204,9 @@ impl Ledger {
                 seconds: u64_at(&value, 16)?,
             };
             let seconds = i64::try_from(mark.seconds).ok()?;
-            let end = hour.checked_add(jiff::SignedDuration::from_secs(seconds)).ok()?;
+            let end = hour
+                .checked_add(jiff::SignedDuration::from_secs(seconds))
+                .ok()?;
             (end > at).then_some((hour, mark))
         }))
     }
@@ -299,7 +298,10 @@ impl Ledger {
         }
         batch.insert(SIZE, &index.to_be_bytes());
         let store = self.store()?;
-        store.log.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        store
+            .log
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
         store.db.flush().map_err(|e| self.sled_error(e))?;
         Ok(index)
     }
@@ -316,10 +318,7 @@ impl Ledger {
     }
 
     /// The checkpoint of the largest size at or below `size` (the latest with `u64::MAX`).
-    pub fn checkpoint_at_or_before(
-        &self,
-        size: u64,
-    ) -> Result<Option<(u64, String)>, LedgerError> {
+    pub fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>, LedgerError> {
         let store = self.store()?;
         let found = store
             .checkpoints
@@ -336,10 +335,7 @@ impl Ledger {
     }
 
     /// The checkpoint of the smallest size at or above `size`.
-    pub fn checkpoint_at_or_after(
-        &self,
-        size: u64,
-    ) -> Result<Option<(u64, String)>, LedgerError> {
+    pub fn checkpoint_at_or_after(&self, size: u64) -> Result<Option<(u64, String)>, LedgerError> {
         let store = self.store()?;
         let found = store
             .checkpoints

@@ -20,12 +20,13 @@ pub(super) async fn checkpoint(AxumState(state): AxumState<HttpState>) -> Respon
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
     match latest {
-        Ok(Some((_, note))) => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            note,
-        )
-            .into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "the evidence log has no checkpoint yet"),
+        Ok(Some((_, note))) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response()
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "the evidence log has no checkpoint yet",
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
