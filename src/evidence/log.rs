@@ -578,17 +578,20 @@ fn amend_hours(
     hour: SignedDuration,
     appender: &mut Appender<'_>,
 ) -> Result<(), EvidenceError> {
+    let hour_seconds = u64::try_from(hour.as_secs()).unwrap_or(0);
     let mut at = from;
     while at < to {
         let end = at.checked_add(hour).unwrap_or(Timestamp::MAX).min(to);
         let records = ledger.results(probe, at, end)?;
-        let covering = ledger.log_hour_covering(probe.as_str(), at)?;
+        let covering = match pending_hour_covering(appender, probe.as_str(), at) {
+            Some(found) => Some(found),
+            None => ledger.log_hour_covering(probe.as_str(), at)?,
+        };
+        let count = records.len() as u64;
         let stale = match covering {
             Some((start, mark)) => {
-                let whole =
-                    start == at && mark.seconds == u64::try_from(hour.as_secs()).unwrap_or(0);
-                !(whole && mark.count == records.len() as u64)
-                    && !(records.is_empty() && mark.count == 0)
+                let whole = start == at && mark.seconds == hour_seconds;
+                !((whole && mark.count == count) || (count == 0 && mark.count == 0))
             }
             None => true,
         };
@@ -605,6 +608,27 @@ fn amend_hours(
         at = end;
     }
     Ok(())
+}
+
+/// The leaf of the append being built that covers a probe's `at`, with its start.
+fn pending_hour_covering(
+    appender: &Appender<'_>,
+    probe: &str,
+    at: Timestamp,
+) -> Option<(Timestamp, HourMark)> {
+    appender
+        .append
+        .hours
+        .iter()
+        .rev()
+        .find(|(name, start, mark)| {
+            let seconds = i64::try_from(mark.seconds).unwrap_or(i64::MAX);
+            let end = start
+                .checked_add(SignedDuration::from_secs(seconds))
+                .unwrap_or(Timestamp::MAX);
+            name == probe && *start <= at && at < end
+        })
+        .map(|(_, start, mark)| (*start, *mark))
 }
 
 /// Appends every probe's due hour leaves.
@@ -649,4 +673,231 @@ fn hour_leaves(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{evidence::leaf::LeafDoc, ledger::ResultRecord, model::Outcome};
+
+    const PROBES: &str = "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+                          interval = \"30s\"\ntimeout = \"5s\"\n";
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    /// A configuration and an empty ledger in a temporary folder.
+    fn setup() -> (tempfile::TempDir, Config, Ledger) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("probes.d")).expect("probes.d");
+        std::fs::write(
+            dir.path().join("upledger.toml"),
+            "[daemon]\nledger = \"ledger\"\n\n[evidence]\norigin = \"test/log\"\n",
+        )
+        .expect("main");
+        std::fs::write(dir.path().join("probes.d/p.toml"), PROBES).expect("probes");
+        let config = crate::config::load(&dir.path().join("upledger.toml")).expect("config");
+        let ledger = Ledger::open(&dir.path().join("ledger")).expect("ledger");
+        (dir, config, ledger)
+    }
+
+    /// Results of `web` every 30 s over `[from, to)`.
+    fn every_30s(from: &str, to: &str) -> Vec<ResultRecord> {
+        let (from, to) = (ts(from), ts(to));
+        let mut records = Vec::new();
+        let mut at = from;
+        while at < to {
+            records.push(ResultRecord {
+                probe: ProbeName::new("web").expect("name"),
+                at,
+                latency: Duration::from_millis(3),
+                outcome: Outcome::Up,
+                error_class: None,
+                detail: String::new(),
+            });
+            at = at + SignedDuration::from_secs(30);
+        }
+        records
+    }
+
+    fn leaves(ledger: &Ledger) -> Vec<LeafDoc> {
+        let size = ledger.log_size().expect("size");
+        ledger
+            .log_leaves(0, size)
+            .expect("leaves")
+            .iter()
+            .map(|(_, bytes)| Leaf::decode(bytes).expect("leaf"))
+            .collect()
+    }
+
+    fn hours_of(docs: &[LeafDoc]) -> Vec<HourLeaf> {
+        docs.iter()
+            .filter_map(|doc| match &doc.leaf {
+                Leaf::Hour(h) => Some(h.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn catch_up_seals_every_hour_once_and_is_idempotent() {
+        let (_dir, config, ledger) = setup();
+        ledger
+            .append(&every_30s("2026-10-01T02:00:00Z", "2026-10-01T04:30:00Z"))
+            .expect("append");
+        let signing = Signing {
+            key: None,
+            origin: "test/log",
+        };
+        let now = ts("2026-10-01T05:00:00Z");
+        let first = catch_up(&ledger, &config, &signing, now).expect("catch up");
+        assert!(first.appended > 0 && first.checkpoint == Some(first.size));
+        let again = catch_up(&ledger, &config, &signing, now).expect("again");
+        assert_eq!((again.appended, again.checkpoint), (0, None), "nothing new");
+
+        // From the month's start: one gap leaf for the empty hours, then one leaf per hour
+        // with results; the hour in progress (04:00, timeout + margin not over) is not sealed.
+        let hours = hours_of(&leaves(&ledger));
+        let spans: Vec<(String, u64, u64)> = hours
+            .iter()
+            .map(|h| (h.hour.to_string(), h.seconds, h.count))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("2026-10-01T00:00:00Z".to_owned(), 7200, 0),
+                ("2026-10-01T02:00:00Z".to_owned(), 3600, 120),
+                ("2026-10-01T03:00:00Z".to_owned(), 3600, 120),
+            ]
+        );
+        let cursor = ledger.log_cursor("web").expect("cursor").expect("some");
+        assert_eq!(cursor.next, ts("2026-10-01T04:00:00Z"));
+        // The hour's leaf commits to its results' export lines.
+        let records = ledger
+            .results(
+                &ProbeName::new("web").expect("name"),
+                ts("2026-10-01T02:00:00Z"),
+                ts("2026-10-01T03:00:00Z"),
+            )
+            .expect("results");
+        let lines: Vec<String> = records.iter().map(export_line).collect();
+        assert_eq!(
+            hours[1].sha256,
+            hex(&lines_sha256(lines.iter().map(String::as_str)))
+        );
+        // Control leaves came first: the configuration.
+        assert!(matches!(leaves(&ledger)[0].leaf, Leaf::Config { .. }));
+    }
+
+    #[test]
+    fn a_crash_between_appending_and_signing_signs_the_next_checkpoint_as_an_extension() {
+        let (dir, config, ledger) = setup();
+        let key = SigningKey::generate("test").expect("key");
+        let signing = Signing {
+            key: Some(&key),
+            origin: "test/log",
+        };
+        ledger
+            .append(&every_30s("2026-10-01T00:00:00Z", "2026-10-01T02:00:00Z"))
+            .expect("append");
+        let first = catch_up(&ledger, &config, &signing, ts("2026-10-01T01:30:00Z"))
+            .expect("first")
+            .checkpoint
+            .expect("signed");
+        // Leaves appended, then the process dies before signing (no checkpoint step).
+        let mut appender = Appender::new(&ledger).expect("appender");
+        appender
+            .push(&Leaf::Stop {
+                at: ts("2026-10-01T01:40:00Z"),
+            })
+            .expect("push");
+        let crashed = appender.commit().expect("commit");
+        drop(ledger);
+        let ledger = Ledger::open(&dir.path().join("ledger")).expect("reopen");
+        assert_eq!(
+            ledger.log_size().expect("size"),
+            crashed,
+            "the append is durable"
+        );
+        assert_eq!(ledger.checkpoint_sizes().expect("sizes"), vec![first]);
+
+        let next = catch_up(&ledger, &config, &signing, ts("2026-10-01T02:30:00Z"))
+            .expect("next")
+            .checkpoint
+            .expect("signed");
+        assert!(next > crashed);
+        let root_of = |size: u64| {
+            let (found, note) = ledger
+                .checkpoint_at_or_before(size)
+                .expect("read")
+                .expect("stored");
+            assert_eq!(found, size);
+            let note = crate::evidence::note::Note::parse(&note).expect("note");
+            let body = note.verify("test/log", &key.public()).expect("signed");
+            Checkpoint::parse(body).expect("checkpoint").root
+        };
+        let proof = merkle::consistency_proof(first, next, &LedgerNodes(&ledger)).expect("proof");
+        merkle::verify_consistency(first, next, &root_of(first), &root_of(next), &proof)
+            .expect("the next checkpoint extends the first");
+    }
+
+    #[test]
+    fn results_imported_into_a_sealed_hour_amend_it_after_the_import_leaf() {
+        let (_dir, config, ledger) = setup();
+        let signing = Signing {
+            key: None,
+            origin: "test/log",
+        };
+        let mut records = every_30s("2026-10-01T00:00:00Z", "2026-10-01T02:00:00Z");
+        // Every other result of the first hour is missing until the import.
+        let missing: Vec<ResultRecord> = records
+            .iter()
+            .take(120)
+            .skip(1)
+            .step_by(2)
+            .cloned()
+            .collect();
+        records.retain(|r| !missing.contains(r));
+        ledger.append(&records).expect("append");
+        catch_up(&ledger, &config, &signing, ts("2026-10-01T03:00:00Z")).expect("first");
+        let before = ledger
+            .log_hour("web", ts("2026-10-01T00:00:00Z"))
+            .expect("mark")
+            .expect("sealed");
+        assert_eq!(before.count, 60);
+
+        let record = ImportRecord::new(ts("2026-10-01T03:10:00Z"), None, &missing, 0);
+        ledger
+            .import_all(&crate::ledger::ImportCommit {
+                results: &missing,
+                corrections: &[],
+                forget_closed: &[],
+                record: Some(&record),
+            })
+            .expect("import");
+        catch_up(&ledger, &config, &signing, ts("2026-10-01T03:20:00Z")).expect("after");
+        let docs = leaves(&ledger);
+        let import_at = docs
+            .iter()
+            .position(|d| matches!(d.leaf, Leaf::Import { .. }))
+            .expect("an import leaf");
+        let amended = docs
+            .iter()
+            .position(|d| matches!(&d.leaf, Leaf::Hour(h) if h.amends.is_some()))
+            .expect("an amending hour leaf");
+        assert!(import_at < amended);
+        let Leaf::Hour(h) = &docs[amended].leaf else {
+            unreachable!("matched above")
+        };
+        assert_eq!((h.count, h.amends), (120, Some(before.index)));
+        // The second hour had no import and keeps its leaf.
+        assert_eq!(
+            hours_of(&docs)
+                .iter()
+                .filter(|h| h.amends.is_some())
+                .count(),
+            1
+        );
+    }
 }
