@@ -9,6 +9,11 @@
 //!
 //! `cargo bench --bench daemon` (defaults: 10,000 probes, 60 s). Override with
 //! `UPLEDGER_BENCH_PROBES` and `UPLEDGER_BENCH_SECONDS`. Only loopback is contacted.
+//!
+//! The evidence log is kept, with a signing key, as always; `UPLEDGER_BENCH_EVIDENCE_HOUR`
+//! (e.g. `10s`) shortens its leaf hour so that the run seals a leaf per probe that often —
+//! 360 times an hour's hashing and signing at `10s` — to show what appending costs the checks.
+//! The log's size and what it took on disk are printed at the end.
 
 use std::{
     fmt::Write as _,
@@ -182,9 +187,18 @@ async fn main() {
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
+    let key = dir.path().join("signing-key");
+    let keygen = std::process::Command::new(env!("CARGO_BIN_EXE_upledger"))
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    assert!(keygen.status.success(), "keygen failed");
+    let hour = std::env::var("UPLEDGER_BENCH_EVIDENCE_HOUR").unwrap_or_else(|_| "1h".into());
     std::fs::write(
         dir.path().join("upledger.toml"),
-        format!("[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\nlisten = \"{listen}\"\nmax_concurrency = 512\n\n[defaults]\ninterval = \"10s\"\ntimeout = \"5s\"\n"),
+        format!("[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\nlisten = \"{listen}\"\nmax_concurrency = 512\n\n[evidence]\nsigning_key = \"{}\"\norigin = \"bench/upledger\"\nhour = \"{hour}\"\n\n[defaults]\ninterval = \"10s\"\ntimeout = \"5s\"\n", key.display()),
     )
     .expect("main");
     let mut text = String::new();
@@ -272,6 +286,19 @@ async fn main() {
         );
     }
     scrapes.sort();
+    let checkpoint = client
+        .get(format!("http://{listen}/checkpoint"))
+        .send()
+        .await
+        .expect("checkpoint")
+        .text()
+        .await
+        .expect("body");
+    let leaves: u64 = checkpoint
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
@@ -319,6 +346,18 @@ async fn main() {
             page_bytes / pages.max(1) / 1024
         );
     }
+    let ledger_bytes: u64 = std::fs::read_dir(dir.path().join("data/ledger"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    println!(
+        "  evidence log        {leaves} leaves at the last checkpoint (leaf hour {hour}); ledger {:.1} MiB on disk",
+        ledger_bytes as f64 / 1048576.0
+    );
     println!(
         "  GET /metrics        median {:.1} ms, max {:.1} ms over 21 scrapes ({} KiB, {} month series)",
         scrapes[10].as_secs_f64() * 1e3,
