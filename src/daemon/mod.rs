@@ -178,19 +178,16 @@ impl Daemon {
         };
         daemon.apply(&config)?;
         note_maintenance(&daemon.shared.ledger, &config);
-        record_evidence(
-            &daemon.shared,
-            &config,
-            Leaf::Start {
-                at: started_at,
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            },
-        )
-        .await;
+        // The start leaf goes in from the evidence task: catching the log up first may take a
+        // while (a ledger from before the log existed) and must not delay READY.
         daemon.loops.spawn(evidence_forever(
             daemon.shared.clone(),
             daemon.config.subscribe(),
             daemon.scheduling.child_token(),
+            Leaf::Start {
+                at: started_at,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
         ));
         daemon.loops.spawn(prune_forever(
             daemon.shared.clone(),
@@ -577,34 +574,19 @@ fn note_maintenance(ledger: &Ledger, config: &Config) {
     }
 }
 
-/// Appends a lifecycle leaf to the evidence log (off the async threads); a failure is logged,
-/// never fatal: the results themselves are in the ledger.
-async fn record_evidence(shared: &Shared, config: &Arc<Config>, leaf: Leaf) {
-    let keeper = Arc::clone(&shared.evidence);
-    let ledger = Arc::clone(&shared.ledger);
-    let config = Arc::clone(config);
-    let kind = leaf.kind();
-    let recorded = tokio::task::spawn_blocking(move || {
-        keeper.record(&ledger, &config, Timestamp::now(), &leaf)
-    })
-    .await;
-    match recorded {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => error!(error = %e, leaf = kind, "cannot append to the evidence log"),
-        Err(e) => error!(error = %e, "evidence log task failed"),
-    }
-}
-
 /// How often the evidence log catches up, at most: finished leaf hours are sealed within this
 /// of becoming due (and sooner with the short hours tests use).
 const EVIDENCE_EVERY: Duration = Duration::from_secs(10);
 
-/// Keeps the evidence log up to date: hour leaves as hours finish, control leaves as the
-/// ledger gains records, a signed checkpoint whenever it grew (see `evidence::log`).
+/// Keeps the evidence log up to date: the daemon's start leaf first, then hour leaves as
+/// hours finish, control leaves as the ledger gains records, a signed checkpoint whenever it
+/// grew (see `evidence::log`). A failure is logged and retried, never fatal: the results
+/// themselves are in the ledger, and the next catch-up puts them under leaves.
 async fn evidence_forever(
     shared: Shared,
     config: watch::Receiver<Arc<Config>>,
     cancel: CancellationToken,
+    start: Leaf,
 ) {
     let every = {
         let hour = config.borrow().evidence.hour;
@@ -613,6 +595,7 @@ async fn evidence_forever(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut start = Some(start);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -621,10 +604,15 @@ async fn evidence_forever(
         let keeper = Arc::clone(&shared.evidence);
         let ledger = Arc::clone(&shared.ledger);
         let config = Arc::clone(&config.borrow());
-        let caught_up = tokio::task::spawn_blocking(move || {
-            keeper.catch_up(&ledger, &config, Timestamp::now())
+        let leaf = start.clone();
+        let caught_up = tokio::task::spawn_blocking(move || match leaf {
+            Some(leaf) => keeper.record(&ledger, &config, Timestamp::now(), &leaf),
+            None => keeper.catch_up(&ledger, &config, Timestamp::now()),
         })
         .await;
+        if matches!(caught_up, Ok(Ok(_))) {
+            start = None;
+        }
         match caught_up {
             Ok(Ok(done)) => {
                 if failing {

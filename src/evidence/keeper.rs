@@ -50,6 +50,25 @@ impl Keeper {
             .clone()
     }
 
+    /// Runs `f` under the writers' lock after catching the log up as of `now`, with the
+    /// signing key and origin `config` names.
+    fn caught_up<T>(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        now: Timestamp,
+        f: impl FnOnce(&Signing<'_>, CatchUp) -> Result<T, EvidenceError>,
+    ) -> Result<T, EvidenceError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = self.key();
+        let signing = Signing {
+            key: key.as_deref(),
+            origin: &config.evidence.origin,
+        };
+        let done = log::catch_up(ledger, config, &signing, now)?;
+        f(&signing, done)
+    }
+
     /// [`log::catch_up`] under the writers' lock.
     pub fn catch_up(
         &self,
@@ -57,13 +76,7 @@ impl Keeper {
         config: &Config,
         now: Timestamp,
     ) -> Result<CatchUp, EvidenceError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = self.key();
-        let signing = Signing {
-            key: key.as_deref(),
-            origin: &config.evidence.origin,
-        };
-        log::catch_up(ledger, config, &signing, now)
+        self.caught_up(ledger, config, now, |_, done| Ok(done))
     }
 
     /// Appends a lifecycle leaf (after catching up, so it lands after what came before it)
@@ -75,14 +88,9 @@ impl Keeper {
         now: Timestamp,
         leaf: &Leaf,
     ) -> Result<CatchUp, EvidenceError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = self.key();
-        let signing = Signing {
-            key: key.as_deref(),
-            origin: &config.evidence.origin,
-        };
-        log::catch_up(ledger, config, &signing, now)?;
-        log::append_event(ledger, &signing, leaf)
+        self.caught_up(ledger, config, now, |signing, _| {
+            log::append_event(ledger, signing, leaf)
+        })
     }
 
     /// Catches the log up and signs the report of `month` against its newest checkpoint, under
@@ -95,14 +103,9 @@ impl Keeper {
         selection: &Selection,
         now: Timestamp,
     ) -> Result<(SignedReport, SignedDocument), EvidenceError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = self.key();
-        let signing = Signing {
-            key: key.as_deref(),
-            origin: &config.evidence.origin,
-        };
-        log::catch_up(ledger, config, &signing, now)?;
-        bundle::signed_report(ledger, config, key.as_deref(), month, selection, now)
+        self.caught_up(ledger, config, now, |signing, _| {
+            bundle::signed_report(ledger, config, signing.key, month, selection, now)
+        })
     }
 
     /// Catches the log up and builds the evidence bundle of `month`, under the writers' lock.
@@ -114,13 +117,8 @@ impl Keeper {
         selection: &Selection,
         now: Timestamp,
     ) -> Result<Bundle, EvidenceError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = self.key();
-        let signing = Signing {
-            key: key.as_deref(),
-            origin: &config.evidence.origin,
-        };
-        log::catch_up(ledger, config, &signing, now)?;
-        bundle::build(ledger, config, key.as_deref(), month, selection, now)
+        self.caught_up(ledger, config, now, |signing, _| {
+            bundle::build(ledger, config, signing.key, month, selection, now)
+        })
     }
 }

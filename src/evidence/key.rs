@@ -14,6 +14,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::model::glob_match;
 use aws_lc_rs::{
     rand::{SecureRandom, SystemRandom},
     signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey},
@@ -620,41 +621,13 @@ fn match_pattern_list(name: &str, patterns: &[String]) -> bool {
     let mut matched = false;
     for pattern in patterns {
         match pattern.strip_prefix('!') {
-            Some(negated) if match_pattern(name.as_bytes(), negated.as_bytes()) => return false,
+            Some(negated) if glob_match(negated, name) => return false,
             Some(_) => {}
-            None if match_pattern(name.as_bytes(), pattern.as_bytes()) => matched = true,
+            None if glob_match(pattern, name) => matched = true,
             None => {}
         }
     }
     matched
-}
-
-/// Glob match with `*` (any run) and `?` (any one byte), as OpenSSH's `match_pattern`.
-fn match_pattern(name: &[u8], pattern: &[u8]) -> bool {
-    // Iterative with one backtrack point: linear-ish, no recursion on hostile patterns.
-    let (mut n, mut p) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == name[n] => {
-                n += 1;
-                p += 1;
-            }
-            _ => match star {
-                Some((star_p, star_n)) => {
-                    p = star_p + 1;
-                    n = star_n + 1;
-                    star = Some((star_p, star_n + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

@@ -300,6 +300,15 @@ fn control_leaves(
             .values
             .push((CONFIG_VALUE.into(), sha256.into_bytes()));
     }
+    // Clock steps before the records made after them: a verifier allows for a step back
+    // only from its leaf on.
+    for step in ledger.clock_steps()? {
+        let key = step.at.as_millisecond().to_be_bytes();
+        if ledger.log_mark(CLOCK_STEP, &key)?.is_none() {
+            let index = appender.push(&Leaf::clock_step(&step))?;
+            appender.mark(CLOCK_STEP, key.to_vec(), index);
+        }
+    }
     // Keyed by window and time: an import that moves a sighting earlier (a restore) gets a
     // leaf of its own, whose place in the log shows when that happened.
     for (window, first_seen) in ledger.maintenance_sightings()? {
@@ -324,13 +333,6 @@ fn control_leaves(
         {
             let index = appender.push(&Leaf::Revocation { revocation })?;
             appender.mark(REVOCATION, id, index);
-        }
-    }
-    for step in ledger.clock_steps()? {
-        let key = step.at.as_millisecond().to_be_bytes();
-        if ledger.log_mark(CLOCK_STEP, &key)?.is_none() {
-            let index = appender.push(&Leaf::clock_step(&step))?;
-            appender.mark(CLOCK_STEP, key.to_vec(), index);
         }
     }
     for damage in ledger.damage() {

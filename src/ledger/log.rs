@@ -319,30 +319,26 @@ impl Ledger {
 
     /// The checkpoint of the largest size at or below `size` (the latest with `u64::MAX`).
     pub fn checkpoint_at_or_before(&self, size: u64) -> Result<Option<(u64, String)>, LedgerError> {
-        let store = self.store()?;
-        let found = store
+        let found = self
+            .store()?
             .checkpoints
             .range(..=size.to_be_bytes())
-            .next_back()
-            .transpose()
-            .map_err(|e| self.sled_error(e))?;
-        Ok(found.and_then(|(key, value)| {
-            Some((
-                u64_at(&key, 0)?,
-                String::from_utf8_lossy(&value).into_owned(),
-            ))
-        }))
+            .next_back();
+        self.checkpoint_entry(found)
     }
 
     /// The checkpoint of the smallest size at or above `size`.
     pub fn checkpoint_at_or_after(&self, size: u64) -> Result<Option<(u64, String)>, LedgerError> {
-        let store = self.store()?;
-        let found = store
-            .checkpoints
-            .range(size.to_be_bytes()..)
-            .next()
-            .transpose()
-            .map_err(|e| self.sled_error(e))?;
+        let found = self.store()?.checkpoints.range(size.to_be_bytes()..).next();
+        self.checkpoint_entry(found)
+    }
+
+    /// A stored checkpoint as size and note.
+    fn checkpoint_entry(
+        &self,
+        found: Option<sled::Result<(sled::IVec, sled::IVec)>>,
+    ) -> Result<Option<(u64, String)>, LedgerError> {
+        let found = found.transpose().map_err(|e| self.sled_error(e))?;
         Ok(found.and_then(|(key, value)| {
             Some((
                 u64_at(&key, 0)?,
