@@ -17,6 +17,7 @@ mod daemon;
 mod desktop;
 mod disk_full;
 mod evidence;
+mod evidence_vectors;
 mod fsck;
 mod http;
 mod hung_resolver;
