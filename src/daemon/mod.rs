@@ -468,8 +468,12 @@ impl Daemon {
                 // The next start then has no journal to replay.
                 ledger.checkpoint()?;
                 let leaf = Leaf::Stop { at: stop.at };
-                if let Err(e) = keeper.record(&ledger, &config, Timestamp::now(), &leaf) {
-                    error!(error = %e, "cannot record the stop in the evidence log");
+                match keeper.record_now(&ledger, &config, &leaf, EVIDENCE_STOP_PATIENCE) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        warn!("the evidence log is busy: the stop is not in it (the next start is)")
+                    }
+                    Err(e) => error!(error = %e, "cannot record the stop in the evidence log"),
                 }
                 Ok::<(), LedgerError>(())
             });
@@ -574,6 +578,9 @@ fn note_maintenance(ledger: &Ledger, config: &Config) {
     }
 }
 
+/// How long a stop waits for a catch-up in progress before leaving its stop leaf out.
+const EVIDENCE_STOP_PATIENCE: Duration = Duration::from_secs(1);
+
 /// How often the evidence log catches up, at most: finished leaf hours are sealed within this
 /// of becoming due (and sooner with the short hours tests use).
 const EVIDENCE_EVERY: Duration = Duration::from_secs(10);
@@ -621,6 +628,11 @@ async fn evidence_forever(
                 }
                 if done.appended > 0 {
                     debug!(appended = done.appended, size = done.size, checkpoint = ?done.checkpoint, "evidence log appended");
+                }
+                // An hour's leaves for thousands of probes are built in one append: give the
+                // heap it took back, as after a month computation.
+                if done.appended >= 1000 {
+                    memory::release_free_memory();
                 }
             }
             Ok(Err(e)) => {

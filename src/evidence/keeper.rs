@@ -93,6 +93,37 @@ impl Keeper {
         })
     }
 
+    /// Appends a lifecycle leaf without catching up first, waiting at most `patience` for
+    /// another writer (a catch-up in progress) to finish: what the daemon's stop does, within
+    /// its bounded time; the next start catches up.
+    pub fn record_now(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        leaf: &Leaf,
+        patience: std::time::Duration,
+    ) -> Result<Option<CatchUp>, EvidenceError> {
+        let deadline = std::time::Instant::now() + patience;
+        let _writing = loop {
+            match self.writing.try_lock() {
+                Ok(guard) => break guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+        };
+        let key = self.key();
+        let signing = Signing {
+            key: key.as_deref(),
+            origin: &config.evidence.origin,
+        };
+        log::append_event(ledger, &signing, leaf).map(Some)
+    }
+
     /// Catches the log up and signs the report of `month` against its newest checkpoint, under
     /// the writers' lock (so no append lands between the two).
     pub fn signed_report(

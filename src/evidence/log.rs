@@ -99,6 +99,9 @@ struct Appender<'a> {
     size: u64,
     /// Index of the last control leaf (see [`LeafDoc::control`](super::leaf::LeafDoc)).
     control: Option<u64>,
+    /// Hour cursors set by this append, by probe (looked up once per probe per catch-up: a
+    /// list would make a catch-up over 10,000 probes quadratic).
+    cursors: HashMap<String, HourCursor>,
 }
 
 /// The named value holding the index of the last control leaf.
@@ -112,6 +115,7 @@ impl<'a> Appender<'a> {
             .and_then(|v| Some(u64::from_be_bytes(v.as_slice().try_into().ok()?)));
         Ok(Appender {
             control,
+            cursors: HashMap::new(),
             overlay: Overlay {
                 ledger,
                 pending: HashMap::new(),
@@ -151,7 +155,8 @@ impl<'a> Appender<'a> {
     }
 
     fn commit(mut self) -> Result<u64, EvidenceError> {
-        if self.append.leaves.is_empty() {
+        self.append.cursors.extend(self.cursors.drain());
+        if self.append.leaves.is_empty() && self.append.cursors.is_empty() {
             return Ok(self.size);
         }
         if let Some(control) = self.control {
@@ -453,20 +458,14 @@ fn pending_cursor(
     appender: &Appender<'_>,
     probe: &str,
 ) -> Result<Option<HourCursor>, LedgerError> {
-    if let Some((_, cursor)) = appender
-        .append
-        .cursors
-        .iter()
-        .rev()
-        .find(|(name, _)| name == probe)
-    {
+    if let Some(cursor) = appender.cursors.get(probe) {
         return Ok(Some(*cursor));
     }
     ledger.log_cursor(probe)
 }
 
 fn set_cursor(appender: &mut Appender<'_>, probe: &str, cursor: HourCursor) {
-    appender.append.cursors.push((probe.to_owned(), cursor));
+    appender.cursors.insert(probe.to_owned(), cursor);
 }
 
 /// The end of the last leaf hour a probe can receive no more results for, as of `now`.
