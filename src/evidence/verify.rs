@@ -207,7 +207,8 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
             if old.root != checkpoint.root {
                 return Err(invalid(format!(
                     "the checkpoint you kept ({}) and this bundle's are both of size {} but \
-                     have different roots: the log was rewritten",
+                     have different roots: this log is not an extension of it (it was \
+                     rewritten)",
                     path.display(),
                     old.size
                 )));

@@ -407,14 +407,15 @@ async fn a_log_rewritten_behind_last_months_checkpoint_is_caught() {
     );
     // Two hours of last month's results, as the vendor's log holds them...
     let this_month = Timestamp::now().strftime("%Y-%m").to_string();
-    let last_month_day = Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
+    let month_start = Timestamp::now()
+        .in_tz("UTC")
+        .expect("UTC")
         .first_of_month()
         .expect("month start")
         .start_of_day()
         .expect("day start")
-        .timestamp()
-        - jiff::SignedDuration::from_hours(24 * 20);
+        .timestamp();
+    let last_month_day = month_start - jiff::SignedDuration::from_hours(24 * 20);
     let last_month = last_month_day.strftime("%Y-%m").to_string();
     let honest = results_every_minute("api", last_month_day, 120);
     // ...and as a rewritten log holds them: one result changed after the client saw them.
