@@ -717,7 +717,7 @@ mod tests {
                 error_class: None,
                 detail: String::new(),
             });
-            at = at + SignedDuration::from_secs(30);
+            at += SignedDuration::from_secs(30);
         }
         records
     }
