@@ -612,9 +612,12 @@ async fn evidence_forever(
         let ledger = Arc::clone(&shared.ledger);
         let config = Arc::clone(&config.borrow());
         let leaf = start.clone();
+        let stopping = cancel.clone();
         let caught_up = tokio::task::spawn_blocking(move || match leaf {
             Some(leaf) => keeper.record(&ledger, &config, Timestamp::now(), &leaf),
-            None => keeper.catch_up(&ledger, &config, Timestamp::now()),
+            None => keeper.catch_up(&ledger, &config, Timestamp::now(), &|| {
+                !stopping.is_cancelled()
+            }),
         })
         .await;
         if matches!(caught_up, Ok(Ok(_))) {

@@ -59,24 +59,36 @@ impl Keeper {
         now: Timestamp,
         f: impl FnOnce(&Signing<'_>, CatchUp) -> Result<T, EvidenceError>,
     ) -> Result<T, EvidenceError> {
+        self.caught_up_while(ledger, config, now, &|| true, f)
+    }
+
+    fn caught_up_while<T>(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        now: Timestamp,
+        keep_going: &dyn Fn() -> bool,
+        f: impl FnOnce(&Signing<'_>, CatchUp) -> Result<T, EvidenceError>,
+    ) -> Result<T, EvidenceError> {
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let key = self.key();
         let signing = Signing {
             key: key.as_deref(),
             origin: &config.evidence.origin,
         };
-        let done = log::catch_up(ledger, config, &signing, now)?;
+        let done = log::catch_up(ledger, config, &signing, now, keep_going)?;
         f(&signing, done)
     }
 
-    /// [`log::catch_up`] under the writers' lock.
+    /// [`log::catch_up`] under the writers' lock, sealing hours while `keep_going` says so.
     pub fn catch_up(
         &self,
         ledger: &Ledger,
         config: &Config,
         now: Timestamp,
+        keep_going: &dyn Fn() -> bool,
     ) -> Result<CatchUp, EvidenceError> {
-        self.caught_up(ledger, config, now, |_, done| Ok(done))
+        self.caught_up_while(ledger, config, now, keep_going, |_, done| Ok(done))
     }
 
     /// Appends a lifecycle leaf (after catching up, so it lands after what came before it)

@@ -178,15 +178,20 @@ pub struct Signing<'a> {
 
 /// Brings the log up to date with the ledger as of `now`, then signs a checkpoint when the
 /// log grew (see the module doc).
+///
+/// `keep_going` is asked between probes while sealing hours: a daemon that is stopping ends
+/// the catch-up early, with what it sealed so far appended and signed (the rest waits for the
+/// next start).
 pub fn catch_up(
     ledger: &Ledger,
     config: &Config,
     signing: &Signing<'_>,
     now: Timestamp,
+    keep_going: &dyn Fn() -> bool,
 ) -> Result<CatchUp, EvidenceError> {
     let mut appender = Appender::new(ledger)?;
     control_leaves(ledger, config, signing, now, &mut appender)?;
-    hour_leaves(ledger, config, now, &mut appender)?;
+    hour_leaves(ledger, config, now, &mut appender, keep_going)?;
     let appended = appender.appended();
     let size = appender.commit()?;
     let checkpoint = sign_checkpoint(ledger, signing)?;
@@ -638,9 +643,13 @@ fn hour_leaves(
     config: &Config,
     now: Timestamp,
     appender: &mut Appender<'_>,
+    keep_going: &dyn Fn() -> bool,
 ) -> Result<(), EvidenceError> {
     let hour = leaf_hour(config);
     for spec in config.probes.iter().filter(|p| p.enabled) {
+        if !keep_going() {
+            break;
+        }
         let name = spec.name.as_str();
         let due = due_end(now, hour, spec.timeout);
         match pending_cursor(ledger, appender, name)? {
@@ -752,9 +761,9 @@ mod tests {
             origin: "test/log",
         };
         let now = ts("2026-10-01T05:00:00Z");
-        let first = catch_up(&ledger, &config, &signing, now).expect("catch up");
+        let first = catch_up(&ledger, &config, &signing, now, &|| true).expect("catch up");
         assert!(first.appended > 0 && first.checkpoint == Some(first.size));
-        let again = catch_up(&ledger, &config, &signing, now).expect("again");
+        let again = catch_up(&ledger, &config, &signing, now, &|| true).expect("again");
         assert_eq!((again.appended, again.checkpoint), (0, None), "nothing new");
 
         // From the month's start: one gap leaf for the empty hours, then one leaf per hour
@@ -802,10 +811,16 @@ mod tests {
         ledger
             .append(&every_30s("2026-10-01T00:00:00Z", "2026-10-01T02:00:00Z"))
             .expect("append");
-        let first = catch_up(&ledger, &config, &signing, ts("2026-10-01T01:30:00Z"))
-            .expect("first")
-            .checkpoint
-            .expect("signed");
+        let first = catch_up(
+            &ledger,
+            &config,
+            &signing,
+            ts("2026-10-01T01:30:00Z"),
+            &|| true,
+        )
+        .expect("first")
+        .checkpoint
+        .expect("signed");
         // Leaves appended, then the process dies before signing (no checkpoint step).
         let mut appender = Appender::new(&ledger).expect("appender");
         appender
@@ -823,10 +838,16 @@ mod tests {
         );
         assert_eq!(ledger.checkpoint_sizes().expect("sizes"), vec![first]);
 
-        let next = catch_up(&ledger, &config, &signing, ts("2026-10-01T02:30:00Z"))
-            .expect("next")
-            .checkpoint
-            .expect("signed");
+        let next = catch_up(
+            &ledger,
+            &config,
+            &signing,
+            ts("2026-10-01T02:30:00Z"),
+            &|| true,
+        )
+        .expect("next")
+        .checkpoint
+        .expect("signed");
         assert!(next > crashed);
         let root_of = |size: u64| {
             let (found, note) = ledger
@@ -861,7 +882,14 @@ mod tests {
             .collect();
         records.retain(|r| !missing.contains(r));
         ledger.append(&records).expect("append");
-        catch_up(&ledger, &config, &signing, ts("2026-10-01T03:00:00Z")).expect("first");
+        catch_up(
+            &ledger,
+            &config,
+            &signing,
+            ts("2026-10-01T03:00:00Z"),
+            &|| true,
+        )
+        .expect("first");
         let before = ledger
             .log_hour("web", ts("2026-10-01T00:00:00Z"))
             .expect("mark")
@@ -877,7 +905,14 @@ mod tests {
                 record: Some(&record),
             })
             .expect("import");
-        catch_up(&ledger, &config, &signing, ts("2026-10-01T03:20:00Z")).expect("after");
+        catch_up(
+            &ledger,
+            &config,
+            &signing,
+            ts("2026-10-01T03:20:00Z"),
+            &|| true,
+        )
+        .expect("after");
         let docs = leaves(&ledger);
         let import_at = docs
             .iter()
