@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     EvidenceError,
     key::SigningKey,
-    leaf::{Leaf, export_line, hex},
+    leaf::{HourLeaf, Leaf, export_line, hex},
     log::{LedgerNodes, config_value_name, hour_floor},
     merkle,
     note::Checkpoint,
@@ -309,6 +309,11 @@ pub fn build(
             start = covering;
         }
         let marks = ledger.log_hours(probe.as_str(), start, to)?;
+        // Results from where the probe's leaves begin: before that (a ledger older than its
+        // log) nothing commits to them.
+        if let Some((first, _)) = marks.first() {
+            start = start.max(*first);
+        }
         let mut last_end = start;
         for (hour_start, mark) in &marks {
             leaf_indexes.push(mark.index);
@@ -326,11 +331,10 @@ pub fn build(
                 let doc =
                     Leaf::decode(&bytes).map_err(|source| EvidenceError::Leaf { index, source })?;
                 match doc.leaf {
-                    Leaf::Hour(h) if h.amends.is_some() => {
-                        let amended = h.amends.unwrap_or(index);
-                        if amended >= index {
-                            break;
-                        }
+                    Leaf::Hour(HourLeaf {
+                        amends: Some(amended),
+                        ..
+                    }) if amended < index => {
                         leaf_indexes.push(amended);
                         index = amended;
                     }
