@@ -217,18 +217,7 @@ async fn a_bundle_verifies_and_every_kind_of_tampering_is_caught() {
     let month = Timestamp::now().strftime("%Y-%m").to_string();
     assert_eq!(daemon.terminate().await, 0);
     let bundle = config.dir().join("bundle");
-    let built = cli(
-        &config.main_path(),
-        &[
-            "evidence",
-            "--month",
-            &month,
-            "--out",
-            &bundle.display().to_string(),
-        ],
-    )
-    .await;
-    assert_eq!(built.code, 0, "evidence: {}", built.stderr);
+    evidence(&config.main_path(), &month, &bundle).await;
     let good = verify(&bundle, &["--key", &public(&key).display().to_string()]).await;
     assert_eq!(good.code, 0, "{}\n{}", good.stdout, good.stderr);
     assert!(good.stdout.contains("figures:"), "{}", good.stdout);
@@ -345,18 +334,7 @@ async fn a_bundle_verifies_and_every_kind_of_tampering_is_caught() {
     .await;
     assert_eq!(imported.code, 0, "{}", imported.stderr);
     let late = config.dir().join("t-late-window");
-    let built = cli(
-        &config.main_path(),
-        &[
-            "evidence",
-            "--month",
-            &month,
-            "--out",
-            &late.display().to_string(),
-        ],
-    )
-    .await;
-    assert_eq!(built.code, 0, "evidence: {}", built.stderr);
+    evidence(&config.main_path(), &month, &late).await;
     assert_caught(
         &late,
         &key,
