@@ -107,11 +107,27 @@ async fn a_stepped_clock_is_recorded_and_its_ambiguous_time_is_unknown() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let log = daemon.log();
     assert_eq!(daemon.terminate().await, 0, "{log}");
-    assert_eq!(
-        log.matches("the wall clock was stepped").count(),
-        2,
-        "one log line per step:\n{log}"
-    );
+    // Under CI's outer faketime pass, libfaketime re-reading its clock file has now and then
+    // handed one call the un-faked time: a step of minus the inherited offset and, half a
+    // second later, its exact reverse. A real clock never does that; such pairs are left out.
+    // The steps made here are an hour and a day; CI's offsets are weeks or months.
+    const TWO_DAYS: f64 = 2.0 * 86_400.0;
+    let inherited = clock.base as f64;
+    let flicker = |step_seconds: f64| inherited.abs() > TWO_DAYS && step_seconds.abs() > TWO_DAYS;
+    let logged: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("the wall clock was stepped"))
+        .filter(|line| {
+            let step = line
+                .split("step=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|text| text.parse::<jiff::SignedDuration>().ok())
+                .map_or(0.0, |d| d.as_secs_f64());
+            !flicker(step)
+        })
+        .collect();
+    assert_eq!(logged.len(), 2, "one log line per step:\n{log}");
 
     let steps_report = |report: &serde_json::Value| -> Vec<(f64, Timestamp, Timestamp, Timestamp)> {
         report["clock_steps"]
@@ -165,7 +181,10 @@ async fn a_stepped_clock_is_recorded_and_its_ambiguous_time_is_unknown() {
     .await;
     assert_eq!(report.code, 0, "{}", report.stderr);
     let report = report.json();
-    let steps = steps_report(&report);
+    let steps: Vec<_> = steps_report(&report)
+        .into_iter()
+        .filter(|step| !flicker(step.0))
+        .collect();
     assert_eq!(steps.len(), 2, "both steps listed: {report:#}");
     let (back, forward) = (steps[0], steps[1]);
     assert!(

@@ -301,6 +301,8 @@ async fn a_bundle_verifies_and_every_kind_of_tampering_is_caught() {
         report["probes"][1]["availability"] = serde_json::json!(100.0);
         serde_json::to_string_pretty(&report).expect("json") + "\n"
     });
+    // The vendor's signature goes; the other key's takes its place.
+    std::fs::remove_file(resigned.join("report.json.sig")).expect("remove the signature");
     let status = Command::new("ssh-keygen")
         .args(["-Y", "sign", "-q", "-f"])
         .arg(&other_key)
