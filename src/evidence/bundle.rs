@@ -194,10 +194,7 @@ fn covered<'c>(config: &'c Config, document: &MonthDocument) -> Vec<&'c ProbeNam
 fn margin(config: &Config, probe: &ProbeName) -> SignedDuration {
     config
         .probe(probe.as_str())
-        .map_or(SignedDuration::ZERO, |spec| {
-            let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
-            SignedDuration::try_from(reach).unwrap_or(SignedDuration::from_hours(24))
-        })
+        .map_or(SignedDuration::ZERO, crate::query::monthly::margin)
 }
 
 /// The end of the hours the log has sealed for every one of `probes`.

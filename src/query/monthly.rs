@@ -409,7 +409,7 @@ impl Evidence {
 }
 
 /// How far around the month results are read: long enough to judge runs crossing an edge.
-fn margin(spec: &ProbeSpec) -> SignedDuration {
+pub fn margin(spec: &ProbeSpec) -> SignedDuration {
     let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
     SignedDuration::try_from(reach).unwrap_or(SignedDuration::from_hours(24))
 }
