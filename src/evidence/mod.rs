@@ -5,6 +5,7 @@
 //! `upledger verify` runs with no ledger, no daemon and no network.
 
 pub mod bundle;
+pub mod cosign;
 pub mod keeper;
 pub mod key;
 pub mod leaf;

@@ -49,19 +49,25 @@ pub enum NoteError {
     /// A checkpoint body that does not follow c2sp.org/tlog-checkpoint.
     #[error("malformed checkpoint: {0}")]
     Checkpoint(String),
+    /// A cosignature timestamp outside what c2sp.org/tlog-cosignature allows (1 to 2^63-1:
+    /// zero would say nothing about when, and the format caps it at 2^63-1).
+    #[error("cosignature timestamp {0} is not between 1 and 2^63-1")]
+    Timestamp(u64),
 }
 
 /// Key names are non-empty and hold no Unicode space and no `+` (which separates the fields
-/// of a verifier key).
-fn check_name(name: &str) -> Result<(), NoteError> {
+/// of a verifier key). Crate-visible because cosigner and witnessed-log names follow the same
+/// rule (they appear in the same signature lines).
+pub(crate) fn check_name(name: &str) -> Result<(), NoteError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+') {
         return Err(NoteError::KeyName(name.to_owned()));
     }
     Ok(())
 }
 
-/// Notes are UTF-8 (a `&str` already) with no control character but newline.
-fn check_text(text: &str) -> Result<(), NoteError> {
+/// Notes are UTF-8 (a `&str` already) with no control character but newline. Crate-visible
+/// because a cosigned body must be one a note can carry.
+pub(crate) fn check_text(text: &str) -> Result<(), NoteError> {
     if text.chars().any(|c| c < ' ' && c != '\n') {
         return Err(NoteError::Text(
             "it contains a control character other than newline",
