@@ -68,6 +68,7 @@ mod seal;
 mod staging;
 #[cfg(test)]
 mod tests;
+mod witness;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -95,6 +96,7 @@ pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord, WriteOutage};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
 pub use staging::{ImportCommit, ImportedCorrection};
+pub use witness::{ForkRecord, MAX_FORKS, WitnessedHead};
 
 /// The on-disk format this build writes and reads; stored in the `meta` tree. A ledger with
 /// another version is refused with [`LedgerError::FormatVersion`] rather than misread.
@@ -150,6 +152,7 @@ const STAGING_TREE: &str = "import_staging";
 const IMPORTS_TREE: &str = "imports";
 const LOG_TREE: &str = "log";
 const CHECKPOINTS_TREE: &str = "checkpoints";
+const WITNESS_TREE: &str = "witness";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -267,6 +270,9 @@ struct Store {
     log: sled::Tree,
     /// Signed checkpoints of the evidence log, by size.
     checkpoints: sled::Tree,
+    /// Cosignatures of our checkpoints and the state of the logs we witness (see
+    /// `witness.rs`).
+    witness: sled::Tree,
 }
 
 impl Store {
@@ -319,6 +325,7 @@ impl Store {
             imports: tree(IMPORTS_TREE)?,
             log: tree(LOG_TREE)?,
             checkpoints: tree(CHECKPOINTS_TREE)?,
+            witness: tree(WITNESS_TREE)?,
             db,
         })
     }
