@@ -14,6 +14,7 @@ pub mod merkle;
 pub mod note;
 pub mod sshsig;
 pub mod verify;
+pub mod witness;
 
 use crate::ledger::LedgerError;
 
