@@ -26,6 +26,11 @@ pub enum EventKind {
     BurnRate,
     /// The monitor's own connectivity (the sentinel probe) failed, or came back.
     MonitorOffline,
+    /// A log this daemon witnesses signed a checkpoint that does not extend the one the
+    /// witness cosigned: two histories under one key (SPEC §9).
+    LogFork,
+    /// A log this daemon witnesses sent no checkpoint for `[witness] silence`, or spoke again.
+    LogSilent,
     /// `upledger alerts test`: checks a channel end to end.
     Test,
 }
@@ -41,6 +46,8 @@ impl EventKind {
             EventKind::Budget => "budget",
             EventKind::BurnRate => "burn_rate",
             EventKind::MonitorOffline => "monitor_offline",
+            EventKind::LogFork => "log_fork",
+            EventKind::LogSilent => "log_silent",
             EventKind::Test => "test",
         }
     }
@@ -114,6 +121,12 @@ pub struct Event {
     /// Days until the certificate expires (`cert_expiring`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_days_left: Option<i64>,
+    /// The witnessed log's origin (`log_fork`, `log_silent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// What the witness saw (`log_fork`: the two tree heads; `log_silent`: since when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// A repeat of a `down` alert while the probe stays down (`remind_every`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reminder: bool,
@@ -140,6 +153,8 @@ impl Event {
             budget_used_percent: None,
             burn: None,
             cert_days_left: None,
+            log: None,
+            detail: None,
             reminder: false,
             summary: String::new(),
         }
@@ -191,6 +206,21 @@ impl Event {
                 "monitor offline ({probe} down){since}: target alerts are held, failures recorded as unknown"
             ),
             EventKind::MonitorOffline => format!("monitor back online ({probe} up){since}"),
+            EventKind::LogFork => format!(
+                "log {} FORKED: {}",
+                self.log.as_deref().unwrap_or("?"),
+                self.detail.as_deref().unwrap_or(
+                    "it signed a checkpoint that does not extend the one this witness cosigned"
+                )
+            ),
+            EventKind::LogSilent if self.state == Some(State::Up) => format!(
+                "log {} sends checkpoints again{since}",
+                self.log.as_deref().unwrap_or("?")
+            ),
+            EventKind::LogSilent => format!(
+                "log {} is SILENT: no checkpoint{since}",
+                self.log.as_deref().unwrap_or("?")
+            ),
             EventKind::Test => "upledger test alert: this channel works".to_owned(),
         };
     }

@@ -470,6 +470,25 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
                     .map_err(|e| QueryError::BadRequest(e.to_string()))
             })
             .await;
+            // With witnesses, the answer waits (briefly) for them to cosign its checkpoint.
+            let config = Arc::clone(&handle.config.borrow());
+            let outcome = match outcome {
+                Ok(value) if !config.evidence.witnesses.is_empty() => {
+                    match serde_json::from_value(value) {
+                        Ok(bundle) => serde_json::to_value(
+                            crate::daemon::cosigning::await_cosignatures(
+                                &handle.shared,
+                                &config,
+                                bundle,
+                            )
+                            .await,
+                        )
+                        .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                other => other,
+            };
             reply(&mut write, &outcome).await
         }
         Request::Alerts { limit } => {

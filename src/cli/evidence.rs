@@ -59,6 +59,12 @@ pub(super) struct VerifyArgs {
     /// the log must extend it.
     #[arg(long)]
     previous: Option<PathBuf>,
+    /// A witness's public key (`ssh-ed25519 AAAA…`, its `.pub` file); repeat for several.
+    #[arg(long = "witness-key", value_name = "FILE")]
+    witness_keys: Vec<PathBuf>,
+    /// How many of the witnesses given must have cosigned the checkpoint (default: all).
+    #[arg(long, value_name = "K")]
+    quorum: Option<usize>,
 }
 
 fn selection(probe: &Option<String>, sla: &Option<String>) -> Selection {
@@ -203,6 +209,8 @@ pub(super) fn verify(args: &VerifyArgs) -> Exit {
         dir: args.dir.clone(),
         key,
         previous: args.previous.clone(),
+        witness_keys: args.witness_keys.clone(),
+        quorum: args.quorum,
     };
     match verify::verify(&options) {
         Ok(verified) => {

@@ -100,6 +100,10 @@ pub(crate) fn load_with_env(
         let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[evidence]".into()), env);
         main_file::read_evidence(&mut ctx, section("evidence"), main)
     };
+    let witness = {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[witness]".into()), env);
+        main_file::read_witness(&mut ctx, section("witness"), main, &evidence)
+    };
     let defaults = section("defaults");
     if let Some(defaults) = &defaults {
         defaults.reject_unknown_keys(&mut ctx, &default_keys(), "[defaults]");
@@ -264,7 +268,8 @@ pub(crate) fn load_with_env(
         slas,
         maintenance,
         evidence,
-    ))
+    )
+    .with_witness(witness))
 }
 
 /// `[[probe]]` tables parsed together; see [`split_probe_file`].
@@ -373,7 +378,7 @@ fn array_of_tables<'a>(
 /// Reports `[daemon]` written as `[[daemon]]`, `[[probe]]` written as `[probe]`, and the like.
 fn check_section_shapes(ctx: &mut Ctx<'_>, top: &Section<'_>) {
     for item in top.items() {
-        let single = matches!(item.name(), "daemon" | "defaults" | "evidence");
+        let single = matches!(item.name(), "daemon" | "defaults" | "evidence" | "witness");
         let raw = item.raw();
         if single && !raw.is_table() {
             ctx.error(item, format!("expected a [{}] table", item.name()));

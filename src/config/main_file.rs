@@ -11,7 +11,7 @@ use super::{
     spec::{
         BurnRule, ChannelKind, ChannelSpec, CreditTier, DEFAULT_BURN_RULES, DaemonSpec,
         EVENT_NAMES, EvidenceSpec, GroupSpec, MaintenanceSpec, MaintenanceWhen, SlaSpec,
-        TimePolicy, relative_to,
+        TimePolicy, WitnessSpec, WitnessTarget, WitnessedLogSpec, relative_to,
     },
 };
 use crate::model::ProbeName;
@@ -21,11 +21,15 @@ pub(crate) const MAIN_KEYS: &[&str] = &[
     "daemon",
     "defaults",
     "evidence",
+    "witness",
     "channel",
     "sla",
     "maintenance",
 ];
-const EVIDENCE_KEYS: &[&str] = &["signing_key", "origin", "hour"];
+const EVIDENCE_KEYS: &[&str] = &["signing_key", "origin", "hour", "witnesses"];
+const WITNESS_TARGET_KEYS: &[&str] = &["url", "key"];
+const WITNESS_KEYS: &[&str] = &["name", "signing_key", "silence", "logs"];
+const WITNESSED_LOG_KEYS: &[&str] = &["origin", "key"];
 const DAEMON_KEYS: &[&str] = &[
     "ledger",
     "probes_dir",
@@ -198,12 +202,157 @@ pub(crate) fn read_evidence(
             }
         })
         .unwrap_or(DEFAULT_LEAF_HOUR);
+    let mut witnesses: Vec<WitnessTarget> = Vec::new();
+    if let Some(item) = get("witnesses") {
+        for table in ctx.tables(item).unwrap_or_default() {
+            ctx.in_context_none(|ctx| {
+                table.reject_unknown_keys(ctx, WITNESS_TARGET_KEYS, "[evidence] witnesses")
+            });
+            let url = required(ctx, &table, "url", "[evidence] witnesses").and_then(|item| {
+                ctx.parsed(item, |s| {
+                    let url =
+                        url::Url::parse(s).map_err(|e| format!("invalid URL \"{s}\": {e}"))?;
+                    match url.scheme() {
+                        "http" | "https" => Ok(url),
+                        other => Err(format!(
+                            "a witness URL is http:// or https://, not {other}://"
+                        )),
+                    }
+                })
+            });
+            let key = required(ctx, &table, "key", "[evidence] witnesses")
+                .and_then(|item| ctx.parsed(item, ed25519_public_key));
+            if let (Some(url), Some(key)) = (url, key) {
+                if witnesses.iter().any(|w| w.url == url) {
+                    ctx.error_at(
+                        table.file,
+                        &table.span,
+                        format!("witness {url} is listed twice"),
+                    );
+                } else {
+                    witnesses.push(WitnessTarget { url, key });
+                }
+            }
+        }
+    }
+    if !witnesses.is_empty()
+        && signing_key.is_none()
+        && let Some(item) = get("witnesses")
+    {
+        ctx.error(
+            item,
+            "witnesses cosign signed checkpoints: set signing_key (make one with `upledger keygen`)",
+        );
+    }
     EvidenceSpec {
         signing_key,
         origin,
         hour,
+        witnesses,
     }
 }
+
+/// An OpenSSH Ed25519 public key line (`ssh-ed25519 AAAA… [comment]`), as written in a
+/// `.pub` file; returned as given, trimmed. Checked here so a mistyped key is reported at its
+/// line, not when the first checkpoint arrives.
+fn ed25519_public_key(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match ssh_key::PublicKey::from_openssh(text) {
+        Ok(key) if key.algorithm() == ssh_key::Algorithm::Ed25519 => Ok(text.to_owned()),
+        Ok(key) => Err(format!(
+            "an Ed25519 key is needed (\"ssh-ed25519 AAAA…\"), not {}",
+            key.algorithm()
+        )),
+        Err(e) => Err(format!(
+            "not an OpenSSH public key (\"ssh-ed25519 AAAA…\", as in a .pub file): {e}"
+        )),
+    }
+}
+
+/// Reads `[witness]` (absent: this daemon witnesses no log). Its key and name default to
+/// `[evidence]`'s: a client running upledger as a witness usually has one key.
+pub(crate) fn read_witness(
+    ctx: &mut Ctx<'_>,
+    section: Option<Section<'_>>,
+    main: &std::path::Path,
+    evidence: &EvidenceSpec,
+) -> Option<WitnessSpec> {
+    let section = section?;
+    ctx.in_context_none(|ctx| section.reject_unknown_keys(ctx, WITNESS_KEYS, "[witness]"));
+    let name = section
+        .get("name")
+        .and_then(|item| {
+            ctx.parsed(item, |s| {
+                if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '+') {
+                    Err("a witness name is non-empty, without spaces or '+'".to_owned())
+                } else {
+                    Ok(s.to_owned())
+                }
+            })
+        })
+        .unwrap_or_else(|| evidence.origin.replace([' ', '+'], "-"));
+    let signing_key = match section.get("signing_key") {
+        Some(item) => ctx
+            .string(item)
+            .map(|path| relative_to(main, &PathBuf::from(path))),
+        None => {
+            let key = evidence.signing_key.clone();
+            if key.is_none() {
+                ctx.error_at(
+                    section.file,
+                    &section.span,
+                    "[witness]: a witness signs its cosignatures: set signing_key here or in \
+                     [evidence] (make one with `upledger keygen`)"
+                        .into(),
+                );
+            }
+            key
+        }
+    };
+    let silence = section
+        .get("silence")
+        .and_then(|item| ctx.duration(item))
+        .unwrap_or(DEFAULT_LOG_SILENCE);
+    let mut logs: Vec<WitnessedLogSpec> = Vec::new();
+    match section.get("logs") {
+        Some(item) => {
+            for table in ctx.tables(item).unwrap_or_default() {
+                ctx.in_context_none(|ctx| {
+                    table.reject_unknown_keys(ctx, WITNESSED_LOG_KEYS, "[witness] logs")
+                });
+                let origin = required(ctx, &table, "origin", "[witness] logs")
+                    .and_then(|item| ctx.parsed(item, |s| check_origin(s).map(|()| s.to_owned())));
+                let key = required(ctx, &table, "key", "[witness] logs")
+                    .and_then(|item| ctx.parsed(item, ed25519_public_key));
+                if let (Some(origin), Some(key)) = (origin, key) {
+                    if logs.iter().any(|l| l.origin == origin) {
+                        ctx.error_at(
+                            table.file,
+                            &table.span,
+                            format!("[witness] logs: origin \"{origin}\" is listed twice"),
+                        );
+                    } else {
+                        logs.push(WitnessedLogSpec { origin, key });
+                    }
+                }
+            }
+        }
+        None => ctx.error_at(
+            section.file,
+            &section.span,
+            "[witness]: missing key \"logs\" (the logs to witness: [{ origin, key }])".into(),
+        ),
+    }
+    Some(WitnessSpec {
+        name,
+        signing_key: signing_key?,
+        silence,
+        logs,
+    })
+}
+
+/// How long a witnessed log may send nothing before `log_silent` (SPEC §9: 2 h).
+pub(crate) const DEFAULT_LOG_SILENCE: Duration = Duration::from_secs(2 * 3600);
 
 /// A leaf "hour" is an hour (SPEC §8); only tests set another length.
 pub(crate) const DEFAULT_LEAF_HOUR: Duration = Duration::from_secs(3600);
@@ -802,6 +951,65 @@ mod tests {
         let loaded =
             crate::config::load(&dir.path().join("upledger.toml")).map_err(|e| e.to_string());
         (dir, loaded)
+    }
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEHSFIKYZKByKk40Iif5JAru1XVeJRGAEtWnuYCPooMY w";
+
+    #[test]
+    fn witnesses_and_the_witness_section_are_read() {
+        let (dir, loaded) = load_main(&format!(
+            "[evidence]\nsigning_key = \"k\"\norigin = \"log.example/a\"\n\
+             witnesses = [{{ url = \"http://127.0.0.1:9475\", key = \"{KEY}\" }}]\n\n\
+             [witness]\nsilence = \"10m\"\nlogs = [{{ origin = \"vendor.example/log\", key = \"{KEY}\" }}]\n"
+        ));
+        let config = loaded.expect("valid");
+        assert_eq!(config.evidence.witnesses.len(), 1);
+        assert_eq!(
+            config.evidence.witnesses[0].url.as_str(),
+            "http://127.0.0.1:9475/"
+        );
+        let witness = config.witness.expect("a witness");
+        assert_eq!(
+            witness.name, "log.example/a",
+            "named after the log by default"
+        );
+        assert_eq!(witness.signing_key, dir.path().join("k"));
+        assert_eq!(witness.silence, Duration::from_secs(600));
+        assert_eq!(witness.logs[0].origin, "vendor.example/log");
+        let (_dir, loaded) = load_main("[daemon]\nledger = \"l\"\n");
+        let config = loaded.expect("valid");
+        assert!(config.witness.is_none() && config.evidence.witnesses.is_empty());
+        assert_eq!(DEFAULT_LOG_SILENCE, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn bad_witness_settings_are_each_named_at_their_line() {
+        let (_dir, loaded) = load_main(&format!(
+            "[evidence]\n\
+             witnesses = [{{ url = \"ftp://x\", key = \"{KEY}\" }}, {{ url = \"http://w\", key = \"ssh-rsa AAAA\" }}]\n\n\
+             [witness]\nlogs = [{{ origin = \"a\" }}]\n"
+        ));
+        let error = loaded.expect_err("invalid");
+        assert!(error.contains("upledger.toml:2:"), "{error}");
+        assert!(
+            error.contains("a witness URL is http:// or https://, not ftp://"),
+            "{error}"
+        );
+        assert!(error.contains("not an OpenSSH public key"), "{error}");
+        assert!(error.contains("missing key \"key\""), "{error}");
+        assert!(
+            error.contains("a witness signs its cosignatures"),
+            "{error}"
+        );
+        let (_dir, loaded) = load_main(&format!(
+            "[evidence]\nwitnesses = [{{ url = \"http://w\", key = \"{KEY}\" }}]\n"
+        ));
+        assert!(
+            loaded
+                .expect_err("no key")
+                .contains("witnesses cosign signed checkpoints: set signing_key"),
+        );
     }
 
     #[test]

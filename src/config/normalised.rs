@@ -343,6 +343,7 @@ impl NormalisedConfig {
                 signing_key: None,
                 origin: self.evidence.origin,
                 hour,
+                witnesses: Vec::new(),
             },
         ))
     }

@@ -330,6 +330,36 @@ impl<'r> Ctx<'r> {
         }
     }
 
+    /// A list of tables (`[{ … }, { … }]` or `[[section.key]]`), each as a section of its own.
+    pub(crate) fn tables<'i>(&mut self, item: Item<'i>) -> Option<Vec<Section<'i>>> {
+        let Some(array) = item.raw().as_array() else {
+            self.wrong_type(item, "a list of tables");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for element in array.iter() {
+            match element.get_ref().as_table() {
+                Some(table) => out.push(Section {
+                    file: item.file,
+                    table,
+                    span: element.span(),
+                }),
+                None => {
+                    self.wrong_type(
+                        Item {
+                            value: element,
+                            ..item
+                        },
+                        "a table",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// An inline table of strings, in key order.
     pub(crate) fn string_map(&mut self, item: Item<'_>) -> Option<Vec<(String, String)>> {
         let Some(table) = item.raw().as_table() else {

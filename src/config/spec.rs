@@ -32,6 +32,8 @@ pub struct Config {
     pub maintenance: Vec<MaintenanceSpec>,
     /// `[evidence]` settings: the Merkle log's name, its signing key (SPEC §8).
     pub evidence: EvidenceSpec,
+    /// `[witness]`: the logs this daemon cosigns for (SPEC §9), when it witnesses any.
+    pub witness: Option<WitnessSpec>,
     /// Position of each probe in `probes`, by name: the daemon looks a probe up for every
     /// result, and a linear search over 10,000 probes would cost more than the check.
     probe_index: NameMap<usize>,
@@ -61,8 +63,15 @@ impl Config {
             slas,
             maintenance,
             evidence,
+            witness: None,
             probe_index,
         }
+    }
+
+    /// The configuration with `[witness]` set.
+    pub fn with_witness(mut self, witness: Option<WitnessSpec>) -> Self {
+        self.witness = witness;
+        self
     }
 
     /// The probe called `name`, if configured.
@@ -125,6 +134,41 @@ pub struct EvidenceSpec {
     /// The length of a leaf's "hour": one hour, except in tests that need many leaves fast.
     /// Always at least a second and a whole divisor of a day, so leaves tile UTC days.
     pub hour: Duration,
+    /// Witnesses every new checkpoint is sent to for cosigning (SPEC §9).
+    pub witnesses: Vec<WitnessTarget>,
+}
+
+/// A witness a log sends its checkpoints to (`[evidence] witnesses = [{ url, key }]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessTarget {
+    /// Its submission prefix: `add-checkpoint` is posted to `<url>/add-checkpoint`.
+    pub url: url::Url,
+    /// Its public key, an OpenSSH `ssh-ed25519 AAAA…` line: cosignatures by other keys are
+    /// not stored.
+    pub key: String,
+}
+
+/// `[witness]`: this daemon cosigns the checkpoints of other logs that extend what it saw
+/// before (C2SP tlog-witness; SPEC §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessSpec {
+    /// The name on its cosignature lines (default: `[evidence] origin`).
+    pub name: String,
+    /// The Ed25519 key it cosigns with (default: `[evidence] signing_key`).
+    pub signing_key: PathBuf,
+    /// A log that sends no checkpoint for this long raises `log_silent` (default 2 h).
+    pub silence: Duration,
+    /// The logs it witnesses.
+    pub logs: Vec<WitnessedLogSpec>,
+}
+
+/// One log a witness accepts checkpoints from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessedLogSpec {
+    /// The log's origin line.
+    pub origin: String,
+    /// Its public key, an OpenSSH `ssh-ed25519 AAAA…` line.
+    pub key: String,
 }
 
 /// A unix group named in the configuration, resolved when it was loaded.
@@ -393,7 +437,7 @@ pub struct DnsSpec {
 }
 
 /// Event names a channel may subscribe to (SPEC §6).
-pub const EVENT_NAMES: [&str; 7] = [
+pub const EVENT_NAMES: [&str; 9] = [
     "down",
     "up",
     "degraded",
@@ -401,6 +445,8 @@ pub const EVENT_NAMES: [&str; 7] = [
     "budget",
     "burn_rate",
     "monitor_offline",
+    "log_fork",
+    "log_silent",
 ];
 
 /// Where alerts go.

@@ -11,11 +11,13 @@
 //! with a log line saying what was not written.
 
 pub mod clock;
+pub mod cosigning;
 pub mod lag;
 pub mod memory;
 pub mod recorder;
 pub mod schedule;
 mod systemd;
+pub mod witnessing;
 
 use std::{
     collections::HashMap,
@@ -85,6 +87,9 @@ pub enum DaemonError {
         /// How many, and when they were checked.
         lost: recorder::Tally,
     },
+    /// `[witness]` cannot be set up (its key cannot be read).
+    #[error("{0}")]
+    Witness(String),
 }
 
 /// A scheduled probe: a fingerprint of its spec (to notice changes on reload; keeping the spec
@@ -141,6 +146,8 @@ impl Daemon {
             }
         };
         let evidence = Arc::new(Keeper::load(&config)?);
+        let witness = Arc::new(witnessing::WitnessDesk::default());
+        witness.reload(&config).map_err(DaemonError::Witness)?;
         let started_at = Timestamp::now();
         ledger.record_marker(Marker {
             at: started_at,
@@ -154,6 +161,8 @@ impl Daemon {
             lag: Arc::default(),
             writes: Arc::default(),
             evidence,
+            checkpoints: Arc::default(),
+            witness,
         };
         let deliverer = Arc::new(Deliverer::new().map_err(LedgerError::sink)?);
         let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
@@ -188,6 +197,23 @@ impl Daemon {
                 at: started_at,
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             },
+        ));
+        daemon.loops.spawn(cosigning::run(
+            daemon.shared.clone(),
+            daemon.config.subscribe(),
+            Arc::clone(&daemon.shared.checkpoints),
+            daemon.scheduling.child_token(),
+        ));
+        if config.witness.is_some() {
+            // Checked once before the listener opens, so a witness coming back after being
+            // down longer than the silence says so before the first checkpoint arrives.
+            witnessing::check_silence(&daemon.shared, &config, started_at).await;
+        }
+        daemon.loops.spawn(witnessing::silence_forever(
+            daemon.shared.clone(),
+            daemon.config.subscribe(),
+            daemon.scheduling.child_token(),
+            started_at,
         ));
         daemon.loops.spawn(prune_forever(
             daemon.shared.clone(),
@@ -317,6 +343,10 @@ impl Daemon {
                         if let Err(e) = self.shared.evidence.reload(&config) {
                             error!(error = %e, "cannot read the new signing key; checkpoints stay signed with the old one");
                         }
+                        if let Err(e) = self.shared.witness.reload(&config) {
+                            error!(error = %e, "cannot set up the new [witness]; the old one stays");
+                        }
+                        self.shared.checkpoints.notify_one();
                         info!(probes = self.probes.len(), before, "configuration reloaded");
                         self.config.send_replace(Arc::new(config));
                         memory::release_free_memory();
@@ -631,6 +661,9 @@ async fn evidence_forever(
                 }
                 if done.appended > 0 {
                     debug!(appended = done.appended, size = done.size, checkpoint = ?done.checkpoint, "evidence log appended");
+                }
+                if done.checkpoint.is_some() {
+                    shared.checkpoints.notify_one();
                 }
                 // An hour's leaves for thousands of probes are built in one append: give the
                 // heap it took back, as after a month computation.

@@ -289,6 +289,10 @@ pub struct Shared {
     pub writes: WriteStatus,
     /// The evidence log's signing key and writers' lock.
     pub evidence: Arc<crate::evidence::keeper::Keeper>,
+    /// Notified when a checkpoint was signed, to send it to the witnesses (see `cosigning`).
+    pub checkpoints: Arc<tokio::sync::Notify>,
+    /// The cosigner of `[witness]` (see `witnessing`).
+    pub witness: Arc<super::witnessing::WitnessDesk>,
 }
 
 /// The recorder task's state.

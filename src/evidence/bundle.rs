@@ -357,6 +357,7 @@ pub fn build(
                 doc.control
             }
         });
+    let mut maintenance: Vec<u64> = Vec::new();
     while let Some(index) = control {
         if index >= anchor.size {
             break;
@@ -366,6 +367,9 @@ pub fn build(
             .log_leaf(index)?
             .ok_or(EvidenceError::MissingNode { level: 0, index })?;
         let doc = Leaf::decode(&bytes).map_err(|source| EvidenceError::Leaf { index, source })?;
+        if matches!(doc.leaf, Leaf::Maintenance { .. }) {
+            maintenance.push(index);
+        }
         control = doc.control.filter(|previous| *previous < index);
     }
     // The newest leaf pins the head of the control chain (see `verify`).
@@ -415,8 +419,18 @@ pub fn build(
             proofs.extend(consistency_from(ledger, size, &anchor)?);
         }
     }
+    // Maintenance counts by the time witnesses saw its first-seen leaf (SPEC §8): the first
+    // cosigned checkpoint holding each such leaf, proved consistent with the anchor.
+    for index in maintenance {
+        if let Some(size) = first_cosigned_holding(ledger, index, anchor.size)?
+            && size < anchor.size
+            && !proofs.iter().any(|p| p.old_size == size)
+        {
+            proofs.extend(consistency_from(ledger, size, &anchor)?);
+        }
+    }
     proofs.sort_by_key(|p| p.old_size);
-    Ok(Bundle {
+    let mut bundle = Bundle {
         report,
         checkpoint: anchor.note.clone(),
         results,
@@ -426,7 +440,46 @@ pub fn build(
         allowed_signers,
         month_end,
         proofs,
-    })
+    };
+    bundle.attach_cosignatures(ledger)?;
+    Ok(bundle)
+}
+
+/// How many stored checkpoints after a leaf are looked through for a cosigned one.
+const COSIGNED_SEARCH: usize = 10_000;
+
+/// The size of the first stored checkpoint that holds leaf `index` and carries a
+/// cosignature, up to `limit`.
+fn first_cosigned_holding(
+    ledger: &Ledger,
+    index: u64,
+    limit: u64,
+) -> Result<Option<u64>, EvidenceError> {
+    let mut from = index.saturating_add(1);
+    for _ in 0..COSIGNED_SEARCH {
+        let Some((size, _)) = ledger.checkpoint_at_or_after(from)? else {
+            return Ok(None);
+        };
+        if size > limit {
+            return Ok(None);
+        }
+        if !ledger.cosignatures(size)?.is_empty() {
+            return Ok(Some(size));
+        }
+        from = size.saturating_add(1);
+    }
+    Ok(None)
+}
+
+/// `note` (the checkpoint of `size`) with the cosignatures stored for it appended.
+pub fn cosigned_note(ledger: &Ledger, size: u64, note: &str) -> Result<String, EvidenceError> {
+    let mut out = note.to_owned();
+    for line in ledger.cosignatures(size)? {
+        if !out.contains(line.trim_end()) {
+            out.push_str(&line);
+        }
+    }
+    Ok(out)
 }
 
 /// The month-end checkpoint for a month ending at `end`: the first one holding every covered
@@ -475,6 +528,25 @@ fn consistency_from(
 }
 
 impl Bundle {
+    /// Adds the cosignatures stored by now to every checkpoint in the bundle (they arrive
+    /// after the checkpoint is signed, so a bundle built at once may be completed later).
+    pub fn attach_cosignatures(&mut self, ledger: &Ledger) -> Result<(), EvidenceError> {
+        let size = checkpoint_of_note(&self.checkpoint)?.size;
+        self.checkpoint = cosigned_note(ledger, size, &self.checkpoint)?;
+        if let Some(end) = &mut self.month_end {
+            end.checkpoint = cosigned_note(ledger, end.old_size, &end.checkpoint)?;
+        }
+        for proof in &mut self.proofs {
+            proof.checkpoint = cosigned_note(ledger, proof.old_size, &proof.checkpoint)?;
+        }
+        Ok(())
+    }
+
+    /// The size of the checkpoint the report is anchored in.
+    pub fn tree_size(&self) -> Result<u64, EvidenceError> {
+        Ok(checkpoint_of_note(&self.checkpoint)?.size)
+    }
+
     /// Writes the bundle's files into `dir` (created if missing; files replaced).
     pub fn write_to(&self, dir: &Path) -> std::io::Result<Vec<String>> {
         std::fs::create_dir_all(dir)?;
@@ -532,7 +604,8 @@ this directory). Check the report's signature with OpenSSH alone:
 
 report.json      the month report, with the checkpoint it is anchored in
 report.json.sig  its SSHSIG signature (namespace upledger-report)
-checkpoint       the signed checkpoint (C2SP tlog-checkpoint)
+checkpoint       the signed checkpoint (C2SP tlog-checkpoint), with witnesses' cosignatures
+                 (check them: upledger verify . --witness-key W.pub --quorum 1)
 results.jsonl    every result of the covered probes, as `upledger export` lines
 leaves.jsonl     hour leaves of those probes and every control leaf, with inclusion proofs
 config.json      the normalised configuration the figures were computed with

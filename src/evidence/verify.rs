@@ -23,6 +23,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{
     bundle::{BundleLeaf, Consistency, EvidenceRef, REPORT_NAMESPACE, files},
+    cosign,
     key::{AllowedSigners, PublicKey},
     leaf::{HourLeaf, Leaf, LeafDoc, hex, lines_sha256},
     merkle,
@@ -67,6 +68,10 @@ pub struct VerifyOptions {
     pub key: KeySource,
     /// A checkpoint the client kept (a checkpoint note, or a bundle's `month-end.json`).
     pub previous: Option<PathBuf>,
+    /// Witnesses' public keys (`--witness-key`, OpenSSH `.pub` files).
+    pub witness_keys: Vec<PathBuf>,
+    /// How many of them must have cosigned the checkpoint (`--quorum`; default: all given).
+    pub quorum: Option<usize>,
 }
 
 /// Why verification did not succeed.
@@ -144,11 +149,13 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
         signer.fingerprint()
     ));
 
-    // 2. The checkpoint.
+    let witnesses = witness_keys(options)?;
+
+    // 2. The checkpoint (the bundle's may carry cosignatures the report's did not yet).
     let checkpoint_text = read_text(dir, files::CHECKPOINT)?;
     let checkpoint = verified_checkpoint(&checkpoint_text, &evidence.origin, signer)
         .map_err(|e| invalid(format!("{}: {e}", files::CHECKPOINT)))?;
-    if checkpoint_text != evidence.checkpoint
+    if !checkpoint_text.starts_with(&evidence.checkpoint)
         || checkpoint.size != evidence.tree_size
         || Base64::encode_string(&checkpoint.root) != evidence.root
     {
@@ -166,6 +173,33 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
         "checkpoint: {} at size {}, signed by the same key",
         checkpoint.origin, checkpoint.size
     ));
+    if witnesses.quorum > 0 {
+        let found = witnesses.cosigners(&checkpoint_text);
+        if found.len() < witnesses.quorum {
+            let missing: Vec<String> = witnesses
+                .keys
+                .iter()
+                .filter(|(_, key)| !found.iter().any(|(k, _)| k == key))
+                .map(|(path, key)| format!("{} ({})", key.fingerprint(), path.display()))
+                .collect();
+            return Err(invalid(format!(
+                "{}: checkpoint {} carries valid cosignatures from {} of the witness keys                  given, --quorum {} needs {}; no cosignature by {}: no witness vouched that                  this log extends what it saw before",
+                files::CHECKPOINT,
+                checkpoint.size,
+                found.len(),
+                witnesses.quorum,
+                witnesses.quorum,
+                missing.join(", ")
+            )));
+        }
+        verified.checked.push(format!(
+            "witnesses: {} of {} given cosigned checkpoint {} (quorum {})",
+            found.len(),
+            witnesses.keys.len(),
+            checkpoint.size,
+            witnesses.quorum
+        ));
+    }
 
     // 3. Consistency with earlier checkpoints.
     let mut proofs: Vec<Consistency> = Vec::new();
@@ -303,8 +337,35 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
         covered.len()
     ));
 
-    // 8. The figures.
-    let source = recorded_source(results, &leaves);
+    // 8. The figures. With witnesses, a maintenance window's first sighting counts from when
+    // a quorum of them had cosigned a checkpoint holding its leaf, not from the log's word.
+    let mut notes: Vec<&str> = vec![checkpoint_text.as_str()];
+    notes.extend(proofs.iter().map(|p| p.checkpoint.as_str()));
+    let witnessed = witnesses.witnessed_sizes(&notes);
+    let mut moved: Vec<String> = Vec::new();
+    let source = recorded_source(results, &leaves, |index, window, claimed| {
+        if witnesses.quorum == 0 {
+            return claimed;
+        }
+        let seen = witnessed
+            .iter()
+            .filter(|(size, _)| *size > index)
+            .map(|(_, at)| *at)
+            .min()
+            .unwrap_or(Timestamp::MAX);
+        if seen > claimed {
+            moved.push(format!(
+                "maintenance window {window}: first seen at {claimed} per the log, cosigned by                  {} witness(es) only at {}",
+                witnesses.quorum,
+                if seen == Timestamp::MAX {
+                    "no time in this bundle".to_owned()
+                } else {
+                    seen.to_string()
+                }
+            ));
+        }
+        seen.max(claimed)
+    });
     let selection = Selection {
         probe: evidence.probe.clone(),
         sla: evidence.sla.clone(),
@@ -328,7 +389,11 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
         object.remove("evidence");
     }
     if let Some(difference) = first_difference(&expected, &found, String::new()) {
-        return Err(invalid(difference));
+        return Err(invalid(if moved.is_empty() {
+            difference
+        } else {
+            format!("{difference} ({})", moved.join("; "))
+        }));
     }
     verified.checked.push(format!(
         "figures: every figure of {} probe(s) and {} SLA(s) recomputed, identical",
@@ -394,6 +459,71 @@ fn vendor_keys(
             Ok(vec![key])
         }
     }
+}
+
+/// The witness keys a client gave and how many must cosign.
+struct Witnesses {
+    keys: Vec<(PathBuf, PublicKey)>,
+    quorum: usize,
+}
+
+impl Witnesses {
+    /// The given keys with a valid cosignature on `note`, and each one's earliest time.
+    fn cosigners(&self, note: &str) -> Vec<(PublicKey, Timestamp)> {
+        let Ok(parsed) = Note::parse(note) else {
+            return Vec::new();
+        };
+        self.keys
+            .iter()
+            .filter_map(|(_, key)| {
+                let at = cosign::cosignatures_by(&parsed, key)
+                    .iter()
+                    .filter_map(|c| Timestamp::from_second(i64::try_from(c.timestamp).ok()?).ok())
+                    .min()?;
+                Some((*key, at))
+            })
+            .collect()
+    }
+
+    /// For each note (already checked to be the vendor's and consistent), its size and the
+    /// time by which a quorum of the witnesses had cosigned it.
+    fn witnessed_sizes(&self, notes: &[&str]) -> Vec<(u64, Timestamp)> {
+        if self.quorum == 0 {
+            return Vec::new();
+        }
+        notes
+            .iter()
+            .filter_map(|note| {
+                let size = super::bundle::checkpoint_of_note(note).ok()?.size;
+                let mut times: Vec<Timestamp> =
+                    self.cosigners(note).into_iter().map(|(_, at)| at).collect();
+                times.sort_unstable();
+                Some((size, *times.get(self.quorum - 1)?))
+            })
+            .collect()
+    }
+}
+
+/// `--witness-key` files read, and `--quorum` checked against them.
+fn witness_keys(options: &VerifyOptions) -> Result<Witnesses, VerifyError> {
+    let mut keys = Vec::with_capacity(options.witness_keys.len());
+    for path in &options.witness_keys {
+        let key = PublicKey::read_openssh(path).map_err(|e| VerifyError::Usage(e.to_string()))?;
+        keys.push((path.clone(), key));
+    }
+    let quorum = options.quorum.unwrap_or(keys.len());
+    if quorum > keys.len() {
+        return Err(VerifyError::Usage(format!(
+            "--quorum {quorum} needs at least {quorum} --witness-key (given: {})",
+            keys.len()
+        )));
+    }
+    if options.quorum == Some(0) && !keys.is_empty() {
+        return Err(VerifyError::Usage(
+            "--quorum 0 checks no witness: leave out --witness-key, or ask for 1 or more".into(),
+        ));
+    }
+    Ok(Witnesses { keys, quorum })
 }
 
 /// A checkpoint note checked against the vendor's key and parsed.
@@ -813,19 +943,28 @@ fn check_complete(
 }
 
 /// The material a report reads, from the results and the control leaves.
-fn recorded_source(results: Vec<ResultRecord>, leaves: &BTreeMap<u64, LeafDoc>) -> RecordedSource {
+/// `first_seen` gives the time a maintenance sighting counts from: its leaf index, window and
+/// the time the leaf claims.
+fn recorded_source(
+    results: Vec<ResultRecord>,
+    leaves: &BTreeMap<u64, LeafDoc>,
+    mut first_seen: impl FnMut(u64, &str, Timestamp) -> Timestamp,
+) -> RecordedSource {
     let mut exclusions: Vec<ExclusionRecord> = Vec::new();
     let mut revocations: Vec<RevocationRecord> = Vec::new();
     let mut sightings: BTreeMap<String, Timestamp> = BTreeMap::new();
     let mut steps = Vec::new();
     let mut damage = Vec::new();
     let mut imports: Vec<ImportRecord> = Vec::new();
-    for doc in leaves.values() {
+    for (index, doc) in leaves {
         match &doc.leaf {
             Leaf::Exclusion { exclusion } => exclusions.push(exclusion.clone()),
             Leaf::Revocation { revocation } => revocations.push(revocation.clone()),
-            Leaf::Maintenance { window, first_seen } => {
-                sightings.insert(window.clone(), *first_seen);
+            Leaf::Maintenance {
+                window,
+                first_seen: claimed,
+            } => {
+                sightings.insert(window.clone(), first_seen(*index, window, *claimed));
             }
             Leaf::ClockStep { .. } => steps.extend(doc.leaf.as_clock_step()),
             Leaf::Damage {

@@ -29,3 +29,4 @@ mod restart;
 mod stop;
 mod systemd;
 mod validate;
+mod witness;

@@ -200,6 +200,15 @@ pub fn router(state: HttpState) -> Router {
         .route("/badge/{name}/state.svg", get(state_badge))
         .route("/checkpoint", get(evidence::checkpoint))
         .route("/log/consistency", get(evidence::consistency))
+        .route("/log/checkpoints", get(evidence::checkpoints))
+        .route(
+            "/add-checkpoint",
+            axum::routing::post(evidence::add_checkpoint),
+        )
+        .route(
+            "/{origin_hash}/checkpoint",
+            get(evidence::witnessed_checkpoint),
+        )
         .with_state(state)
 }
 
