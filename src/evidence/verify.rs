@@ -183,7 +183,9 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
                 .map(|(path, key)| format!("{} ({})", key.fingerprint(), path.display()))
                 .collect();
             return Err(invalid(format!(
-                "{}: checkpoint {} carries valid cosignatures from {} of the witness keys                  given, --quorum {} needs {}; no cosignature by {}: no witness vouched that                  this log extends what it saw before",
+                "{}: checkpoint {} carries valid cosignatures from {} of the witness keys \
+                 given, --quorum {} needs {}; no cosignature by {}: no witness vouched that \
+                 this log extends what it saw before",
                 files::CHECKPOINT,
                 checkpoint.size,
                 found.len(),
@@ -355,7 +357,7 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
             .unwrap_or(Timestamp::MAX);
         if seen > claimed {
             moved.push(format!(
-                "maintenance window {window}: first seen at {claimed} per the log, cosigned by                  {} witness(es) only at {}",
+                "maintenance window {window}: first seen at {claimed} per the log, cosigned by {} witness(es) only at {}",
                 witnesses.quorum,
                 if seen == Timestamp::MAX {
                     "no time in this bundle".to_owned()

@@ -374,9 +374,19 @@ async fn a_witness_that_was_down_gets_every_checkpoint_and_says_the_log_was_sile
         "the log talks: not silent"
     );
 
-    // The witness is down for longer than its silence; the log signs on meanwhile.
+    // The witness is down for longer than its silence; the log signs on meanwhile, and
+    // announces a maintenance window starting two seconds later: its log says it was seen
+    // in time, but no witness saw it before it began.
     assert_eq!(witness.terminate().await, 0);
     let down_at = checkpoints(log_port).await.last().map_or(0, |(s, _)| *s);
+    let start = Timestamp::now() + jiff::SignedDuration::from_secs(2);
+    let end = start + jiff::SignedDuration::from_secs(600);
+    vendor.main(&format!(
+        "{}\n[[maintenance]]\nprobes = [\"api\"]\nstart = \"{start}\"\nend = \"{end}\"\n\
+         reason = \"announced while the witness was down\"\n",
+        log_main(&vendor_key, log_port, witness_port, &witness_key)
+    ));
+    log.signal("HUP");
     tokio::time::sleep(Duration::from_secs(6)).await;
     let during: Vec<u64> = checkpoints(log_port)
         .await
@@ -418,6 +428,28 @@ async fn a_witness_that_was_down_gets_every_checkpoint_and_says_the_log_was_sile
     assert_eq!(down.len(), 1, "log_silent once: {silent:?}");
     assert_eq!(back.len(), 1, "and once back: {silent:?}");
     assert_eq!(down[0]["log"], ORIGIN);
+
+    // The vendor's report counts the window (its log saw it before the start); a client
+    // who trusts only what the witness saw does not, and says which window.
+    let bundle = vendor.dir().join("bundle");
+    evidence(&log, &bundle).await;
+    let vendor_pub = public(&vendor_key).display().to_string();
+    let witness_pub = public(&witness_key).display().to_string();
+    let alone = verify(&bundle, &["--key", &vendor_pub]).await;
+    assert_eq!(alone.code, 0, "{}", alone.stdout);
+    let witnessed = verify(
+        &bundle,
+        &["--key", &vendor_pub, "--witness-key", &witness_pub],
+    )
+    .await;
+    assert_eq!(witnessed.code, 1, "{}\n{}", witnessed.stdout, witnessed.stderr);
+    assert!(
+        witnessed.stdout.contains("maintenance")
+            && witnessed.stdout.contains("maintenance window once")
+            && witnessed.stdout.contains("cosigned by 1 witness(es) only at"),
+        "{}",
+        witnessed.stdout
+    );
     assert_eq!(log.terminate().await, 0);
     assert_eq!(witness.terminate().await, 0);
 }
