@@ -5,36 +5,15 @@
 //! survives kill -9 between appending leaves and signing a checkpoint, and a log rewritten
 //! behind a checkpoint a client kept is caught.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::{path::Path, process::Command, time::Duration};
 
 use jiff::Timestamp;
 
-use crate::support::{Output, TestConfig, daemon::Daemon, free_port, tcp, upledger};
+use crate::support::{
+    Output, TestConfig, daemon::Daemon, free_port, keygen, public, tcp, upledger,
+};
 
 const ORIGIN: &str = "status.example.test/upledger";
-
-/// `upledger keygen --out <dir>/<name>`; the path of the key.
-async fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let output = upledger()
-        .args(["keygen", "--identity", ORIGIN, "--out"])
-        .arg(&path)
-        .run()
-        .await;
-    assert_eq!(output.code, 0, "keygen: {}", output.stderr);
-    path
-}
-
-/// The key's `.pub` file.
-fn public(key: &Path) -> PathBuf {
-    let mut name = key.as_os_str().to_owned();
-    name.push(".pub");
-    PathBuf::from(name)
-}
 
 fn main_file(key: &Path, hour: &str, ledger: &str, port: u16) -> String {
     format!(
@@ -122,8 +101,8 @@ async fn assert_caught(dir: &Path, key: &Path, words: &[&str], what: &str) {
 async fn a_bundle_verifies_and_every_kind_of_tampering_is_caught() {
     let up = tcp::pong().await;
     let config = TestConfig::new();
-    let key = keygen(config.dir(), "vendor-key").await;
-    let other_key = keygen(config.dir(), "other-key").await;
+    let key = keygen(config.dir(), "vendor-key", ORIGIN).await;
+    let other_key = keygen(config.dir(), "other-key", ORIGIN).await;
     let port = free_port();
     // A window that started before the daemon ever saw it: not counted (first seen late).
     let now = Timestamp::now();
@@ -376,7 +355,7 @@ async fn evidence(config: &Path, month: &str, out: &Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_log_rewritten_behind_last_months_checkpoint_is_caught() {
     let config = TestConfig::new();
-    let key = keygen(config.dir(), "vendor-key").await;
+    let key = keygen(config.dir(), "vendor-key", ORIGIN).await;
     // Day-long leaf hours: nothing seals while the test runs, so the two logs below grow by
     // the same leaves and their checkpoints line up by size.
     config.main(&main_file(&key, "24h", "data/ledger", free_port()));
@@ -456,7 +435,7 @@ async fn a_log_rewritten_behind_last_months_checkpoint_is_caught() {
 async fn kill_9_while_appending_leaves_keeps_the_log_consistent() {
     let up = tcp::pong().await;
     let config = TestConfig::new();
-    let key = keygen(config.dir(), "vendor-key").await;
+    let key = keygen(config.dir(), "vendor-key", ORIGIN).await;
     config.main(&main_file(&key, "1s", "data/ledger", free_port()));
     config.probes(
         "p.toml",

@@ -11,22 +11,7 @@ use std::{
 
 use jiff::Timestamp;
 
-use crate::support::{Output, TestConfig, daemon::Daemon, tcp, upledger};
-
-/// Copies directory `from` (sled's files, the seal) to `to`, replacing it.
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+use crate::support::{Output, TestConfig, copy_dir, daemon::Daemon, tcp, upledger};
 
 /// XORs the byte at `offset` of `file` with 0x55.
 fn flip(file: &Path, offset: u64) {

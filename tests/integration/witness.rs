@@ -19,30 +19,12 @@ use upledger::evidence::{
 };
 
 use crate::support::{
-    Output, TestConfig, daemon::Daemon, free_port, tcp, upledger, webhook::Receiver,
+    Output, TestConfig, copy_dir, daemon::Daemon, free_port, keygen, public, tcp, upledger,
+    webhook::Receiver,
 };
 
 const ORIGIN: &str = "status.example.test/upledger";
 const WITNESS: &str = "client.example.test/witness";
-
-/// `upledger keygen --out <dir>/<name>`; the path of the key.
-async fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let output = upledger()
-        .args(["keygen", "--identity", name, "--out"])
-        .arg(&path)
-        .run()
-        .await;
-    assert_eq!(output.code, 0, "keygen: {}", output.stderr);
-    path
-}
-
-/// The key's `.pub` file.
-fn public(key: &Path) -> PathBuf {
-    let mut name = key.as_os_str().to_owned();
-    name.push(".pub");
-    PathBuf::from(name)
-}
 
 fn public_line(key: &Path) -> String {
     std::fs::read_to_string(public(key))
@@ -181,27 +163,66 @@ fn events_of(hook: &Receiver, kind: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A vendor's log and a client's witness, configured for each other (neither started): the
+/// log probes a loopback target `up` and sends its checkpoints to the witness, which alerts
+/// `hook` and calls the log silent after `silence`.
+struct Setup {
+    up: tcp::TestTcp,
+    hook: Receiver,
+    vendor: TestConfig,
+    client: TestConfig,
+    vendor_key: PathBuf,
+    witness_key: PathBuf,
+    log_port: u16,
+    witness_port: u16,
+}
+
+impl Setup {
+    async fn new(silence: &str) -> Setup {
+        let up = tcp::pong().await;
+        let hook = Receiver::start().await;
+        let vendor = TestConfig::new();
+        let client = TestConfig::new();
+        let vendor_key = keygen(vendor.dir(), "vendor-key", "vendor-key").await;
+        let witness_key = keygen(client.dir(), "witness-key", "witness-key").await;
+        let (log_port, witness_port) = (free_port(), free_port());
+        client.main(&witness_main(
+            &witness_key,
+            witness_port,
+            &vendor_key,
+            silence,
+            &hook.url(),
+        ));
+        vendor.main(&log_main(&vendor_key, log_port, witness_port, &witness_key));
+        vendor.probes("p.toml", &tcp_probe(up.port()));
+        Setup {
+            up,
+            hook,
+            vendor,
+            client,
+            vendor_key,
+            witness_key,
+            log_port,
+            witness_port,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn checkpoints_are_cosigned_and_a_forked_log_is_refused() {
-    let up = tcp::pong().await;
-    let hook = Receiver::start().await;
-    let vendor = TestConfig::new();
-    let client = TestConfig::new();
-    let vendor_key = keygen(vendor.dir(), "vendor-key").await;
-    let witness_key = keygen(client.dir(), "witness-key").await;
-    let (log_port, witness_port) = (free_port(), free_port());
-    client.main(&witness_main(
-        &witness_key,
+    let Setup {
+        up,
+        hook,
+        vendor,
+        client,
+        vendor_key,
+        witness_key,
+        log_port,
         witness_port,
-        &vendor_key,
-        "1h",
-        &hook.url(),
-    ));
+    } = Setup::new("1h").await;
     // The client's upledger probes the vendor's endpoint itself, too.
     client.probes("p.toml", &tcp_probe(up.port()));
     let witness = Daemon::start(&client.main_path()).await;
-    vendor.main(&log_main(&vendor_key, log_port, witness_port, &witness_key));
-    vendor.probes("p.toml", &tcp_probe(up.port()));
 
     // 1. Checkpoints get cosigned; the bundle verifies with a quorum of one.
     let log = Daemon::start(&vendor.main_path()).await;
@@ -338,23 +359,17 @@ async fn checkpoints_are_cosigned_and_a_forked_log_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_witness_that_was_down_gets_every_checkpoint_and_says_the_log_was_silent() {
-    let up = tcp::pong().await;
-    let hook = Receiver::start().await;
-    let vendor = TestConfig::new();
-    let client = TestConfig::new();
-    let vendor_key = keygen(vendor.dir(), "vendor-key").await;
-    let witness_key = keygen(client.dir(), "witness-key").await;
-    let (log_port, witness_port) = (free_port(), free_port());
-    client.main(&witness_main(
-        &witness_key,
+    let Setup {
+        up: _up,
+        hook,
+        vendor,
+        client,
+        vendor_key,
+        witness_key,
+        log_port,
         witness_port,
-        &vendor_key,
-        "3s",
-        &hook.url(),
-    ));
+    } = Setup::new("3s").await;
     let witness = Daemon::start(&client.main_path()).await;
-    vendor.main(&log_main(&vendor_key, log_port, witness_port, &witness_key));
-    vendor.probes("p.toml", &tcp_probe(up.port()));
     let log = Daemon::start(&vendor.main_path()).await;
     eventually(Duration::from_secs(20), "a first cosignature", || async {
         checkpoints(log_port)
@@ -442,11 +457,17 @@ async fn a_witness_that_was_down_gets_every_checkpoint_and_says_the_log_was_sile
         &["--key", &vendor_pub, "--witness-key", &witness_pub],
     )
     .await;
-    assert_eq!(witnessed.code, 1, "{}\n{}", witnessed.stdout, witnessed.stderr);
+    assert_eq!(
+        witnessed.code, 1,
+        "{}\n{}",
+        witnessed.stdout, witnessed.stderr
+    );
     assert!(
         witnessed.stdout.contains("maintenance")
             && witnessed.stdout.contains("maintenance window once")
-            && witnessed.stdout.contains("cosigned by 1 witness(es) only at"),
+            && witnessed
+                .stdout
+                .contains("cosigned by 1 witness(es) only at"),
         "{}",
         witnessed.stdout
     );
@@ -481,7 +502,7 @@ async fn post(port: u16, body: impl Into<reqwest::Body>) -> (u16, String) {
 async fn bad_add_checkpoint_requests_get_their_status_and_change_nothing() {
     let hook = Receiver::start().await;
     let client = TestConfig::new();
-    let witness_key = keygen(client.dir(), "witness-key").await;
+    let witness_key = keygen(client.dir(), "witness-key", "witness-key").await;
     // The log is played by the test: a key whose public half the witness trusts.
     let log_key = SigningKey::from_seed(&[7; 32], ORIGIN).expect("key");
     let log_pub = client.dir().join("log-key.pub");
@@ -576,17 +597,4 @@ async fn bad_add_checkpoint_requests_get_their_status_and_change_nothing() {
     let status = witness.cli(&["status", "--json"]).await;
     assert_eq!(status.json()["daemon_running"], true);
     assert_eq!(witness.terminate().await, 0);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }

@@ -269,3 +269,37 @@ pub fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// `upledger keygen --identity <identity> --out <dir>/<name>`; the path of the key.
+pub async fn keygen(dir: &Path, name: &str, identity: &str) -> PathBuf {
+    let path = dir.join(name);
+    let output = upledger()
+        .args(["keygen", "--identity", identity, "--out"])
+        .arg(&path)
+        .run()
+        .await;
+    assert_eq!(output.code, 0, "keygen: {}", output.stderr);
+    path
+}
+
+/// A key's `.pub` file.
+pub fn public(key: &Path) -> PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// Copies directory `from` (sled's files, the seal) to `to`, replacing it.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
