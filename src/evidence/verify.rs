@@ -511,7 +511,10 @@ fn witness_keys(options: &VerifyOptions) -> Result<Witnesses, VerifyError> {
     let mut keys = Vec::with_capacity(options.witness_keys.len());
     for path in &options.witness_keys {
         let key = PublicKey::read_openssh(path).map_err(|e| VerifyError::Usage(e.to_string()))?;
-        keys.push((path.clone(), key));
+        // One witness given twice is still one witness towards the quorum.
+        if !keys.iter().any(|(_, known)| *known == key) {
+            keys.push((path.clone(), key));
+        }
     }
     let quorum = options.quorum.unwrap_or(keys.len());
     if quorum > keys.len() {

@@ -272,6 +272,32 @@ async fn checkpoints_are_cosigned_and_a_forked_log_is_refused() {
         "{seen}"
     );
 
+    // Both sides show it in /metrics.
+    let metrics = |port: u16| async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("body")
+    };
+    let gauge = |text: &str, series: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    let log_metrics = metrics(log_port).await;
+    let cosigned = gauge(
+        &log_metrics,
+        &format!("upledger_witness_cosigned_size{{witness=\"http://127.0.0.1:{witness_port}/\"}}"),
+    );
+    assert!(cosigned > 0 && cosigned <= gauge(&log_metrics, "upledger_checkpoint_size"));
+    let held = gauge(
+        &metrics(witness_port).await,
+        &format!("upledger_witnessed_log_size{{log=\"{ORIGIN}\"}}"),
+    );
+    assert!(held >= cosigned, "{held} {cosigned}");
+
     // 2. A forked copy: the ledger as it was now, later given a different history.
     assert_eq!(log.terminate().await, 0);
     let ledger = vendor.dir().join("data/ledger");

@@ -237,6 +237,82 @@ pub fn render(
     out
 }
 
+/// The evidence log's and the witness's state, read from the ledger for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceGauges {
+    /// Size of the newest signed checkpoint (0 before the first).
+    pub checkpoint_size: u64,
+    /// Per `[evidence] witnesses` URL, the size it last cosigned (0: none yet).
+    pub cosigned: Vec<(String, u64)>,
+    /// Per `[witness]` log origin: the size this witness last cosigned, and when the log was
+    /// last heard from (seconds since the epoch).
+    pub witnessed: Vec<(String, u64, Option<i64>)>,
+}
+
+/// Appends the evidence and witness families: what an operator alerts on when a witness
+/// stops cosigning (the gap between the two sizes grows) or a witnessed log goes quiet.
+pub fn render_evidence(out: &mut String, gauges: &EvidenceGauges) {
+    let family = |out: &mut String, name: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+    };
+    family(
+        out,
+        "upledger_checkpoint_size",
+        "Leaves in the newest signed checkpoint of this daemon's evidence log.",
+    );
+    let _ = writeln!(out, "upledger_checkpoint_size {}", gauges.checkpoint_size);
+    if !gauges.cosigned.is_empty() {
+        family(
+            out,
+            "upledger_witness_cosigned_size",
+            "Leaves in the newest checkpoint of this log each witness has cosigned.",
+        );
+        for (url, size) in &gauges.cosigned {
+            let _ = writeln!(
+                out,
+                "upledger_witness_cosigned_size{{witness=\"{}\"}} {size}",
+                label_value(url)
+            );
+        }
+    }
+    if !gauges.witnessed.is_empty() {
+        family(
+            out,
+            "upledger_witnessed_log_size",
+            "Leaves in the newest checkpoint this witness cosigned, per witnessed log.",
+        );
+        for (origin, size, _) in &gauges.witnessed {
+            let _ = writeln!(
+                out,
+                "upledger_witnessed_log_size{{log=\"{}\"}} {size}",
+                label_value(origin)
+            );
+        }
+        family(
+            out,
+            "upledger_witnessed_log_last_heard_seconds",
+            "When each witnessed log last sent a validly signed checkpoint (Unix time).",
+        );
+        for (origin, _, heard) in &gauges.witnessed {
+            if let Some(heard) = heard {
+                let _ = writeln!(
+                    out,
+                    "upledger_witnessed_log_last_heard_seconds{{log=\"{}\"}} {heard}",
+                    label_value(origin)
+                );
+            }
+        }
+    }
+}
+
+/// A label value escaped as the exposition format asks (backslash, quote, newline).
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// One probe's `upledger_check_duration_seconds` buckets, sum and count.
 fn histogram(out: &mut String, probe: &str, tally: &CheckTally) {
     const BUCKET: &str = "upledger_check_duration_seconds_bucket";
@@ -485,6 +561,32 @@ mod tests {
             let shown = ratio_of_percent(percent, &mut scratch).to_string();
             assert_eq!(shown, ratio, "{percent}");
         }
+    }
+
+    #[test]
+    fn evidence_gauges_name_witnesses_and_logs() {
+        let mut out = String::new();
+        render_evidence(
+            &mut out,
+            &EvidenceGauges {
+                checkpoint_size: 42,
+                cosigned: vec![("http://w.example/".into(), 40)],
+                witnessed: vec![("vendor.example/\"log\"".into(), 7, Some(1_700_000_000))],
+            },
+        );
+        assert!(out.contains("upledger_checkpoint_size 42\n"), "{out}");
+        assert!(
+            out.contains("upledger_witness_cosigned_size{witness=\"http://w.example/\"} 40\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("upledger_witnessed_log_size{log=\"vendor.example/\\\"log\\\"\"} 7\n"),
+            "{out}"
+        );
+        assert!(out.contains("_last_heard_seconds{log="), "{out}");
+        let mut quiet = String::new();
+        render_evidence(&mut quiet, &EvidenceGauges::default());
+        assert_eq!(quiet.lines().count(), 3, "{quiet}");
     }
 
     #[test]

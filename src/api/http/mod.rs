@@ -457,12 +457,14 @@ async fn metrics_text(
     } else {
         state.figures().await
     };
+    let gauges = evidence_gauges(&state, &config).await;
     // Rendered under the board's read lock: copying 10,000 statuses would cost more.
     let lag = state.handle.shared.lag.snapshot();
-    let text = match state.handle.shared.board.read() {
+    let mut text = match state.handle.shared.board.read() {
         Ok(board) => metrics::render(&config, &board, &figures, &lag),
         Err(_) => metrics::render(&config, &Default::default(), &figures, &lag),
     };
+    metrics::render_evidence(&mut text, &gauges);
     (
         [(
             header::CONTENT_TYPE,
@@ -471,6 +473,44 @@ async fn metrics_text(
         text,
     )
         .into_response()
+}
+
+/// The evidence log's and witness's gauges, read off the async threads (a few small reads);
+/// a ledger error leaves them at their defaults rather than failing the whole scrape.
+async fn evidence_gauges(state: &HttpState, config: &Arc<Config>) -> metrics::EvidenceGauges {
+    let ledger = Arc::clone(&state.handle.shared.ledger);
+    let config = Arc::clone(config);
+    tokio::task::spawn_blocking(move || {
+        let mut gauges = metrics::EvidenceGauges {
+            checkpoint_size: ledger
+                .checkpoint_at_or_before(u64::MAX)
+                .ok()
+                .flatten()
+                .map_or(0, |(size, _)| size),
+            ..Default::default()
+        };
+        for witness in &config.evidence.witnesses {
+            let url = witness.url.to_string();
+            let size = ledger.witness_acked(&url).ok().flatten().unwrap_or(0);
+            gauges.cosigned.push((url, size));
+        }
+        for log in config.witness.iter().flat_map(|w| &w.logs) {
+            let size = ledger
+                .witnessed_head(&log.origin)
+                .ok()
+                .flatten()
+                .map_or(0, |head| head.size);
+            let heard = ledger
+                .last_heard(&log.origin)
+                .ok()
+                .flatten()
+                .map(|at| at.as_second());
+            gauges.witnessed.push((log.origin.clone(), size, heard));
+        }
+        gauges
+    })
+    .await
+    .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
