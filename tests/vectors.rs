@@ -11,7 +11,7 @@ use upledger::{
     model::{Outcome, Percent, State},
     report::{
         Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport, Policy, Sample,
-        SampleRules, Segment, Terms, Timeline, Weight,
+        SampleRules, Segment, Terms, Timeline, Weight, combine_locations,
     },
 };
 
@@ -22,7 +22,6 @@ const VECTORS: &str = concat!(
 
 /// Cases of features this harness does not feed the engine yet (SPEC §9–§10), by id.
 const BEYOND_SECTION_3: &[(&str, &str)] = &[
-    ("V19-quorum-2-of-3", "§9 locations and quorum"),
     (
         "V24-google-whole-minutes-min1",
         "§10 whole-minute downtime accounting",
@@ -208,24 +207,22 @@ fn run_case(input: &Value) -> Outcomes {
         let samples = samples(checks.as_array().expect("checks"));
         Timeline::from_samples(samples, rules, period.end)
             .clip(Interval::new(monitored_from, period.end))
+    } else if let Some(locations) = input.get("locations").and_then(Value::as_object) {
+        // SPEC §9: each location's own timeline, read as one under the quorum.
+        let span = Interval::new(monitored_from, period.end);
+        let timelines: Vec<Timeline> = locations
+            .values()
+            .map(|location| intervals_timeline(location, span))
+            .collect();
+        let quorum = policy_in
+            .get("quorum")
+            .and_then(Value::as_u64)
+            .and_then(|q| usize::try_from(q).ok())
+            .expect("policy.quorum");
+        let members: Vec<&Timeline> = timelines.iter().collect();
+        combine_locations(&members, quorum, span)
     } else {
-        let baseline = state(text(input, "baseline").expect("baseline"));
-        let intervals = input["intervals"]
-            .as_array()
-            .expect("intervals")
-            .iter()
-            .map(|i| {
-                Segment::new(
-                    instant(i, "start"),
-                    instant(i, "end"),
-                    state(text(i, "state").expect("state")),
-                )
-            });
-        Timeline::from_intervals(
-            Interval::new(monitored_from, period.end),
-            baseline,
-            intervals,
-        )
+        intervals_timeline(input, Interval::new(monitored_from, period.end))
     };
     let maintenance: Vec<MaintenanceWindow> = input
         .get("maintenance")
@@ -258,6 +255,23 @@ fn run_case(input: &Value) -> Outcomes {
         report,
         first_match_credit,
     }
+}
+
+/// A timeline from `baseline` and `intervals` over `span`.
+fn intervals_timeline(input: &Value, span: Interval) -> Timeline {
+    let baseline = state(text(input, "baseline").expect("baseline"));
+    let intervals = input["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .map(|i| {
+            Segment::new(
+                instant(i, "start"),
+                instant(i, "end"),
+                state(text(i, "state").expect("state")),
+            )
+        });
+    Timeline::from_intervals(span, baseline, intervals)
 }
 
 /// The report's value of each expected field, as the vectors write it.
@@ -356,4 +370,38 @@ fn every_reference_case_matches_exactly() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// V19's timelines under the other quorums of three locations: any one location down (1 of
+/// 3) is the union of A's and B's outages; all three (3 of 3) never happens, C never fails.
+#[test]
+fn the_quorum_case_under_one_and_three_of_three() {
+    let json = std::fs::read_to_string(VECTORS).expect("read sla.json");
+    let cases: Vec<Value> = serde_json::from_str(&json).expect("parse sla.json");
+    let v19 = cases
+        .iter()
+        .find(|c| text(c, "id") == Some("V19-quorum-2-of-3"))
+        .expect("V19");
+    for (quorum, downtime, exact, remaining, credit) in [
+        (1, "3000", "863/864", "-408", Some("10%")),
+        (2, "600", "4319/4320", "1992", None),
+        (3, "0", "1", "2592", None),
+    ] {
+        let mut input = v19["input"].clone();
+        input["policy"]["quorum"] = Value::from(quorum);
+        let report = run_case(&input).report;
+        let actual = actual_fields(&report);
+        assert_eq!(actual["downtime_s"], downtime, "quorum {quorum}");
+        assert_eq!(actual["availability_exact"], exact, "quorum {quorum}");
+        assert_eq!(actual["budget_remaining_s"], remaining, "quorum {quorum}");
+        assert_eq!(
+            report
+                .credit
+                .as_ref()
+                .map(|t| t.credit.to_string())
+                .as_deref(),
+            credit,
+            "quorum {quorum}"
+        );
+    }
 }
