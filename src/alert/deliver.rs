@@ -161,8 +161,7 @@ fn render(format: &str, entry: &OutboxEntry) -> Vec<u8> {
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let tag = hmac::sign(&key, body);
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", crate::model::hex(tag.as_ref()))
 }
 
 /// A transport error with its causes, on one line.

@@ -36,7 +36,7 @@ pub fn unique_id() -> String {
         bytes[..8].copy_from_slice(&now.to_be_bytes());
         bytes[8..].copy_from_slice(&(n ^ u64::from(std::process::id())).to_be_bytes());
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::model::hex(&bytes)
 }
 
 /// Adds this month's figures of the event's probe (availability, target, budget left), read

@@ -784,9 +784,7 @@ enabled = false
         assert_eq!(normalised.sha256().as_slice(), direct.as_ref());
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use crate::model::hex;
 
     #[test]
     fn a_rebuilt_configuration_withholds_every_check() {

@@ -278,15 +278,7 @@ pub fn lines_sha256<'a>(lines: impl IntoIterator<Item = &'a str>) -> [u8; 32] {
     out
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
-}
+pub use crate::model::hex;
 
 #[cfg(test)]
 mod tests {

@@ -445,13 +445,7 @@ fn path_length(mut fnode: u64, mut snode: u64) -> usize {
 
 /// A hash as 64 lowercase hex digits (for messages and test data; bundles use base64).
 pub fn to_hex(hash: &Hash) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(64);
-    for byte in hash {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
+    crate::model::hex(hash)
 }
 
 /// Why text is not a hash in hex.

@@ -6,8 +6,6 @@
 //! Ed25519 implementation. Signatures go through [`super::key`] (aws-lc-rs); SHA-256 comes
 //! from aws-lc-rs too. Uses nothing else from the crate.
 
-use std::fmt::Write as _;
-
 use aws_lc_rs::digest::{SHA256, digest};
 use base64ct::{Base64, Encoding};
 
@@ -101,12 +99,7 @@ pub fn verifier_key(name: &str, public: &PublicKey) -> String {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
-}
+use crate::model::hex;
 
 /// A parsed Ed25519 verifier key.
 #[derive(Debug, Clone, PartialEq, Eq)]

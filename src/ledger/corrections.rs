@@ -100,10 +100,7 @@ impl ExclusionRecord {
             self.recorded_at
         );
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-        digest.as_ref()[..6]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::model::hex(&digest.as_ref()[..6])
     }
 
     /// `probe web` or `sla acme`: what the exclusion applies to, for messages and listings.

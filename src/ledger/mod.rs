@@ -77,6 +77,8 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use crate::model::{NameMap, ProbeName};
+// The ledger's modules name keys in messages with it.
+use crate::model::hex;
 use blocks::OpenBlock;
 use encoding::{ms_ceil, ms_floor, ms_from_ordered, ordered_ms, timestamp_from_ms};
 use rustc_hash::FxHashMap;
@@ -369,10 +371,6 @@ fn id_key(id: u32) -> [u8; 5] {
     let mut key = [ID_PREFIX; 5];
     key[1..].copy_from_slice(&id.to_be_bytes());
     key
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn describe_ms(ms: i64) -> String {

@@ -2,6 +2,7 @@
 //! exact percentages. No I/O lives here, and nothing here depends on another upledger module.
 
 mod glob;
+mod hex;
 mod latency;
 mod name;
 mod outcome;
@@ -11,6 +12,7 @@ mod run;
 mod weight;
 
 pub use glob::glob_match;
+pub use hex::hex;
 pub use latency::{LatencyBucket, LatencyHistogram, latency_bucket};
 pub use name::{InvalidProbeName, NameMap, ProbeName};
 pub use outcome::{ErrorClass, Outcome, ProbeKind, State};

@@ -1036,7 +1036,7 @@ pub fn import(
 /// SHA-256 of `text`, lowercase hex.
 fn text_sha256(text: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::model::hex(digest.as_ref())
 }
 
 /// Parses JSON lines into results and corrections, refusing unknown probes and SLAs, and
