@@ -4,7 +4,7 @@
 //!
 //! Own code rather than a crate: the format is small and the crates for it bring a second
 //! Ed25519 implementation. Signatures go through [`super::key`] (aws-lc-rs); SHA-256 comes
-//! from aws-lc-rs too. Uses nothing else from the crate.
+//! from aws-lc-rs too. Uses nothing else from the crate but `model::hex`.
 
 use aws_lc_rs::digest::{SHA256, digest};
 use base64ct::{Base64, Encoding};
