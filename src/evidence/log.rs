@@ -830,7 +830,12 @@ mod tests {
             .expect("push");
         let crashed = appender.commit().expect("commit");
         drop(ledger);
-        let ledger = Ledger::open(&dir.path().join("ledger")).expect("reopen");
+        // sled lets go of its lock once its background threads are done: wait for it.
+        let options = crate::ledger::LedgerOptions {
+            lock_wait: std::time::Duration::from_secs(10),
+            ..crate::ledger::LedgerOptions::default()
+        };
+        let ledger = Ledger::open_with(&dir.path().join("ledger"), &options).expect("reopen");
         assert_eq!(
             ledger.log_size().expect("size"),
             crashed,
