@@ -346,9 +346,10 @@ impl Daemon {
                         if let Err(e) = self.shared.witness.reload(&config) {
                             error!(error = %e, "cannot set up the new [witness]; the old one stays");
                         }
-                        self.shared.checkpoints.notify_one();
                         info!(probes = self.probes.len(), before, "configuration reloaded");
                         self.config.send_replace(Arc::new(config));
+                        // New witnesses get the checkpoints now, not at the next one.
+                        self.shared.checkpoints.notify_one();
                         memory::release_free_memory();
                     }
                     Err(e) => {
