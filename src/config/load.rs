@@ -104,6 +104,10 @@ pub(crate) fn load_with_env(
         let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[witness]".into()), env);
         main_file::read_witness(&mut ctx, section("witness"), main, &evidence)
     };
+    let replication = {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[replication]".into()), env);
+        super::replication::read_replication(&mut ctx, section("replication"), main)
+    };
     let defaults = section("defaults");
     if let Some(defaults) = &defaults {
         defaults.reject_unknown_keys(&mut ctx, &default_keys(), "[defaults]");
@@ -269,7 +273,8 @@ pub(crate) fn load_with_env(
         maintenance,
         evidence,
     )
-    .with_witness(witness))
+    .with_witness(witness)
+    .with_replication(replication))
 }
 
 /// `[[probe]]` tables parsed together; see [`split_probe_file`].

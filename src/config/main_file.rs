@@ -22,6 +22,7 @@ pub(crate) const MAIN_KEYS: &[&str] = &[
     "defaults",
     "evidence",
     "witness",
+    "replication",
     "channel",
     "sla",
     "maintenance",
@@ -32,6 +33,7 @@ const WITNESS_KEYS: &[&str] = &["name", "signing_key", "silence", "logs"];
 const WITNESSED_LOG_KEYS: &[&str] = &["origin", "key"];
 const DAEMON_KEYS: &[&str] = &[
     "ledger",
+    "location",
     "probes_dir",
     "listen",
     "socket",
@@ -58,6 +60,8 @@ const CHANNEL_KEYS: &[&str] = &[
 ];
 const SLA_KEYS: &[&str] = &[
     "name",
+    "locations",
+    "quorum",
     "client",
     "probes",
     "mode",
@@ -89,6 +93,7 @@ pub(crate) fn read_daemon(
         relative_to(main, &PathBuf::from(text.as_deref().unwrap_or(default)))
     };
     let ledger = path(ctx, "ledger", "/var/lib/upledger/ledger");
+    let location = super::replication::read_location(ctx, get("location"));
     let probes_dir = path(ctx, "probes_dir", "probes.d");
     let socket = path(ctx, "socket", "/run/upledger/upledger.sock");
     let listen = get("listen")
@@ -156,6 +161,7 @@ pub(crate) fn read_daemon(
     let admin_group = group("admin_group");
     DaemonSpec {
         ledger,
+        location,
         probes_dir,
         listen,
         socket,
@@ -677,6 +683,15 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
             Some(weight)
         })
         .unwrap_or(0.0);
+    let locations = section
+        .get("locations")
+        .and_then(|item| super::replication::read_locations(ctx, item));
+    let quorum = match (&locations, section.get("quorum")) {
+        (_, None) => None,
+        (Some(listed), item) => super::replication::read_quorum(ctx, item, listed.len()),
+        // Checked against each probe's own locations when reports are made.
+        (None, Some(item)) => ctx.integer(item, 1, 1_000),
+    };
     if ctx.error_count() > errors_before {
         return None;
     }
@@ -693,6 +708,8 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         maintenance_notice,
         unknown,
         degraded_weight,
+        locations,
+        quorum,
     })
 }
 

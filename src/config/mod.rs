@@ -8,6 +8,7 @@ mod main_file;
 mod normalised;
 mod probe;
 mod reader;
+mod replication;
 mod source;
 mod spec;
 
@@ -18,6 +19,7 @@ pub use normalised::{
     NormalisedMaintenance, NormalisedMode, NormalisedPolicy, NormalisedProbe, NormalisedSla,
     NormalisedWhen,
 };
+pub use replication::majority;
 pub use spec::*;
 
 #[cfg(test)]

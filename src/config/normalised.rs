@@ -27,7 +27,7 @@ use super::{
         MaintenanceSpec, MaintenanceWhen, Origin, ProbeSpec, SlaSpec, TimePolicy,
     },
 };
-use crate::model::{Percent, ProbeKind, ProbeName};
+use crate::model::{LocationName, Percent, ProbeKind, ProbeName};
 
 /// The version of the form this build writes and reads.
 pub const NORMALISED_VERSION: u32 = 1;
@@ -105,6 +105,13 @@ pub struct NormalisedProbe {
     /// Monthly target, exact text.
     #[serde(with = "percent_text")]
     pub target: Percent,
+    /// The locations whose quorum decides its state (SPEC §9); absent for one location, so
+    /// a configuration without locations normalises as it did before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<LocationName>,
+    /// Their quorum; absent with `locations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<usize>,
 }
 
 /// An `[[sla]]` with every field.
@@ -136,6 +143,12 @@ pub struct NormalisedSla {
     pub unknown: NormalisedPolicy,
     /// Share of degraded time counted as down.
     pub degraded_weight: f64,
+    /// The locations counted for it, when it names its own (SPEC §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locations: Option<Vec<LocationName>>,
+    /// Its own quorum, when it sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<usize>,
 }
 
 /// How an SLA composes its probes.
@@ -317,6 +330,8 @@ impl NormalisedConfig {
         let nowhere = PathBuf::new();
         let daemon = DaemonSpec {
             ledger: nowhere.clone(),
+            // Evidence is read where no probe runs.
+            location: LocationName::sanitized("evidence"),
             probes_dir: nowhere.clone(),
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             socket: nowhere.clone(),
@@ -387,6 +402,8 @@ fn normalise_probe(spec: &ProbeSpec) -> Result<NormalisedProbe, NormalisedError>
             .map(|d| millis(&what("degraded_after"), d))
             .transpose()?,
         target: spec.target,
+        locations: spec.locations.clone(),
+        quorum: (!spec.locations.is_empty()).then_some(spec.quorum),
     })
 }
 
@@ -426,6 +443,18 @@ fn probe_spec(probe: NormalisedProbe) -> Result<ProbeSpec, NormalisedError> {
         description: None,
         enabled: probe.enabled,
         public: false,
+        quorum: match (probe.locations.len(), probe.quorum) {
+            (0, _) => 1,
+            (n, Some(q)) if (1..=n).contains(&q) => q,
+            (n, None) => crate::config::majority(n),
+            (n, Some(q)) => {
+                return Err(invalid(
+                    what(),
+                    format!("quorum {q} is not from 1 to its {n} location(s)"),
+                ));
+            }
+        },
+        locations: probe.locations,
         check: CheckSpec::Withheld(probe.kind),
         name: probe.name,
     })
@@ -465,6 +494,8 @@ fn normalise_sla(sla: &SlaSpec) -> Result<NormalisedSla, NormalisedError> {
             .transpose()?,
         unknown: policy(sla.unknown),
         degraded_weight: sla.degraded_weight,
+        locations: sla.locations.clone(),
+        quorum: sla.quorum,
     })
 }
 
@@ -518,6 +549,8 @@ fn sla_spec(sla: NormalisedSla) -> Result<SlaSpec, NormalisedError> {
         maintenance_notice: sla.maintenance_notice_ms.map(Duration::from_millis),
         unknown: policy(sla.unknown),
         degraded_weight: sla.degraded_weight,
+        locations: sla.locations,
+        quorum: sla.quorum,
         name: sla.name,
     })
 }

@@ -26,6 +26,8 @@ pub(crate) const COMMON_KEYS: &[&str] = &[
     "degraded_after",
     "channels",
     "remind_every",
+    "locations",
+    "quorum",
     "tags",
     "description",
     "enabled",
@@ -238,6 +240,24 @@ pub(crate) fn read_probe(
     }
     let tags = read_or(ctx, &lookup, "tags", Ctx::string_list, Vec::new());
     let description = read(ctx, &lookup, "description", Ctx::string);
+    let locations = read_or(
+        ctx,
+        &lookup,
+        "locations",
+        super::replication::read_locations,
+        Vec::new(),
+    );
+    let quorum = match (&locations, lookup.get("quorum")) {
+        (Some(listed), None) => Some(super::replication::majority(listed.len())),
+        (Some(listed), Some(item)) if !listed.is_empty() => {
+            super::replication::read_quorum(ctx, Some(item), listed.len())
+        }
+        (Some(_), Some(item)) => {
+            ctx.error(item, "quorum needs `locations` (the locations it counts)");
+            None
+        }
+        (None, _) => None,
+    };
     let enabled = read_or(ctx, &lookup, "enabled", Ctx::bool, true);
     let public = read_or(ctx, &lookup, "public", Ctx::bool, true);
 
@@ -270,6 +290,8 @@ pub(crate) fn read_probe(
         description,
         enabled: enabled?,
         public: public?,
+        locations: locations?,
+        quorum: quorum?,
         check: check?,
     })
 }

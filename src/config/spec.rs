@@ -13,7 +13,7 @@ use jiff::{Timestamp, tz::TimeZone};
 use regex::Regex;
 use url::Url;
 
-use crate::model::{NameMap, Percent, ProbeKind, ProbeName};
+use crate::model::{LocationName, NameMap, Percent, ProbeKind, ProbeName};
 
 /// The whole validated configuration: main file plus every probe file.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct Config {
     pub evidence: EvidenceSpec,
     /// `[witness]`: the logs this daemon cosigns for (SPEC §9), when it witnesses any.
     pub witness: Option<WitnessSpec>,
+    /// `[replication]`: this daemon's part in a fleet (SPEC §9), when it has one.
+    pub replication: Option<ReplicationSpec>,
     /// Position of each probe in `probes`, by name: the daemon looks a probe up for every
     /// result, and a linear search over 10,000 probes would cost more than the check.
     probe_index: NameMap<usize>,
@@ -64,6 +66,7 @@ impl Config {
             maintenance,
             evidence,
             witness: None,
+            replication: None,
             probe_index,
         }
     }
@@ -72,6 +75,29 @@ impl Config {
     pub fn with_witness(mut self, witness: Option<WitnessSpec>) -> Self {
         self.witness = witness;
         self
+    }
+
+    /// The configuration with `[replication]` set.
+    pub fn with_replication(mut self, replication: Option<ReplicationSpec>) -> Self {
+        self.replication = replication;
+        self
+    }
+
+    /// Whether this daemon is a coordinator: it runs no probe that names locations, and
+    /// takes their results from the agents instead.
+    pub fn is_coordinator(&self) -> bool {
+        self.replication
+            .as_ref()
+            .is_some_and(|r| r.role == ReplicationRole::Coordinator)
+    }
+
+    /// Whether this daemon checks `probe` itself: a coordinator leaves probes with
+    /// `locations` to its agents; an agent runs a probe unless it names other locations.
+    pub fn runs_here(&self, probe: &ProbeSpec) -> bool {
+        if probe.locations.is_empty() {
+            return true;
+        }
+        !self.is_coordinator() && probe.locations.contains(&self.daemon.location)
     }
 
     /// The probe called `name`, if configured.
@@ -91,6 +117,9 @@ impl Config {
 pub struct DaemonSpec {
     /// The sled ledger directory.
     pub ledger: PathBuf,
+    /// Where this daemon checks from (SPEC §9; default: the host name), recorded with every
+    /// result.
+    pub location: LocationName,
     /// The folder of probe files.
     pub probes_dir: PathBuf,
     /// The read-only HTTP listener.
@@ -223,6 +252,12 @@ pub struct ProbeSpec {
     pub enabled: bool,
     /// Hidden from the public listener when false.
     pub public: bool,
+    /// The agents' locations whose results decide this probe's state (SPEC §9); empty: the
+    /// probe is checked here alone.
+    pub locations: Vec<LocationName>,
+    /// How many of `locations` must see the probe down for it to be down (1 when
+    /// `locations` is empty).
+    pub quorum: usize,
     /// What the check does.
     pub check: CheckSpec,
 }
@@ -554,6 +589,11 @@ pub struct SlaSpec {
     pub unknown: TimePolicy,
     /// Fraction of degraded time counted as down, in [0, 1].
     pub degraded_weight: f64,
+    /// The locations whose results count for this agreement (SPEC §9); `None`: each
+    /// probe's own `locations`.
+    pub locations: Option<Vec<LocationName>>,
+    /// The quorum for this agreement; `None`: each probe's own.
+    pub quorum: Option<usize>,
 }
 
 /// When a maintenance window happens.
@@ -613,4 +653,31 @@ pub fn relative_to(file: &Path, path: &Path) -> PathBuf {
     } else {
         file.parent().unwrap_or(Path::new("")).join(path)
     }
+}
+
+/// `[replication]` (SPEC §9): how results travel between agents and coordinators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationSpec {
+    /// The NATS server(s), `nats://host:4222` (several comma-separated).
+    pub nats: String,
+    /// The JetStream stream results and checkpoints go to.
+    pub stream: String,
+    /// Agent (publishes) or coordinator (consumes).
+    pub role: ReplicationRole,
+    /// A NATS credentials file (JWT and NKey seed), if the server wants one.
+    pub creds: Option<PathBuf>,
+    /// CA certificate(s) to trust for a `tls://` server, beyond the system's.
+    pub tls_ca: Option<PathBuf>,
+    /// The durable consumer a coordinator reads through; coordinators sharing a name
+    /// share the work, each with its own name each gets every result.
+    pub consumer: String,
+}
+
+/// A daemon's part in a fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicationRole {
+    /// Publishes its results and checkpoints.
+    Agent,
+    /// Stores every agent's results and evaluates probes over locations.
+    Coordinator,
 }

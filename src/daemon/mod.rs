@@ -265,13 +265,14 @@ impl Daemon {
         Arc::clone(&self.config.borrow())
     }
 
-    /// Schedules `config`'s enabled probes: unchanged probes keep running (and their phase),
-    /// changed ones restart, removed ones stop, new ones start.
+    /// Schedules `config`'s enabled probes that run here (see [`Config::runs_here`]):
+    /// unchanged probes keep running (and their phase), changed ones restart, removed ones
+    /// stop, new ones start.
     fn apply(&mut self, config: &Config) -> Result<(), DaemonError> {
         let wanted: HashMap<&ProbeName, &ProbeSpec> = config
             .probes
             .iter()
-            .filter(|p| p.enabled)
+            .filter(|p| p.enabled && config.runs_here(p))
             .map(|p| (&p.name, p))
             .collect();
         // Prepare every new or changed checker first, so a setup failure changes nothing.

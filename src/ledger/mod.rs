@@ -845,7 +845,7 @@ impl Ledger {
             let (key, value) = item.map_err(|e| self.sled_error(e))?;
             let parsed = std::str::from_utf8(&key[1..])
                 .ok()
-                .and_then(|name| ProbeName::new(name).ok())
+                .and_then(|name| ProbeName::stored(name).ok())
                 .zip(
                     <[u8; 4]>::try_from(value.as_ref())
                         .ok()

@@ -151,7 +151,7 @@ fn decode(bytes: &[u8]) -> Result<Seal, String> {
     let commit = number(&mut pos)? as u64;
     let mut probes = Vec::new();
     for _ in 0..varint(&mut pos)? {
-        let name = ProbeName::new(&text(&mut pos)?).map_err(|e| e.to_string())?;
+        let name = ProbeName::stored(&text(&mut pos)?).map_err(|e| e.to_string())?;
         let count = varint(&mut pos)?;
         let oldest = number(&mut pos)?;
         let newest = number(&mut pos)?;
@@ -170,7 +170,7 @@ fn decode(bytes: &[u8]) -> Result<Seal, String> {
         let probe = if probe.is_empty() {
             None
         } else {
-            Some(ProbeName::new(&probe).map_err(|e| e.to_string())?)
+            Some(ProbeName::stored(&probe).map_err(|e| e.to_string())?)
         };
         let flags = take(&mut pos, 1)?[0];
         let from = number(&mut pos)?;

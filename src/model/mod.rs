@@ -14,7 +14,7 @@ mod weight;
 pub use glob::glob_match;
 pub use hex::hex;
 pub use latency::{LatencyBucket, LatencyHistogram, latency_bucket};
-pub use name::{InvalidProbeName, NameMap, ProbeName};
+pub use name::{InvalidLocationName, InvalidProbeName, LocationName, NameMap, ProbeName};
 pub use outcome::{ErrorClass, Outcome, ProbeKind, State};
 pub use percent::{InvalidPercent, Percent};
 pub use result::{CertStatus, CheckResult};

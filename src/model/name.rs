@@ -56,6 +56,111 @@ impl ProbeName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name a coordinator stores one location's results of this probe under:
+    /// `name@location`. No configured name holds an `@`, so it never meets one.
+    pub fn at_location(&self, location: &LocationName) -> ProbeName {
+        ProbeName(Arc::from(format!("{}@{}", self.0, location.0)))
+    }
+
+    /// The probe and location of a name made by [`ProbeName::at_location`]; `None` for a
+    /// plain name.
+    pub fn split_location(&self) -> Option<(ProbeName, LocationName)> {
+        let (probe, location) = self.0.split_once('@')?;
+        Some((
+            ProbeName(Arc::from(probe)),
+            LocationName(Arc::from(location)),
+        ))
+    }
+
+    /// A name as the ledger stores it: a probe name, or one location's series of it.
+    pub fn stored(name: &str) -> Result<Self, InvalidProbeName> {
+        match name.split_once('@') {
+            None => ProbeName::new(name),
+            Some((probe, location)) => {
+                let probe = ProbeName::new(probe)?;
+                let location = LocationName::new(location).map_err(|_| InvalidProbeName {
+                    name: name.to_owned(),
+                })?;
+                Ok(probe.at_location(&location))
+            }
+        }
+    }
+}
+
+/// A vantage point's name (`[daemon].location`, SPEC §9): the probe-name alphabet, at most
+/// 32 characters, because it is joined to probe names, metric labels and message ids.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LocationName(Arc<str>);
+
+/// Why a string is not a valid location name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid location name {name:?}: names are 1-32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+)]
+pub struct InvalidLocationName {
+    /// The rejected input.
+    pub name: String,
+}
+
+impl LocationName {
+    /// Checks `name` against the naming rule.
+    pub fn new(name: &str) -> Result<Self, InvalidLocationName> {
+        match ProbeName::new(name) {
+            Ok(valid) if name.len() <= 32 => Ok(LocationName(valid.0)),
+            _ => Err(InvalidLocationName {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// A location name made of any text (a host name): lowercased, other characters
+    /// replaced by `-`, cut to 32; `local` when nothing is left.
+    pub fn sanitized(text: &str) -> LocationName {
+        let mut name: String = text
+            .trim()
+            .chars()
+            .map(|c| c.to_ascii_lowercase())
+            .map(|c| {
+                if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .skip_while(|c| !c.is_ascii_alphanumeric())
+            .take(32)
+            .collect();
+        if name.is_empty() {
+            name.push_str("local");
+        }
+        LocationName(Arc::from(name))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LocationName {
+    type Error = InvalidLocationName;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(&value)
+    }
+}
+
+impl From<LocationName> for String {
+    fn from(value: LocationName) -> Self {
+        value.0.as_ref().to_owned()
+    }
+}
+
+impl fmt::Display for LocationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl TryFrom<String> for ProbeName {
@@ -86,6 +191,26 @@ mod tests {
         for ok in ["a", "api-health", "web.home_2", "0db", &"x".repeat(64)] {
             assert!(ProbeName::new(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn location_series_names_round_trip_and_never_meet_configured_names() {
+        let web = ProbeName::new("web").unwrap();
+        let fra = LocationName::new("fra1").unwrap();
+        let series = web.at_location(&fra);
+        assert_eq!(series.as_str(), "web@fra1");
+        assert!(ProbeName::new(series.as_str()).is_err());
+        assert_eq!(series.split_location(), Some((web.clone(), fra)));
+        assert_eq!(ProbeName::stored("web@fra1").unwrap(), series);
+        assert_eq!(ProbeName::stored("web").unwrap(), web);
+        assert!(web.split_location().is_none());
+        for bad in ["web@", "@fra1", "web@Fra", "a@b@c"] {
+            assert!(ProbeName::stored(bad).is_err(), "{bad}");
+        }
+        assert!(LocationName::new(&"x".repeat(33)).is_err());
+        assert_eq!(LocationName::sanitized("Host_1.Example").as_str(), "host_1.example");
+        assert_eq!(LocationName::sanitized("  ").as_str(), "local");
+        assert_eq!(LocationName::sanitized("-x y").as_str(), "x-y");
     }
 
     #[test]

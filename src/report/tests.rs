@@ -678,6 +678,8 @@ fn policies_come_from_the_sla_config() {
         maintenance_notice: None,
         unknown: TimePolicy::Down,
         degraded_weight: 0.3,
+        locations: None,
+        quorum: None,
     };
     let terms = Terms::for_sla(&sla).unwrap();
     assert_eq!(terms.target, pct("99.95"));
