@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod model;
 pub mod probe;
 pub mod query;
+pub mod replicate;
 pub mod report;
 pub mod threshold;
 

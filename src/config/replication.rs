@@ -24,9 +24,7 @@ pub(crate) fn read_replication(
     main: &std::path::Path,
 ) -> Option<ReplicationSpec> {
     let section = section?;
-    ctx.in_context_none(|ctx| {
-        section.reject_unknown_keys(ctx, REPLICATION_KEYS, "[replication]")
-    });
+    ctx.in_context_none(|ctx| section.reject_unknown_keys(ctx, REPLICATION_KEYS, "[replication]"));
     let nats = match section.get("nats") {
         Some(item) => ctx.parsed(item, check_nats_url),
         None => {
@@ -82,8 +80,8 @@ fn check_nats_url(text: &str) -> Result<String, String> {
     let mut any = false;
     for part in text.split(',').map(str::trim) {
         any = true;
-        let url = url::Url::parse(part)
-            .map_err(|e| format!("invalid NATS address \"{part}\": {e}"))?;
+        let url =
+            url::Url::parse(part).map_err(|e| format!("invalid NATS address \"{part}\": {e}"))?;
         if !matches!(url.scheme(), "nats" | "tls") || url.host_str().is_none() {
             return Err(format!(
                 "invalid NATS address \"{part}\"; expected nats://host:port or tls://host:port"
@@ -138,7 +136,10 @@ pub(crate) fn read_locations(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<Lo
         }
     }
     if locations.is_empty() {
-        ctx.error(item, "lists no location; leave `locations` out to check from here alone");
+        ctx.error(
+            item,
+            "lists no location; leave `locations` out to check from here alone",
+        );
         return None;
     }
     Some(locations)

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod cosigning;
 pub mod lag;
 pub mod memory;
+mod quorum;
 pub mod recorder;
 pub mod schedule;
 mod systemd;
@@ -99,6 +100,18 @@ struct Running {
     cancel: CancellationToken,
 }
 
+/// Batches of a coordinator's replicated results waiting for the recorder; the consumer
+/// waits when it is full (the results are durable already).
+const REPLICATED_QUEUE: usize = 64;
+
+/// Whether `config` makes this daemon publish its results (SPEC §9).
+fn is_agent(config: &Config) -> bool {
+    config
+        .replication
+        .as_ref()
+        .is_some_and(|r| r.role == crate::config::ReplicationRole::Agent)
+}
+
 /// A started daemon.
 pub struct Daemon {
     config_path: PathBuf,
@@ -153,6 +166,8 @@ impl Daemon {
             at: started_at,
             kind: MarkerKind::DaemonStart,
         })?;
+        ledger.note_location(&config.daemon.location, started_at)?;
+        ledger.set_replicating(is_agent(&config));
         let shared = Shared {
             ledger,
             gate: Arc::new(RwLock::new(())),
@@ -163,13 +178,15 @@ impl Daemon {
             evidence,
             checkpoints: Arc::default(),
             witness,
+            written: Arc::default(),
         };
         let deliverer = Arc::new(Deliverer::new().map_err(LedgerError::sink)?);
         let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
         let (counts_tx, counts_rx) = watch::channel(Counts::default());
         let recorder = Recorder::new(shared.clone(), config_rx, counts_tx, note.clone())?;
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
-        let recorder = tokio::spawn(recorder.run(results_rx));
+        let (observed_tx, observed_rx) = mpsc::channel(REPLICATED_QUEUE);
+        let recorder = tokio::spawn(recorder.run(results_rx, observed_rx));
         let mut daemon = Daemon {
             config_path: config_path.to_owned(),
             config: config_tx,
@@ -214,6 +231,19 @@ impl Daemon {
             daemon.config.subscribe(),
             daemon.scheduling.child_token(),
             started_at,
+        ));
+        daemon.loops.spawn(crate::replicate::agent::run(
+            Arc::clone(&daemon.shared.ledger),
+            daemon.config.subscribe(),
+            Arc::clone(&daemon.shared.written),
+            daemon.scheduling.child_token(),
+        ));
+        daemon.loops.spawn(crate::replicate::coordinator::run(
+            Arc::clone(&daemon.shared.ledger),
+            daemon.config.subscribe(),
+            Arc::clone(&daemon.shared.gate),
+            observed_tx,
+            daemon.scheduling.child_token(),
         ));
         daemon.loops.spawn(prune_forever(
             daemon.shared.clone(),
@@ -346,6 +376,14 @@ impl Daemon {
                         }
                         if let Err(e) = self.shared.witness.reload(&config) {
                             error!(error = %e, "cannot set up the new [witness]; the old one stays");
+                        }
+                        self.shared.ledger.set_replicating(is_agent(&config));
+                        if let Err(e) = self
+                            .shared
+                            .ledger
+                            .note_location(&config.daemon.location, Timestamp::now())
+                        {
+                            error!(error = %e, "cannot record the new location");
                         }
                         info!(probes = self.probes.len(), before, "configuration reloaded");
                         self.config.send_replace(Arc::new(config));

@@ -27,7 +27,11 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::{lag::LagHistogram, schedule::Scheduled};
+use super::{
+    lag::LagHistogram,
+    quorum::{LocationState, Quorums},
+    schedule::Scheduled,
+};
 use crate::{
     alert::{self, Alerter, Event, Seen},
     config::Config,
@@ -39,6 +43,12 @@ use crate::{
     query::{self, LastCheck, ProbeStatus, QueryError},
     threshold::Tracker,
 };
+
+/// How far one location's results may lag another's on a coordinator before the laggard
+/// counts as unknown (beyond its probe's `stale_after`): agents publish in group commits
+/// and NATS delivers in batches, so live results of different locations arrive seconds
+/// apart. Reports judge each location's timeline on its own and need no slack.
+const REPLICATION_SLACK: Duration = Duration::from_secs(60);
 
 /// Longest a result waits for its group commit.
 const COMMIT_WINDOW: Duration = Duration::from_millis(250);
@@ -293,6 +303,8 @@ pub struct Shared {
     pub checkpoints: Arc<tokio::sync::Notify>,
     /// The cosigner of `[witness]` (see `witnessing`).
     pub witness: Arc<super::witnessing::WitnessDesk>,
+    /// Notified after each group commit, to wake the replication publisher.
+    pub written: Arc<tokio::sync::Notify>,
 }
 
 /// The recorder task's state.
@@ -301,6 +313,11 @@ pub struct Recorder {
     config: watch::Receiver<Arc<Config>>,
     counts: watch::Sender<Counts>,
     trackers: NameMap<Tracker>,
+    /// A coordinator's located probes' quorum states (see `quorum`).
+    quorums: Quorums,
+    /// When each location series last had a result: a location whose results stop
+    /// arriving counts as unknown once `stale_after` has passed.
+    last_seen: NameMap<Timestamp>,
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
     alerter: Alerter,
@@ -338,6 +355,8 @@ impl Recorder {
             config,
             counts,
             trackers: NameMap::default(),
+            quorums: Quorums::default(),
+            last_seen: NameMap::default(),
             monitor_offline: false,
             alerter: Alerter::default(),
             events: Vec::new(),
@@ -358,8 +377,16 @@ impl Recorder {
     /// ones and forgets removed ones.
     fn sync_with(&mut self, config: &Config) -> Result<(), LedgerError> {
         let now = Timestamp::now();
-        self.trackers
-            .retain(|name, _| config.probe_by_name(name).is_some_and(|p| p.enabled));
+        self.trackers.retain(|name, _| match name.split_location() {
+            None => config.probe_by_name(name).is_some_and(|p| p.enabled),
+            Some((probe, location)) => located_spec(config, &probe, &location).is_some(),
+        });
+        self.quorums.retain(|name| {
+            config.is_coordinator()
+                && config
+                    .probe_by_name(name)
+                    .is_some_and(|p| p.enabled && !p.locations.is_empty())
+        });
         let previous = self
             .shared
             .board
@@ -368,6 +395,10 @@ impl Recorder {
             .unwrap_or_default();
         let mut board = NameMap::with_capacity_and_hasher(config.probes.len(), Default::default());
         for spec in config.probes.iter().filter(|p| p.enabled) {
+            if config.is_coordinator() && !spec.locations.is_empty() {
+                self.sync_located(spec, &previous, &mut board, now)?;
+                continue;
+            }
             match self.trackers.get_mut(&spec.name) {
                 Some(tracker) => tracker.set_thresholds(query::thresholds(spec)),
                 None => {
@@ -401,18 +432,201 @@ impl Recorder {
         Ok(())
     }
 
-    /// Runs until every sender of `results` is gone, then commits what is left.
-    pub async fn run(mut self, mut results: mpsc::Receiver<Scheduled>) {
+    /// A coordinator's located probe: a tracker per location series (resumed from the
+    /// ledger like any probe's), the quorum state from them, and board entries for both.
+    fn sync_located(
+        &mut self,
+        spec: &crate::config::ProbeSpec,
+        previous: &NameMap<ProbeStatus>,
+        board: &mut NameMap<ProbeStatus>,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        let mut newest: Option<LastCheck> = None;
+        for location in &spec.locations {
+            let series = spec.name.at_location(location);
+            let series_spec = series_spec(spec, &series);
+            if let Some(tracker) = self.trackers.get_mut(&series) {
+                tracker.set_thresholds(query::thresholds(spec));
+            } else {
+                let tracker =
+                    query::resume(&self.shared.ledger, &series_spec, now).map_err(|e| match e {
+                        QueryError::Ledger(e) => e,
+                        other => LedgerError::sink(other.to_string()),
+                    })?;
+                self.trackers.insert(series.clone(), tracker);
+            }
+            let last = match previous.get(&series).and_then(|s| s.last.clone()) {
+                Some(last) => Some(last),
+                None => self
+                    .shared
+                    .ledger
+                    .last_results(&series, 1)?
+                    .last()
+                    .map(LastCheck::from),
+            };
+            if let Some(last) = &last {
+                self.last_seen.insert(series.clone(), last.at);
+                if newest.as_ref().is_none_or(|n| n.at < last.at) {
+                    newest = Some(last.clone());
+                }
+            }
+            let status = query::probe_status(&series_spec, self.trackers.get(&series), last, now);
+            board.insert(series, status);
+        }
+        let states = self.location_states(spec, now);
+        self.quorums.resume(&spec.name, &states, spec.quorum);
+        if let Some((state, _)) = self.quorums.state(&spec.name) {
+            self.alerter.resume(&spec.name, state, now);
+        }
+        let mut status = query::probe_status(spec, None, newest, now);
+        if let Some((state, since)) = self.quorums.state(&spec.name) {
+            status.state = state;
+            status.since = since;
+        }
+        board.insert(spec.name.clone(), status);
+        Ok(())
+    }
+
+    /// Each of `spec`'s locations' states as the quorum counts them at `now`.
+    fn location_states(
+        &self,
+        spec: &crate::config::ProbeSpec,
+        now: Timestamp,
+    ) -> Vec<LocationState> {
+        spec.locations
+            .iter()
+            .map(|location| {
+                let series = spec.name.at_location(location);
+                // Locations' results arrive in batches, one location's ahead of another's:
+                // a location is behind, not gone, until it lags by more than the slack.
+                let fresh = self.last_seen.get(&series).is_some_and(|at| {
+                    Duration::try_from(now.duration_since(*at))
+                        .map_or(true, |age| age <= spec.stale_after + REPLICATION_SLACK)
+                });
+                match self.trackers.get(&series) {
+                    Some(tracker) if fresh => LocationState {
+                        state: tracker.state(),
+                        since: tracker.since(),
+                    },
+                    _ => LocationState {
+                        state: State::Unknown,
+                        since: None,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// A coordinator's results from its agents, already durable in the ledger: each goes
+    /// through its location's state machine, then its probe's quorum is evaluated, and the
+    /// alerts that raises are stored at once (no group commit of this daemon's own may
+    /// follow soon).
+    async fn observe_replicated(&mut self, records: Vec<ResultRecord>) {
+        let config = Arc::clone(&self.config.borrow());
+        for record in &records {
+            let Some((probe, location)) = record.probe.split_location() else {
+                continue;
+            };
+            let Some(spec) = located_spec(&config, &probe, &location) else {
+                continue;
+            };
+            let transition = self
+                .trackers
+                .get_mut(&record.probe)
+                .and_then(|tracker| tracker.observe(&query::observation(record)));
+            if let Some(t) = &transition {
+                info!(probe = %probe, %location, from = %t.from, to = %t.to, since = %t.since, "location state changed");
+            }
+            let seen_at = self
+                .last_seen
+                .entry(record.probe.clone())
+                .or_insert(record.at);
+            *seen_at = (*seen_at).max(record.at);
+            let last = LastCheck::from(record);
+            if let Ok(mut board) = self.shared.board.write()
+                && let Some(status) = board.get_mut(&record.probe)
+            {
+                query::update_status(status, self.trackers.get(&record.probe), last.clone());
+                status.tally.record(record.outcome, record.latency, None);
+            }
+            // Judged at the result's own time: a backlog drained late is judged as it
+            // happened, not as stale.
+            let states = self.location_states(spec, record.at);
+            let verdict = self
+                .quorums
+                .evaluate(spec, &states, transition.as_ref(), record.at);
+            if let Some(t) = &verdict {
+                warn!(probe = %probe, from = %t.from, to = %t.to, since = %t.since, quorum = spec.quorum, locations = spec.locations.len(), "quorum state changed");
+            }
+            let (state, since) = self.quorums.state(&probe).unwrap_or((State::Unknown, None));
+            let result = crate::model::CheckResult {
+                probe: probe.clone(),
+                at: record.at,
+                latency: record.latency,
+                outcome: record.outcome,
+                error_class: record.error_class,
+                detail: record.detail.clone(),
+                cert: None,
+            };
+            let seen = Seen {
+                spec,
+                is_sentinel: false,
+                result: &result,
+                transition: verdict.as_ref(),
+                state: (state, since),
+            };
+            let raised = self.alerter.observe(seen, Timestamp::now());
+            self.events.extend(raised);
+            if let Ok(mut board) = self.shared.board.write()
+                && let Some(status) = board.get_mut(&probe)
+            {
+                status.state = state;
+                status.since = since;
+                status.last = Some(last);
+                status.checks_since_start += 1;
+            }
+        }
+        if self.events.is_empty() {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        let shared = self.shared.clone();
+        let queued = tokio::task::spawn_blocking(move || {
+            alert::queue(&config, &shared.ledger, &mut events, Timestamp::now())
+                .map_err(|e| (e, events))
+        })
+        .await;
+        match queued {
+            Ok(Ok(_)) => self.shared.alerts.notify_one(),
+            Ok(Err((e, events))) => {
+                warn!(error = %e, "cannot store alerts yet; they go with the next commit");
+                self.events.splice(0..0, events);
+            }
+            Err(e) => error!(error = %e, "alert writer failed"),
+        }
+    }
+
+    /// Runs until every sender of `results` is gone, then commits what is left. `observed`
+    /// brings a coordinator's results from its agents (see `replicate::coordinator`).
+    pub async fn run(
+        mut self,
+        mut results: mpsc::Receiver<Scheduled>,
+        mut observed: mpsc::Receiver<Vec<ResultRecord>>,
+    ) {
         // Results are taken from the queue as many as are there, not one per wakeup: checks
         // finish in bursts (see `schedule::PHASE_SLOT`).
         let mut received: Vec<Scheduled> = Vec::with_capacity(RECEIVE_AT_ONCE);
         let mut open = true;
         while open {
             open = match &self.failing {
-                None => self.gather(&mut results, &mut received).await,
+                None => {
+                    self.gather(&mut results, &mut observed, &mut received)
+                        .await
+                }
                 Some(failing) => {
                     let retry_at = failing.retry_at;
-                    self.hold_until(retry_at, &mut results, &mut received).await
+                    self.hold_until(retry_at, &mut results, &mut observed, &mut received)
+                        .await
                 }
             };
             self.write_held().await;
@@ -425,6 +639,7 @@ impl Recorder {
     async fn gather(
         &mut self,
         results: &mut mpsc::Receiver<Scheduled>,
+        observed: &mut mpsc::Receiver<Vec<ResultRecord>>,
         received: &mut Vec<Scheduled>,
     ) -> bool {
         loop {
@@ -435,6 +650,7 @@ impl Recorder {
                     }
                     break;
                 }
+                Some(records) = observed.recv() => self.observe_replicated(records).await,
                 changed = self.config.changed() => self.reload(changed.is_ok()),
             }
         }
@@ -462,6 +678,7 @@ impl Recorder {
         &mut self,
         retry_at: Instant,
         results: &mut mpsc::Receiver<Scheduled>,
+        observed: &mut mpsc::Receiver<Vec<ResultRecord>>,
         received: &mut Vec<Scheduled>,
     ) -> bool {
         let retry = tokio::time::sleep_until(retry_at);
@@ -475,6 +692,7 @@ impl Recorder {
                     self.process_all(received);
                     self.log_failing();
                 }
+                Some(records) = observed.recv() => self.observe_replicated(records).await,
                 changed = self.config.changed() => self.reload(changed.is_ok()),
                 () = &mut retry => return true,
             }
@@ -761,6 +979,7 @@ impl Recorder {
         if alerting {
             self.shared.alerts.notify_one();
         }
+        self.shared.written.notify_one();
         if let Some(failing) = self.failing.take() {
             // Writes resume: this was the first commit that worked.
             self.drop_warned = false;
@@ -878,6 +1097,26 @@ impl Recorder {
             health.reopened = self.reopened;
             health.unwritten = unwritten;
         }
+    }
+}
+
+/// The probe whose location series `probe@location` is, when this daemon evaluates it: a
+/// coordinator's enabled probe that lists the location.
+fn located_spec<'c>(
+    config: &'c Config,
+    probe: &ProbeName,
+    location: &crate::model::LocationName,
+) -> Option<&'c crate::config::ProbeSpec> {
+    config
+        .probe_by_name(probe)
+        .filter(|spec| config.is_coordinator() && spec.enabled && spec.locations.contains(location))
+}
+
+/// `spec` as the probe of one location series: its name is the series'.
+fn series_spec(spec: &crate::config::ProbeSpec, series: &ProbeName) -> crate::config::ProbeSpec {
+    crate::config::ProbeSpec {
+        name: series.clone(),
+        ..spec.clone()
     }
 }
 

@@ -136,6 +136,40 @@ impl Ledger {
         outcome
     }
 
+    /// Appends the results of `batch` not stored yet — a result is identified by (probe,
+    /// millisecond), as `import` does — and returns them; flushed like [`Ledger::append`].
+    /// A coordinator takes results from a transport that may deliver one twice (a message
+    /// redelivered after a crash, an agent replaying after a lost acknowledgement): stored
+    /// once all the same.
+    pub fn append_new(&self, batch: &[ResultRecord]) -> Result<Vec<ResultRecord>, LedgerError> {
+        let mut writer = self.lock_writer();
+        if writer.stale {
+            self.replay_journal(&mut writer)?;
+        }
+        let fresh = match self.unstored(batch)? {
+            None => batch.to_vec(),
+            Some(fresh) => fresh,
+        };
+        // Twice in one batch counts once too.
+        let mut seen = HashSet::new();
+        let fresh: Vec<ResultRecord> = fresh
+            .into_iter()
+            .filter(|r| seen.insert((r.probe.clone(), r.at_ms())))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(fresh);
+        }
+        match self.append_locked(&mut writer, &fresh) {
+            Ok(()) => Ok(fresh),
+            Err(e) => {
+                self.tally_unsure(&mut writer);
+                writer.stale = true;
+                writer.unsure = true;
+                Err(e)
+            }
+        }
+    }
+
     /// Appends `batch`, or only its results not stored yet when an earlier write failed.
     fn append_unsure(
         &self,

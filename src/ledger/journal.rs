@@ -107,7 +107,7 @@ impl EntryEncoder {
 }
 
 /// The stored form of an entry under sequence key `key`: version 2, with its checksum.
-fn checked_entry(key: &[u8], mut bytes: Vec<u8>) -> Vec<u8> {
+pub(super) fn checked_entry(key: &[u8], mut bytes: Vec<u8>) -> Vec<u8> {
     if let Some(version) = bytes.first_mut() {
         *version = JOURNAL_ENCODING_V2;
     }
@@ -116,7 +116,7 @@ fn checked_entry(key: &[u8], mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 /// Calls `each(probe id, record)` for every record of the journal value stored under `key`.
-fn decode_entry(
+pub(super) fn decode_entry(
     key: &[u8],
     value: &[u8],
     each: &mut dyn FnMut(u32, RecordRef<'_>) -> Result<(), LedgerError>,
@@ -164,11 +164,8 @@ impl Ledger {
             return Ok(());
         }
         let seq = writer.journal.next_seq;
-        let key = seq.to_be_bytes();
-        self.store()?
-            .journal
-            .insert(key, checked_entry(&key, entry.bytes))
-            .map_err(|e| self.sled_error(e))?;
+        // With the replication entry when replication is on (see `replication.rs`).
+        self.insert_journal_entry(writer, seq.to_be_bytes(), entry.bytes, entry.records)?;
         writer.journal.next_seq += 1;
         writer.journal.records += entry.records;
         writer.journal.since.get_or_insert_with(Instant::now);

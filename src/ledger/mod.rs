@@ -10,7 +10,8 @@
 //! read instead of raw results, see `digest.rs`), `outbox` (alerts until delivered, see
 //! `outbox.rs`), `markers` (time ++ kind), `clock_steps` (see `clock.rs`), the corrections of
 //! `corrections.rs`, `import_staging` (an import's writes until its commit has been
-//! applied, see `staging.rs`), and `imports` (who imported what, see `imports.rs`).
+//! applied, see `staging.rs`), `imports` (who imported what, see `imports.rs`), and
+//! `replication` (an agent's results not yet in JetStream, see `replication.rs`).
 //!
 //! Results are not one sled entry each — that costs ~165 bytes per result on disk. A probe's
 //! results go into *blocks* of up to [`LedgerOptions::block_records`] results spanning at most
@@ -63,6 +64,7 @@ mod log;
 mod outage_note;
 mod outbox;
 mod record;
+mod replication;
 mod rollup;
 mod seal;
 mod staging;
@@ -96,6 +98,7 @@ pub use log::{HourCursor, HourMark, LogAppend};
 pub use outage_note::{NotedOutage, OutageNote};
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord, WriteOutage};
+pub use replication::ReplicationEntry;
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
 pub use staging::{ImportCommit, ImportedCorrection};
 pub use witness::{ForkRecord, MAX_FORKS, WitnessedHead};
@@ -155,6 +158,7 @@ const IMPORTS_TREE: &str = "imports";
 const LOG_TREE: &str = "log";
 const CHECKPOINTS_TREE: &str = "checkpoints";
 const WITNESS_TREE: &str = "witness";
+const REPLICATION_TREE: &str = "replication";
 const FORMAT_KEY: &[u8] = b"format_version";
 const NAME_PREFIX: u8 = b'n';
 const ID_PREFIX: u8 = b'i';
@@ -275,6 +279,8 @@ struct Store {
     /// Cosignatures of our checkpoints and the state of the logs we witness (see
     /// `witness.rs`).
     witness: sled::Tree,
+    /// Results an agent has not yet handed to JetStream (see `replication.rs`).
+    replication: sled::Tree,
 }
 
 impl Store {
@@ -328,6 +334,7 @@ impl Store {
             log: tree(LOG_TREE)?,
             checkpoints: tree(CHECKPOINTS_TREE)?,
             witness: tree(WITNESS_TREE)?,
+            replication: tree(REPLICATION_TREE)?,
             db,
         })
     }
@@ -349,6 +356,10 @@ struct Writer {
     unsure: bool,
     /// What the seal file says (see `seal.rs`).
     seal: seal::SealState,
+    /// Whether group commits are queued for replication (see `replication.rs`).
+    replicating: bool,
+    /// The sequence number of the next replicated result, once looked up.
+    replication_next: Option<u64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -417,6 +428,8 @@ impl Ledger {
         self.check_format()?;
         *writer = Writer {
             next_id: self.next_probe_id()?,
+            // A reopen keeps replicating; the next sequence number is looked up again.
+            replicating: writer.replicating,
             // Until the replay below has finished, every write must replay first.
             stale: true,
             ..Writer::default()

@@ -208,7 +208,10 @@ mod tests {
             assert!(ProbeName::stored(bad).is_err(), "{bad}");
         }
         assert!(LocationName::new(&"x".repeat(33)).is_err());
-        assert_eq!(LocationName::sanitized("Host_1.Example").as_str(), "host_1.example");
+        assert_eq!(
+            LocationName::sanitized("Host_1.Example").as_str(),
+            "host_1.example"
+        );
         assert_eq!(LocationName::sanitized("  ").as_str(), "local");
         assert_eq!(LocationName::sanitized("-x y").as_str(), "x-y");
     }

@@ -8,48 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::{net::TcpListener, task::JoinHandle};
-
-use crate::support::{TestConfig, daemon::Daemon, webhook::Receiver};
+use crate::support::{TestConfig, daemon::Daemon, switch::Target, webhook::Receiver};
 
 const SECRET: &str = "correct horse battery staple";
-
-/// A TCP target that can refuse connections for a while (same port throughout).
-struct Target {
-    addr: SocketAddr,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Target {
-    async fn start() -> Target {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut target = Target { addr, task: None };
-        target.serve(listener);
-        target
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        self.task = Some(tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                drop(stream);
-            }
-        }));
-    }
-
-    fn down(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-
-    async fn up(&mut self) {
-        self.down();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let listener = TcpListener::bind(self.addr).await.expect("rebind");
-        self.serve(listener);
-    }
-}
 
 fn config(target: SocketAddr, receiver: &Receiver) -> TestConfig {
     let config = TestConfig::new();

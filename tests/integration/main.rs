@@ -24,6 +24,7 @@ mod hung_resolver;
 mod import;
 mod keygen;
 mod listener_abuse;
+mod replication;
 mod report;
 mod restart;
 mod stop;

@@ -5,6 +5,8 @@
 pub mod daemon;
 pub mod dns;
 pub mod http;
+pub mod nats;
+pub mod switch;
 pub mod tcp;
 pub mod tls;
 pub mod tmpfs;
