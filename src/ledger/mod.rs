@@ -98,7 +98,7 @@ pub use log::{HourCursor, HourMark, LogAppend};
 pub use outage_note::{NotedOutage, OutageNote};
 pub use outbox::{DeliveryStatus, OutboxEntry, OutboxItem};
 pub use record::{Marker, MarkerKind, ResultRecord, WriteOutage};
-pub use replication::ReplicationEntry;
+pub use replication::{ProbeNames, ReplicationEntry};
 pub use rollup::{LATENCY_BUCKETS, Rollup, RollupKind, RollupPeriod};
 pub use staging::{ImportCommit, ImportedCorrection};
 pub use witness::{ForkRecord, MAX_FORKS, WitnessedHead};

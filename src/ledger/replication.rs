@@ -128,18 +128,16 @@ impl Ledger {
     }
 
     /// Up to `max_records` results from the cursor on, by entry (an entry already partly
-    /// acknowledged starts at the cursor), oldest first.
+    /// acknowledged starts at the cursor), oldest first. `names` caches probe names by id
+    /// across calls (ids never change meaning): the publisher calls this after every group
+    /// commit, and reading the whole probe index each time cost more than the rest.
     pub fn replication_pending(
         &self,
         max_records: usize,
+        names: &mut ProbeNames,
     ) -> Result<Vec<ReplicationEntry>, LedgerError> {
         let cursor = self.replication_cursor()?;
         let store = self.store()?;
-        let names: rustc_hash::FxHashMap<u32, ProbeName> = self
-            .all_probes()?
-            .into_iter()
-            .map(|(name, id)| (id, name))
-            .collect();
         let mut entries = Vec::new();
         let mut taken = 0usize;
         // The entry holding the cursor may start before it.
@@ -163,7 +161,13 @@ impl Ledger {
             let mut records = Vec::new();
             let mut missing = None;
             decode_entry(&key, &value, &mut |id, record| {
+                if !names.0.contains_key(&id)
+                    && let Some(name) = self.probe_name(id)?
+                {
+                    names.0.insert(id, name);
+                }
                 match names
+                    .0
                     .get(&id)
                     .and_then(|name| ResultRecord::from_ref(name, &record))
                 {
@@ -260,6 +264,23 @@ impl Ledger {
         Ok(next.saturating_sub(cursor))
     }
 
+    /// The name of probe `id`, if registered.
+    fn probe_name(&self, id: u32) -> Result<Option<ProbeName>, LedgerError> {
+        let stored = self
+            .store()?
+            .probes
+            .get(super::id_key(id))
+            .map_err(|e| self.sled_error(e))?;
+        stored
+            .map(|bytes| {
+                std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|name| ProbeName::stored(name).ok())
+                    .ok_or_else(|| self.corrupt("probe index", format!("name of id {id}")))
+            })
+            .transpose()
+    }
+
     /// Records that results from `at` on are checked from `location`, unless that is already
     /// the newest location on record. Flushed.
     pub fn note_location(&self, location: &LocationName, at: Timestamp) -> Result<(), LedgerError> {
@@ -297,6 +318,10 @@ impl Ledger {
             .ok_or_else(|| self.corrupt("location history", format!("entry {}", hex(&key))))
     }
 }
+
+/// Probe names by id, as [`Ledger::replication_pending`] looks them up.
+#[derive(Debug, Default)]
+pub struct ProbeNames(rustc_hash::FxHashMap<u32, ProbeName>);
 
 fn entry_seq(key: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(key).ok().map(u64::from_be_bytes)
@@ -340,13 +365,19 @@ mod tests {
             ledger.set_replicating(true);
             ledger.append(&first).expect("append");
             ledger.append(&[record("web", 1)]).expect("append");
-            let pending = ledger.replication_pending(100).expect("pending");
+            let pending = ledger
+                .replication_pending(100, &mut ProbeNames::default())
+                .expect("pending");
             assert_eq!(seqs(&pending), vec![(0, 2), (2, 1)]);
             assert_eq!(pending[0].records, first.to_vec());
             // Half of the first entry is acknowledged.
             ledger.advance_replication(1).expect("advance");
             assert_eq!(
-                seqs(&ledger.replication_pending(100).expect("p")),
+                seqs(
+                    &ledger
+                        .replication_pending(100, &mut ProbeNames::default())
+                        .expect("p")
+                ),
                 vec![(1, 1), (2, 1)]
             );
             assert_eq!(ledger.replication_backlog().expect("backlog"), 2);
@@ -357,22 +388,39 @@ mod tests {
         ledger.set_replicating(true);
         ledger.append(&[record("web", 2)]).expect("append");
         assert_eq!(
-            seqs(&ledger.replication_pending(100).expect("p")),
+            seqs(
+                &ledger
+                    .replication_pending(100, &mut ProbeNames::default())
+                    .expect("p")
+            ),
             vec![(1, 1), (2, 1), (3, 1)]
         );
         assert_eq!(
-            seqs(&ledger.replication_pending(1).expect("p")),
+            seqs(
+                &ledger
+                    .replication_pending(1, &mut ProbeNames::default())
+                    .expect("p")
+            ),
             vec![(1, 1)]
         );
         ledger.advance_replication(4).expect("advance");
-        assert!(ledger.replication_pending(100).expect("p").is_empty());
+        assert!(
+            ledger
+                .replication_pending(100, &mut ProbeNames::default())
+                .expect("p")
+                .is_empty()
+        );
         ledger
             .advance_replication(2)
             .expect("a cursor behind is ignored");
         assert_eq!(ledger.replication_cursor().expect("cursor"), 4);
         ledger.append(&[record("web", 3)]).expect("append");
         assert_eq!(
-            seqs(&ledger.replication_pending(100).expect("p")),
+            seqs(
+                &ledger
+                    .replication_pending(100, &mut ProbeNames::default())
+                    .expect("p")
+            ),
             vec![(4, 1)]
         );
     }

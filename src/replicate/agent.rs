@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use super::wire::{self, MSG_ID_HEADER};
 use super::{Backoff, ReplicateError};
 use crate::config::{Config, ReplicationRole, ReplicationSpec};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, ProbeNames};
 use crate::model::LocationName;
 
 /// Results read from the ledger per round.
@@ -40,6 +40,7 @@ pub async fn run(
     let mut backoff = Backoff::default();
     let mut failing_since: Option<jiff::Timestamp> = None;
     let mut checkpoint_sent = 0u64;
+    let mut names = ProbeNames::default();
     loop {
         let current = Arc::clone(&config.borrow_and_update());
         let spec = current
@@ -53,7 +54,13 @@ pub async fn run(
             }
             Some(spec) => {
                 let location = current.daemon.location.clone();
-                publish_round(&ledger, &spec, &location, &mut link, &mut checkpoint_sent).await
+                let round = Round {
+                    ledger: &ledger,
+                    spec: &spec,
+                    location: &location,
+                    names: &mut names,
+                };
+                round.publish(&mut link, &mut checkpoint_sent).await
             }
         };
         let pause = match outcome {
@@ -92,56 +99,70 @@ pub async fn run(
     }
 }
 
-/// Publishes what the queue holds (up to [`READ_AT_ONCE`] results) and the newest
-/// checkpoint; returns whether more is queued.
-async fn publish_round(
-    ledger: &Arc<Ledger>,
-    spec: &ReplicationSpec,
-    location: &LocationName,
-    link: &mut Option<(ReplicationSpec, jetstream::Context)>,
-    checkpoint_sent: &mut u64,
-) -> Result<bool, ReplicateError> {
-    if link.as_ref().is_none_or(|(linked, _)| linked != spec) {
-        let context = super::connect(spec).await?;
-        info!(nats = %spec.nats, stream = %spec.stream, %location, "replicating results to NATS JetStream");
-        *link = Some((spec.clone(), context));
-    }
-    let Some((_, context)) = link.as_ref() else {
-        return Ok(false);
-    };
-    let reader = Arc::clone(ledger);
-    let pending = tokio::task::spawn_blocking(move || reader.replication_pending(READ_AT_ONCE))
-        .await
-        .map_err(|e| ReplicateError::Transport(format!("ledger reader failed: {e}")))??;
-    let mut sent = 0usize;
-    for entry in &pending {
-        // Where the checks ran: the location on record then (it may have changed since).
-        let first_at = entry.records.first().map(|r| r.at);
-        let place = match first_at.map(|at| ledger.location_at(at)) {
-            Some(Ok(Some(recorded))) => recorded,
-            _ => location.clone(),
-        };
-        for message in wire::messages_of(entry, &place) {
-            let end = message.first_seq + message.results.len() as u64;
-            publish(
-                context,
-                wire::results_subject(&spec.stream, &place),
-                wire::message_id(&place, message.first_seq),
-                message.to_bytes(),
-            )
-            .await?;
-            sent += message.results.len();
-            let writer = Arc::clone(ledger);
-            tokio::task::spawn_blocking(move || writer.advance_replication(end))
-                .await
-                .map_err(|e| ReplicateError::Transport(format!("ledger writer failed: {e}")))??;
+/// What one publishing round works with.
+struct Round<'a> {
+    ledger: &'a Arc<Ledger>,
+    spec: &'a ReplicationSpec,
+    location: &'a LocationName,
+    names: &'a mut ProbeNames,
+}
+
+impl Round<'_> {
+    /// Publishes what the queue holds (up to [`READ_AT_ONCE`] results) and the newest
+    /// checkpoint; returns whether more is queued.
+    async fn publish(
+        self,
+        link: &mut Option<(ReplicationSpec, jetstream::Context)>,
+        checkpoint_sent: &mut u64,
+    ) -> Result<bool, ReplicateError> {
+        let Round {
+            ledger,
+            spec,
+            location,
+            names,
+        } = self;
+        if link.as_ref().is_none_or(|(linked, _)| linked != spec) {
+            let context = super::connect(spec).await?;
+            info!(nats = %spec.nats, stream = %spec.stream, %location, "replicating results to NATS JetStream");
+            *link = Some((spec.clone(), context));
         }
+        let Some((_, context)) = link.as_ref() else {
+            return Ok(false);
+        };
+        // A quick read of a few entries: not worth a blocking-pool thread.
+        let pending = ledger.replication_pending(READ_AT_ONCE, names)?;
+        let mut sent = 0usize;
+        for entry in &pending {
+            // Where the checks ran: the location on record then (it may have changed since).
+            let first_at = entry.records.first().map(|r| r.at);
+            let place = match first_at.map(|at| ledger.location_at(at)) {
+                Some(Ok(Some(recorded))) => recorded,
+                _ => location.clone(),
+            };
+            for message in wire::messages_of(entry, &place) {
+                let end = message.first_seq + message.results.len() as u64;
+                publish(
+                    context,
+                    wire::results_subject(&spec.stream, &place),
+                    wire::message_id(&place, message.first_seq),
+                    message.to_bytes(),
+                )
+                .await?;
+                sent += message.results.len();
+                let writer = Arc::clone(ledger);
+                tokio::task::spawn_blocking(move || writer.advance_replication(end))
+                    .await
+                    .map_err(|e| {
+                        ReplicateError::Transport(format!("ledger writer failed: {e}"))
+                    })??;
+            }
+        }
+        if sent > 0 {
+            debug!(results = sent, "replicated");
+        }
+        publish_checkpoint(ledger, spec, location, context, checkpoint_sent).await?;
+        Ok(sent >= READ_AT_ONCE)
     }
-    if sent > 0 {
-        debug!(results = sent, "replicated");
-    }
-    publish_checkpoint(ledger, spec, location, context, checkpoint_sent).await?;
-    Ok(sent >= READ_AT_ONCE)
 }
 
 /// Publishes the newest signed checkpoint if it is newer than the last one sent.
