@@ -344,3 +344,88 @@ async fn an_import_refuses_a_location_the_probe_does_not_list_naming_the_line() 
         exported.stdout
     );
 }
+
+/// A coordinator's listener shows a located probe with its quorum and each location's state
+/// (none has reported here: every one unknown, and so the quorum), beside a probe it checks
+/// itself, which has neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_serves_each_locations_state() {
+    let db = crate::support::tcp::pong().await;
+    let port = free_port();
+    let config = coordinator(2);
+    let main = std::fs::read_to_string(config.main_path()).expect("main");
+    config.main(&main.replace(
+        "location = \"hq\"\n",
+        &format!("location = \"hq\"\nlisten = \"127.0.0.1:{port}\"\n"),
+    ));
+    config.probes(
+        "db.toml",
+        &format!(
+            "[[probe]]\nname = \"db\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"500ms\"\n\
+             timeout = \"400ms\"\n",
+            db.addr
+        ),
+    );
+    let daemon = crate::support::daemon::Daemon::start(&config.main_path()).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            let response = reqwest::get(&url).await.expect("the listener answers");
+            assert_eq!(response.status().as_u16(), 200, "{url}");
+            response.text().await.expect("a body")
+        }
+    };
+    // Wait until the probe checked here is up, so the status is the daemon's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        let status: Value = serde_json::from_str(&get("/api/v1/status").await).expect("JSON");
+        let db_up = status["probes"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "db" && p["state"] == "up"));
+        if db_up {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "db never up: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let probes = status["probes"].as_array().expect("probes");
+    let svc = probes.iter().find(|p| p["name"] == "svc").expect("svc");
+    assert_eq!(svc["state"], "unknown", "{svc}");
+    assert_eq!(svc["quorum"], 2, "{svc}");
+    assert_eq!(
+        svc["locations"],
+        serde_json::json!([
+            { "location": "a", "state": "unknown", "since": null },
+            { "location": "b", "state": "unknown", "since": null },
+            { "location": "c", "state": "unknown", "since": null },
+        ]),
+        "{svc}"
+    );
+    let db_status = probes.iter().find(|p| p["name"] == "db").expect("db");
+    assert!(db_status.get("locations").is_none(), "{db_status}");
+    assert!(db_status.get("quorum").is_none(), "{db_status}");
+
+    let metrics = get("/metrics").await;
+    for line in [
+        "upledger_probe_quorum{probe=\"svc\"} 2\n",
+        "upledger_probe_location_up{probe=\"svc\",location=\"a\"} 0\n",
+        "upledger_probe_location_state{probe=\"svc\",location=\"c\",state=\"unknown\"} 1\n",
+        "upledger_probe_up{probe=\"svc\"} 0\n",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "/metrics lacks {line:?}:\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("probe=\"db\",location="), "{metrics}");
+    let page = get("/").await;
+    assert!(
+        page.contains("2 of 3 locations decide: a <span class=\"pill unknown\">unknown</span>"),
+        "{page}"
+    );
+    daemon.terminate().await;
+}
