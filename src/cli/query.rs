@@ -196,6 +196,16 @@ fn print_status_value(status: &serde_json::Value) -> anyhow::Result<Exit> {
             text(&probe["since"]),
             last_text,
         ]);
+        // SPEC §9: the state above is the quorum's; each location's own below it.
+        for location in probe["locations"].as_array().into_iter().flatten() {
+            rows.push([
+                format!("  {}@{}", text(&probe["name"]), text(&location["location"])),
+                "location".to_owned(),
+                text(&location["state"]),
+                text(&location["since"]),
+                String::new(),
+            ]);
+        }
     }
     print_rows(&rows);
     let summary = &status["summary"];

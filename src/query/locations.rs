@@ -559,4 +559,42 @@ pub(super) mod tests {
         assert_eq!(rollup.unknown_ms, 0, "{rollup:?}");
         assert_eq!(rollup.checks, 3 * 2_880);
     }
+
+    #[test]
+    fn a_quorum_outage_across_the_month_end_keeps_its_own_end_or_is_ongoing() {
+        let (dir, config) = coordinator(2, "");
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        // From 2026-10-31 22:00Z, three hours every 30 s: a and b down from 23:50 to
+        // 00:30 on 1 November, c never.
+        let from = Timestamp::from_second(1_790_812_800 + 30 * 86_400 + 22 * 3_600).unwrap();
+        let down = |i: i64| (220..300).contains(&i);
+        ledger.append(&every_30s("web@a", from, 360, down)).unwrap();
+        ledger.append(&every_30s("web@b", from, 360, down)).unwrap();
+        ledger
+            .append(&every_30s("web@c", from, 360, |_| false))
+            .unwrap();
+        let october: crate::report::Month = "2026-10".parse().unwrap();
+        let at = |i: i64| from.checked_add(SignedDuration::from_secs(30 * i)).unwrap();
+
+        let later = at(360 + 2 * 2_880);
+        let found = super::super::monthly::incidents(&config, &ledger, october, later).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].probe, "web");
+        assert_eq!((found[0].start, found[0].end), (at(220), Some(at(300))));
+        assert!(!found[0].ongoing);
+
+        // Seen at 00:20, while both are still down: ongoing, running until then.
+        let during = at(280);
+        let found = super::super::monthly::incidents(&config, &ledger, october, during).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].start, found[0].end), (at(220), None));
+        assert!(found[0].ongoing);
+        assert_eq!(found[0].duration_seconds, 30.0 * 60.0);
+
+        // The alerts' view of the same hours: the quorum's outage.
+        let outages =
+            super::super::recent_outages_of(&config, &ledger, &config.probes[0], at(0), later)
+                .unwrap();
+        assert_eq!(outages, [(at(220), Some(at(300)))]);
+    }
 }

@@ -1065,6 +1065,26 @@ pub fn recent_outages(
         .collect())
 }
 
+/// [`recent_outages`] of `spec` as `config` reads it: for a probe read over locations, the
+/// outages of their quorum (SPEC §9), from the locations' raw results.
+pub fn recent_outages_of(
+    config: &Config,
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<(Timestamp, Option<Timestamp>)>, QueryError> {
+    let Some(located) = locations::located(config, spec) else {
+        return recent_outages(ledger, spec, since, now);
+    };
+    let quorum = locations::raw_quorum(ledger, spec, &located, since, now)?;
+    Ok(quorum
+        .segments()
+        .filter(|s| s.state == State::Down && s.end > since)
+        .map(|s| (s.start.max(since), Some(s.end)))
+        .collect())
+}
+
 /// `24h` (that long before `now`) or an RFC 3339 instant: how `--since` and `?since=` read.
 pub fn parse_instant(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     if let Ok(at) = text.parse::<Timestamp>() {
@@ -1803,6 +1823,61 @@ mod tests {
             import(&config, &ledger, &format!("\n{text}\n"), now, Some(3), None).unwrap();
         assert_eq!(imported.imported, 3);
         assert_eq!(ledger.results(&web, from, Timestamp::MAX).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn import_location_fills_result_lines_without_one_and_nothing_else() {
+        let fra = LocationName::new("fra1").unwrap();
+        let text = "{\"probe\":\"web\",\"at\":\"2026-10-01T00:00:00Z\",\"outcome\":\"up\",\"latency_ms\":1.0}\n\
+                    \n\
+                    {\"probe\":\"web\",\"at\":\"2026-10-01T00:00:30Z\",\"outcome\":\"up\",\"latency_ms\":1.0,\"location\":\"nyc1\"}\r\n\
+                    {\"record\":\"maintenance_seen\",\"window\":\"w\",\"first_seen\":\"2026-10-01T00:00:00Z\"}\n\
+                    not json";
+        let filled = with_location(text, &fra);
+        let lines: Vec<&str> = filled.split_inclusive('\n').collect();
+        assert_eq!(
+            lines[0],
+            "{\"probe\":\"web\",\"at\":\"2026-10-01T00:00:00Z\",\"outcome\":\"up\",\"latency_ms\":1.0,\"location\":\"fra1\"}\n"
+        );
+        let parsed: ResultLine = serde_json::from_str(lines[0].trim_end()).unwrap();
+        assert_eq!(parsed.location, Some(fra));
+        // The line with its own location, the correction, the blank and the broken line
+        // are left as they were, line ends too.
+        let rest: String = lines[1..].concat();
+        let original: String = text.split_inclusive('\n').skip(1).collect();
+        assert_eq!(rest, original);
+    }
+
+    #[test]
+    fn export_lines_split_a_series_name_into_probe_and_location() {
+        let mut stored = record(0, Outcome::Up);
+        stored.probe = ProbeName::stored("p@fra1").unwrap();
+        let line = ResultLine::exported(&stored, LocationName::new("hq").ok());
+        assert_eq!(
+            (
+                line.probe.as_str(),
+                line.location.as_ref().map(LocationName::as_str)
+            ),
+            ("p", Some("fra1"))
+        );
+        let own = ResultLine::exported(&record(0, Outcome::Up), LocationName::new("hq").ok());
+        assert_eq!(
+            (
+                own.probe.as_str(),
+                own.location.as_ref().map(LocationName::as_str)
+            ),
+            ("p", Some("hq"))
+        );
+        let text = serde_json::to_string(&own).unwrap();
+        assert!(text.ends_with(",\"location\":\"hq\"}"), "{text}");
+        // Unknown: no field at all, as lines always were (evidence hashes them).
+        let plain =
+            serde_json::to_string(&ResultLine::exported(&record(0, Outcome::Up), None)).unwrap();
+        assert!(!plain.contains("location"), "{plain}");
+        assert_eq!(
+            plain,
+            serde_json::to_string(&ResultLine::from(&record(0, Outcome::Up))).unwrap()
+        );
     }
 
     #[test]
