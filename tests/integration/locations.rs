@@ -237,6 +237,43 @@ async fn v19_imported_at_three_locations_reports_the_quorum_exactly() {
             .all(|i| i["probes"] == serde_json::json!(["svc"]))
     );
 
+    // The table shows each location's own figures under the quorum's.
+    let table = cli(
+        &config,
+        &["report", "--month", "2024-04", "--format", "table"],
+    )
+    .await;
+    let rows: Vec<Vec<&str>> = table
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for (name, availability, downtime) in [
+        ("svc", "99.9769%", "10m"),
+        ("svc@a", "99.9306%", "30m"),
+        ("svc@c", "100.0000%", "0s"),
+    ] {
+        assert!(
+            rows.iter().any(|r| r.len() >= 3
+                && r[0] == name
+                && r.contains(&availability)
+                && r.contains(&downtime)),
+            "no row {name} {availability} {downtime}:\n{}",
+            table.stdout
+        );
+    }
+    // `status` without a daemon: April's results are long stale, every location unknown.
+    let status = cli(&config, &["status", "--json"]).await;
+    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let svc_status = &status["probes"][0];
+    assert_eq!(svc_status["name"], "svc");
+    assert_eq!(svc_status["state"], "unknown", "{svc_status}");
+    assert_eq!(svc_status["locations"][2]["location"], "c", "{svc_status}");
+    assert_eq!(
+        svc_status["locations"][2]["state"], "unknown",
+        "{svc_status}"
+    );
+
     // The incident is the quorum's: from B's failure at 10:20 to A's recovery at 10:30.
     let incidents = cli(&config, &["incidents", "--month", "2024-04", "--json"]).await;
     assert_eq!(incidents.code, 0, "{}", incidents.stderr);
