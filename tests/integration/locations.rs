@@ -464,5 +464,19 @@ async fn a_coordinator_serves_each_locations_state() {
         page.contains("2 of 3 locations decide: a <span class=\"pill unknown\">unknown</span>"),
         "{page}"
     );
+
+    // Imported through the daemon (`--location` goes as each line's location), V19 gives the
+    // daemon's report the same figures.
+    import_v19(&config).await;
+    let report = april(&config).await;
+    let svc = named(&report, "probes", "svc");
+    assert_figures(svc, 600.0, "4319/4320", 1_992.0, "svc through the daemon");
+    assert_eq!(svc["locations"][2]["location"], "c", "{svc}");
+    assert_eq!(svc["locations"][2]["downtime_s"], 0.0, "{svc}");
+    assert!(
+        daemon.log().contains("import requested"),
+        "the imports did not go through the daemon:\n{}",
+        daemon.log()
+    );
     daemon.terminate().await;
 }
