@@ -55,7 +55,9 @@ pub fn located(config: &Config, spec: &ProbeSpec) -> Option<Located> {
 /// How an SLA reads its member `spec`: as [`located`], with the SLA's own `locations` and
 /// `quorum` where it sets them (SPEC §9). SLA `locations` without a `quorum` take a majority
 /// of them, as a probe's do; an SLA `quorum` without SLA `locations` counts the probe's own
-/// locations, and must not be more than they are (the configuration cannot check that).
+/// locations, and must not be more than they are. An SLA's locations must be the probe's.
+/// (The configuration cannot check either: an SLA's patterns may match probes of any
+/// locations.)
 pub fn located_for_sla(
     config: &Config,
     sla: &SlaSpec,
@@ -68,6 +70,14 @@ pub fn located_for_sla(
         return Ok(Some(own));
     }
     let locations = sla.locations.as_deref().unwrap_or(&spec.locations);
+    // Results of a location the probe does not list are refused at import: it would only
+    // ever be unknown.
+    if let Some(stray) = locations.iter().find(|l| !spec.locations.contains(l)) {
+        return Err(QueryError::BadRequest(format!(
+            "sla {}: location {stray} is not one of probe {}'s locations",
+            sla.name, spec.name
+        )));
+    }
     let quorum = match (sla.quorum, &sla.locations) {
         (Some(quorum), _) => quorum,
         (None, Some(listed)) => crate::config::majority(listed.len()),
@@ -363,6 +373,16 @@ pub(super) mod tests {
             .unwrap();
         let series: Vec<&str> = read.series.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!((series, read.quorum), (vec!["web@a", "web@b"], 2));
+
+        // A location the probe does not list is refused by name.
+        let (_dir, config) = coordinator(2, "locations = [\"a\", \"z\"]");
+        let error = located_for_sla(&config, &config.slas[0], &config.probes[0])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "sla acme: location z is not one of probe web's locations"
+        );
 
         // A quorum the probe's own locations cannot reach is refused by name.
         let (_dir, config) = coordinator(1, "quorum = 3");
