@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     api::socket::Request,
+    model::LocationName,
     query::{self, ExclusionListing, ExclusionSubject, History, Imported, StatusReport},
 };
 
@@ -62,6 +63,10 @@ pub(super) struct ImportArgs {
     /// `wc -l` counts of an export): proves that a pipe was not cut short.
     #[arg(long, value_name = "N")]
     expect_lines: Option<u64>,
+    /// Where the results of lines without a `"location"` were checked from (SPEC §9): a
+    /// probe with `locations` stores them under that location's series.
+    #[arg(long, value_name = "LOCATION", value_parser = parse_location)]
+    location: Option<LocationName>,
 }
 
 /// Arguments of `upledger exclude`.
@@ -108,6 +113,11 @@ pub(super) struct ExclusionsArgs {
 /// The user running this command: who a change made without the daemon is recorded as.
 fn this_user() -> crate::ledger::Requester {
     crate::api::access::requester(nix::unistd::getuid().as_raw())
+}
+
+/// A location name (`[daemon].location` of the agent that checked).
+fn parse_location(text: &str) -> Result<LocationName, String> {
+    LocationName::new(text).map_err(|e| e.to_string())
 }
 
 /// `24h` (that long ago) or an RFC 3339 instant.
@@ -186,6 +196,16 @@ fn print_status_value(status: &serde_json::Value) -> anyhow::Result<Exit> {
             text(&probe["since"]),
             last_text,
         ]);
+        // SPEC §9: the state above is the quorum's; each location's own below it.
+        for location in probe["locations"].as_array().into_iter().flatten() {
+            rows.push([
+                format!("  {}@{}", text(&probe["name"]), text(&location["location"])),
+                "location".to_owned(),
+                text(&location["state"]),
+                text(&location["since"]),
+                String::new(),
+            ]);
+        }
     }
     print_rows(&rows);
     let summary = &status["summary"];
@@ -368,6 +388,10 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
     let outcome: Result<Imported, String> = match source {
         // The daemon validates against its own (running) configuration.
         Source::Daemon(mut stream) => {
+            // The socket's import request carries no location: the lines carry it instead.
+            if let Some(location) = &args.location {
+                text = query::with_location(&text, location);
+            }
             let request = Request::Import {
                 bytes: Some(text.len() as u64),
                 expect_lines: args.expect_lines,
@@ -391,7 +415,15 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
             ledger
                 .guard(|ledger| {
                     let by = Some(this_user());
-                    query::import(&config, ledger, &text, now, args.expect_lines, by)
+                    query::import_with_location(
+                        &config,
+                        ledger,
+                        &text,
+                        now,
+                        args.expect_lines,
+                        by,
+                        args.location.as_ref(),
+                    )
                 })
                 .map_err(|e| e.to_string())
         }

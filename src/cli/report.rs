@@ -341,6 +341,19 @@ fn table(document: &MonthDocument) -> String {
             pct(p.coverage),
             p.incidents.to_string(),
         ]);
+        // SPEC §9: the row above is the quorum's; each location's own figures below it.
+        for l in &p.locations {
+            rows.push([
+                format!("  {}@{}", p.name, l.location),
+                String::new(),
+                pct(l.availability),
+                String::new(),
+                duration(l.downtime_s),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
     }
     out.push_str(&columns(&rows));
     if !document.slas.is_empty() {

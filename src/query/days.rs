@@ -9,7 +9,11 @@ use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{QueryError, monthly::load_evidence};
+use super::{
+    QueryError,
+    locations::{Located, located, read_located},
+    monthly::load_evidence,
+};
 use crate::{
     config::{Config, ProbeSpec},
     ledger::{Ledger, ResultRecord, Rollup, RollupKind, RollupPeriod},
@@ -30,14 +34,15 @@ pub fn digest(
 ) -> Result<u64, QueryError> {
     let mut before = Vec::with_capacity(config.probes.len());
     for spec in &config.probes {
-        before.push(ledger.digest_coverage(&spec.name)?);
+        before.push(coverage(ledger, spec, located(config, spec).as_ref())?);
     }
     let hours = ledger.digest_until(until, keep_going)?;
     if hours == 0 {
         return Ok(0);
     }
     for (spec, was) in config.probes.iter().zip(before) {
-        let Some(covered) = ledger.digest_coverage(&spec.name)? else {
+        let located = located(config, spec);
+        let Some(covered) = coverage(ledger, spec, located.as_ref())? else {
             continue;
         };
         if was == Some(covered) {
@@ -45,12 +50,12 @@ pub fn digest(
         }
         let from = match was {
             Some(was) => was,
-            None => match ledger.first_result(&spec.name)? {
+            None => match first_result(ledger, spec, located.as_ref())? {
                 Some(first) => first,
                 None => continue,
             },
         };
-        rewrite(ledger, spec, from, covered, covered)?;
+        rewrite(ledger, spec, located.as_ref(), from, covered, covered)?;
     }
     ledger.flush()?;
     Ok(hours)
@@ -67,15 +72,24 @@ pub fn rewrite_days_of(
         .iter()
         .map(|record| (&record.probe, day_start(record.at)))
         .collect();
+    // A location's series rolls up into its probe's days, as their quorum.
+    let days: BTreeSet<(ProbeName, Timestamp)> = days
+        .into_iter()
+        .map(|(probe, day)| match probe.split_location() {
+            Some((base, _)) => (base, day),
+            None => (probe.clone(), day),
+        })
+        .collect();
     for (probe, day) in days {
-        let Some(spec) = config.probe_by_name(probe) else {
+        let Some(spec) = config.probe_by_name(&probe) else {
             continue;
         };
-        let Some(covered) = ledger.digest_coverage(probe)? else {
+        let located = located(config, spec);
+        let Some(covered) = coverage(ledger, spec, located.as_ref())? else {
             continue;
         };
         let end = day.checked_add(DAY).unwrap_or(Timestamp::MAX).min(covered);
-        rewrite(ledger, spec, day, end, end)?;
+        rewrite(ledger, spec, located.as_ref(), day, end, end)?;
     }
     ledger.flush()?;
     Ok(())
@@ -90,31 +104,72 @@ pub fn rewrite_span(
     to: Timestamp,
 ) -> Result<(), QueryError> {
     for spec in config.probes.iter().filter(|p| p.enabled) {
-        let Some(covered) = ledger.digest_coverage(&spec.name)? else {
+        let located = located(config, spec);
+        let Some(covered) = coverage(ledger, spec, located.as_ref())? else {
             continue;
         };
-        rewrite(ledger, spec, from, to, covered)?;
+        rewrite(ledger, spec, located.as_ref(), from, to, covered)?;
     }
     ledger.flush()?;
     Ok(())
 }
 
+/// How far the digests of `spec` reach: of its own results, or for a probe read over
+/// locations, of the least of its locations' series that have any (one location that never
+/// reported holds no day back).
+fn coverage(
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    located: Option<&Located>,
+) -> Result<Option<Timestamp>, QueryError> {
+    let Some(located) = located else {
+        return Ok(ledger.digest_coverage(&spec.name)?);
+    };
+    let mut least: Option<Timestamp> = None;
+    for (_, series) in &located.series {
+        if let Some(covered) = ledger.digest_coverage(series)? {
+            least = Some(least.map_or(covered, |l| l.min(covered)));
+        }
+    }
+    Ok(least)
+}
+
+/// The first result of `spec`: its own, or the earliest of its locations'.
+fn first_result(
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    located: Option<&Located>,
+) -> Result<Option<Timestamp>, QueryError> {
+    let Some(located) = located else {
+        return Ok(ledger.first_result(&spec.name)?);
+    };
+    let mut first: Option<Timestamp> = None;
+    for (_, series) in &located.series {
+        if let Some(at) = ledger.first_result(series)? {
+            first = Some(first.map_or(at, |f| f.min(at)));
+        }
+    }
+    Ok(first)
+}
+
 /// Rewrites the rollups of the UTC days from the one holding `from` up to `to`, as far as the
-/// digests reach (`covered`).
+/// digests reach (`covered`). A probe read over locations is rolled up as their quorum,
+/// under its own name.
 fn rewrite(
     ledger: &Ledger,
     spec: &ProbeSpec,
+    located: Option<&Located>,
     from: Timestamp,
     to: Timestamp,
     covered: Timestamp,
 ) -> Result<(), QueryError> {
-    let Some(first) = ledger.first_result(&spec.name)? else {
+    let Some(first) = first_result(ledger, spec, located)? else {
         return Ok(());
     };
     let mut day = day_start(from.max(first));
     while day < covered && day < to {
         let period = Interval::new(day, day.checked_add(DAY).unwrap_or(Timestamp::MAX));
-        let rollup = day_rollup(ledger, spec, period, first, covered)?;
+        let rollup = day_rollup(ledger, spec, located, period, first, covered)?;
         let key = RollupPeriod {
             kind: RollupKind::Day,
             start: day,
@@ -133,25 +188,39 @@ fn rewrite(
 fn day_rollup(
     ledger: &Ledger,
     spec: &ProbeSpec,
+    located: Option<&Located>,
     day: Interval,
     first: Timestamp,
     covered: Timestamp,
 ) -> Result<Rollup, QueryError> {
     let until = covered.min(day.end);
-    let evidence = load_evidence(ledger, spec, day, until)?;
-    let mut timeline = Timeline::from_runs(
-        evidence.runs.iter().cloned(),
-        SampleRules::for_probe(spec),
-        until,
-    );
     // As in reports: wall-clock time a clock step made ambiguous is unknown.
     let steps = ledger.clock_steps_touching(day.start, day.end)?;
-    if !steps.is_empty() {
-        timeline = timeline.unknown_over(steps.iter().map(|step| {
-            let (start, end) = step.ambiguous();
-            Interval::new(start, end)
-        }));
-    }
+    let timeline_of = |spec: &ProbeSpec, evidence: &super::monthly::Evidence| {
+        let timeline = Timeline::from_runs(
+            evidence.runs.iter().cloned(),
+            SampleRules::for_probe(spec),
+            until,
+        );
+        if steps.is_empty() {
+            timeline
+        } else {
+            timeline.unknown_over(steps.iter().map(|step| {
+                let (start, end) = step.ambiguous();
+                Interval::new(start, end)
+            }))
+        }
+    };
+    let (timeline, evidence) = match located {
+        None => {
+            let evidence = load_evidence(ledger, spec, day, until)?;
+            (timeline_of(spec, &evidence), evidence)
+        }
+        Some(located) => {
+            let read = read_located(ledger, spec, located, day, until, timeline_of)?;
+            (read.timeline, read.evidence)
+        }
+    };
     let mut rollup = Rollup {
         checks: evidence.checks,
         failed_checks: evidence.failed_checks,

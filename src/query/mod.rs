@@ -3,6 +3,7 @@
 //! May use `model`, `config`, `threshold`, `ledger` and `report`.
 
 pub mod days;
+pub mod locations;
 pub mod monthly;
 pub mod source;
 pub mod tally;
@@ -18,7 +19,7 @@ use crate::{
         ExclusionEntry, ExclusionRecord, ImportCommit, ImportRecord, ImportedCorrection, Ledger,
         LedgerError, MarkerKind, Requester, ResultRecord, RevocationRecord,
     },
-    model::{ErrorClass, Outcome, ProbeName, State},
+    model::{ErrorClass, LocationName, Outcome, ProbeName, State},
     report,
     threshold::{self, Observation, Thresholds, Tracker},
 };
@@ -104,8 +105,16 @@ pub struct ResultLine {
     /// Short explanation.
     #[serde(default)]
     pub detail: String,
+    /// Where the check ran (SPEC §9), when known: `export` writes it, `import` stores a
+    /// located probe's result under that location's series. Left out when unknown, so lines
+    /// of a ledger from before locations read as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationName>,
 }
 
+/// The line of a stored result exactly as its name is stored (`web@fra1` for a location's
+/// series), with no location: what evidence leaves and bundles hash, unchanged by SPEC §9.
+/// `export` writes [`ResultLine::exported`] instead.
 impl From<&ResultRecord> for ResultLine {
     fn from(record: &ResultRecord) -> Self {
         ResultLine {
@@ -115,6 +124,7 @@ impl From<&ResultRecord> for ResultLine {
             latency_ms: micros_to_ms(record.latency),
             error_class: record.error_class,
             detail: record.detail.clone(),
+            location: None,
         }
     }
 }
@@ -140,6 +150,21 @@ pub enum CorrectionLine {
 }
 
 impl ResultLine {
+    /// The `export` line of a stored result: a location's series (`web@fra1`) as its probe
+    /// and location (`"probe":"web","location":"fra1"`), a plain name with `own` — the
+    /// location this daemon recorded as its own when the check ran, if known.
+    pub fn exported(record: &ResultRecord, own: Option<LocationName>) -> ResultLine {
+        let mut line = ResultLine::from(record);
+        match record.probe.split_location() {
+            Some((probe, location)) => {
+                line.probe = probe.to_string();
+                line.location = Some(location);
+            }
+            None => line.location = own,
+        }
+        line
+    }
+
     /// The result as the ledger stores it (latency in whole microseconds), for `probe` — the
     /// configured name the line's `probe` matched.
     pub fn into_record(self, probe: ProbeName) -> ResultRecord {
@@ -211,6 +236,24 @@ pub struct ProbeStatus {
     /// What `/metrics` counts of those checks; not part of the status document.
     #[serde(skip)]
     pub tally: tally::CheckTally,
+    /// For a probe read over locations (SPEC §9): how many must see it down for it to be
+    /// down; `state` is then their quorum's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<usize>,
+    /// For a probe read over locations: each location's own state, in configured order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<LocationStatus>,
+}
+
+/// One location's own state of a probe read over locations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocationStatus {
+    /// The location.
+    pub location: LocationName,
+    /// Its confirmed state; `unknown` once its newest result is older than `stale_after`.
+    pub state: State,
+    /// When that state began, if known.
+    pub since: Option<Timestamp>,
 }
 
 /// The whole `status` document.
@@ -337,6 +380,8 @@ pub fn probe_status(
         last,
         checks_since_start: 0,
         tally: tally::CheckTally::default(),
+        quorum: None,
+        locations: Vec::new(),
     }
 }
 
@@ -375,6 +420,10 @@ pub fn status_from_ledger(config: &Config, ledger: &Ledger) -> Result<StatusRepo
     let now = Timestamp::now();
     let mut probes = Vec::with_capacity(config.probes.len());
     for spec in config.probes.iter().filter(|p| p.enabled) {
+        if let Some(located) = locations::located(config, spec) {
+            probes.push(locations::status_from_ledger(ledger, spec, &located, now)?);
+            continue;
+        }
         let tracker = resume(ledger, spec, now)?;
         let last = ledger.last_results(&spec.name, 1)?;
         let last = last.last().map(LastCheck::from);
@@ -495,13 +544,38 @@ pub fn history(
     probe: &str,
     since: Timestamp,
 ) -> Result<History, QueryError> {
-    let spec = probe_spec(config, probe)?;
+    // One location's series of a located probe (`web@fra1`) reads as a probe of its own.
+    let series = ProbeName::stored(probe)
+        .ok()
+        .and_then(|name| name.split_location())
+        .and_then(|(base, location)| {
+            let spec = config.probe_by_name(&base)?;
+            spec.locations
+                .contains(&location)
+                .then(|| locations::series_spec(spec, &base.at_location(&location)))
+        });
+    let spec = match &series {
+        Some(series) => series,
+        None => probe_spec(config, probe)?,
+    };
+    let located = locations::located(config, spec);
     let until = Timestamp::now();
     // One result before the window tells whether its start is covered.
     let lookback = since
         .checked_sub(jiff::SignedDuration::try_from(spec.stale_after).unwrap_or_default())
         .unwrap_or(since);
-    let records = ledger.results(&spec.name, lookback, until)?;
+    let records = match &located {
+        None => ledger.results(&spec.name, lookback, until)?,
+        Some(located) => {
+            let mut records = Vec::new();
+            for (_, series) in &located.series {
+                records.extend(ledger.results(series, lookback, until)?);
+            }
+            // Stable: one location's results at one instant keep their order.
+            records.sort_by_key(|r| r.at);
+            records
+        }
+    };
     // A write outage that began before the lookback may still cover the window: markers are
     // few, so they are read from a day before.
     let markers = ledger.markers(
@@ -521,8 +595,20 @@ pub fn history(
         .collect();
     let failing: Vec<(Timestamp, Timestamp)> =
         write_failures.iter().map(|f| (f.from, f.to)).collect();
-    let unknown = uncovered(&records, spec.stale_after, since, until, &starts, &failing);
+    let unknown = match &located {
+        None => uncovered(&records, spec.stale_after, since, until, &starts, &failing),
+        // The agents' checks: this daemon's starts and write failures say nothing of them.
+        Some(located) => quorum_unknown(ledger, spec, located, since, until)?,
+    };
     let in_window: Vec<&ResultRecord> = records.iter().filter(|r| r.at >= since).collect();
+    let touched = |record: &ImportRecord| {
+        record.touches(Some(spec.name.as_str()), since, until)
+            || located.as_ref().is_some_and(|l| {
+                l.series
+                    .iter()
+                    .any(|(_, s)| record.touches(Some(s.as_str()), since, until))
+            })
+    };
     Ok(History {
         probe: spec.name.to_string(),
         since,
@@ -532,16 +618,58 @@ pub fn history(
             .iter()
             .filter(|r| r.outcome == Outcome::Down)
             .count(),
-        results: in_window.into_iter().map(ResultLine::from).collect(),
+        results: in_window
+            .into_iter()
+            .map(|record| match located {
+                None => ResultLine::from(record),
+                Some(_) => ResultLine::exported(record, None),
+            })
+            .collect(),
         unknown,
         exclusions: ledger.exclusions(Some(&spec.name), since, until)?,
         write_failures,
         imports: ledger
             .import_records()?
             .into_iter()
-            .filter(|record| record.touches(Some(spec.name.as_str()), since, until))
+            .filter(|record| touched(record))
             .collect(),
     })
+}
+
+/// The parts of `[since, until)` where a probe read over locations is unknown: no location
+/// covers them, or too many locations are unknown for the quorum to decide (SPEC §9).
+fn quorum_unknown(
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    located: &locations::Located,
+    since: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<UnknownSpan>, QueryError> {
+    let quorum = locations::raw_quorum(ledger, spec, located, since, until)?;
+    let mut spans: Vec<UnknownSpan> = Vec::new();
+    let mut push = |from: Timestamp, to: Timestamp| {
+        if from >= to {
+            return;
+        }
+        match spans.last_mut() {
+            Some(last) if last.to == from => last.to = to,
+            _ => spans.push(UnknownSpan {
+                from,
+                to,
+                reason: GapReason::NoResult,
+            }),
+        }
+    };
+    let mut covered = since;
+    for segment in quorum.segments() {
+        push(covered, segment.start.max(covered));
+        if segment.state == State::Unknown {
+            push(segment.start.max(covered), segment.end);
+        }
+        covered = covered.max(segment.end);
+    }
+    push(covered, until);
+    Ok(spans)
 }
 
 /// The parts of `[since, until)` that no result covers, each result standing for
@@ -608,7 +736,8 @@ pub fn uncovered(
     spans
 }
 
-/// Streams results as JSON lines to `out`, ordered by probe then time, then the corrections
+/// Streams results as JSON lines to `out` (each with the location it was checked from when
+/// known, see [`ResultLine::exported`]), ordered by probe then time, then the corrections
 /// that go with them: the exclusions overlapping the range (of `probe` only, when given) with
 /// their revocations, and every maintenance sighting (few, and not tied to a probe). Returns
 /// the lines written.
@@ -619,10 +748,21 @@ pub fn export(
     until: Option<Timestamp>,
     out: &mut dyn std::io::Write,
 ) -> Result<u64, QueryError> {
-    let mut count = ledger.export(probe, since, until, &mut |record| {
-        let line = serde_json::to_string(&ResultLine::from(record)).map_err(LedgerError::sink)?;
-        writeln!(out, "{line}").map_err(LedgerError::sink)
-    })?;
+    // A probe's results are also its locations' series (a coordinator has only those).
+    let mut selected: Vec<Option<ProbeName>> = vec![probe.cloned()];
+    if let Some(probe) = probe.filter(|p| p.split_location().is_none()) {
+        selected.extend(
+            ledger
+                .probes()?
+                .into_iter()
+                .filter(|stored| stored.split_location().is_some_and(|(p, _)| &p == probe))
+                .map(Some),
+        );
+    }
+    let mut count = 0;
+    for probe in &selected {
+        count += export_results(ledger, probe.as_ref(), since, until, out)?;
+    }
     let sink = |e: std::io::Error| QueryError::Ledger(LedgerError::sink(e));
     for line in corrections_to_export(ledger, probe, since, until)? {
         let text =
@@ -631,6 +771,26 @@ pub fn export(
         count += 1;
     }
     out.flush().map_err(sink)?;
+    Ok(count)
+}
+
+/// Streams the results of `probe` (every series when `None`) as export lines.
+fn export_results(
+    ledger: &Ledger,
+    probe: Option<&ProbeName>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, QueryError> {
+    let count = ledger.export(probe, since, until, &mut |record| {
+        let own = match record.probe.split_location() {
+            Some(_) => None,
+            None => locations::own_location(ledger, record.at)?,
+        };
+        let line =
+            serde_json::to_string(&ResultLine::exported(record, own)).map_err(LedgerError::sink)?;
+        writeln!(out, "{line}").map_err(LedgerError::sink)
+    })?;
     Ok(count)
 }
 
@@ -905,6 +1065,26 @@ pub fn recent_outages(
         .collect())
 }
 
+/// [`recent_outages`] of `spec` as `config` reads it: for a probe read over locations, the
+/// outages of their quorum (SPEC §9), from the locations' raw results.
+pub fn recent_outages_of(
+    config: &Config,
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<(Timestamp, Option<Timestamp>)>, QueryError> {
+    let Some(located) = locations::located(config, spec) else {
+        return recent_outages(ledger, spec, since, now);
+    };
+    let quorum = locations::raw_quorum(ledger, spec, &located, since, now)?;
+    Ok(quorum
+        .segments()
+        .filter(|s| s.state == State::Down && s.end > since)
+        .map(|s| (s.start.max(since), Some(s.end)))
+        .collect())
+}
+
 /// `24h` (that long before `now`) or an RFC 3339 instant: how `--since` and `?since=` read.
 pub fn parse_instant(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     if let Ok(at) = text.parse::<Timestamp>() {
@@ -1003,7 +1183,21 @@ pub fn import(
     expected_lines: Option<u64>,
     by: Option<Requester>,
 ) -> Result<Imported, QueryError> {
-    let batch = parse_import(config, text, now)?;
+    import_with_location(config, ledger, text, now, expected_lines, by, None)
+}
+
+/// [`import`], with `location` standing for the `"location"` of every result line that has
+/// none (`upledger import --location`): see [`parse_import_with_location`].
+pub fn import_with_location(
+    config: &Config,
+    ledger: &Ledger,
+    text: &str,
+    now: Timestamp,
+    expected_lines: Option<u64>,
+    by: Option<Requester>,
+    location: Option<&LocationName>,
+) -> Result<Imported, QueryError> {
+    let batch = parse_import_with_location(config, text, now, location)?;
     if let Some(expected) = expected_lines
         && expected != batch.lines
     {
@@ -1033,6 +1227,28 @@ pub fn import(
     })
 }
 
+/// `text` with `"location"` added to every result line that has none: what `import
+/// --location` sends a daemon, whose import request has no location of its own. Other lines
+/// (corrections, blank or unparsable ones) are left as they are, for the import to judge.
+pub fn with_location(text: &str, location: &LocationName) -> String {
+    let mut out = String::with_capacity(text.len());
+    for raw in text.split_inclusive('\n') {
+        let body = raw.trim_end();
+        let lacks_location =
+            serde_json::from_str::<ResultLine>(body).is_ok_and(|line| line.location.is_none());
+        match body.strip_suffix('}') {
+            Some(open) if lacks_location => {
+                // A location name needs no JSON escaping (its alphabet is a-z0-9._-).
+                out.push_str(open);
+                out.push_str(&format!(",\"location\":\"{location}\"}}"));
+                out.push_str(&raw[body.len()..]);
+            }
+            _ => out.push_str(raw),
+        }
+    }
+    out
+}
+
 /// SHA-256 of `text`, lowercase hex.
 fn text_sha256(text: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
@@ -1047,6 +1263,17 @@ pub fn parse_import(
     config: &Config,
     text: &str,
     now: Timestamp,
+) -> Result<ImportBatch, QueryError> {
+    parse_import_with_location(config, text, now, None)
+}
+
+/// [`parse_import`], where a result's location decides the series it is stored under (SPEC
+/// §9): see [`import_series`]. `location` stands for the `"location"` of lines without one.
+pub fn parse_import_with_location(
+    config: &Config,
+    text: &str,
+    now: Timestamp,
+    location: Option<&LocationName>,
 ) -> Result<ImportBatch, QueryError> {
     let earliest: Timestamp = IMPORT_EARLIEST
         .parse()
@@ -1080,12 +1307,31 @@ pub fn parse_import(
                 }
             },
         };
-        let spec = config.probe(&parsed.probe).ok_or_else(|| {
+        // A location's series as the ledger names it (`web@fra1`) reads as its probe and
+        // location.
+        let (probe_text, named_location) = match parsed.probe.split_once('@') {
+            Some((probe, at)) => (
+                probe.to_owned(),
+                Some(LocationName::new(at).map_err(|e| bad(e.to_string()))?),
+            ),
+            None => (parsed.probe.clone(), None),
+        };
+        let spec = config.probe(&probe_text).ok_or_else(|| {
             bad(format!(
-                "unknown probe \"{}\": import only accepts probes of the configuration",
-                parsed.probe
+                "unknown probe \"{probe_text}\": import only accepts probes of the configuration"
             ))
         })?;
+        let line_location = match (named_location, parsed.location.clone()) {
+            (Some(named), Some(field)) if named != field => {
+                return Err(bad(format!(
+                    "probe \"{}\" names location {named}, but \"location\" is {field}",
+                    parsed.probe
+                )));
+            }
+            (named, field) => field.or(named),
+        };
+        let series =
+            import_series(config, spec, line_location.as_ref().or(location)).map_err(bad)?;
         if parsed.at > latest {
             return Err(bad(format!(
                 "at {} is in the future: after now ({now}) plus {} minutes",
@@ -1114,9 +1360,49 @@ pub fn parse_import(
         if failed && parsed.error_class.is_none() {
             return Err(bad("a down result needs an error_class".into()));
         }
-        batch.results.push(parsed.into_record(spec.name.clone()));
+        batch.results.push(parsed.into_record(series));
     }
     Ok(batch)
+}
+
+/// The series an imported result of `spec` checked from `location` is stored under: a
+/// probe read over locations here (see [`locations::located`]) keeps each location's results
+/// under `probe@location`, and a location it does not list is refused. A probe this daemon
+/// checks itself keeps its own location's results under its name (what `export` wrote them
+/// from), and a probe without `locations` is stored as it always was, wherever it ran.
+pub fn import_series(
+    config: &Config,
+    spec: &ProbeSpec,
+    location: Option<&LocationName>,
+) -> Result<ProbeName, String> {
+    if spec.locations.is_empty() {
+        return Ok(spec.name.clone());
+    }
+    let listed = || {
+        spec.locations
+            .iter()
+            .map(LocationName::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match location {
+        None if config.runs_here(spec) => Ok(spec.name.clone()),
+        None => Err(format!(
+            "probe \"{}\" is read from its locations ({}): the result needs a \"location\" \
+             (or import --location)",
+            spec.name,
+            listed()
+        )),
+        Some(location) if !spec.locations.contains(location) => Err(format!(
+            "location \"{location}\" is not one of probe \"{}\"'s locations ({})",
+            spec.name,
+            listed()
+        )),
+        Some(location) if config.runs_here(spec) && *location == config.daemon.location => {
+            Ok(spec.name.clone())
+        }
+        Some(location) => Ok(spec.name.at_location(location)),
+    }
 }
 
 /// One correction line checked on its own: an exclusion names a configured probe or SLA (one
@@ -1537,6 +1823,61 @@ mod tests {
             import(&config, &ledger, &format!("\n{text}\n"), now, Some(3), None).unwrap();
         assert_eq!(imported.imported, 3);
         assert_eq!(ledger.results(&web, from, Timestamp::MAX).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn import_location_fills_result_lines_without_one_and_nothing_else() {
+        let fra = LocationName::new("fra1").unwrap();
+        let text = "{\"probe\":\"web\",\"at\":\"2026-10-01T00:00:00Z\",\"outcome\":\"up\",\"latency_ms\":1.0}\n\
+                    \n\
+                    {\"probe\":\"web\",\"at\":\"2026-10-01T00:00:30Z\",\"outcome\":\"up\",\"latency_ms\":1.0,\"location\":\"nyc1\"}\r\n\
+                    {\"record\":\"maintenance_seen\",\"window\":\"w\",\"first_seen\":\"2026-10-01T00:00:00Z\"}\n\
+                    not json";
+        let filled = with_location(text, &fra);
+        let lines: Vec<&str> = filled.split_inclusive('\n').collect();
+        assert_eq!(
+            lines[0],
+            "{\"probe\":\"web\",\"at\":\"2026-10-01T00:00:00Z\",\"outcome\":\"up\",\"latency_ms\":1.0,\"location\":\"fra1\"}\n"
+        );
+        let parsed: ResultLine = serde_json::from_str(lines[0].trim_end()).unwrap();
+        assert_eq!(parsed.location, Some(fra));
+        // The line with its own location, the correction, the blank and the broken line
+        // are left as they were, line ends too.
+        let rest: String = lines[1..].concat();
+        let original: String = text.split_inclusive('\n').skip(1).collect();
+        assert_eq!(rest, original);
+    }
+
+    #[test]
+    fn export_lines_split_a_series_name_into_probe_and_location() {
+        let mut stored = record(0, Outcome::Up);
+        stored.probe = ProbeName::stored("p@fra1").unwrap();
+        let line = ResultLine::exported(&stored, LocationName::new("hq").ok());
+        assert_eq!(
+            (
+                line.probe.as_str(),
+                line.location.as_ref().map(LocationName::as_str)
+            ),
+            ("p", Some("fra1"))
+        );
+        let own = ResultLine::exported(&record(0, Outcome::Up), LocationName::new("hq").ok());
+        assert_eq!(
+            (
+                own.probe.as_str(),
+                own.location.as_ref().map(LocationName::as_str)
+            ),
+            ("p", Some("hq"))
+        );
+        let text = serde_json::to_string(&own).unwrap();
+        assert!(text.ends_with(",\"location\":\"hq\"}"), "{text}");
+        // Unknown: no field at all, as lines always were (evidence hashes them).
+        let plain =
+            serde_json::to_string(&ResultLine::exported(&record(0, Outcome::Up), None)).unwrap();
+        assert!(!plain.contains("location"), "{plain}");
+        assert_eq!(
+            plain,
+            serde_json::to_string(&ResultLine::from(&record(0, Outcome::Up))).unwrap()
+        );
     }
 
     #[test]

@@ -12,11 +12,18 @@ use std::{collections::HashMap, time::Duration};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{QueryError, source::MonthSource};
+use super::{
+    QueryError,
+    locations::{Located, located, located_for_sla, raw_quorum, read_located},
+    source::MonthSource,
+};
 use crate::{
     config::{Config, ProbeSpec, SlaSpec},
     ledger::{ClockStep, ExclusionEntry, HourDigest, ImportRecord, Ledger, ResultRecord},
-    model::{ErrorClass, LatencyHistogram, Outcome, ProbeName, Run, State, glob_match, push_run},
+    model::{
+        ErrorClass, LatencyHistogram, LocationName, Outcome, ProbeName, Run, State, glob_match,
+        push_run,
+    },
     report::{
         Exclusion, Fraction, Interval, MaintenanceWindow, Month, MonthInput, MonthReport,
         SampleRules, Seconds, Segment, Terms, Timeline, honoured_windows, maintenance_windows,
@@ -125,6 +132,28 @@ pub struct ProbeMonth {
     /// For the month in progress: where the current rate leads.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub forecast: Option<Forecast>,
+    /// For a probe read over locations (SPEC §9): how many of them must see it down for it
+    /// to be down. The figures above are the quorum's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub quorum: Option<usize>,
+    /// For a probe read over locations: each location's own figures, under the probe's
+    /// maintenance, exclusions and target.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub locations: Vec<LocationMonth>,
+}
+
+/// One location's own month of a probe read over locations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationMonth {
+    /// The location.
+    pub location: String,
+    /// Availability seen from there, in percent (as the probe's); `null` when nothing was
+    /// eligible.
+    pub availability: Option<f64>,
+    /// Exact availability seen from there, as a reduced fraction.
+    pub availability_exact: Option<String>,
+    /// Seconds counted against the target from there.
+    pub downtime_s: f64,
 }
 
 /// Where the month in progress is heading at the current rate of downtime.
@@ -350,6 +379,9 @@ struct ProbeTimeline<'a> {
     spec: &'a ProbeSpec,
     timeline: Timeline,
     evidence: Evidence,
+    /// For a probe read over locations: how, and each location's own timeline (the
+    /// `timeline` above is their quorum).
+    located: Option<(Located, Vec<(LocationName, Timeline)>)>,
     windows: Vec<MaintenanceWindow>,
     exclusions: Vec<Exclusion>,
     /// The probe's revoked exclusions, listed but not applied.
@@ -396,6 +428,16 @@ impl Evidence {
                 }
             }
         }
+    }
+
+    /// Adds another series' evidence (another location of the same probe): checks and
+    /// latencies add up, runs stay in time order.
+    pub(super) fn absorb(&mut self, other: Evidence) {
+        self.checks += other.checks;
+        self.failed_checks += other.failed_checks;
+        self.latency.merge(&other.latency);
+        self.runs.extend(other.runs);
+        self.runs.sort_by_key(|run| run.first);
     }
 
     /// Adds a digested hour lying inside the counted span (its histogram may be empty when
@@ -528,18 +570,16 @@ fn ambiguous_spans(steps: &[ClockStep]) -> Vec<Interval> {
         .collect()
 }
 
-/// Loads a probe's timeline for `period`; time inside `ambiguous` (clock steps) is unknown.
-/// Its maintenance windows are those `rule` lets count.
-fn load_probe<'a, S: MonthSource + ?Sized>(
-    config: &Config,
+/// One series' timeline for `period` from its evidence; time inside `ambiguous` (clock steps)
+/// and the source's damaged ranges of the series is unknown.
+fn series_timeline<S: MonthSource + ?Sized>(
     source: &S,
-    spec: &'a ProbeSpec,
+    spec: &ProbeSpec,
+    evidence: &Evidence,
     period: Interval,
     now: Timestamp,
     ambiguous: &[Interval],
-    rule: MaintenanceRule,
-) -> Result<ProbeTimeline<'a>, QueryError> {
-    let evidence = source.evidence(spec, period, now)?;
+) -> Timeline {
     let until = now.min(period.end);
     let mut timeline = Timeline::from_runs(
         evidence.runs.iter().cloned(),
@@ -560,6 +600,40 @@ fn load_probe<'a, S: MonthSource + ?Sized>(
     if !damaged.is_empty() {
         timeline = timeline.lost_over(damaged);
     }
+    timeline
+}
+
+/// Loads a probe's timeline for `period`: from its own results, or, when `located` says so,
+/// as the quorum of its locations' series (SPEC §9). Its maintenance windows are those
+/// `rule` lets count.
+#[allow(clippy::too_many_arguments)]
+fn load_probe<'a, S: MonthSource + ?Sized>(
+    config: &Config,
+    source: &S,
+    spec: &'a ProbeSpec,
+    period: Interval,
+    now: Timestamp,
+    ambiguous: &[Interval],
+    rule: MaintenanceRule,
+    located: Option<Located>,
+) -> Result<ProbeTimeline<'a>, QueryError> {
+    let (timeline, evidence, located) = match located {
+        None => {
+            let evidence = source.evidence(spec, period, now)?;
+            let timeline = series_timeline(source, spec, &evidence, period, now, ambiguous);
+            (timeline, evidence, None)
+        }
+        Some(located) => {
+            let read = read_located(source, spec, &located, period, now, |series, evidence| {
+                series_timeline(source, series, evidence, period, now, ambiguous)
+            })?;
+            (
+                read.timeline,
+                read.evidence,
+                Some((located, read.locations)),
+            )
+        }
+    };
     let windows = maintenance_windows(
         &config.maintenance,
         &spec.name,
@@ -585,6 +659,7 @@ fn load_probe<'a, S: MonthSource + ?Sized>(
         spec,
         timeline,
         evidence,
+        located,
         windows,
         exclusions,
         revoked,
@@ -674,7 +749,16 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
             probe_months.push(stored);
             continue;
         }
-        let probe = load_probe(config, source, spec, period, now, &ambiguous, rule)?;
+        let probe = load_probe(
+            config,
+            source,
+            spec,
+            period,
+            now,
+            &ambiguous,
+            rule,
+            located(config, spec),
+        )?;
         let terms = Terms::for_probe(spec);
         let figures = MonthReport::compute(&MonthInput {
             period,
@@ -684,7 +768,11 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
             exclusions: &probe.exclusions,
             terms: &terms,
         });
-        let entry = probe_month(&probe, &figures, period, &first_seen);
+        let mut entry = probe_month(&probe, &figures, period, &first_seen);
+        if let Some((located, locations)) = &probe.located {
+            entry.quorum = Some(located.quorum);
+            entry.locations = location_months(&probe, locations, period, now, &terms);
+        }
         // A month with no result for the probe has nothing to freeze.
         if closed && entry.checks > 0 {
             store(source, &key, &entry)?;
@@ -707,15 +795,28 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
             sla_months.push(stored);
             continue;
         }
+        // A member the SLA reads over other locations or another quorum than the probe's own
+        // is read again for this SLA alone.
+        let mut own_reading: HashMap<ProbeName, ProbeTimeline<'_>> = HashMap::new();
         for spec in &member_specs {
-            if !loaded.contains_key(&spec.name) {
-                let probe = load_probe(config, source, spec, period, now, &ambiguous, rule)?;
+            let reading = located_for_sla(config, sla, spec)?;
+            if reading != located(config, spec) {
+                let probe =
+                    load_probe(config, source, spec, period, now, &ambiguous, rule, reading)?;
+                own_reading.insert(spec.name.clone(), probe);
+            } else if !loaded.contains_key(&spec.name) {
+                let probe =
+                    load_probe(config, source, spec, period, now, &ambiguous, rule, reading)?;
                 loaded.insert(spec.name.clone(), probe);
             }
         }
         let members: Vec<&ProbeTimeline<'_>> = member_specs
             .iter()
-            .filter_map(|spec| loaded.get(&spec.name))
+            .filter_map(|spec| {
+                own_reading
+                    .get(&spec.name)
+                    .or_else(|| loaded.get(&spec.name))
+            })
             .collect();
         let own: Vec<ExclusionEntry> = source
             .exclusion_entries(period.start, period.end)?
@@ -740,9 +841,15 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
         .into_iter()
         .filter_map(|mut record| {
             let touches = |name: &str| record.touches(Some(name), period.start, period.end);
+            // A probe read over locations was imported as its locations' series.
             let covered: Vec<String> = probe_months
                 .iter()
-                .filter(|p| touches(&p.name))
+                .filter(|p| {
+                    touches(&p.name)
+                        || p.locations
+                            .iter()
+                            .any(|l| touches(&format!("{}@{}", p.name, l.location)))
+                })
                 .map(|p| p.name.clone())
                 .collect();
             record.probes = covered;
@@ -1018,7 +1125,39 @@ fn probe_month(
             .map(RevokedExclusionReport::from)
             .collect(),
         forecast: forecast(figures),
+        quorum: None,
+        locations: Vec::new(),
     }
+}
+
+/// Each location's own month of a probe read over locations: its timeline under the probe's
+/// maintenance windows, exclusions and terms.
+fn location_months(
+    probe: &ProbeTimeline<'_>,
+    locations: &[(LocationName, Timeline)],
+    period: Interval,
+    now: Timestamp,
+    terms: &Terms,
+) -> Vec<LocationMonth> {
+    locations
+        .iter()
+        .map(|(location, timeline)| {
+            let figures = MonthReport::compute(&MonthInput {
+                period,
+                now,
+                timeline,
+                maintenance: &probe.windows,
+                exclusions: &probe.exclusions,
+                terms,
+            });
+            LocationMonth {
+                location: location.to_string(),
+                availability: percent(figures.availability),
+                availability_exact: figures.availability.map(|f| f.to_string()),
+                downtime_s: seconds(figures.downtime),
+            }
+        })
+        .collect()
 }
 
 /// Percentiles of the month's check latencies (nearest rank, to the histogram's precision).
@@ -1240,7 +1379,17 @@ pub fn incidents_from<S: MonthSource + ?Sized>(
     for spec in config.probes.iter().filter(|p| p.enabled) {
         // Outages are the same whichever windows count: maintenance is not applied to them.
         let rule = MaintenanceRule::AsConfigured;
-        let probe = load_probe(config, source, spec, period, now, &ambiguous, rule)?;
+        let reading = located(config, spec);
+        let probe = load_probe(
+            config,
+            source,
+            spec,
+            period,
+            now,
+            &ambiguous,
+            rule,
+            reading.clone(),
+        )?;
         // Time after the last evidence the timeline has is unknown: an outage reaching it
         // has no end the timeline knows of.
         let evidence_end = probe
@@ -1259,14 +1408,17 @@ pub fn incidents_from<S: MonthSource + ?Sized>(
                 .iter()
                 .find(|r| r.first >= outage.start && r.outcome == Outcome::Down);
             let end = if evidence_end.is_some_and(|end| outage.end >= end) {
-                outage_end(
-                    source,
-                    spec,
-                    &probe.evidence.runs,
-                    outage.start,
-                    period,
-                    now,
-                )?
+                match &reading {
+                    None => outage_end(
+                        source,
+                        spec,
+                        &probe.evidence.runs,
+                        outage.start,
+                        period,
+                        now,
+                    )?,
+                    Some(located) => quorum_outage_end(source, spec, located, outage.start, now)?,
+                }
             } else {
                 Some(outage.end)
             };
@@ -1323,6 +1475,54 @@ fn outage_end<S: MonthSource + ?Sized>(
             if let Some(end) = follow.result(record.at, record.outcome) {
                 return Ok(Some(end));
             }
+        }
+        from = to;
+    }
+    Ok(None)
+}
+
+/// Follows an outage of a probe read over locations past the month's timeline, from the
+/// locations' results a day at a time from its start: it ends where the quorum is up (or
+/// degraded, or in maintenance) again, or where it became unknown once something is known
+/// after that — as one location's outage ends `stale_after` after its last failure once a
+/// later result comes (see [`OutageEnd`]). `None` while nothing after it is known at `now`.
+fn quorum_outage_end<S: MonthSource + ?Sized>(
+    source: &S,
+    spec: &ProbeSpec,
+    located: &Located,
+    start: Timestamp,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, QueryError> {
+    const DAY: SignedDuration = SignedDuration::from_hours(24);
+    let mut from = start;
+    // Where the quorum stopped being known, while nothing known came after it.
+    let mut unknown_since: Option<Timestamp> = None;
+    while from < now {
+        let to = from.checked_add(DAY).unwrap_or(now).min(now);
+        let quorum = raw_quorum(source, spec, located, from, to)?;
+        let mut covered = from;
+        for segment in quorum.segments().filter(|s| s.end > from) {
+            if segment.start > covered {
+                // No location had results here: unknown.
+                unknown_since.get_or_insert(covered);
+            }
+            covered = segment.end;
+            match segment.state {
+                State::Unknown => {
+                    unknown_since.get_or_insert(segment.start.max(from));
+                }
+                State::Down => {
+                    if let Some(end) = unknown_since {
+                        return Ok(Some(end));
+                    }
+                }
+                State::Up | State::Degraded | State::Maintenance => {
+                    return Ok(Some(unknown_since.unwrap_or(segment.start.max(from))));
+                }
+            }
+        }
+        if covered < to {
+            unknown_since.get_or_insert(covered);
         }
         from = to;
     }

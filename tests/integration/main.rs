@@ -24,6 +24,7 @@ mod hung_resolver;
 mod import;
 mod keygen;
 mod listener_abuse;
+mod locations;
 mod replication;
 mod report;
 mod restart;

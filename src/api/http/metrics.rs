@@ -18,6 +18,7 @@ use crate::{
     model::{NameMap, State},
     query::{
         ProbeStatus,
+        locations::{Located, located},
         tally::{CheckTally, DURATION_BUCKETS, OUTCOMES},
     },
 };
@@ -86,6 +87,18 @@ pub fn render(
             Some(("state", current.as_str())),
         );
         out.push_str("1\n");
+    }
+
+    // SPEC §9: a probe read over locations carries its quorum's state above; each location's
+    // own state is a series of its own, labelled by location.
+    let located: Vec<(&str, Located)> = config
+        .probes
+        .iter()
+        .filter(|spec| spec.public && spec.enabled)
+        .filter_map(|spec| Some((spec.name.as_str(), located(config, spec)?)))
+        .collect();
+    if !located.is_empty() {
+        location_families(&mut out, board, &located, figures);
     }
 
     family(
@@ -237,6 +250,108 @@ pub fn render(
     out
 }
 
+/// The families of probes read over locations: the quorum, and per location its state
+/// (as the board holds it under the location's series), its checks and its month.
+fn location_families(
+    out: &mut String,
+    board: &NameMap<ProbeStatus>,
+    located: &[(&str, Located)],
+    figures: &Figures,
+) {
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    };
+    family(
+        out,
+        "upledger_probe_quorum",
+        "gauge",
+        "How many of a probe's locations must see it down for it to be down.",
+    );
+    for (name, located) in located {
+        series(out, "upledger_probe_quorum", name, None);
+        push_u64(out, located.quorum as u64);
+        out.push('\n');
+    }
+    // One series per probe and location, its value from the location's board entry.
+    let each =
+        |out: &mut String, metric: &str, value: &dyn Fn(Option<&ProbeStatus>, &mut String)| {
+            for (name, located) in located {
+                for (location, series_name) in &located.series {
+                    let _ = write!(out, "{metric}{{probe=\"{name}\",location=\"{location}\"}} ");
+                    value(board.get(series_name), out);
+                    out.push('\n');
+                }
+            }
+        };
+    family(
+        out,
+        "upledger_probe_location_up",
+        "gauge",
+        "1 while the location's own confirmed state of the probe is up or degraded, 0 otherwise.",
+    );
+    each(out, "upledger_probe_location_up", &|status, out| {
+        let up = status.is_some_and(|s| matches!(s.state, State::Up | State::Degraded));
+        push_u64(out, u64::from(up));
+    });
+    family(
+        out,
+        "upledger_probe_location_state",
+        "gauge",
+        "The location's own confirmed state of the probe as the state label; a past state's series ends when it changes.",
+    );
+    for (name, located) in located {
+        for (location, series_name) in &located.series {
+            let state = board.get(series_name).map_or(State::Unknown, |s| s.state);
+            let _ = writeln!(
+                out,
+                "upledger_probe_location_state{{probe=\"{name}\",location=\"{location}\",state=\"{}\"}} 1",
+                state.as_str()
+            );
+        }
+    }
+    family(
+        out,
+        "upledger_probe_location_checks_total",
+        "counter",
+        "Checks of the probe from the location received since the daemon started.",
+    );
+    each(
+        out,
+        "upledger_probe_location_checks_total",
+        &|status, out| {
+            push_u64(out, status.map_or(0, |s| s.tally.checks()));
+        },
+    );
+    let months: HashMap<&str, &crate::query::monthly::ProbeMonth> = figures
+        .month
+        .as_ref()
+        .map(|doc| doc.probes.iter().map(|p| (p.name.as_str(), p)).collect())
+        .unwrap_or_default();
+    family(
+        out,
+        "upledger_month_location_availability_ratio",
+        "gauge",
+        "Availability this month so far (0-1) seen from the location; absent without evidence.",
+    );
+    let mut scratch = String::new();
+    for (name, _) in located {
+        let Some(month) = months.get(name) else {
+            continue;
+        };
+        for location in &month.locations {
+            if let Some(availability) = location.availability {
+                let _ = writeln!(
+                    out,
+                    "upledger_month_location_availability_ratio{{probe=\"{name}\",location=\"{}\"}} {}",
+                    location.location,
+                    ratio_of_percent(availability, &mut scratch)
+                );
+            }
+        }
+    }
+}
+
 /// The evidence log's and the witness's state, read from the ledger for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct EvidenceGauges {
@@ -383,7 +498,7 @@ mod tests {
     use crate::{
         daemon::lag::LagHistogram,
         ledger::Ledger,
-        model::{CertStatus, Outcome},
+        model::{CertStatus, Outcome, ProbeName},
         query,
     };
 
@@ -596,5 +711,97 @@ mod tests {
             push_u64(&mut out, n);
             assert_eq!(out, format!("x{n}"));
         }
+    }
+
+    #[test]
+    fn a_coordinator_shows_the_quorum_and_each_location() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("probes.d")).unwrap();
+        let main = dir.path().join("upledger.toml");
+        std::fs::write(
+            &main,
+            "[daemon]\nlocation = \"hq\"\n\n\
+             [replication]\nnats = \"nats://127.0.0.1:4222\"\nrole = \"coordinator\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("probes.d/p.toml"),
+            "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+             locations = [\"a\", \"b\", \"c\"]\nquorum = 2\n\n\
+             [[probe]]\nname = \"db\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&main).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        // The recorder's entries: the quorum under `web`, a location under its series.
+        let mut board = NameMap::default();
+        for (name, state, checks) in [
+            ("web", State::Down, 0),
+            ("web@a", State::Up, 2),
+            ("web@b", State::Down, 1),
+            ("db", State::Up, 1),
+        ] {
+            let series = ProbeName::stored(name).unwrap();
+            let probe = series.split_location().map_or(series.clone(), |(p, _)| p);
+            let spec = config.probe_by_name(&probe).unwrap();
+            let mut status = query::probe_status(spec, None, None, now);
+            status.state = state;
+            for _ in 0..checks {
+                status
+                    .tally
+                    .record(Outcome::Up, Duration::from_millis(1), None);
+            }
+            board.insert(series, status);
+        }
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
+        let figures = super::super::figures::compute(&config, &ledger, now).unwrap();
+        let text = render(
+            &config,
+            &board,
+            &figures,
+            &LagHistogram::default().snapshot(),
+        );
+
+        // The probe's own series keep their labels and carry the quorum's state.
+        assert_eq!(
+            value(&text, "upledger_probe_up{probe=\"web\"}").as_deref(),
+            Some("0")
+        );
+        assert!(text.contains("upledger_probe_state{probe=\"web\",state=\"down\"} 1\n"));
+        assert_eq!(
+            value(&text, "upledger_probe_quorum{probe=\"web\"}").as_deref(),
+            Some("2")
+        );
+        for (location, up, state, checks) in [
+            ("a", "1", "up", "2"),
+            ("b", "0", "down", "1"),
+            // No result from c yet.
+            ("c", "0", "unknown", "0"),
+        ] {
+            let labels = format!("{{probe=\"web\",location=\"{location}\"}}");
+            let up_series = format!("upledger_probe_location_up{labels}");
+            assert_eq!(value(&text, &up_series).as_deref(), Some(up), "{text}");
+            let checks_series = format!("upledger_probe_location_checks_total{labels}");
+            assert_eq!(
+                value(&text, &checks_series).as_deref(),
+                Some(checks),
+                "{text}"
+            );
+            let state_series = format!(
+                "upledger_probe_location_state{{probe=\"web\",location=\"{location}\",state=\"{state}\"}} 1\n"
+            );
+            assert!(text.contains(&state_series), "{state_series}\n{text}");
+        }
+        // A probe checked here has no location series.
+        assert!(!text.contains("probe=\"db\",location="), "{text}");
+        assert_eq!(
+            text.matches("# TYPE upledger_probe_location_up gauge")
+                .count(),
+            1
+        );
+
+        // Without located probes, none of the families.
+        let plain = render_with(&[(Outcome::Up, 1_000, None)]);
+        assert!(!plain.contains("location"), "{plain}");
     }
 }

@@ -243,9 +243,15 @@ fn public_status(state: &HttpState) -> StatusReport {
         .iter()
         .filter(|spec| shown(spec))
         .map(|spec| {
-            let mut status = match board.get(&spec.name) {
-                Some(status) => query::restale(status.clone(), spec, now),
-                None => query::probe_status(spec, None, None, now),
+            let mut status = match query::locations::located(&config, spec) {
+                // SPEC §9: the quorum's state, and each location's own.
+                Some(located) => {
+                    query::locations::board_status(spec, &located, |n| board.get(n), now)
+                }
+                None => match board.get(&spec.name) {
+                    Some(status) => query::restale(status.clone(), spec, now),
+                    None => query::probe_status(spec, None, None, now),
+                },
             };
             if !config.daemon.show_details
                 && let Some(last) = &mut status.last

@@ -80,6 +80,24 @@ pub fn render(config: &Config, status: &StatusReport, figures: &Figures) -> Stri
             month_line(month),
             state = probe.state.as_str(),
         );
+        if !probe.locations.is_empty() {
+            // SPEC §9: the state above is the quorum's; each location's own, on one line.
+            let _ = write!(
+                html,
+                "<div class=\"row muted\"><span>{} of {} locations decide:",
+                probe.quorum.unwrap_or(1),
+                probe.locations.len()
+            );
+            for location in &probe.locations {
+                let _ = write!(
+                    html,
+                    " {} <span class=\"pill {state}\">{state}</span>",
+                    escape(location.location.as_str()),
+                    state = location.state.as_str()
+                );
+            }
+            html.push_str("</span></div>");
+        }
         if let Some(bars) = figures.bars.get(&probe.name) {
             let target = month.map_or(100.0, |m| m.target);
             bar(&mut html, bars, target);
@@ -312,5 +330,36 @@ mod tests {
             page.contains("— connect: connection refused (os error 111) to 192.0.2.7:5432</li>"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn a_located_probe_shows_each_locations_state_on_a_line() {
+        let (_dir, config) = config(false);
+        let now = at("2026-11-03T14:10:45Z");
+        let mut db = crate::query::probe_status(&config.probes[0], None, None, now);
+        db.state = State::Down;
+        db.quorum = Some(2);
+        db.locations = [
+            ("fra1", State::Down),
+            ("nyc1", State::Down),
+            ("sgp1", State::Up),
+        ]
+        .into_iter()
+        .map(|(name, state)| crate::query::LocationStatus {
+            location: crate::model::LocationName::new(name).unwrap(),
+            state,
+            since: None,
+        })
+        .collect();
+        let mut status = status();
+        status.probes.push(db);
+        let page = render(&config, &status, &Figures::default());
+        let line = "<span>2 of 3 locations decide: fra1 <span class=\"pill down\">down</span> \
+                    nyc1 <span class=\"pill down\">down</span> \
+                    sgp1 <span class=\"pill up\">up</span></span>";
+        assert!(page.contains(line), "{page}");
+        // A probe checked here alone has no such line.
+        let page = render(&config, &self::status(), &Figures::default());
+        assert!(!page.contains("locations decide"));
     }
 }
