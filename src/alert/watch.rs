@@ -105,7 +105,8 @@ impl BudgetWatcher {
                 budget.announce(ledger, &mut evaluation)?;
             }
             let since = now.checked_sub(longest).unwrap_or(now);
-            let outages = query::recent_outages(ledger, spec, since, now)?;
+            // A located probe's outages are its quorum's (SPEC §9).
+            let outages = query::recent_outages_of(config, ledger, spec, since, now)?;
             let allowed = (100.0 - spec.target.as_f64()) / 100.0;
             let rules = &config.daemon.burn_rates;
             let watch = match self.burn.entry(spec.name.clone()) {

@@ -550,11 +550,7 @@ fn status(handle: &Handle) -> Result<serde_json::Value, String> {
         .iter()
         // A disabled probe is not monitored: no status (see `StatusReport::probes`).
         .filter(|spec| spec.enabled)
-        .map(|spec| match board.get(&spec.name) {
-            // The board holds the state as of the last check; judge staleness now.
-            Some(status) => query::restale(status.clone(), spec, now),
-            None => query::probe_status(spec, None, None, now),
-        })
+        .map(|spec| query::locations::live_status(&config, spec, |n| board.get(n), now))
         .collect();
     let summary = Summary::of(&probes);
     let report = StatusReport {

@@ -201,6 +201,24 @@ pub fn board_status<'b>(
     quorum_status(spec, located, entry(&spec.name), &members, now)
 }
 
+/// A probe's live status from the daemon's board (`entry` looks a name up), judged at
+/// `now`: the board holds each state as of its last check. For a located probe, the
+/// quorum's state and each location's own (SPEC §9).
+pub fn live_status<'b>(
+    config: &Config,
+    spec: &ProbeSpec,
+    entry: impl Fn(&ProbeName) -> Option<&'b ProbeStatus>,
+    now: Timestamp,
+) -> ProbeStatus {
+    match located(config, spec) {
+        Some(located) => board_status(spec, &located, entry, now),
+        None => match entry(&spec.name) {
+            Some(status) => super::restale(status.clone(), spec, now),
+            None => super::probe_status(spec, None, None, now),
+        },
+    }
+}
+
 /// A located probe's status from its locations' statuses (judged at `now` already) and the
 /// quorum's own entry `base` if the daemon keeps one (judged at `now` here).
 fn quorum_status(

@@ -186,11 +186,66 @@ async fn two_of_three_locations_down_raise_one_down_dated_from_the_second() {
     })
     .await;
     assert_eq!(downs(&receiver, "down").len(), 1);
+    // The month report counts exactly the overlap of a's and b's own outages.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let outage_a = last_incident(&agents[0]).await;
+    let outage_b = last_incident(&agents[1]).await;
+    let mut recorded = BTreeMap::new();
+    for (agent, location) in agents.iter().zip(["a", "b", "c"]) {
+        recorded.extend(exported(agent, Some(location)).await);
+    }
     for agent in agents {
         assert_eq!(agent.terminate().await, 0);
     }
+    wait_until(
+        "the coordinator to have every result",
+        Duration::from_secs(30),
+        async || {
+            let hub_has = exported(&hub, None).await;
+            recorded.keys().all(|k| hub_has.contains_key(k))
+        },
+    )
+    .await;
+    let overlap = outage_a
+        .1
+        .min(outage_b.1)
+        .duration_since(outage_a.0.max(outage_b.0));
+    assert!(
+        overlap.as_secs_f64() > 1.0,
+        "a and b were down together: {overlap:?}"
+    );
+    let report = hub
+        .cli(&["report", "--format", "json", "--probe", "web"])
+        .await;
+    // Exit 1: the outage breaks the 99.9 % target of a month this young.
+    assert!(report.code <= 1, "report: {}", report.stderr);
+    let web = &report.json()["probes"][0];
+    assert_eq!(web["name"], "web");
+    let downtime = web["downtime_seconds"].as_f64().expect("downtime");
+    assert!(
+        (downtime - overlap.as_secs_f64()).abs() < 0.0005,
+        "downtime {downtime} s, the overlap of a {outage_a:?} and b {outage_b:?} is {overlap:?}"
+    );
     assert!(!hub.log().contains("panicked"));
     drop(nats);
+}
+
+/// The newest incident of this month on an agent: start and end.
+async fn last_incident(agent: &Daemon) -> (Timestamp, Timestamp) {
+    let output = agent.cli(&["incidents", "--json"]).await;
+    assert_eq!(output.code, 0, "incidents: {}", output.stderr);
+    let list = output.json();
+    let last = list
+        .as_array()
+        .and_then(|l| l.last())
+        .unwrap_or_else(|| panic!("an incident: {list}"));
+    let time = |key: &str| -> Timestamp {
+        last[key]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{key} of {last}"))
+    };
+    (time("start"), time("end"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

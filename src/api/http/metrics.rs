@@ -362,6 +362,9 @@ pub struct EvidenceGauges {
     /// Per `[witness]` log origin: the size this witness last cosigned, and when the log was
     /// last heard from (seconds since the epoch).
     pub witnessed: Vec<(String, u64, Option<i64>)>,
+    /// An agent's results written but not yet stored by JetStream (SPEC §9); `None` when
+    /// this daemon is no agent.
+    pub replication_backlog: Option<u64>,
 }
 
 /// Appends the evidence and witness families: what an operator alerts on when a witness
@@ -390,6 +393,14 @@ pub fn render_evidence(out: &mut String, gauges: &EvidenceGauges) {
                 label_value(url)
             );
         }
+    }
+    if let Some(backlog) = gauges.replication_backlog {
+        family(
+            out,
+            "upledger_replication_backlog",
+            "Results this agent wrote that NATS JetStream has not stored yet (they wait in the ledger).",
+        );
+        let _ = writeln!(out, "upledger_replication_backlog {backlog}");
     }
     if !gauges.witnessed.is_empty() {
         family(
@@ -687,6 +698,7 @@ mod tests {
                 checkpoint_size: 42,
                 cosigned: vec![("http://w.example/".into(), 40)],
                 witnessed: vec![("vendor.example/\"log\"".into(), 7, Some(1_700_000_000))],
+                replication_backlog: Some(12),
             },
         );
         assert!(out.contains("upledger_checkpoint_size 42\n"), "{out}");
@@ -699,6 +711,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("_last_heard_seconds{log="), "{out}");
+        assert!(out.contains("upledger_replication_backlog 12\n"), "{out}");
         let mut quiet = String::new();
         render_evidence(&mut quiet, &EvidenceGauges::default());
         assert_eq!(quiet.lines().count(), 3, "{quiet}");

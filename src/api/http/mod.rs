@@ -243,16 +243,7 @@ fn public_status(state: &HttpState) -> StatusReport {
         .iter()
         .filter(|spec| shown(spec))
         .map(|spec| {
-            let mut status = match query::locations::located(&config, spec) {
-                // SPEC §9: the quorum's state, and each location's own.
-                Some(located) => {
-                    query::locations::board_status(spec, &located, |n| board.get(n), now)
-                }
-                None => match board.get(&spec.name) {
-                    Some(status) => query::restale(status.clone(), spec, now),
-                    None => query::probe_status(spec, None, None, now),
-                },
-            };
+            let mut status = query::locations::live_status(&config, spec, |n| board.get(n), now);
             if !config.daemon.show_details
                 && let Some(last) = &mut status.last
             {
@@ -493,6 +484,11 @@ async fn evidence_gauges(state: &HttpState, config: &Arc<Config>) -> metrics::Ev
                 .ok()
                 .flatten()
                 .map_or(0, |(size, _)| size),
+            replication_backlog: config
+                .replication
+                .as_ref()
+                .filter(|r| r.role == crate::config::ReplicationRole::Agent)
+                .and_then(|_| ledger.replication_backlog().ok()),
             ..Default::default()
         };
         for witness in &config.evidence.witnesses {
