@@ -131,6 +131,8 @@ pub struct Daemon {
     started_at: Timestamp,
     /// See `ledger::OutageNote`; `None` if it could not be created.
     note: Option<Arc<OutageNote>>,
+    /// The replication publisher: stopped after the recorder, so it sends the last results.
+    publisher: (CancellationToken, tokio::task::JoinHandle<()>),
 }
 
 /// What queries need from a running daemon (the unix socket's view).
@@ -187,6 +189,13 @@ impl Daemon {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let (observed_tx, observed_rx) = mpsc::channel(REPLICATED_QUEUE);
         let recorder = tokio::spawn(recorder.run(results_rx, observed_rx));
+        let publishing = CancellationToken::new();
+        let publisher = tokio::spawn(crate::replicate::agent::run(
+            Arc::clone(&shared.ledger),
+            config_tx.subscribe(),
+            Arc::clone(&shared.written),
+            publishing.clone(),
+        ));
         let mut daemon = Daemon {
             config_path: config_path.to_owned(),
             config: config_tx,
@@ -201,6 +210,7 @@ impl Daemon {
             scheduling: CancellationToken::new(),
             started_at,
             note,
+            publisher: (publishing, publisher),
         };
         daemon.apply(&config)?;
         note_maintenance(&daemon.shared.ledger, &config);
@@ -231,12 +241,6 @@ impl Daemon {
             daemon.config.subscribe(),
             daemon.scheduling.child_token(),
             started_at,
-        ));
-        daemon.loops.spawn(crate::replicate::agent::run(
-            Arc::clone(&daemon.shared.ledger),
-            daemon.config.subscribe(),
-            Arc::clone(&daemon.shared.written),
-            daemon.scheduling.child_token(),
         ));
         daemon.loops.spawn(crate::replicate::coordinator::run(
             Arc::clone(&daemon.shared.ledger),
@@ -515,6 +519,18 @@ impl Daemon {
                 error!("the recorder did not finish in time: a ledger write hangs");
                 self.recorder.abort();
             }
+        }
+        // The last results are written: the publisher sends them, briefly.
+        self.publisher.0.cancel();
+        let publisher_done = (tokio::time::Instant::now()
+            + crate::replicate::agent::DRAIN_AT_STOP
+            + Duration::from_secs(1))
+        .min(deadline - MARKER_STOP_PATIENCE);
+        if tokio::time::timeout_at(publisher_done, &mut self.publisher.1)
+            .await
+            .is_err()
+        {
+            self.publisher.1.abort();
         }
         let health = self
             .shared

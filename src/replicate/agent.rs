@@ -27,9 +27,14 @@ const READ_AT_ONCE: usize = 8 * wire::RESULTS_PER_MESSAGE;
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// With nothing to send, the queue is looked at again this often even unwoken.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// At a stop, how long the publisher goes on sending what the last group commits queued:
+/// with NATS up, a clean stop leaves nothing behind for the next start to send.
+pub const DRAIN_AT_STOP: Duration = Duration::from_secs(3);
 
 /// Runs until `stop`: publishes while the configuration makes this daemon an agent.
-/// `written` is notified after each group commit.
+/// `written` is notified after each group commit. At `stop` (which the daemon gives once its
+/// last results are written) it sends what is queued for up to [`DRAIN_AT_STOP`]; whatever is
+/// left waits in the ledger for the next start.
 pub async fn run(
     ledger: Arc<Ledger>,
     mut config: watch::Receiver<Arc<Config>>,
@@ -84,18 +89,56 @@ pub async fn run(
                 pause
             }
         };
-        if pause.is_zero() {
-            if stop.is_cancelled() {
-                return;
-            }
+        if pause.is_zero() && !stop.is_cancelled() {
             continue;
         }
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => {
+                drain(&ledger, &current, &mut link, &mut names, &mut checkpoint_sent).await;
+                return;
+            }
             () = written.notified(), if failing_since.is_none() => {}
             () = tokio::time::sleep(pause) => {}
             changed = config.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// The last rounds at a stop, while NATS takes them and for at most [`DRAIN_AT_STOP`].
+async fn drain(
+    ledger: &Arc<Ledger>,
+    config: &Config,
+    link: &mut Option<(ReplicationSpec, jetstream::Context)>,
+    names: &mut ProbeNames,
+    checkpoint_sent: &mut u64,
+) {
+    let Some(spec) = config
+        .replication
+        .as_ref()
+        .filter(|r| r.role == ReplicationRole::Agent)
+    else {
+        return;
+    };
+    let rounds = async {
+        loop {
+            let round = Round {
+                ledger,
+                spec,
+                location: &config.daemon.location,
+                names: &mut *names,
+            };
+            match round.publish(&mut *link, &mut *checkpoint_sent).await {
+                Ok(true) => continue,
+                Ok(false) => return,
+                Err(e) => {
+                    debug!(error = %e, "results left for the next start");
+                    return;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(DRAIN_AT_STOP, rounds).await.is_err() {
+        debug!("stopped sending at the stop deadline; the rest waits in the ledger");
     }
 }
 

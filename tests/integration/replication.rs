@@ -8,6 +8,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use jiff::Timestamp;
 
 use crate::support::{
-    TestConfig, daemon::Daemon, free_port, nats::Nats, switch::Target, webhook::Receiver,
+    TestConfig, daemon::Daemon, free_port, nats::Nats, switch::Target, upledger, webhook::Receiver,
 };
 
 /// The probe every agent runs against its own target.
@@ -61,12 +62,15 @@ fn coordinator(nats: &str, hook: &str) -> TestConfig {
 }
 
 /// Every result a daemon's `export` lists, keyed by (probe, location, time): series names
-/// (`web@a`) and `location` fields read alike.
-async fn exported(
-    daemon: &Daemon,
-    own_location: Option<&str>,
-) -> BTreeMap<(String, String), usize> {
-    let output = daemon.cli(&["export"]).await;
+/// (`web@a`) and `location` fields read alike. `config` is the daemon's main file: the
+/// daemon answers if it runs, its ledger does if not.
+async fn exported(config: &Path, own_location: Option<&str>) -> BTreeMap<(String, String), usize> {
+    let output = upledger()
+        .arg("--config")
+        .arg(config)
+        .arg("export")
+        .run()
+        .await;
     assert_eq!(output.code, 0, "export: {}", output.stderr);
     let mut seen = BTreeMap::new();
     for line in output.stdout.lines().filter(|l| !l.trim().is_empty()) {
@@ -126,8 +130,8 @@ async fn two_of_three_locations_down_raise_one_down_dated_from_the_second() {
     for _ in 0..3 {
         targets.push(Target::start().await);
     }
-    let hub = coordinator(&nats.url(), &receiver.url());
-    let hub = Daemon::start(&hub.main_path()).await;
+    let hub_config = coordinator(&nats.url(), &receiver.url());
+    let hub = Daemon::start(&hub_config.main_path()).await;
     let configs: Vec<TestConfig> = ["a", "b", "c"]
         .iter()
         .zip(&targets)
@@ -190,18 +194,19 @@ async fn two_of_three_locations_down_raise_one_down_dated_from_the_second() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let outage_a = last_incident(&agents[0]).await;
     let outage_b = last_incident(&agents[1]).await;
-    let mut recorded = BTreeMap::new();
-    for (agent, location) in agents.iter().zip(["a", "b", "c"]) {
-        recorded.extend(exported(agent, Some(location)).await);
-    }
     for agent in agents {
         assert_eq!(agent.terminate().await, 0);
     }
+    let mut recorded = BTreeMap::new();
+    for (config, location) in configs.iter().zip(["a", "b", "c"]) {
+        recorded.extend(exported(&config.main_path(), Some(location)).await);
+    }
+    let hub_main = hub_config.main_path();
     wait_until(
         "the coordinator to have every result",
         Duration::from_secs(30),
         async || {
-            let hub_has = exported(&hub, None).await;
+            let hub_has = exported(&hub_main, None).await;
             recorded.keys().all(|k| hub_has.contains_key(k))
         },
     )
@@ -271,10 +276,10 @@ async fn a_nats_outage_and_a_killed_agent_lose_nothing_and_duplicate_nothing() {
     a = Daemon::start(&configs[0].main_path()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // The agents stop; what they recorded is final.
-    let mut recorded = exported(&a, Some("a")).await;
     assert_eq!(a.terminate().await, 0);
-    let b_recorded = exported(&b, Some("b")).await;
     assert_eq!(b.terminate().await, 0);
+    let mut recorded = exported(&configs[0].main_path(), Some("a")).await;
+    let b_recorded = exported(&configs[1].main_path(), Some("b")).await;
     let before = recorded.len();
     recorded.extend(b_recorded);
     assert!(
@@ -282,11 +287,12 @@ async fn a_nats_outage_and_a_killed_agent_lose_nothing_and_duplicate_nothing() {
         "both agents checked"
     );
     let mut hub_has = BTreeMap::new();
+    let hub_main = hub_config.main_path();
     wait_until(
         "the coordinator to have every result",
         Duration::from_secs(60),
         async || {
-            hub_has = exported(&hub, None).await;
+            hub_has = exported(&hub_main, None).await;
             recorded.keys().all(|k| hub_has.contains_key(k))
         },
     )
@@ -349,13 +355,14 @@ async fn bad_messages_unknown_names_and_a_server_without_jetstream_lose_nothing(
         .await;
     // Everything the agent recorded, from before JetStream too, reaches the hub.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let recorded = exported(&a, Some("a")).await;
     let a_log = a.log();
     assert_eq!(a.terminate().await, 0);
+    let recorded = exported(&config.main_path(), Some("a")).await;
     let recorded_len = recorded.len();
     let mut hub_has = BTreeMap::new();
+    let hub_main = hub_config.main_path();
     wait_until("the backlog", Duration::from_secs(60), async || {
-        hub_has = exported(&hub, None).await;
+        hub_has = exported(&hub_main, None).await;
         recorded.keys().all(|k| hub_has.contains_key(k))
     })
     .await;
