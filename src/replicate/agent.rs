@@ -13,10 +13,10 @@ use async_nats::jetstream;
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::wire::{self, MSG_ID_HEADER};
-use super::{Backoff, ReplicateError};
+use super::{ReplicateError, Trouble};
 use crate::config::{Config, ReplicationRole, ReplicationSpec};
 use crate::ledger::{Ledger, ProbeNames};
 use crate::model::LocationName;
@@ -42,8 +42,7 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let mut link: Option<(ReplicationSpec, jetstream::Context)> = None;
-    let mut backoff = Backoff::default();
-    let mut failing_since: Option<jiff::Timestamp> = None;
+    let mut trouble = Trouble::new("cannot replicate results; they wait in the ledger");
     let mut checkpoint_sent = 0u64;
     let mut names = ProbeNames::default();
     loop {
@@ -70,23 +69,15 @@ pub async fn run(
         };
         let pause = match outcome {
             Ok(more) => {
-                if let Some(since) = failing_since.take() {
+                if let Some(since) = trouble.recovered() {
                     let backlog = ledger.replication_backlog().unwrap_or(0);
                     info!(%since, backlog, "replication to NATS resumed");
                 }
-                backoff.reset();
                 if more { Duration::ZERO } else { IDLE_POLL }
             }
             Err(e) => {
                 link = None;
-                let pause = backoff.next();
-                if failing_since.is_none() {
-                    failing_since = Some(jiff::Timestamp::now());
-                    warn!(error = %e, retry_in = ?pause, "cannot replicate results; they wait in the ledger");
-                } else {
-                    debug!(error = %e, retry_in = ?pause, "replication still failing");
-                }
-                pause
+                trouble.failed(&e)
             }
         };
         if pause.is_zero() && !stop.is_cancelled() {
@@ -97,7 +88,7 @@ pub async fn run(
                 drain(&ledger, &current, &mut link, &mut names, &mut checkpoint_sent).await;
                 return;
             }
-            () = written.notified(), if failing_since.is_none() => {}
+            () = written.notified(), if !trouble.failing() => {}
             () = tokio::time::sleep(pause) => {}
             changed = config.changed() => if changed.is_err() { return },
         }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::wire::{self, ResultsMessage};
-use super::{Backoff, ReplicateError};
+use super::{ReplicateError, Trouble};
 use crate::config::{Config, ReplicationSpec};
 use crate::ledger::{Ledger, ResultRecord};
 use crate::model::{LocationName, ProbeName};
@@ -46,8 +46,7 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let mut link: Option<(ReplicationSpec, PullConsumer)> = None;
-    let mut backoff = Backoff::default();
-    let mut failing_since: Option<jiff::Timestamp> = None;
+    let mut trouble = Trouble::new("cannot consume results from NATS");
     let mut warned: HashSet<(ProbeName, LocationName)> = HashSet::new();
     loop {
         let current = Arc::clone(&config.borrow_and_update());
@@ -73,10 +72,9 @@ pub async fn run(
         };
         let pause = match outcome {
             Ok(_) => {
-                if let Some(since) = failing_since.take() {
+                if let Some(since) = trouble.recovered() {
                     info!(%since, "consuming results from NATS again");
                 }
-                backoff.reset();
                 // A fetch waits for messages itself; without a link there is nothing to do
                 // until the configuration changes.
                 if link.is_some() {
@@ -87,14 +85,7 @@ pub async fn run(
             }
             Err(e) => {
                 link = None;
-                let pause = backoff.next();
-                if failing_since.is_none() {
-                    failing_since = Some(jiff::Timestamp::now());
-                    warn!(error = %e, retry_in = ?pause, "cannot consume results from NATS");
-                } else {
-                    debug!(error = %e, retry_in = ?pause, "consuming still fails");
-                }
-                pause
+                trouble.failed(&e)
             }
         };
         if stop.is_cancelled() {

@@ -115,25 +115,48 @@ fn explain_stream_error(reason: &str) -> String {
     }
 }
 
-/// Exponential backoff between attempts.
+/// A task's trouble with the transport: since when, and how long to wait before the next
+/// attempt. The first failure of an outage is a warning, the ones after it debug lines, and
+/// the end of it an info line: one outage, three lines, however long it lasts.
 #[derive(Debug)]
-struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff(FIRST_BACKOFF)
-    }
+struct Trouble {
+    since: Option<jiff::Timestamp>,
+    pause: Duration,
+    /// What the warning says is not happening (`cannot …`).
+    what: &'static str,
 }
 
-impl Backoff {
-    /// The pause before the next attempt, doubling the one after.
-    fn next(&mut self) -> Duration {
-        let pause = self.0;
-        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+impl Trouble {
+    fn new(what: &'static str) -> Trouble {
+        Trouble {
+            since: None,
+            pause: FIRST_BACKOFF,
+            what,
+        }
+    }
+
+    /// Whether the last attempt failed.
+    fn failing(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// An attempt failed: logs it and returns the pause before the next (doubling up to
+    /// [`MAX_BACKOFF`]).
+    fn failed(&mut self, error: &ReplicateError) -> Duration {
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(MAX_BACKOFF);
+        if self.since.is_none() {
+            self.since = Some(jiff::Timestamp::now());
+            tracing::warn!(error = %error, retry_in = ?pause, "{}", self.what);
+        } else {
+            tracing::debug!(error = %error, retry_in = ?pause, "still failing: {}", self.what);
+        }
         pause
     }
 
-    fn reset(&mut self) {
-        self.0 = FIRST_BACKOFF;
+    /// An attempt worked: returns since when it had been failing, if it had.
+    fn recovered(&mut self) -> Option<jiff::Timestamp> {
+        self.pause = FIRST_BACKOFF;
+        self.since.take()
     }
 }

@@ -40,15 +40,6 @@ fn config_with(probes: usize) -> TestConfig {
     config
 }
 
-async fn cli(config: &TestConfig, args: &[&str]) -> Output {
-    upledger()
-        .arg("--config")
-        .arg(config.main_path())
-        .args(args.iter().copied())
-        .run()
-        .await
-}
-
 /// One exported result: (probe, at).
 fn results(export: &Output) -> BTreeSet<(String, Timestamp)> {
     export
@@ -100,7 +91,7 @@ async fn flip_and_check(
 ) -> Tally {
     let trial = config.dir().join("data/ledger");
     copy_dir(original, &trial);
-    let clean = cli(config, &["export"]).await;
+    let clean = config.cli(&["export"]).await;
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     let expected = results(&clean);
     assert!(!expected.is_empty());
@@ -108,8 +99,8 @@ async fn flip_and_check(
     for &offset in offsets {
         copy_dir(original, &trial);
         flip(&trial.join(file), offset);
-        let fsck = cli(config, &["fsck", "--json"]).await;
-        let export = cli(config, &["export"]).await;
+        let fsck = config.cli(&["fsck", "--json"]).await;
+        let export = config.cli(&["export"]).await;
         let found = results(&export);
         if export.code == 0 && found == expected {
             tally.identical += 1;
@@ -151,7 +142,9 @@ async fn flip_and_check(
         );
         let named = ranges(&document);
         let month = missing[0].1.strftime("%Y-%m").to_string();
-        let report = cli(config, &["report", "--month", &month, "--format", "json"]).await;
+        let report = config
+            .cli(&["report", "--month", &month, "--format", "json"])
+            .await;
         assert!(report.code <= 1, "{}", report.stderr);
         let report = report.json();
         let reported = ranges(&report);
@@ -245,7 +238,7 @@ async fn flips_in_an_imported_ledger_are_named_never_silent() {
         .run()
         .await;
     assert_eq!(imported.code, 0, "{}", imported.stderr);
-    let clean = cli(&config, &["fsck"]).await;
+    let clean = config.cli(&["fsck"]).await;
     assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
     assert!(clean.stdout.contains("no damage"), "{}", clean.stdout);
     let original: PathBuf = config.dir().join("original");

@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::support::{TestConfig, free_port, upledger};
+use crate::support::{TestConfig, free_port};
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -117,15 +117,6 @@ fn coordinator(quorum: usize) -> TestConfig {
     config
 }
 
-async fn cli(config: &TestConfig, args: &[&str]) -> crate::support::Output {
-    upledger()
-        .arg("--config")
-        .arg(config.main_path())
-        .args(args.iter().copied())
-        .run()
-        .await
-}
-
 /// Imports V19: locations a and b with `"location"` in every line, c through
 /// `import --location c`.
 async fn import_v19(config: &TestConfig) {
@@ -134,21 +125,19 @@ async fn import_v19(config: &TestConfig) {
         let imported = if location == "c" {
             std::fs::write(&file, results(&down, None)).expect("write");
             let path = file.display().to_string();
-            cli(config, &["import", &path, "--location", "c"]).await
+            config.cli(&["import", &path, "--location", "c"]).await
         } else {
             std::fs::write(&file, results(&down, Some(&location))).expect("write");
-            cli(config, &["import", &file.display().to_string()]).await
+            config.cli(&["import", &file.display().to_string()]).await
         };
         assert_eq!(imported.code, 0, "{location}: {}", imported.stderr);
     }
 }
 
 async fn april(config: &TestConfig) -> Value {
-    let output = cli(
-        config,
-        &["report", "--month", "2024-04", "--format", "json"],
-    )
-    .await;
+    let output = config
+        .cli(&["report", "--month", "2024-04", "--format", "json"])
+        .await;
     assert!(output.code <= 1, "{}", output.stderr);
     output.json()
 }
@@ -238,11 +227,9 @@ async fn v19_imported_at_three_locations_reports_the_quorum_exactly() {
     );
 
     // The table shows each location's own figures under the quorum's.
-    let table = cli(
-        &config,
-        &["report", "--month", "2024-04", "--format", "table"],
-    )
-    .await;
+    let table = config
+        .cli(&["report", "--month", "2024-04", "--format", "table"])
+        .await;
     let rows: Vec<Vec<&str>> = table
         .stdout
         .lines()
@@ -263,7 +250,7 @@ async fn v19_imported_at_three_locations_reports_the_quorum_exactly() {
         );
     }
     // `status` without a daemon: April's results are long stale, every location unknown.
-    let status = cli(&config, &["status", "--json"]).await;
+    let status = config.cli(&["status", "--json"]).await;
     let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
     let svc_status = &status["probes"][0];
     assert_eq!(svc_status["name"], "svc");
@@ -275,7 +262,9 @@ async fn v19_imported_at_three_locations_reports_the_quorum_exactly() {
     );
 
     // The incident is the quorum's: from B's failure at 10:20 to A's recovery at 10:30.
-    let incidents = cli(&config, &["incidents", "--month", "2024-04", "--json"]).await;
+    let incidents = config
+        .cli(&["incidents", "--month", "2024-04", "--json"])
+        .await;
     assert_eq!(incidents.code, 0, "{}", incidents.stderr);
     let incidents = incidents.json();
     let list = incidents.as_array().expect("incidents");
@@ -308,7 +297,7 @@ async fn the_probe_quorum_decides_its_own_figures_one_and_three_of_three() {
 async fn export_names_each_location_and_rebuilds_the_same_report() {
     let config = coordinator(2);
     import_v19(&config).await;
-    let exported = cli(&config, &["export", "--probe", "svc"]).await;
+    let exported = config.cli(&["export", "--probe", "svc"]).await;
     assert_eq!(exported.code, 0, "{}", exported.stderr);
     let mut per_location = std::collections::BTreeMap::<String, usize>::new();
     for line in exported.stdout.lines() {
@@ -335,7 +324,7 @@ async fn export_names_each_location_and_rebuilds_the_same_report() {
     let restored = coordinator(2);
     let file = restored.dir().join("export.jsonl");
     std::fs::write(&file, &exported.stdout).expect("write");
-    let imported = cli(&restored, &["import", &file.display().to_string()]).await;
+    let imported = restored.cli(&["import", &file.display().to_string()]).await;
     assert_eq!(imported.code, 0, "{}", imported.stderr);
     let (before, after) = (april(&config).await, april(&restored).await);
     for list in ["probes", "slas"] {
@@ -353,7 +342,7 @@ async fn an_import_refuses_a_location_the_probe_does_not_list_naming_the_line() 
              \"latency_ms\":1.0,\"location\":\"d\"}\n";
     let file = config.dir().join("bad.jsonl");
     std::fs::write(&file, &text).expect("write");
-    let refused = cli(&config, &["import", &file.display().to_string()]).await;
+    let refused = config.cli(&["import", &file.display().to_string()]).await;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("line 4")
@@ -365,7 +354,7 @@ async fn an_import_refuses_a_location_the_probe_does_not_list_naming_the_line() 
     );
     // A located probe's result from nowhere is refused too, on a coordinator.
     std::fs::write(&file, results(&down, None)).expect("write");
-    let nowhere = cli(&config, &["import", &file.display().to_string()]).await;
+    let nowhere = config.cli(&["import", &file.display().to_string()]).await;
     assert_eq!(nowhere.code, 2, "{}", nowhere.stderr);
     assert!(
         nowhere.stderr.contains("line 1") && nowhere.stderr.contains("needs a \"location\""),
@@ -373,7 +362,7 @@ async fn an_import_refuses_a_location_the_probe_does_not_list_naming_the_line() 
         nowhere.stderr
     );
     // Nothing was written by either.
-    let exported = cli(&config, &["export"]).await;
+    let exported = config.cli(&["export"]).await;
     assert_eq!(exported.code, 0, "{}", exported.stderr);
     assert!(
         !exported.stdout.contains("\"probe\""),

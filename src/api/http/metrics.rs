@@ -42,11 +42,6 @@ pub fn render(
         .map(|spec| (spec.name.as_str(), board.get(&spec.name)))
         .collect();
     let mut out = String::with_capacity(public.len() * 2_000 + 2_048);
-    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-    };
-
     family(
         &mut out,
         "upledger_build_info",
@@ -258,10 +253,6 @@ fn location_families(
     located: &[(&str, Located)],
     figures: &Figures,
 ) {
-    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-    };
     family(
         out,
         "upledger_probe_quorum",
@@ -367,13 +358,16 @@ pub struct EvidenceGauges {
     pub replication_backlog: Option<u64>,
 }
 
+/// Writes a metric family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 /// Appends the evidence and witness families: what an operator alerts on when a witness
 /// stops cosigning (the gap between the two sizes grows) or a witnessed log goes quiet.
 pub fn render_evidence(out: &mut String, gauges: &EvidenceGauges) {
-    let family = |out: &mut String, name: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-    };
+    let family = |out: &mut String, name: &str, help: &str| family(out, name, "gauge", help);
     family(
         out,
         "upledger_checkpoint_size",

@@ -165,6 +165,17 @@ pub struct TestConfig {
 }
 
 impl TestConfig {
+    /// Runs a CLI command against this configuration (its daemon if one runs, else its
+    /// ledger).
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        upledger()
+            .arg("--config")
+            .arg(self.main_path())
+            .args(args.iter().copied())
+            .run()
+            .await
+    }
+
     /// An empty configuration with a minimal main file whose ledger lives in the temp folder.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
