@@ -91,6 +91,13 @@ impl Config {
             .is_some_and(|r| r.role == ReplicationRole::Coordinator)
     }
 
+    /// Whether this daemon is an agent: it publishes its results (and checkpoints).
+    pub fn is_agent(&self) -> bool {
+        self.replication
+            .as_ref()
+            .is_some_and(|r| r.role == ReplicationRole::Agent)
+    }
+
     /// Whether this daemon checks `probe` itself: a coordinator leaves probes with
     /// `locations` to its agents; an agent runs a probe unless it names other locations.
     pub fn runs_here(&self, probe: &ProbeSpec) -> bool {

@@ -104,14 +104,6 @@ struct Running {
 /// waits when it is full (the results are durable already).
 const REPLICATED_QUEUE: usize = 64;
 
-/// Whether `config` makes this daemon publish its results (SPEC §9).
-fn is_agent(config: &Config) -> bool {
-    config
-        .replication
-        .as_ref()
-        .is_some_and(|r| r.role == crate::config::ReplicationRole::Agent)
-}
-
 /// A started daemon.
 pub struct Daemon {
     config_path: PathBuf,
@@ -169,7 +161,7 @@ impl Daemon {
             kind: MarkerKind::DaemonStart,
         })?;
         ledger.note_location(&config.daemon.location, started_at)?;
-        ledger.set_replicating(is_agent(&config));
+        ledger.set_replicating(config.is_agent());
         let shared = Shared {
             ledger,
             gate: Arc::new(RwLock::new(())),
@@ -381,7 +373,7 @@ impl Daemon {
                         if let Err(e) = self.shared.witness.reload(&config) {
                             error!(error = %e, "cannot set up the new [witness]; the old one stays");
                         }
-                        self.shared.ledger.set_replicating(is_agent(&config));
+                        self.shared.ledger.set_replicating(config.is_agent());
                         if let Err(e) = self
                             .shared
                             .ledger

@@ -316,7 +316,7 @@ pub struct Recorder {
     /// A coordinator's located probes' quorum states (see `quorum`).
     quorums: Quorums,
     /// When each location series last had a result: a location whose results stop
-    /// arriving counts as unknown once `stale_after` has passed.
+    /// arriving counts as unknown once it lags by `stale_after` and [`REPLICATION_SLACK`].
     last_seen: NameMap<Timestamp>,
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
@@ -422,8 +422,7 @@ impl Recorder {
             let kept = previous.get(&spec.name);
             let last = kept.and_then(|status| status.last.clone());
             let mut status = query::probe_status(spec, self.trackers.get(&spec.name), last, now);
-            status.checks_since_start = kept.map_or(0, |status| status.checks_since_start);
-            status.tally = kept.map(|status| status.tally).unwrap_or_default();
+            carry_counts(&mut status, kept);
             board.insert(spec.name.clone(), status);
         }
         if let Ok(mut shared) = self.shared.board.write() {
@@ -444,7 +443,7 @@ impl Recorder {
         let mut newest: Option<LastCheck> = None;
         for location in &spec.locations {
             let series = spec.name.at_location(location);
-            let series_spec = series_spec(spec, &series);
+            let series_spec = query::locations::series_spec(spec, &series);
             if let Some(tracker) = self.trackers.get_mut(&series) {
                 tracker.set_thresholds(query::thresholds(spec));
             } else {
@@ -470,19 +469,26 @@ impl Recorder {
                     newest = Some(last.clone());
                 }
             }
-            let status = query::probe_status(&series_spec, self.trackers.get(&series), last, now);
+            let mut status =
+                query::probe_status(&series_spec, self.trackers.get(&series), last, now);
+            carry_counts(&mut status, previous.get(&series));
             board.insert(series, status);
         }
-        let states = self.location_states(spec, now);
-        self.quorums.resume(&spec.name, &states, spec.quorum);
-        if let Some((state, _)) = self.quorums.state(&spec.name) {
-            self.alerter.resume(&spec.name, state, now);
+        if self.quorums.state(&spec.name).is_none() {
+            // New here (a start, or a probe added by a reload): its state as the ledger
+            // leaves it, without alerting what was alerted before.
+            let states = self.location_states(spec, now);
+            self.quorums.resume(&spec.name, &states, spec.quorum);
+            if let Some((state, _)) = self.quorums.state(&spec.name) {
+                self.alerter.resume(&spec.name, state, now);
+            }
         }
         let mut status = query::probe_status(spec, None, newest, now);
         if let Some((state, since)) = self.quorums.state(&spec.name) {
             status.state = state;
             status.since = since;
         }
+        carry_counts(&mut status, previous.get(&spec.name));
         board.insert(spec.name.clone(), status);
         Ok(())
     }
@@ -1100,6 +1106,12 @@ impl Recorder {
     }
 }
 
+/// Keeps the counts a status gathered since the start across a rebuild of the board.
+fn carry_counts(status: &mut ProbeStatus, kept: Option<&ProbeStatus>) {
+    status.checks_since_start = kept.map_or(0, |kept| kept.checks_since_start);
+    status.tally = kept.map(|kept| kept.tally).unwrap_or_default();
+}
+
 /// The probe whose location series `probe@location` is, when this daemon evaluates it: a
 /// coordinator's enabled probe that lists the location.
 fn located_spec<'c>(
@@ -1110,14 +1122,6 @@ fn located_spec<'c>(
     config
         .probe_by_name(probe)
         .filter(|spec| config.is_coordinator() && spec.enabled && spec.locations.contains(location))
-}
-
-/// `spec` as the probe of one location series: its name is the series'.
-fn series_spec(spec: &crate::config::ProbeSpec, series: &ProbeName) -> crate::config::ProbeSpec {
-    crate::config::ProbeSpec {
-        name: series.clone(),
-        ..spec.clone()
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tracing::{debug, info};
 
 use super::wire::{self, MSG_ID_HEADER};
 use super::{ReplicateError, Trouble};
-use crate::config::{Config, ReplicationRole, ReplicationSpec};
+use crate::config::{Config, ReplicationSpec};
 use crate::ledger::{Ledger, ProbeNames};
 use crate::model::LocationName;
 
@@ -47,10 +47,7 @@ pub async fn run(
     let mut names = ProbeNames::default();
     loop {
         let current = Arc::clone(&config.borrow_and_update());
-        let spec = current
-            .replication
-            .clone()
-            .filter(|r| r.role == ReplicationRole::Agent);
+        let spec = current.replication.clone().filter(|_| current.is_agent());
         let outcome = match spec {
             None => {
                 link = None;
@@ -103,11 +100,7 @@ async fn drain(
     names: &mut ProbeNames,
     checkpoint_sent: &mut u64,
 ) {
-    let Some(spec) = config
-        .replication
-        .as_ref()
-        .filter(|r| r.role == ReplicationRole::Agent)
-    else {
+    let Some(spec) = config.replication.as_ref().filter(|_| config.is_agent()) else {
         return;
     };
     let rounds = async {

@@ -485,10 +485,9 @@ async fn evidence_gauges(state: &HttpState, config: &Arc<Config>) -> metrics::Ev
                 .flatten()
                 .map_or(0, |(size, _)| size),
             replication_backlog: config
-                .replication
-                .as_ref()
-                .filter(|r| r.role == crate::config::ReplicationRole::Agent)
-                .and_then(|_| ledger.replication_backlog().ok()),
+                .is_agent()
+                .then(|| ledger.replication_backlog().ok())
+                .flatten(),
             ..Default::default()
         };
         for witness in &config.evidence.witnesses {
