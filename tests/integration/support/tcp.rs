@@ -133,12 +133,24 @@ pub async fn flood(text: &str) -> TestTcp {
     start(Behavior::Flood(text.to_owned()), None, false).await
 }
 
-/// A loopback address where nothing listens, so connecting is refused: the port was just bound
-/// and released, and is unlikely to be handed out again while the test runs.
+/// A loopback address whose connections are refused, for as long as the tests run: the port
+/// is bound by a socket that never listens and is never closed, so no other test (and no
+/// daemon a test starts) can be given the same port meanwhile — a throwaway listener freed at
+/// once could be, and its "refused" probe then found a server there.
 pub fn refused_addr() -> SocketAddr {
-    let listener =
-        std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a throwaway port");
-    listener.local_addr().expect("local address")
+    static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a socket");
+    socket
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .expect("bind a port that never listens");
+    let addr = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("local address");
+    HELD.lock().unwrap_or_else(|p| p.into_inner()).push(socket);
+    addr
 }
 
 async fn serve(
