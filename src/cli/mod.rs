@@ -4,8 +4,10 @@
 mod alerts;
 mod check;
 mod client;
+mod completions;
 mod evidence;
 mod fsck;
+mod init;
 mod keygen;
 mod query;
 mod report;
@@ -76,6 +78,12 @@ enum Command {
     /// Write a new Ed25519 signing key (OpenSSH format, PATH and PATH.pub) and print the
     /// allowed_signers line clients need to check signed reports.
     Keygen(keygen::KeygenArgs),
+    /// Write a commented starter configuration (upledger.toml and probes.d/) that validates.
+    Init(init::InitArgs),
+    /// Print the shell completion script (bash, zsh, fish, …).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), made from the same definitions as `--help`.
+    Man,
 }
 
 /// Exit codes shared by every command (SPEC §4).
@@ -129,6 +137,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             | Command::Incidents(_)
             | Command::Validate
             | Command::Check(_)
+            | Command::Completions(_)
+            | Command::Man
     ) {
         end_quietly_on_closed_stdout();
     }
@@ -149,6 +159,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Incidents(args) => report::incidents(&config_path, &args),
         Command::Alerts(args) => alerts::run(&config_path, &args),
         Command::Keygen(args) => keygen::keygen(&args),
+        Command::Init(args) => init::init(&args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man => completions::man(),
         Command::Check(args) => match load_or_report(&config_path) {
             Some(config) => check::run(&config, &args),
             None => Ok(Exit::Usage),

@@ -19,6 +19,7 @@ mod disk_full;
 mod evidence;
 mod evidence_vectors;
 mod fsck;
+mod habits;
 mod http;
 mod hung_resolver;
 mod import;

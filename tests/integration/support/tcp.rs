@@ -139,8 +139,8 @@ pub async fn flood(text: &str) -> TestTcp {
 /// once could be, and its "refused" probe then found a server there.
 pub fn refused_addr() -> SocketAddr {
     static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-        .expect("a socket");
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
     socket
         .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
         .expect("bind a port that never listens");

@@ -1,0 +1,80 @@
+//! The habits of the tools a sysadmin knows: tab completion, `man upledger`, a starter
+//! configuration — generated from the same definitions as the parser, tried in a real bash
+//! and a real `man`.
+
+use crate::support::upledger;
+
+#[tokio::test]
+async fn bash_completes_rep_to_report() {
+    let script = upledger().args(["completions", "bash"]).run().await;
+    assert_eq!(script.code, 0, "{}", script.stderr);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("upledger.bash");
+    std::fs::write(&path, &script.stdout).expect("write");
+    // What bash does on `upledger rep<TAB>`: the completion function with the words so far.
+    let driver = format!(
+        "source '{}'\nCOMP_WORDS=(upledger rep)\nCOMP_CWORD=1\nCOMP_LINE='upledger rep'\n\
+         COMP_POINT=${{#COMP_LINE}}\n_upledger upledger rep upledger\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        path.display()
+    );
+    let output = tokio::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &driver])
+        .output()
+        .await
+        .expect("bash");
+    let words: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        words,
+        vec!["report".to_owned()],
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_man_page_renders_without_warnings() {
+    let page = upledger().arg("man").run().await;
+    assert_eq!(page.code, 0, "{}", page.stderr);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("upledger.1");
+    std::fs::write(&path, &page.stdout).expect("write");
+    let output = tokio::process::Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(&path)
+        .env("MANWIDTH", "80")
+        .output()
+        .await
+        .expect("man (Debian package man-db; .ci/run installs it)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    for expected in ["upledger", "report", "completions", "--config"] {
+        assert!(text.contains(expected), "{expected} in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn init_writes_a_configuration_that_validates_and_never_overwrites() {
+    let dir = tempfile::tempdir().expect("dir");
+    let target = dir.path().join("new");
+    let init = upledger().arg("init").arg(&target).run().await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let main = target.join("upledger.toml");
+    let validate = upledger()
+        .arg("--config")
+        .arg(&main)
+        .arg("validate")
+        .run()
+        .await;
+    assert_eq!(validate.code, 0, "{}{}", validate.stdout, validate.stderr);
+    let again = upledger().arg("init").arg(&target).run().await;
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("exists"), "{}", again.stderr);
+}
