@@ -32,7 +32,9 @@ impl Class {
             | Request::AlertTest { .. }
             // The vendor's key vouches for what it signs: signing is an act of the vendor.
             | Request::SignedReport { .. }
-            | Request::Evidence { .. } => Class::Admin,
+            | Request::Evidence { .. }
+            // Changes what the daemon checks, as SIGHUP would.
+            | Request::Reload => Class::Admin,
             Request::Status
             | Request::History { .. }
             | Request::Export { .. }

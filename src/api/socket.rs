@@ -40,6 +40,8 @@ const MAX_IMPORT_BYTES: u64 = 1 << 30;
 pub enum Request {
     /// Current state of every probe.
     Status,
+    /// Reload the configuration (as SIGHUP) and say whether it was taken.
+    Reload,
     /// One probe's results since an instant.
     History {
         /// Probe name.
@@ -528,6 +530,10 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             let outcome = status(handle);
             reply(&mut write, &outcome).await
         }
+        Request::Reload => {
+            let outcome = reload(handle).await;
+            reply(&mut write, &outcome).await
+        }
         Request::Identity => {
             let config = Arc::clone(&handle.config.borrow());
             let identity = serde_json::json!({
@@ -537,6 +543,23 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             });
             reply(&mut write, &Ok(identity)).await
         }
+    }
+}
+
+/// Has the daemon reload and answers `{accepted, probes}` or `{accepted: false, problems}`
+/// (a rejected configuration is an answer, not an error of the request).
+async fn reload(handle: &Handle) -> Result<serde_json::Value, String> {
+    let (answer, reloaded) = tokio::sync::oneshot::channel();
+    handle
+        .reloads
+        .send(answer)
+        .await
+        .map_err(|_| "the daemon is stopping".to_owned())?;
+    match tokio::time::timeout(std::time::Duration::from_secs(60), reloaded).await {
+        Ok(Ok(Ok(probes))) => Ok(serde_json::json!({ "accepted": true, "probes": probes })),
+        Ok(Ok(Err(problems))) => Ok(serde_json::json!({ "accepted": false, "problems": problems })),
+        Ok(Err(_)) => Err("the daemon stopped before reloading".to_owned()),
+        Err(_) => Err("the reload did not finish within 60 s".to_owned()),
     }
 }
 

@@ -10,6 +10,7 @@ mod fsck;
 mod init;
 mod keygen;
 mod query;
+mod reload;
 mod report;
 mod run;
 mod stats;
@@ -39,6 +40,9 @@ enum Command {
     Validate,
     /// Run the daemon in the foreground: schedule probes, record results (systemd Type=notify).
     Run,
+    /// Have the running daemon reload its configuration; prints whether it was taken, with
+    /// every problem if not (exit 0 taken, 2 rejected: the daemon keeps the running one).
+    Reload,
     /// Run probes once, now, concurrently, and print the results (exit 1 if any is down).
     Check(check::CheckArgs),
     /// Current state of every probe (exit 1 if any is down).
@@ -145,6 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate => Ok(validate::run(&config_path)),
         Command::Run => run::run(&config_path),
+        Command::Reload => reload::reload(&config_path),
         Command::Status(args) => query::status(&config_path, &args),
         Command::History(args) => query::history(&config_path, &args),
         Command::Export(args) => query::export(&config_path, &args),

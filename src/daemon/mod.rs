@@ -125,13 +125,24 @@ pub struct Daemon {
     note: Option<Arc<OutageNote>>,
     /// The replication publisher: stopped after the recorder, so it sends the last results.
     publisher: (CancellationToken, tokio::task::JoinHandle<()>),
+    /// Reloads asked for through the socket (see [`Handle::reloads`]).
+    reloads: (mpsc::Sender<ReloadRequest>, mpsc::Receiver<ReloadRequest>),
 }
+
+/// What a reload came to: the probes now scheduled, or every problem that made the daemon
+/// keep its running configuration (`file:line:column: …` for configuration errors).
+pub type ReloadOutcome = Result<usize, Vec<String>>;
+
+/// Asks the daemon to reload, as SIGHUP does, and to say how it went (`upledger reload`).
+pub type ReloadRequest = tokio::sync::oneshot::Sender<ReloadOutcome>;
 
 /// What queries need from a running daemon (the unix socket's view).
 #[derive(Clone)]
 pub struct Handle {
     /// The live configuration.
     pub config: watch::Receiver<Arc<Config>>,
+    /// Reload requests, answered by the daemon's main loop.
+    pub reloads: mpsc::Sender<ReloadRequest>,
     /// Ledger, write gate and live status.
     pub shared: Shared,
     /// When the daemon started.
@@ -203,6 +214,7 @@ impl Daemon {
             started_at,
             note,
             publisher: (publishing, publisher),
+            reloads: mpsc::channel(4),
         };
         daemon.apply(&config)?;
         note_maintenance(&daemon.shared.ledger, &config);
@@ -281,6 +293,7 @@ impl Daemon {
     pub fn handle(&self) -> Handle {
         Handle {
             config: self.config.subscribe(),
+            reloads: self.reloads.0.clone(),
             shared: self.shared.clone(),
             started_at: self.started_at,
         }
@@ -357,9 +370,16 @@ impl Daemon {
         Ok(())
     }
 
-    /// Reloads the configuration file; on any error logs every problem and keeps the old one.
-    fn reload(&mut self) {
+    /// Reloads the configuration file; on any error logs every problem, keeps the old one
+    /// and returns the problems.
+    fn reload(&mut self) -> ReloadOutcome {
         systemd::reloading();
+        let outcome = self.reload_unannounced();
+        systemd::ready(&self.status_line());
+        outcome
+    }
+
+    fn reload_unannounced(&mut self) -> ReloadOutcome {
         match config::load(&self.config_path) {
             Ok(config) => {
                 let before = self.probes.len();
@@ -386,9 +406,11 @@ impl Daemon {
                         // New witnesses get the checkpoints now, not at the next one.
                         self.shared.checkpoints.notify_one();
                         memory::release_free_memory();
+                        Ok(self.probes.len())
                     }
                     Err(e) => {
-                        error!(error = %e, "reload rejected; keeping the running configuration")
+                        error!(error = %e, "reload rejected; keeping the running configuration");
+                        Err(vec![e.to_string()])
                     }
                 }
             }
@@ -400,10 +422,13 @@ impl Daemon {
                     problems = diagnostics.0.len(),
                     "reload rejected; keeping the running configuration"
                 );
+                Err(diagnostics.0.iter().map(ToString::to_string).collect())
             }
-            Err(e) => error!(error = %e, "reload rejected; keeping the running configuration"),
+            Err(e) => {
+                error!(error = %e, "reload rejected; keeping the running configuration");
+                Err(vec![e.to_string()])
+            }
         }
-        systemd::ready(&self.status_line());
     }
 
     /// Changes the cap on checks in flight in place, so running loops see it too.
@@ -448,7 +473,12 @@ impl Daemon {
             tokio::select! {
                 _ = hangup.recv() => {
                     info!("SIGHUP: reloading configuration");
-                    self.reload();
+                    let _ = self.reload();
+                }
+                Some(answer) = self.reloads.1.recv() => {
+                    info!("reload asked for through the socket: reloading configuration");
+                    // The asker may have gone; the reload stands all the same.
+                    let _ = answer.send(self.reload());
                 }
                 _ = terminate.recv() => { info!("SIGTERM: shutting down"); break; }
                 _ = interrupt.recv() => { info!("SIGINT: shutting down"); break; }

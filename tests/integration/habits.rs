@@ -78,3 +78,59 @@ async fn init_writes_a_configuration_that_validates_and_never_overwrites() {
     assert_eq!(again.code, 2);
     assert!(again.stderr.contains("exists"), "{}", again.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_says_whether_the_daemon_took_the_configuration() {
+    let target = crate::support::tcp::pong().await;
+    let config = crate::support::TestConfig::new();
+    config.probes(
+        "a.toml",
+        &format!(
+            "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"1s\"\n\
+             timeout = \"500ms\"\n",
+            target.addr
+        ),
+    );
+    // No daemon yet: nothing to reload.
+    let alone = config.cli(&["reload"]).await;
+    assert_eq!(alone.code, 2);
+    assert!(
+        alone.stderr.contains("no daemon answers"),
+        "{}",
+        alone.stderr
+    );
+    let daemon = crate::support::daemon::Daemon::start(&config.main_path()).await;
+    config.probes(
+        "b.toml",
+        &format!(
+            "[[probe]]\nname = \"b\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"1s\"\n\
+             timeout = \"500ms\"\n",
+            target.addr
+        ),
+    );
+    let taken = daemon.cli(&["reload"]).await;
+    assert_eq!(taken.code, 0, "{}", taken.stderr);
+    assert!(taken.stdout.contains("2 probes"), "{}", taken.stdout);
+    // A broken probe file: the located problem, exit 2, and the daemon keeps both probes.
+    config.probes(
+        "c.toml",
+        "[[probe]]\nname = \"c\"\nkind = \"tcp\"\nadress = \"127.0.0.1:1\"\n",
+    );
+    let refused = daemon.cli(&["reload"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("probes.d/c.toml:4:1") && refused.stderr.contains("adress"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("keeps its running configuration"));
+    let status = daemon.cli(&["status", "--json"]).await.json();
+    let names: Vec<&str> = status["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    assert_eq!(daemon.terminate().await, 0);
+}
