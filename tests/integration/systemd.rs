@@ -8,6 +8,10 @@ use crate::support::repo_root;
 /// Writes `unit` with its binary path replaced by the compiled binary, and verifies it.
 fn verify(unit: &str, binary_placeholder: &str, user: bool) {
     let text = std::fs::read_to_string(repo_root().join("systemd").join(unit)).expect("unit");
+    assert!(
+        text.contains(&format!("ExecStart={binary_placeholder} ")),
+        "{unit} runs the binary from where the README's install puts it: {binary_placeholder}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(unit);
     std::fs::write(
@@ -38,7 +42,7 @@ fn the_system_unit_verifies() {
 
 #[test]
 fn the_user_unit_verifies() {
-    verify("upledger-user.service", "%h/.local/bin/upledger", true);
+    verify("upledger-user.service", "%h/.cargo/bin/upledger", true);
 }
 
 #[test]
