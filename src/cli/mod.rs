@@ -9,6 +9,7 @@ mod evidence;
 mod fsck;
 mod init;
 mod keygen;
+mod progress;
 mod query;
 mod reload;
 mod report;

@@ -1,7 +1,7 @@
 //! `upledger status`, `history`, `export` and `import`.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader, IsTerminal, Read, Write},
     net::Shutdown,
     path::{Path, PathBuf},
 };
@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use super::{
     Exit,
     client::{self, Source},
+    progress,
 };
 use crate::{
     api::socket::Request,
@@ -336,7 +337,10 @@ pub(super) fn export(config_path: &Path, args: &ExportArgs) -> anyhow::Result<Ex
         return Ok(Exit::Usage);
     };
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Lines on a terminal are their own progress; into a file or a pipe they get a counter
+    // (drawn only when stderr is a terminal).
+    let progress = (!stdout.is_terminal()).then(|| progress::Progress::counter("lines exported"));
+    let mut out = progress::Lines::new(std::io::BufWriter::new(stdout.lock()), progress.as_ref());
     match source {
         Source::Daemon(mut stream) => {
             let request = Request::Export {
@@ -397,10 +401,16 @@ pub(super) fn import(config_path: &Path, args: &ImportArgs) -> anyhow::Result<Ex
                 expect_lines: args.expect_lines,
             };
             client::send(&mut stream, &request)?;
-            stream.write_all(text.as_bytes())?;
+            let progress = progress::Progress::bytes(text.len() as u64, "sending");
+            for chunk in text.as_bytes().chunks(256 * 1024) {
+                stream.write_all(chunk)?;
+                progress.inc(chunk.len() as u64);
+            }
             stream.shutdown(Shutdown::Write)?;
+            progress.waiting("the daemon checks and stores the import");
             let mut line = String::new();
             BufReader::new(&stream).read_line(&mut line)?;
+            drop(progress);
             let answer: serde_json::Value = serde_json::from_str(&line)?;
             match serde_json::from_value::<Imported>(answer["ok"].clone()) {
                 Ok(imported) => Ok(imported),

@@ -134,3 +134,52 @@ async fn reload_says_whether_the_daemon_took_the_configuration() {
     assert_eq!(names, vec!["a", "b"]);
     assert_eq!(daemon.terminate().await, 0);
 }
+
+/// Runs `shell` under `script`, which gives it a terminal; returns what the terminal showed.
+async fn on_a_terminal(shell: &str) -> String {
+    let output = tokio::process::Command::new("script")
+        .args(["-qec", shell, "/dev/null"])
+        .output()
+        .await
+        .expect("script (util-linux)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_shows_on_a_terminal_only() {
+    let config = crate::support::TestConfig::new();
+    config.probes(
+        "a.toml",
+        "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
+    );
+    let lines: String = (0..20_000)
+        .map(|i| {
+            let at = jiff::Timestamp::from_second(1_764_547_200 + i).expect("time");
+            format!("{{\"probe\":\"a\",\"at\":\"{at}\",\"outcome\":\"up\",\"latency_ms\":1.0}}\n")
+        })
+        .collect();
+    let input = config.dir().join("in.jsonl");
+    std::fs::write(&input, lines).expect("write");
+    let daemon = crate::support::daemon::Daemon::start(&config.main_path()).await;
+    let binary = env!("CARGO_BIN_EXE_upledger");
+    let main = config.main_path();
+    // Piped (as in every other test): nothing but the command's own words on stderr.
+    let piped = daemon.cli(&["import", &input.display().to_string()]).await;
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert_eq!(piped.stderr.lines().count(), 1, "{}", piped.stderr);
+    let exported = daemon.cli(&["export"]).await;
+    assert!(exported.stderr.is_empty(), "{}", exported.stderr);
+    // On a terminal, exporting to a file: a counter of lines, cleared at the end.
+    let out = config.dir().join("out.jsonl");
+    let shown = on_a_terminal(&format!(
+        "{binary} --config {} export > {}",
+        main.display(),
+        out.display()
+    ))
+    .await;
+    assert!(shown.contains("lines exported"), "terminal showed: {shown:?}");
+    let written = std::fs::read_to_string(&out).expect("export file");
+    assert!(written.lines().count() >= 20_000);
+    assert!(!written.contains("lines exported"), "progress stays off the file");
+    assert_eq!(daemon.terminate().await, 0);
+}
