@@ -56,7 +56,9 @@ impl Span {
         };
         match self.first {
             0 => upper,
-            first if first.is_multiple_of(2) => format!("at or above {} and {upper}", percent(first)),
+            first if first.is_multiple_of(2) => {
+                format!("at or above {} and {upper}", percent(first))
+            }
             first => format!("above {} and {upper}", percent(first - 1)),
         }
     }

@@ -12,7 +12,10 @@
 //! duration with a part below a millisecond has no normalised form. Percentages are their
 //! exact decimal text (`"99.95%"`), instants RFC 3339 UTC, fees and weights JSON numbers (the
 //! shortest text that reads back as the same `f64`). An absent optional value is `null`,
-//! never left out, so one configuration has one form and one hash.
+//! never left out, so one configuration has one form and one hash — except for keys added
+//! after this form was first written (locations and quorum, SPEC §9; `downtime_unit`,
+//! `min_downtime_period_ms` and a credit band's `lower`, SPEC §10): those are left out when
+//! they hold their default, so a configuration not using them keeps the form and hash it had.
 //! May use `model` and the rest of `config`.
 
 use std::{path::PathBuf, time::Duration};
