@@ -322,6 +322,11 @@ pub struct MonthDocument {
     /// fsck`): that time counts as unknown for the probe named.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub damage: Vec<DamageReport>,
+    /// For a closed month with an SLA judging runs of down minutes across its end (SPEC §10):
+    /// the instant results were read up to, past `as_of`. `upledger verify` recomputes as of
+    /// this instant, so it reads as far past the month as the report did. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub read_until: Option<Timestamp>,
 }
 
 /// A damaged range of the ledger as reports list it.
@@ -828,6 +833,8 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
         }
     }
 
+    let reads_past_the_end =
+        now > period.end && slas.iter().any(|sla| !downtime_reach(sla).is_zero());
     let mut sla_months = Vec::with_capacity(slas.len());
     for sla in slas {
         let member_specs: Vec<&ProbeSpec> = enabled().filter(|p| covers(sla, &p.name)).collect();
@@ -923,6 +930,7 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
         clock_steps: steps.iter().map(ClockStepReport::from).collect(),
         imports,
         damage: source.damage_touching(period),
+        read_until: reads_past_the_end.then_some(now),
     })
 }
 

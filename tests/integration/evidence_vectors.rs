@@ -415,6 +415,15 @@ fn main_file(input: &Value, key: &Path, credits: &str) -> String {
         text(&policy, "unknown").unwrap_or("exclude"),
         text(&policy, "degraded_weight").unwrap_or("0"),
     );
+    // Not a vector field: the test below sets the leaf "hour" short, so a bundle carries no
+    // more results past the month than it must.
+    if let Some(hour) = input.get("evidence_hour").and_then(Value::as_str) {
+        text = text.replacen(
+            &format!("origin = \"{ORIGIN}\"\n"),
+            &format!("origin = \"{ORIGIN}\"\nhour = \"{hour}\"\n"),
+            1,
+        );
+    }
     // SPEC §10 (V24): whole clock minutes, in runs of at least `min_consecutive_minutes`.
     if policy.get("google_minutes").and_then(Value::as_bool) == Some(true) {
         text += "downtime_unit = \"minute\"\n";
@@ -722,4 +731,56 @@ async fn verify_recomputes_the_reference_figures_from_imported_bundles() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// SPEC §10 through the whole evidence path: a run of down minutes crossing the month's end
+/// (23:58–00:30, 2 minutes in April, 30 in May) under `min_downtime_period = "13m"` counts its
+/// April minutes, since the run is judged whole. With results every 60 s (a 60 s degraded
+/// blip makes them that frequent) the probe's own margin past the month is 2 minutes, and with
+/// leaves of 10 minutes a bundle cut at that margin would end at 00:10, short of the 13
+/// minutes the run needs. So the bundle must carry results as far past the month as the report
+/// read them, and `verify` must read that far too (the document's `read_until`), or it sees a
+/// 12-minute run, counts nothing and disagrees.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_of_down_minutes_across_the_month_end_verifies_from_the_bundle() {
+    let case = serde_json::json!({
+        "id": "minutes-across-the-month-end",
+        "input": {
+            "month": "2024-04",
+            "target": "99.9",
+            "credit_tiers": [ { "lt": "99.9", "credit_pct": 10 } ],
+            "baseline": "up",
+            "intervals": [
+                { "start": "2024-04-10T12:00:00Z", "end": "2024-04-10T12:01:00Z", "state": "degraded" },
+                { "start": "2024-04-30T23:58:00Z", "end": "2024-05-01T00:30:00Z", "state": "down" }
+            ],
+            "policy": { "google_minutes": true, "min_consecutive_minutes": 13 },
+            "evidence_hour": "10m"
+        },
+        "expected": {
+            "degraded_s": "60",
+            "downtime_s": "120",
+            "availability_exact": "21599/21600",
+            "credit_pct": 0
+        }
+    });
+    let mut timing = Timing {
+        id: "minutes-across-the-month-end".to_owned(),
+        results: 0,
+        import: Duration::ZERO,
+        evidence: Duration::ZERO,
+        verify: Duration::ZERO,
+        total: Duration::ZERO,
+    };
+    let mut failures = Vec::new();
+    match bundle_report("minutes-across-the-month-end", &case, &mut timing).await {
+        Ok(report) => compare(
+            "minutes-across-the-month-end",
+            &case["expected"],
+            &report,
+            &mut failures,
+        ),
+        Err(failure) => failures.push(failure),
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
