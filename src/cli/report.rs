@@ -371,6 +371,11 @@ fn table(document: &MonthDocument) -> String {
             ]);
         }
         out.push_str(&columns(&rows));
+        for s in &document.slas {
+            if let Some(rule) = downtime_rule(s) {
+                let _ = writeln!(out, "{}: downtime counts {rule}", s.name);
+            }
+        }
     }
     for p in document
         .probes
@@ -411,6 +416,20 @@ fn budget(seconds: f64) -> String {
     } else {
         duration(seconds)
     }
+}
+
+/// How an SLA counting whole minutes counted its downtime (SPEC §10), in words; `None` when
+/// every down second counts.
+fn downtime_rule(sla: &monthly::SlaMonth) -> Option<String> {
+    if sla.downtime_unit.as_deref() != Some("minute") {
+        return None;
+    }
+    Some(match sla.min_downtime_minutes {
+        Some(run) if run > 1 => {
+            format!("only whole clock minutes entirely down, in runs of at least {run} minutes")
+        }
+        _ => "only whole clock minutes entirely down".to_owned(),
+    })
 }
 
 fn credit(sla: &monthly::SlaMonth) -> String {
@@ -546,9 +565,12 @@ fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool
             pct(sla.availability),
             if sla.met { "(met)" } else { "(**missed**)" }
         );
+        let rule = downtime_rule(sla)
+            .map(|rule| format!(" ({rule})"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| Downtime counted | {} |",
+            "| Downtime counted | {}{rule} |",
             duration(sla.downtime_seconds)
         );
         let _ = writeln!(out, "| Measurement coverage | {} |", pct(sla.coverage));
@@ -790,6 +812,35 @@ mod tests {
                 "the report shows {hidden:?}:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn reports_say_when_downtime_counts_whole_minutes() {
+        let seconds = november();
+        assert!(!markdown(&seconds, &[], false).contains("clock minutes"));
+        assert!(!table(&seconds).contains("clock minutes"));
+        let mut minutes = november();
+        minutes.slas[0].downtime_unit = Some("minute".to_owned());
+        minutes.slas[0].min_downtime_minutes = Some(5);
+        let text = markdown(&minutes, &[], false);
+        assert!(
+            text.contains(
+                "| Downtime counted | 2h 15m 30s (only whole clock minutes entirely down, in runs of at least 5 minutes) |"
+            ),
+            "{text}"
+        );
+        assert!(
+            table(&minutes).contains(
+                "acme: downtime counts only whole clock minutes entirely down, in runs of at least 5 minutes"
+            ),
+            "{}",
+            table(&minutes)
+        );
+        minutes.slas[0].min_downtime_minutes = Some(1);
+        assert!(
+            table(&minutes)
+                .contains("acme: downtime counts only whole clock minutes entirely down\n")
+        );
     }
 
     #[test]

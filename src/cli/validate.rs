@@ -9,6 +9,10 @@ use crate::config;
 pub(super) fn run(path: &Path) -> Exit {
     match config::load(path) {
         Ok(config) => {
+            // Warnings do not make the configuration invalid: printed, and the exit stays 0.
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
             let enabled = config.probes.iter().filter(|p| p.enabled).count();
             println!(
                 "{}: ok — {} probe{} ({} enabled), {} channel{}, {} SLA{}, {} maintenance window{}",

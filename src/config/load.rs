@@ -259,6 +259,7 @@ pub(crate) fn load_with_env(
         }
     }
 
+    let warnings = reporter.take_warnings();
     if !reporter.is_empty() {
         return Err(ConfigError::Invalid(reporter.into_diagnostics()));
     }
@@ -274,7 +275,8 @@ pub(crate) fn load_with_env(
         evidence,
     )
     .with_witness(witness)
-    .with_replication(replication))
+    .with_replication(replication)
+    .with_warnings(warnings))
 }
 
 /// `[[probe]]` tables parsed together; see [`split_probe_file`].

@@ -10,8 +10,9 @@ use super::{
     reader::{Ctx, Item, Section},
     spec::{
         BurnRule, ChannelKind, ChannelSpec, CreditTier, DEFAULT_BURN_RULES, DaemonSpec,
-        EVENT_NAMES, EvidenceSpec, GroupSpec, MaintenanceSpec, MaintenanceWhen, SlaSpec,
-        TimePolicy, WitnessSpec, WitnessTarget, WitnessedLogSpec, relative_to,
+        DowntimeUnit, EVENT_NAMES, EvidenceSpec, GroupSpec, LowerBound, MaintenanceSpec,
+        MaintenanceWhen, SlaSpec, TimePolicy, WitnessSpec, WitnessTarget, WitnessedLogSpec,
+        relative_to,
     },
 };
 use crate::model::ProbeName;
@@ -73,8 +74,10 @@ const SLA_KEYS: &[&str] = &[
     "maintenance_notice",
     "unknown",
     "degraded_weight",
+    "downtime_unit",
+    "min_downtime_period",
 ];
-const CREDIT_KEYS: &[&str] = &["below", "at_or_below", "credit"];
+const CREDIT_KEYS: &[&str] = &["below", "at_or_below", "above", "at_or_above", "credit"];
 const BURN_KEYS: &[&str] = &["long", "short", "factor"];
 const MAINTENANCE_KEYS: &[&str] = &["probes", "start", "end", "duration", "weekly", "reason"];
 
@@ -692,6 +695,7 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         // Checked against each probe's own locations when reports are made.
         (None, Some(item)) => ctx.integer(item, 1, 1_000),
     };
+    let downtime_unit = read_downtime_unit(ctx, &section);
     if ctx.error_count() > errors_before {
         return None;
     }
@@ -710,8 +714,54 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         degraded_weight,
         locations,
         quorum,
+        downtime_unit,
     })
 }
+
+/// Reads `downtime_unit` and `min_downtime_period` (SPEC §10). The period is a whole number
+/// of minutes and needs `downtime_unit = "minute"`: a run of seconds has no clock minutes.
+fn read_downtime_unit(ctx: &mut Ctx<'_>, section: &Section<'_>) -> DowntimeUnit {
+    let minutes = section
+        .get("downtime_unit")
+        .and_then(|item| {
+            ctx.parsed(item, |s| match s {
+                "second" => Ok(false),
+                "minute" => Ok(true),
+                other => Err(format!(
+                    "unknown unit \"{other}\"; expected \"second\" or \"minute\""
+                )),
+            })
+        })
+        .unwrap_or(false);
+    let min_run = section.get("min_downtime_period").and_then(|item| {
+        let period = ctx.duration(item)?;
+        if !minutes {
+            ctx.error(item, "needs downtime_unit = \"minute\"");
+            return None;
+        }
+        if period.subsec_nanos() != 0 || period.as_secs() % 60 != 0 {
+            ctx.error(item, "must be a whole number of minutes, like \"5m\"");
+            return None;
+        }
+        match u32::try_from(period.as_secs() / 60) {
+            Ok(run) if run <= MAX_MIN_RUN_MINUTES => Some(run),
+            _ => {
+                ctx.error(item, "must be at most 31 days");
+                None
+            }
+        }
+    });
+    if minutes {
+        DowntimeUnit::Minute {
+            min_run: min_run.unwrap_or(1),
+        }
+    } else {
+        DowntimeUnit::Second
+    }
+}
+
+/// The longest `min_downtime_period` taken, in minutes: a month.
+const MAX_MIN_RUN_MINUTES: u32 = 31 * 24 * 60;
 
 fn read_credits(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<CreditTier>> {
     let Some(array) = item.raw().as_array() else {
@@ -748,6 +798,24 @@ fn read_credits(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<CreditTier>> {
                 None
             }
         };
+        let lower = match (tier.get("above"), tier.get("at_or_above")) {
+            (None, None) => None,
+            (Some(above), None) => ctx.percent(above).map(|bound| LowerBound {
+                bound,
+                inclusive: false,
+            }),
+            (None, Some(at_or_above)) => ctx.percent(at_or_above).map(|bound| LowerBound {
+                bound,
+                inclusive: true,
+            }),
+            (Some(_), Some(_)) => {
+                ctx.error(
+                    element,
+                    "a credit tier takes at most one of above or at_or_above",
+                );
+                None
+            }
+        };
         let credit = match tier.get("credit") {
             Some(credit) => ctx.percent(credit),
             None => {
@@ -756,11 +824,25 @@ fn read_credits(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<Vec<CreditTier>> {
             }
         };
         if let (Some((bound, inclusive)), Some(credit)) = (bound, credit) {
-            tiers.push(CreditTier {
+            let tier = CreditTier {
                 bound,
                 inclusive,
+                lower,
                 credit,
-            });
+            };
+            if super::credits::is_empty(&tier) {
+                ctx.error(
+                    element,
+                    "this credit tier holds no availability (its lower bound is not below its upper bound)",
+                );
+                continue;
+            }
+            tiers.push(tier);
+        }
+    }
+    if tiers.len() == array.len() {
+        for warning in super::credits::table_warnings(&tiers) {
+            ctx.warning(item, warning);
         }
     }
     Some(tiers)
@@ -1072,6 +1154,99 @@ mod tests {
                 .expect_err("invalid")
                 .contains("expected a [evidence] table")
         );
+    }
+
+    /// A main file with one `[[sla]]` over the probe `web`, with `extra` keys.
+    fn sla_main(extra: &str) -> String {
+        format!("[[sla]]\nname = \"acme\"\nprobes = [\"web\"]\ntarget = \"99.9%\"\n{extra}")
+    }
+
+    #[test]
+    fn downtime_is_counted_in_seconds_unless_minutes_are_asked_for() {
+        let unit = |extra: &str| {
+            let (_dir, loaded) = load_main(&sla_main(extra));
+            loaded.map(|config| config.slas[0].downtime_unit)
+        };
+        assert_eq!(unit(""), Ok(DowntimeUnit::Second));
+        assert_eq!(
+            unit("downtime_unit = \"second\"\n"),
+            Ok(DowntimeUnit::Second)
+        );
+        assert_eq!(
+            unit("downtime_unit = \"minute\"\n"),
+            Ok(DowntimeUnit::Minute { min_run: 1 })
+        );
+        assert_eq!(
+            unit("downtime_unit = \"minute\"\nmin_downtime_period = \"5m\"\n"),
+            Ok(DowntimeUnit::Minute { min_run: 5 })
+        );
+        for (extra, message) in [
+            (
+                "downtime_unit = \"hour\"\n",
+                "upledger.toml:5:17: sla \"acme\": downtime_unit: unknown unit \"hour\"; expected \"second\" or \"minute\"",
+            ),
+            (
+                "min_downtime_period = \"5m\"\n",
+                "upledger.toml:5:23: sla \"acme\": min_downtime_period: needs downtime_unit = \"minute\"",
+            ),
+            (
+                "downtime_unit = \"minute\"\nmin_downtime_period = \"90s\"\n",
+                "upledger.toml:6:23: sla \"acme\": min_downtime_period: must be a whole number of minutes, like \"5m\"",
+            ),
+            (
+                "downtime_unit = \"minute\"\nmin_downtime_period = \"32days\"\n",
+                "min_downtime_period: must be at most 31 days",
+            ),
+        ] {
+            let error = unit(extra).expect_err(extra);
+            assert!(error.contains(message), "{message} not in:\n{error}");
+        }
+    }
+
+    #[test]
+    fn credit_tiers_may_be_closed_bands() {
+        let (_dir, loaded) = load_main(&sla_main(
+            "credits = [ { above = \"99.0%\", at_or_below = \"99.9%\", credit = \"10%\" },\n\
+             { at_or_above = \"95%\", below = \"99.0%\", credit = \"25%\" },\n\
+             { below = \"95%\", credit = \"50%\" } ]\n",
+        ));
+        let config = loaded.expect("valid");
+        let credits = &config.slas[0].credits;
+        let lower = |i: usize| credits[i].lower.map(|l| (l.bound.to_string(), l.inclusive));
+        assert_eq!(lower(0), Some(("99%".to_owned(), false)));
+        assert_eq!(lower(1), Some(("95%".to_owned(), true)));
+        assert_eq!(lower(2), None);
+        assert!(credits[0].inclusive && !credits[1].inclusive);
+        // The gap at exactly 99.0 % is a located warning; the configuration stays valid.
+        let warnings: Vec<String> = config.warnings().iter().map(|w| w.to_string()).collect();
+        assert_eq!(warnings.len(), 1, "exactly one warning: {warnings:?}");
+        assert!(
+            warnings[0].ends_with(
+                "upledger.toml:5:11: sla \"acme\": credits leave exactly 99% uncovered (no tier applies there, so no credit is owed)"
+            ),
+            "{warnings:?}"
+        );
+        let (_dir, loaded) = load_main(&sla_main(
+            "credits = [ { below = \"99.9%\", credit = \"10%\" }, { below = \"99%\", credit = \"25%\" } ]\n",
+        ));
+        assert!(loaded.expect("valid").warnings().is_empty());
+    }
+
+    #[test]
+    fn bad_closed_bands_are_errors() {
+        let (_dir, loaded) = load_main(&sla_main(
+            "credits = [ { above = \"99.9%\", below = \"99%\", credit = \"10%\" },\n\
+             { above = \"1%\", at_or_above = \"2%\", below = \"3%\", credit = \"1%\" },\n\
+             { at_or_above = \"101%\", below = \"3%\", credit = \"1%\" } ]\n",
+        ));
+        let error = loaded.expect_err("invalid");
+        for expected in [
+            "upledger.toml:5:13: sla \"acme\": credits: this credit tier holds no availability",
+            "upledger.toml:6:1: sla \"acme\": credits: a credit tier takes at most one of above or at_or_above",
+            "upledger.toml:7:17: sla \"acme\": at_or_above: invalid percentage",
+        ] {
+            assert!(error.contains(expected), "{expected} not in:\n{error}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! into typed values, or every problem found, each with file, line and column.
 //! May use `model`.
 
+mod credits;
 mod diagnostic;
 mod load;
 mod main_file;
@@ -15,9 +16,9 @@ mod spec;
 pub use diagnostic::{ConfigError, Diagnostic, Diagnostics};
 pub use load::{SYSTEM_CONFIG, load, locate, socket_path};
 pub use normalised::{
-    NORMALISED_VERSION, NormalisedConfig, NormalisedCredit, NormalisedError, NormalisedEvidence,
-    NormalisedMaintenance, NormalisedMode, NormalisedPolicy, NormalisedProbe, NormalisedSla,
-    NormalisedWhen,
+    NORMALISED_VERSION, NormalisedConfig, NormalisedCredit, NormalisedDowntimeUnit,
+    NormalisedError, NormalisedEvidence, NormalisedLowerBound, NormalisedMaintenance,
+    NormalisedMode, NormalisedPolicy, NormalisedProbe, NormalisedSla, NormalisedWhen,
 };
 pub use replication::majority;
 pub use spec::*;

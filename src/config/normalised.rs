@@ -12,7 +12,10 @@
 //! duration with a part below a millisecond has no normalised form. Percentages are their
 //! exact decimal text (`"99.95%"`), instants RFC 3339 UTC, fees and weights JSON numbers (the
 //! shortest text that reads back as the same `f64`). An absent optional value is `null`,
-//! never left out, so one configuration has one form and one hash.
+//! never left out, so one configuration has one form and one hash — except for keys added
+//! after this form was first written (locations and quorum, SPEC §9; `downtime_unit`,
+//! `min_downtime_period_ms` and a credit band's `lower`, SPEC §10): those are left out when
+//! they hold their default, so a configuration not using them keeps the form and hash it had.
 //! May use `model` and the rest of `config`.
 
 use std::{path::PathBuf, time::Duration};
@@ -23,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     main_file::{check_leaf_hour, check_origin},
     spec::{
-        CheckSpec, Config, CreditTier, DEFAULT_BURN_RULES, DaemonSpec, EvidenceSpec,
-        MaintenanceSpec, MaintenanceWhen, Origin, ProbeSpec, SlaSpec, TimePolicy,
+        CheckSpec, Config, CreditTier, DEFAULT_BURN_RULES, DaemonSpec, DowntimeUnit, EvidenceSpec,
+        LowerBound, MaintenanceSpec, MaintenanceWhen, Origin, ProbeSpec, SlaSpec, TimePolicy,
     },
 };
 use crate::model::{LocationName, Percent, ProbeKind, ProbeName};
@@ -149,6 +152,22 @@ pub struct NormalisedSla {
     /// Its own quorum, when it sets one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<usize>,
+    /// `minute` when only whole down minutes count (SPEC §10); absent for seconds, the
+    /// default, so a configuration without it normalises as before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_unit: Option<NormalisedDowntimeUnit>,
+    /// The shortest run of down minutes that counts, when longer than one minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_downtime_period_ms: Option<u64>,
+}
+
+/// A downtime unit other than the default second: the only one is `minute`, so the default
+/// has one form (absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalisedDowntimeUnit {
+    /// Whole clock minutes entirely down.
+    Minute,
 }
 
 /// How an SLA composes its probes.
@@ -182,9 +201,23 @@ pub struct NormalisedCredit {
     pub bound: Percent,
     /// `at_or_below` (≤) when true, `below` (<) when false.
     pub inclusive: bool,
+    /// The lower bound of a closed band (SPEC §10); absent for a band reaching down to 0 %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<NormalisedLowerBound>,
     /// Credit in percent of the fee, exact text.
     #[serde(with = "percent_text")]
     pub credit: Percent,
+}
+
+/// The lower bound of a closed credit band.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedLowerBound {
+    /// The availability bound, exact text.
+    #[serde(with = "percent_text")]
+    pub bound: Percent,
+    /// `at_or_above` (≥) when true, `above` (>) when false.
+    pub inclusive: bool,
 }
 
 /// A `[[maintenance]]` window.
@@ -484,6 +517,10 @@ fn normalise_sla(sla: &SlaSpec) -> Result<NormalisedSla, NormalisedError> {
             .map(|tier| NormalisedCredit {
                 bound: tier.bound,
                 inclusive: tier.inclusive,
+                lower: tier.lower.map(|lower| NormalisedLowerBound {
+                    bound: lower.bound,
+                    inclusive: lower.inclusive,
+                }),
                 credit: tier.credit,
             })
             .collect(),
@@ -496,8 +533,19 @@ fn normalise_sla(sla: &SlaSpec) -> Result<NormalisedSla, NormalisedError> {
         degraded_weight: sla.degraded_weight,
         locations: sla.locations.clone(),
         quorum: sla.quorum,
+        downtime_unit: match sla.downtime_unit {
+            DowntimeUnit::Second => None,
+            DowntimeUnit::Minute { .. } => Some(NormalisedDowntimeUnit::Minute),
+        },
+        min_downtime_period_ms: match sla.downtime_unit {
+            DowntimeUnit::Minute { min_run } if min_run > 1 => Some(u64::from(min_run) * MINUTE_MS),
+            _ => None,
+        },
     })
 }
+
+/// Milliseconds in a minute, the unit of `min_downtime_period`.
+const MINUTE_MS: u64 = 60_000;
 
 fn sla_spec(sla: NormalisedSla) -> Result<SlaSpec, NormalisedError> {
     let what = || format!("sla \"{}\"", sla.name);
@@ -529,6 +577,51 @@ fn sla_spec(sla: NormalisedSla) -> Result<SlaSpec, NormalisedError> {
             "monthly_fee must be from 0 to 1000000000000",
         ));
     }
+    let downtime_unit = match (sla.downtime_unit, sla.min_downtime_period_ms) {
+        (None, None) => DowntimeUnit::Second,
+        (None, Some(_)) => {
+            return Err(invalid(
+                what(),
+                "min_downtime_period_ms needs downtime_unit \"minute\"",
+            ));
+        }
+        (Some(NormalisedDowntimeUnit::Minute), None) => DowntimeUnit::Minute { min_run: 1 },
+        (Some(NormalisedDowntimeUnit::Minute), Some(ms)) => {
+            // One form per value: a single minute is written by leaving the period out.
+            let minutes = (ms % MINUTE_MS == 0)
+                .then_some(ms / MINUTE_MS)
+                .filter(|&m| m > 1 && m <= 31 * 24 * 60)
+                .and_then(|m| u32::try_from(m).ok());
+            let Some(min_run) = minutes else {
+                return Err(invalid(
+                    what(),
+                    format!(
+                        "min_downtime_period_ms {ms} is not a whole number of minutes from 2 to 44640"
+                    ),
+                ));
+            };
+            DowntimeUnit::Minute { min_run }
+        }
+    };
+    let mut credits = Vec::with_capacity(sla.credits.len());
+    for (i, tier) in sla.credits.into_iter().enumerate() {
+        let tier = CreditTier {
+            bound: tier.bound,
+            inclusive: tier.inclusive,
+            lower: tier.lower.map(|lower| LowerBound {
+                bound: lower.bound,
+                inclusive: lower.inclusive,
+            }),
+            credit: tier.credit,
+        };
+        if super::credits::is_empty(&tier) {
+            return Err(invalid(
+                what(),
+                format!("credit tier {} holds no availability", i + 1),
+            ));
+        }
+        credits.push(tier);
+    }
     Ok(SlaSpec {
         client: sla.client,
         probes: sla.probes,
@@ -536,21 +629,14 @@ fn sla_spec(sla: NormalisedSla) -> Result<SlaSpec, NormalisedError> {
         target: sla.target,
         monthly_fee: sla.monthly_fee,
         currency: sla.currency,
-        credits: sla
-            .credits
-            .into_iter()
-            .map(|tier| CreditTier {
-                bound: tier.bound,
-                inclusive: tier.inclusive,
-                credit: tier.credit,
-            })
-            .collect(),
+        credits,
         maintenance: policy(sla.maintenance),
         maintenance_notice: sla.maintenance_notice_ms.map(Duration::from_millis),
         unknown: policy(sla.unknown),
         degraded_weight: sla.degraded_weight,
         locations: sla.locations,
         quorum: sla.quorum,
+        downtime_unit,
         name: sla.name,
     })
 }
@@ -878,6 +964,76 @@ enabled = false
         assert!(refused(&hour).contains("divide 24h"));
         let twice = text.replacen(r#""name":"db-port""#, r#""name":"web""#, 1);
         assert!(refused(&twice).contains("named twice"));
+    }
+
+    #[test]
+    fn minutes_and_closed_bands_normalise_and_read_back_and_defaults_stay_absent() {
+        let (_dir, normalised) = rich();
+        let text = String::from_utf8(normalised.to_json()).expect("UTF-8");
+        // Seconds and open tiers (the defaults) leave no trace: older bundles keep their hash.
+        for absent in ["downtime_unit", "min_downtime_period_ms", "lower"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+        let mut minutes = normalised.clone();
+        minutes.slas[0].downtime_unit = Some(NormalisedDowntimeUnit::Minute);
+        minutes.slas[0].min_downtime_period_ms = Some(300_000);
+        minutes.slas[0].credits[0].lower = Some(NormalisedLowerBound {
+            bound: "99%".parse().expect("a percentage"),
+            inclusive: false,
+        });
+        let json = String::from_utf8(minutes.to_json()).expect("UTF-8");
+        for part in [
+            r#""credits":[{"bound":"99.95%","inclusive":false,"lower":{"bound":"99%","inclusive":false},"credit":"10%"}"#,
+            r#""downtime_unit":"minute","min_downtime_period_ms":300000"#,
+        ] {
+            assert!(json.contains(part), "{part} not in {json}");
+        }
+        assert_ne!(minutes.sha256(), normalised.sha256());
+        let config = NormalisedConfig::from_json(json.as_bytes())
+            .and_then(NormalisedConfig::into_config)
+            .expect("a configuration");
+        assert_eq!(
+            config.slas[0].downtime_unit,
+            DowntimeUnit::Minute { min_run: 5 }
+        );
+        assert_eq!(
+            config.slas[0].credits[0].lower,
+            Some(LowerBound {
+                bound: "99%".parse().expect("a percentage"),
+                inclusive: false
+            })
+        );
+        let again = NormalisedConfig::from_config(&config).expect("whole milliseconds");
+        assert_eq!(again, minutes, "read back as itself");
+
+        let refused = |json: &str| {
+            NormalisedConfig::from_json(json.as_bytes())
+                .and_then(NormalisedConfig::into_config)
+                .expect_err("refused")
+                .to_string()
+        };
+        let seconds = json.replacen(
+            r#""downtime_unit":"minute""#,
+            r#""downtime_unit":"second""#,
+            1,
+        );
+        assert!(
+            refused(&seconds).contains("unknown variant `second`"),
+            "{}",
+            refused(&seconds)
+        );
+        let one = json.replacen("300000", "60000", 1);
+        assert!(refused(&one).contains("not a whole number of minutes from 2"));
+        let odd = json.replacen("300000", "90000", 1);
+        assert!(refused(&odd).contains("not a whole number of minutes"));
+        let orphan = json.replacen(r#""downtime_unit":"minute","#, "", 1);
+        assert!(refused(&orphan).contains("needs downtime_unit"));
+        let empty = json.replacen(
+            r#""lower":{"bound":"99%""#,
+            r#""lower":{"bound":"99.96%""#,
+            1,
+        );
+        assert!(refused(&empty).contains("credit tier 1 holds no availability"));
     }
 
     #[test]

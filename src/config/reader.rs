@@ -19,6 +19,8 @@ use crate::model::Percent;
 pub(crate) struct Reporter {
     /// (file order, (line, column), diagnostic).
     entries: Vec<(usize, (usize, usize), Diagnostic)>,
+    /// Warnings, kept apart so they never make a configuration invalid.
+    warnings: Vec<(usize, (usize, usize), Diagnostic)>,
 }
 
 impl Reporter {
@@ -44,8 +46,37 @@ impl Reporter {
         ));
     }
 
+    /// Records a warning at `span` of `file`: located like an error, but the load goes on.
+    pub(crate) fn warn(
+        &mut self,
+        file: &SourceFile,
+        span: &Range<usize>,
+        context: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        let (line, column) = file.position(span);
+        self.warnings.push((
+            file.order(),
+            (line, column),
+            Diagnostic {
+                file: file.path().to_owned(),
+                line,
+                column,
+                context: context.map(str::to_owned),
+                message: message.into(),
+            },
+        ));
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Every warning, ordered by file then position.
+    pub(crate) fn take_warnings(&mut self) -> Vec<Diagnostic> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|(file, offset, _)| (*file, *offset));
+        warnings.into_iter().map(|(_, _, d)| d).collect()
     }
 
     /// Every problem, ordered by file then position.
@@ -196,6 +227,12 @@ impl<'r> Ctx<'r> {
     pub(crate) fn error_at(&mut self, file: &SourceFile, span: &Range<usize>, message: String) {
         self.reporter
             .error(file, span, self.context.as_deref(), message);
+    }
+
+    /// Warns about an item's value (see [`Reporter::warn`]); the message names the key itself.
+    pub(crate) fn warning(&mut self, item: Item<'_>, message: impl Into<String>) {
+        self.reporter
+            .warn(item.file, &item.span(), self.context.as_deref(), message);
     }
 
     /// Reports a problem with an item's value.

@@ -36,6 +36,9 @@ pub struct Config {
     pub witness: Option<WitnessSpec>,
     /// `[replication]`: this daemon's part in a fleet (SPEC §9), when it has one.
     pub replication: Option<ReplicationSpec>,
+    /// What the configuration allows but probably does not mean (a credit table with a gap),
+    /// each located like an error; they never stop a load.
+    warnings: Vec<super::Diagnostic>,
     /// Position of each probe in `probes`, by name: the daemon looks a probe up for every
     /// result, and a linear search over 10,000 probes would cost more than the check.
     probe_index: NameMap<usize>,
@@ -67,6 +70,7 @@ impl Config {
             evidence,
             witness: None,
             replication: None,
+            warnings: Vec::new(),
             probe_index,
         }
     }
@@ -75,6 +79,17 @@ impl Config {
     pub fn with_witness(mut self, witness: Option<WitnessSpec>) -> Self {
         self.witness = witness;
         self
+    }
+
+    /// The configuration with its load warnings.
+    pub fn with_warnings(mut self, warnings: Vec<super::Diagnostic>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+
+    /// What `validate` warns about and the daemon logs at start and reload, in file order.
+    pub fn warnings(&self) -> &[super::Diagnostic] {
+        &self.warnings
     }
 
     /// The configuration with `[replication]` set.
@@ -547,15 +562,42 @@ pub const DEFAULT_BURN_RULES: [BurnRule; 2] = [
     },
 ];
 
-/// A credit band of an SLA.
+/// A credit band of an SLA: availability up to an upper bound and, for a closed band
+/// (SPEC §10), from a lower bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreditTier {
-    /// Availability bound.
+    /// Upper availability bound.
     pub bound: Percent,
     /// True for `at_or_below` (≤), false for `below` (<).
     pub inclusive: bool,
+    /// The lower bound of a closed band (`above` / `at_or_above`); `None`: the band reaches
+    /// down to 0 %, and a lower availability matches it too.
+    pub lower: Option<LowerBound>,
     /// Credit as a percentage of the monthly fee.
     pub credit: Percent,
+}
+
+/// The lower bound of a closed credit band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LowerBound {
+    /// The availability bound.
+    pub bound: Percent,
+    /// True for `at_or_above` (≥), false for `above` (>).
+    pub inclusive: bool,
+}
+
+/// How an SLA counts downtime (SPEC §10: `downtime_unit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DowntimeUnit {
+    /// Every down second counts (the default).
+    #[default]
+    Second,
+    /// Only whole clock minutes entirely down count, and only in runs of at least
+    /// `min_run` consecutive such minutes (`min_downtime_period`, in minutes; at least 1).
+    Minute {
+        /// The shortest run of down minutes that counts.
+        min_run: u32,
+    },
 }
 
 /// What a policy counts a kind of time as.
@@ -601,6 +643,8 @@ pub struct SlaSpec {
     pub locations: Option<Vec<LocationName>>,
     /// The quorum for this agreement; `None`: each probe's own.
     pub quorum: Option<usize>,
+    /// Seconds (default) or whole minutes, with the shortest run that counts.
+    pub downtime_unit: DowntimeUnit,
 }
 
 /// When a maintenance window happens.

@@ -154,6 +154,7 @@ impl Daemon {
     /// enabled probe.
     pub async fn start(config_path: &Path) -> Result<Daemon, DaemonError> {
         let config = Arc::new(config::load(config_path)?);
+        log_warnings(&config);
         let ledger = Arc::new(open_ledger(&config.daemon.ledger).await?);
         record_previous_outage(&ledger, &config.daemon.ledger)?;
         let note = match OutageNote::create(&config.daemon.ledger) {
@@ -382,6 +383,7 @@ impl Daemon {
     fn reload_unannounced(&mut self) -> ReloadOutcome {
         match config::load(&self.config_path) {
             Ok(config) => {
+                log_warnings(&config);
                 let before = self.probes.len();
                 match self.apply(&config) {
                     Ok(()) => {
@@ -981,4 +983,12 @@ fn fingerprint(spec: &ProbeSpec) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     format!("{spec:?}").hash(&mut hasher);
     hasher.finish()
+}
+
+/// Logs what the configuration allows but probably does not mean (SPEC §10: a credit table
+/// with a gap), once per load: the daemon runs with it, as `validate` passes it.
+fn log_warnings(config: &Config) {
+    for warning in config.warnings() {
+        warn!("{warning}");
+    }
 }

@@ -190,11 +190,14 @@ fn covered<'c>(config: &'c Config, document: &MonthDocument) -> Vec<&'c ProbeNam
         .collect()
 }
 
-/// How far around a month a probe's results are read (as `query::monthly` does).
+/// How far around a month a probe's results are read (as `query::monthly` does, with the
+/// reach of its SLAs' runs of down minutes).
 fn margin(config: &Config, probe: &ProbeName) -> SignedDuration {
     config
         .probe(probe.as_str())
-        .map_or(SignedDuration::ZERO, crate::query::monthly::margin)
+        .map_or(SignedDuration::ZERO, |spec| {
+            crate::query::monthly::reach(config, spec)
+        })
 }
 
 /// The end of the hours the log has sealed for every one of `probes`.

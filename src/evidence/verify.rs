@@ -372,11 +372,14 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
         probe: evidence.probe.clone(),
         sla: evidence.sla.clone(),
     };
+    // As of the instant the report read up to: past the month when an SLA judges runs of
+    // down minutes across its end (SPEC §10), else the month's `as_of`.
+    let read_until = document.read_until.unwrap_or(document.as_of);
     let recomputed = month_document_from(
         &config,
         &source,
         month,
-        document.as_of,
+        read_until,
         &selection,
         MaintenanceRule::Proven,
     )

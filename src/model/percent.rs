@@ -38,6 +38,12 @@ impl Percent {
         self.parts_per_billion
     }
 
+    /// The percentage of `parts_per_billion` billionths of the whole; `None` above 100 %.
+    pub fn from_parts_per_billion(parts_per_billion: u64) -> Option<Percent> {
+        (parts_per_billion <= Self::HUNDRED.parts_per_billion)
+            .then_some(Percent { parts_per_billion })
+    }
+
     /// The value in percent, for display and JSON only; never decide with it.
     pub fn as_f64(self) -> f64 {
         self.parts_per_billion as f64 / PPB_PER_PERCENT as f64

@@ -18,7 +18,7 @@ use super::{
     source::MonthSource,
 };
 use crate::{
-    config::{Config, ProbeSpec, SlaSpec},
+    config::{Config, DowntimeUnit, ProbeSpec, SlaSpec},
     ledger::{ClockStep, ExclusionEntry, HourDigest, ImportRecord, Ledger, ResultRecord},
     model::{
         ErrorClass, LatencyHistogram, LocationName, Outcome, ProbeName, Run, State, glob_match,
@@ -282,6 +282,13 @@ pub struct SlaMonth {
     /// For the month in progress: where the current rate leads.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub forecast: Option<Forecast>,
+    /// `"minute"` when only whole clock minutes entirely down were counted (SPEC §10);
+    /// absent when every down second counts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub downtime_unit: Option<String>,
+    /// With minutes: the shortest run of down minutes that counted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub min_downtime_minutes: Option<u32>,
 }
 
 /// The whole `report` document (SPEC §4.1).
@@ -315,6 +322,11 @@ pub struct MonthDocument {
     /// fsck`): that time counts as unknown for the probe named.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub damage: Vec<DamageReport>,
+    /// For a closed month with an SLA judging runs of down minutes across its end (SPEC §10):
+    /// the instant results were read up to, past `as_of`. `upledger verify` recomputes as of
+    /// this instant, so it reads as far past the month as the report did. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub read_until: Option<Timestamp>,
 }
 
 /// A damaged range of the ledger as reports list it.
@@ -454,6 +466,41 @@ impl Evidence {
 pub fn margin(spec: &ProbeSpec) -> SignedDuration {
     let reach = spec.interval.saturating_mul(spec.failure_threshold) + spec.stale_after;
     SignedDuration::try_from(reach).unwrap_or(SignedDuration::from_hours(24))
+}
+
+/// How far beyond the month an SLA's timeline is read to judge a run of down minutes that
+/// crosses one of its edges whole (SPEC §10, `min_downtime_period`): a run that needs `n`
+/// minutes reaches at most `n` minutes past the edge (one more for the minute the edge may
+/// cut). Zero when every second or every single minute counts on its own.
+pub fn downtime_reach(sla: &SlaSpec) -> SignedDuration {
+    match sla.downtime_unit {
+        DowntimeUnit::Minute { min_run } if min_run > 1 => {
+            SignedDuration::from_mins(i64::from(min_run) + 1)
+        }
+        _ => SignedDuration::ZERO,
+    }
+}
+
+/// How far around the month `spec`'s results are read for any report: its own [`margin`],
+/// plus the longest [`downtime_reach`] of the SLAs covering it. An evidence bundle carries
+/// results this far around the month, so `verify` can read what the report read.
+pub fn reach(config: &Config, spec: &ProbeSpec) -> SignedDuration {
+    let sla_reach = config
+        .slas
+        .iter()
+        .filter(|sla| covers(sla, &spec.name))
+        .map(downtime_reach)
+        .max()
+        .unwrap_or(SignedDuration::ZERO);
+    margin(spec).saturating_add(sla_reach)
+}
+
+/// `period` widened by `by` on both sides.
+fn widened(period: Interval, by: SignedDuration) -> Interval {
+    Interval::new(
+        period.start.checked_sub(by).unwrap_or(period.start),
+        period.end.checked_add(by).unwrap_or(period.end),
+    )
 }
 
 const HOUR: SignedDuration = SignedDuration::from_hours(1);
@@ -786,11 +833,20 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
         }
     }
 
+    let reads_past_the_end =
+        now > period.end && slas.iter().any(|sla| !downtime_reach(sla).is_zero());
     let mut sla_months = Vec::with_capacity(slas.len());
     for sla in slas {
         let member_specs: Vec<&ProbeSpec> = enabled().filter(|p| covers(sla, &p.name)).collect();
         let key = closed_key(month, zone, rule, "sla", &sla.name);
-        let closed = is_closed(period, now, member_specs.iter().copied());
+        // A run of down minutes crossing the month's end is judged whole (SPEC §10): the
+        // month is final only once the run's longest reach past the end is known too.
+        let sla_reach = downtime_reach(sla);
+        let closed = is_closed(
+            widened(period, sla_reach),
+            now,
+            member_specs.iter().copied(),
+        );
         if let Some(stored) = stored::<SlaMonth, S>(source, &key, closed)? {
             sla_months.push(stored);
             continue;
@@ -800,7 +856,12 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
         let mut own_reading: HashMap<ProbeName, ProbeTimeline<'_>> = HashMap::new();
         for spec in &member_specs {
             let reading = located_for_sla(config, sla, spec)?;
-            if reading != located(config, spec) {
+            if !sla_reach.is_zero() {
+                // Read around the month as far as a run of down minutes may reach.
+                let wide = widened(period, sla_reach);
+                let probe = load_probe(config, source, spec, wide, now, &ambiguous, rule, reading)?;
+                own_reading.insert(spec.name.clone(), probe);
+            } else if reading != located(config, spec) {
                 let probe =
                     load_probe(config, source, spec, period, now, &ambiguous, rule, reading)?;
                 own_reading.insert(spec.name.clone(), probe);
@@ -818,12 +879,13 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
                     .or_else(|| loaded.get(&spec.name))
             })
             .collect();
+        let span = widened(period, sla_reach);
         let own: Vec<ExclusionEntry> = source
-            .exclusion_entries(period.start, period.end)?
+            .exclusion_entries(span.start, span.end)?
             .into_iter()
             .filter(|entry| entry.exclusion.sla.as_ref() == Some(&sla.name))
             .collect();
-        let entry = sla_month(sla, &members, &own, period, now, rule, &first_seen)?;
+        let entry = sla_month(sla, &members, &own, period, span, now, rule, &first_seen)?;
         if closed && entry.eligible_seconds > 0.0 {
             store(source, &key, &entry)?;
             stored_any = true;
@@ -868,6 +930,7 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
         clock_steps: steps.iter().map(ClockStepReport::from).collect(),
         imports,
         damage: source.damage_touching(period),
+        read_until: reads_past_the_end.then_some(now),
     })
 }
 
@@ -1250,11 +1313,16 @@ fn combined_state(states: &[State], all: bool) -> State {
     }
 }
 
+/// One SLA's month over its members' timelines, read over `span`: the period itself, or
+/// wider when runs of down minutes are judged across its edges ([`downtime_reach`]). Only
+/// what touches the period is listed.
+#[allow(clippy::too_many_arguments)]
 fn sla_month(
     sla: &SlaSpec,
     members: &[&ProbeTimeline<'_>],
     own_exclusions: &[ExclusionEntry],
     period: Interval,
+    span: Interval,
     now: Timestamp,
     rule: MaintenanceRule,
     first_seen: &impl Fn(&MaintenanceWindow) -> Option<Timestamp>,
@@ -1262,7 +1330,7 @@ fn sla_month(
     let terms = Terms::for_sla(sla)
         .map_err(|e| QueryError::BadRequest(format!("sla {}: {e}", sla.name)))?;
     let timelines: Vec<&Timeline> = members.iter().map(|m| &m.timeline).collect();
-    let timeline = combine(&timelines, sla.all, period);
+    let timeline = combine(&timelines, sla.all, span);
     // The SLA honours a window when every member it names is covered by it (a window that
     // covers only some members leaves the others' downtime counting).
     let mut windows: Vec<MaintenanceWindow> = Vec::new();
@@ -1334,15 +1402,54 @@ fn sla_month(
             .monthly_fee
             .map_or(0.0, |fee| (fee * credit / 100.0 * 100.0).round() / 100.0),
         currency: sla.currency.clone(),
-        maintenance: window_reports(&honoured, first_seen),
-        exclusions: exclusions.iter().map(exclusion_report).collect(),
+        maintenance: window_reports(
+            &touching(&honoured, period, span, |w| w.interval),
+            first_seen,
+        ),
+        exclusions: touching(&exclusions, period, span, |e| e.interval)
+            .iter()
+            .map(exclusion_report)
+            .collect(),
         revoked_exclusions: own_exclusions
             .iter()
             .filter(|entry| entry.revoked.is_some())
+            .filter(|entry| {
+                span == period
+                    || Interval::new(entry.exclusion.from, entry.exclusion.to)
+                        .intersect(&period)
+                        .is_some()
+            })
             .map(RevokedExclusionReport::from)
             .collect(),
         forecast: forecast(&figures),
+        downtime_unit: match sla.downtime_unit {
+            DowntimeUnit::Second => None,
+            DowntimeUnit::Minute { .. } => Some("minute".to_owned()),
+        },
+        min_downtime_minutes: match sla.downtime_unit {
+            DowntimeUnit::Minute { min_run } => Some(min_run),
+            DowntimeUnit::Second => None,
+        },
     })
+}
+
+/// The items of `items` whose interval touches `period`: what a month lists of what was read
+/// around it.
+fn touching<T: Clone>(
+    items: &[T],
+    period: Interval,
+    span: Interval,
+    interval: impl Fn(&T) -> Interval,
+) -> Vec<T> {
+    if span == period {
+        // Read over the period alone: everything read touches it, as it always has.
+        return items.to_vec();
+    }
+    items
+        .iter()
+        .filter(|item| interval(item).intersect(&period).is_some())
+        .cloned()
+        .collect()
 }
 
 /// Confirmed outages overlapping the month, with the first failure's class and detail, as of
@@ -1844,6 +1951,60 @@ pub(super) mod tests {
         assert_eq!(found[0].end, Some(ts(nov_1 + 600)));
         assert_eq!(found[1].start, ts(nov_1 + HOUR_S));
         assert_eq!(found[1].end, Some(ts(nov_1 + 2 * 86_400 + HOUR_S)));
+    }
+
+    /// SPEC §10 end to end: a run of down minutes across the month end is judged whole
+    /// (each month counts its own minutes of it), read from the ledger past the month.
+    #[test]
+    fn a_run_of_down_minutes_across_the_month_end_counts_in_both_months() {
+        let nov_1 = 31 * 86_400;
+        // Down 23:57:00–00:04:00 (failures from 23:57, back-dated; up again at 00:04):
+        // 3 whole minutes in October, 4 in November, one run of 7.
+        let records = every_30s(
+            "web",
+            nov_1 - 2 * HOUR_S,
+            nov_1 + 2 * HOUR_S,
+            (nov_1 - 180, nov_1 + 240),
+        );
+        let sla = |name: &str, period: &str| {
+            format!(
+                "\n[[sla]]\nname = \"{name}\"\nprobes = [\"web\"]\ntarget = \"99.9%\"\n\
+                 downtime_unit = \"minute\"\nmin_downtime_period = \"{period}\"\n"
+            )
+        };
+        let main = format!(
+            "{MAIN}{}{}{}",
+            sla("five", "5m"),
+            sla("seven", "7m"),
+            sla("eight", "8m")
+        );
+        let (_dir, config, ledger) = ledger_with(&main, WEB, &records);
+        let now = ts(nov_1 + 3 * HOUR_S);
+        let downtime = |month: Month| -> Vec<(String, f64, Option<u32>)> {
+            month_document(&config, &ledger, month, now, &Selection::default())
+                .unwrap()
+                .slas
+                .into_iter()
+                .map(|s| (s.name, s.downtime_seconds, s.min_downtime_minutes))
+                .collect()
+        };
+        let runs = |figures: [f64; 3]| {
+            vec![
+                ("five".to_owned(), figures[0], Some(5)),
+                ("seven".to_owned(), figures[1], Some(7)),
+                ("eight".to_owned(), figures[2], Some(8)),
+            ]
+        };
+        assert_eq!(downtime(october()), runs([180.0, 180.0, 0.0]));
+        assert_eq!(
+            downtime("2026-11".parse().unwrap()),
+            runs([240.0, 240.0, 0.0])
+        );
+        // The probe's own month still counts every down second of October.
+        let document =
+            month_document(&config, &ledger, october(), now, &Selection::default()).unwrap();
+        assert_eq!(document.probes[0].downtime_seconds, 180.0);
+        assert_eq!(document.slas[0].downtime_unit.as_deref(), Some("minute"));
     }
 
     #[test]

@@ -14,9 +14,12 @@ use super::{
     windows::{Exclusion, MaintenanceWindow},
 };
 use crate::{
-    config::{CreditTier, TimePolicy},
-    model::{Percent, State},
+    config::{CreditTier, DowntimeUnit, TimePolicy},
+    model::{Percent, State, Weight},
 };
+
+/// Milliseconds in a clock minute.
+const MINUTE_MS: i64 = 60_000;
 
 /// Parts per billion in the whole.
 const PPB: u64 = 1_000_000_000;
@@ -133,7 +136,7 @@ impl MonthReport {
             - counted_as(tally.maintenance, policy.maintenance, TimePolicy::Exclude)
             - counted_as(tally.unknown, policy.unknown, TimePolicy::Exclude)
             - tally.excluded;
-        let downtime = Seconds::from_millis(tally.down)
+        let second_downtime = Seconds::from_millis(tally.down)
             + Seconds::from_millis_scaled(
                 tally.degraded,
                 policy.degraded_weight.parts_per_billion(),
@@ -144,6 +147,13 @@ impl MonthReport {
                 policy.maintenance,
                 TimePolicy::Down,
             ));
+        let downtime = match input.terms.downtime_unit {
+            DowntimeUnit::Second => second_downtime,
+            DowntimeUnit::Minute { min_run } => {
+                let minutes = down_minutes(input, measured, min_run);
+                Seconds::from_millis(minutes * MINUTE_MS)
+            }
+        };
         let eligible_time = Seconds::from_millis(eligible);
         let availability = Fraction::of(eligible_time - downtime, eligible_time);
         let coverage = Fraction::of(
@@ -201,6 +211,66 @@ impl MonthReport {
     pub fn budget_used(&self) -> Option<Fraction> {
         Fraction::of(self.downtime, self.budget)
     }
+}
+
+/// The whole clock minutes of `measured` that count as downtime under
+/// `downtime_unit = "minute"` (SPEC §10), with `min_run` the shortest run that counts.
+///
+/// A minute is *entirely down* only when every millisecond of it is time the per-second
+/// accounting would count wholly as downtime: down (outside maintenance and exclusions),
+/// unknown under `unknown = "down"`, maintenance under a policy counting it down, degraded
+/// only with `degraded_weight = 1`. One second of anything else in the minute — up, partly
+/// weighted degraded, maintenance or unknown left out of the denominator, an exclusion, time
+/// not monitored — and the minute is not down. Clock minutes are UTC minutes, which are the
+/// local minutes of every zone whose offset is whole minutes (all zones in use today).
+///
+/// A run of consecutive down minutes is judged whole, also where it crosses the edge of the
+/// period: with the timeline reaching beyond the month (it is never read past `now`), a run
+/// of 3 minutes at the end of March and 4 at the start of April is one 7-minute run, and
+/// each month counts its own minutes of it when 7 reaches `min_run`.
+fn down_minutes(input: &MonthInput<'_>, measured: Interval, min_run: u32) -> i64 {
+    let policy = input.terms.policy;
+    let wholly_down = |state: State| match state {
+        State::Down => true,
+        State::Unknown => policy.unknown == TimePolicy::Down,
+        State::Maintenance => policy.maintenance == TimePolicy::Down,
+        State::Degraded => policy.degraded_weight == Weight::ONE,
+        State::Up => false,
+    };
+    let known = Interval::new(Timestamp::MIN, input.now);
+    let timeline = input.timeline.clip(known).overlay(
+        input.maintenance.iter().map(|window| window.interval),
+        State::Maintenance,
+    );
+    let exclusions = merge_spans(
+        input
+            .exclusions
+            .iter()
+            .map(|exclusion| exclusion.interval.millis())
+            .collect(),
+    );
+    let mut down = Vec::new();
+    for piece in timeline.pieces().iter().filter(|p| wholly_down(p.state)) {
+        split_by_windows(&exclusions, piece.start, piece.end, |start, end, inside| {
+            if !inside {
+                down.push((start, end));
+            }
+        });
+    }
+    let (from, to) = measured.millis();
+    // The whole minutes of the measured span: [first, last).
+    let (first, last) = (ceil_minute(from), to.div_euclid(MINUTE_MS));
+    merge_spans(down)
+        .into_iter()
+        .map(|(start, end)| (ceil_minute(start), end.div_euclid(MINUTE_MS)))
+        .filter(|(run_start, run_end)| run_end - run_start >= i64::from(min_run.max(1)))
+        .map(|(run_start, run_end)| (run_end.min(last) - run_start.max(first)).max(0))
+        .sum()
+}
+
+/// The index of the first clock minute starting at or after `millis`.
+fn ceil_minute(millis: i64) -> i64 {
+    millis.div_euclid(MINUTE_MS) + i64::from(millis.rem_euclid(MINUTE_MS) != 0)
 }
 
 /// Milliseconds of each kind of time in `timeline`, with maintenance already laid over it

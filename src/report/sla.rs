@@ -3,7 +3,7 @@
 //! `config`.
 
 use crate::{
-    config::{CreditTier, ProbeSpec, SlaSpec, TimePolicy},
+    config::{CreditTier, DowntimeUnit, ProbeSpec, SlaSpec, TimePolicy},
     model::Percent,
 };
 
@@ -52,6 +52,8 @@ pub struct Terms {
     pub credits: Vec<CreditTier>,
     /// How maintenance, unknown and degraded time count.
     pub policy: Policy,
+    /// Whether downtime is every down second or whole down minutes (SPEC §10).
+    pub downtime_unit: DowntimeUnit,
 }
 
 impl Terms {
@@ -61,6 +63,7 @@ impl Terms {
             target: probe.target,
             credits: Vec::new(),
             policy: Policy::default(),
+            downtime_unit: DowntimeUnit::Second,
         }
     }
 
@@ -70,26 +73,39 @@ impl Terms {
             target: sla.target,
             credits: sla.credits.clone(),
             policy: Policy::for_sla(sla)?,
+            downtime_unit: sla.downtime_unit,
         })
     }
 }
 
-/// Whether `tier` applies to `availability`: below its bound (`below`), or at or below it
-/// (`at_or_below`). Exact: 99.9 % is not below 99.9 %.
+/// Whether `tier` applies to `availability`: below its upper bound (`below`), or at or below
+/// it (`at_or_below`), and for a closed band above its lower bound (`above`) or at or above it
+/// (`at_or_above`). Exact: 99.9 % is not below 99.9 %, 99.0 % is not above 99.0 %.
 pub fn tier_applies(tier: &CreditTier, availability: Fraction) -> bool {
     let bound = Fraction::from_percent(tier.bound);
-    if tier.inclusive {
+    let under = if tier.inclusive {
         availability <= bound
     } else {
         availability < bound
-    }
+    };
+    let over = tier.lower.is_none_or(|lower| {
+        let bound = Fraction::from_percent(lower.bound);
+        if lower.inclusive {
+            availability >= bound
+        } else {
+            availability > bound
+        }
+    });
+    under && over
 }
 
 /// The tier that decides the credit owed for `availability`, if any applies.
 ///
-/// Tiers are bands written as upper bounds (`below = "99.9%"`, `below = "99.0%"`, …), so a
-/// low availability matches several; the most severe — the largest credit — wins (on a tie,
-/// the first listed). No availability (nothing eligible was measured) owes nothing.
+/// Tiers written as upper bounds alone (`below = "99.9%"`, `below = "99.0%"`, …) are nested,
+/// so a low availability matches several; the most severe — the largest credit — wins (on a
+/// tie, the first listed). Closed bands (with `above` / `at_or_above`) match only inside
+/// themselves, and an availability no band holds (a gap in the table) owes nothing. No
+/// availability (nothing eligible was measured) owes nothing either.
 pub fn credit_tier(availability: Option<Fraction>, tiers: &[CreditTier]) -> Option<&CreditTier> {
     let availability = availability?;
     tiers

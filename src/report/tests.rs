@@ -6,7 +6,7 @@ use jiff::{Timestamp, tz::TimeZone};
 
 use super::*;
 use crate::{
-    config::{CreditTier, TimePolicy},
+    config::{CreditTier, DowntimeUnit, LowerBound, TimePolicy},
     model::{Outcome, Percent, State},
 };
 
@@ -27,6 +27,7 @@ fn terms(target: &str, policy: Policy) -> Terms {
         target: pct(target),
         credits: Vec::new(),
         policy,
+        downtime_unit: DowntimeUnit::Second,
     }
 }
 
@@ -317,6 +318,7 @@ fn tier(bound: &str, inclusive: bool, credit: &str) -> CreditTier {
     CreditTier {
         bound: pct(bound),
         inclusive,
+        lower: None,
         credit: pct(credit),
     }
 }
@@ -680,11 +682,209 @@ fn policies_come_from_the_sla_config() {
         degraded_weight: 0.3,
         locations: None,
         quorum: None,
+        downtime_unit: DowntimeUnit::Minute { min_run: 5 },
     };
     let terms = Terms::for_sla(&sla).unwrap();
+    assert_eq!(terms.downtime_unit, DowntimeUnit::Minute { min_run: 5 });
     assert_eq!(terms.target, pct("99.95"));
     assert_eq!(terms.policy.maintenance, TimePolicy::Up);
     assert_eq!(terms.policy.unknown, TimePolicy::Down);
     assert_eq!(terms.policy.degraded_weight.to_string(), "0.3");
     assert_eq!(terms.credits.len(), 1);
+}
+
+/// Terms counting whole down minutes in runs of at least `min_run`.
+fn minute_terms(min_run: u32, policy: Policy) -> Terms {
+    Terms {
+        downtime_unit: DowntimeUnit::Minute { min_run },
+        ..terms("99.9", policy)
+    }
+}
+
+#[test]
+fn only_whole_clock_minutes_entirely_down_count() {
+    // 10:00:30–10:03:15 holds the whole minutes 10:01 and 10:02; 11:00:10–11:00:50 none.
+    let timeline = april_with(&[
+        ("2024-04-10T10:00:30Z", "2024-04-10T10:03:15Z", State::Down),
+        ("2024-04-10T11:00:10Z", "2024-04-10T11:00:50Z", State::Down),
+        // Two outages touching at 12:01:00 are one run over three minutes.
+        ("2024-04-10T12:00:00Z", "2024-04-10T12:01:00Z", State::Down),
+        ("2024-04-10T12:01:00Z", "2024-04-10T12:03:00Z", State::Down),
+    ]);
+    let seconds = closed(&timeline, &terms("99.9", Policy::default())).run();
+    assert_eq!(seconds.downtime.to_string(), "385");
+    let minutes = closed(&timeline, &minute_terms(1, Policy::default())).run();
+    assert_eq!(minutes.downtime.to_string(), "300");
+    assert_eq!(
+        minutes.down, seconds.down,
+        "the down time itself is unchanged"
+    );
+    assert_eq!(minutes.eligible, seconds.eligible);
+    // With runs of at least 3 minutes, only the 12:00 run counts.
+    let runs = closed(&timeline, &minute_terms(3, Policy::default())).run();
+    assert_eq!(runs.downtime.to_string(), "180");
+    assert_eq!(
+        closed(&timeline, &minute_terms(4, Policy::default()))
+            .run()
+            .downtime,
+        Seconds::ZERO
+    );
+}
+
+#[test]
+fn a_minute_with_any_second_not_counted_down_is_not_down() {
+    // 10:00–10:05 down, but 10:02:30–10:02:31 is maintenance, 10:03:59–10:04:00 unknown and
+    // 10:04:10–10:04:11 excluded: only 10:00, 10:01 are down minutes.
+    let timeline = april_with(&[
+        ("2024-04-10T10:00:00Z", "2024-04-10T10:03:59Z", State::Down),
+        (
+            "2024-04-10T10:03:59Z",
+            "2024-04-10T10:04:00Z",
+            State::Unknown,
+        ),
+        ("2024-04-10T10:04:00Z", "2024-04-10T10:05:00Z", State::Down),
+    ]);
+    let maintenance = [window("2024-04-10T10:02:30Z", "2024-04-10T10:02:31Z")];
+    let exclusions = [exclusion("2024-04-10T10:04:10Z", "2024-04-10T10:04:11Z")];
+    let case = |terms: Terms| {
+        Case {
+            maintenance: &maintenance,
+            exclusions: &exclusions,
+            ..closed(&timeline, &terms)
+        }
+        .run()
+    };
+    assert_eq!(
+        case(minute_terms(1, Policy::default()))
+            .downtime
+            .to_string(),
+        "120"
+    );
+    // Unknown time counted as down is a down second: 10:03 is down again.
+    let unknown_down = Policy {
+        unknown: TimePolicy::Down,
+        ..Policy::default()
+    };
+    assert_eq!(
+        case(minute_terms(1, unknown_down)).downtime.to_string(),
+        "180"
+    );
+    // Degraded time is down only at weight 1.
+    let degraded = april_with(&[(
+        "2024-04-10T10:00:00Z",
+        "2024-04-10T10:02:00Z",
+        State::Degraded,
+    )]);
+    let half = Policy {
+        degraded_weight: "0.5".parse().unwrap(),
+        ..Policy::default()
+    };
+    let whole = Policy {
+        degraded_weight: Weight::ONE,
+        ..Policy::default()
+    };
+    assert_eq!(
+        closed(&degraded, &minute_terms(1, half)).run().downtime,
+        Seconds::ZERO
+    );
+    assert_eq!(
+        closed(&degraded, &minute_terms(1, whole))
+            .run()
+            .downtime
+            .to_string(),
+        "120"
+    );
+}
+
+/// A run of down minutes across a month boundary is judged whole; each month counts its own
+/// minutes of it. 23:57–00:04 is 7 minutes: 3 in March, 4 in April.
+#[test]
+fn a_run_of_down_minutes_across_the_month_boundary_is_judged_whole() {
+    let march = Month::new(2024, 3).unwrap().bounds(&TimeZone::UTC).unwrap();
+    let both = Interval::new(march.start, april().end);
+    let timeline = Timeline::from_intervals(
+        both,
+        State::Up,
+        [Segment::new(
+            at("2024-03-31T23:57:00Z"),
+            at("2024-04-01T00:04:00Z"),
+            State::Down,
+        )],
+    );
+    let month = |period: Interval, min_run: u32| {
+        let terms = minute_terms(min_run, Policy::default());
+        Case {
+            period,
+            now: april().end,
+            ..closed(&timeline, &terms)
+        }
+        .run()
+        .downtime
+        .to_string()
+    };
+    for min_run in [1, 5, 7] {
+        assert_eq!(month(march, min_run), "180", "March, runs of {min_run}");
+        assert_eq!(month(april(), min_run), "240", "April, runs of {min_run}");
+    }
+    assert_eq!(month(march, 8), "0");
+    assert_eq!(month(april(), 8), "0");
+    // Without the other month's side in view the run is shorter: a report for March made
+    // at 00:02 in April sees 5 minutes, and 7 are not reached yet.
+    let early = |min_run: u32| {
+        let terms = minute_terms(min_run, Policy::default());
+        Case {
+            period: march,
+            now: at("2024-04-01T00:02:00Z"),
+            ..closed(&timeline, &terms)
+        }
+        .run()
+        .downtime
+        .to_string()
+    };
+    assert_eq!(early(5), "180");
+    assert_eq!(early(7), "0");
+}
+
+#[test]
+fn closed_bands_match_only_inside_their_bounds() {
+    // Exactly 99.0 % (V28's wording): "above 99.0%, at or below 99.9%" and "below 99.0%".
+    let timeline = april_with(&[("2024-04-10T00:00:00Z", "2024-04-10T07:12:00Z", State::Down)]);
+    let band = |lower: &str, inclusive: bool| CreditTier {
+        lower: Some(LowerBound {
+            bound: pct(lower),
+            inclusive,
+        }),
+        ..tier("99.9", true, "10")
+    };
+    let github = Terms {
+        credits: vec![band("99", false), tier("99", false, "25")],
+        ..terms("99.9", Policy::default())
+    };
+    let report = closed(&timeline, &github).run();
+    assert_eq!(exact(&report), "99/100");
+    assert_eq!(
+        report.credit, None,
+        "the gap at exactly 99.0 % owes nothing"
+    );
+    let at_or_above = Terms {
+        credits: vec![band("99", true), tier("99", false, "25")],
+        ..github.clone()
+    };
+    let report = closed(&timeline, &at_or_above).run();
+    assert_eq!(report.credit.as_ref().map(|t| t.credit), Some(pct("10")));
+    // A closed band does not match below its lower bound, even where it would be the most
+    // severe: 98.99… % falls to the open 25 % tier, not the 30 % band above 99 %.
+    let timeline = april_with(&[("2024-04-10T00:00:00Z", "2024-04-10T07:12:01Z", State::Down)]);
+    let severe_band = Terms {
+        credits: vec![
+            CreditTier {
+                credit: pct("30"),
+                ..band("99", true)
+            },
+            tier("99", false, "25"),
+        ],
+        ..github
+    };
+    let report = closed(&timeline, &severe_band).run();
+    assert_eq!(report.credit.as_ref().map(|t| t.credit), Some(pct("25")));
 }

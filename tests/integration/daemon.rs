@@ -815,3 +815,45 @@ reuse_connection = true
     assert!(kept.requests() >= 5, "kept: {} requests", kept.requests());
     assert_eq!(kept.connections(), 1, "{} requests", kept.requests());
 }
+
+/// SPEC §10: configuration warnings (a credit table with a gap) are logged, located, when the
+/// daemon starts and at every reload; they stop neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_warnings_are_logged_at_start_and_at_reload() {
+    let up = tcp::hang().await;
+    let config = TestConfig::new();
+    config.probes(
+        "a.toml",
+        &format!("[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n", up.addr),
+    );
+    let main = |credits: &str| {
+        format!(
+            "\n[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\n\n\
+             [[sla]]\nname = \"gh\"\nprobes = [\"a\"]\ntarget = \"99.9%\"\ncredits = {credits}\n"
+        )
+    };
+    config.main(&main(
+        r#"[ { above = "99.0%", at_or_below = "99.9%", credit = "10%" }, { below = "99.0%", credit = "25%" } ]"#,
+    ));
+    let daemon = Daemon::start(&config.main_path()).await;
+    let log = daemon
+        .wait_for_log("uncovered", Duration::from_secs(10))
+        .await;
+    assert!(
+        log.contains("upledger.toml:10:11: sla \"gh\": credits leave exactly 99% uncovered"),
+        "{log}"
+    );
+
+    config.main(&main(
+        r#"[ { above = "99.5%", at_or_below = "99.9%", credit = "10%" }, { below = "99.0%", credit = "25%" } ]"#,
+    ));
+    daemon.signal("HUP");
+    let log = daemon
+        .wait_for_log("configuration reloaded", Duration::from_secs(10))
+        .await;
+    assert!(
+        log.contains("credits leave at or above 99% and at or below 99.5% uncovered"),
+        "{log}"
+    );
+    assert_eq!(daemon.terminate().await, 0);
+}

@@ -25,23 +25,11 @@ const ORIGIN: &str = "vectors.example.test/upledger";
 const PROBE: &str = "svc";
 const SLA: &str = "vector";
 
-/// Cases that need more than SPEC §3, by id, and why they are left out here.
-const SKIPPED: &[(&str, &str)] = &[
-    (
-        "V19-quorum-2-of-3",
-        "per-location timelines and a quorum (SPEC §9): one ledger here is one location",
-    ),
-    (
-        "V24-google-whole-minutes-min1",
-        "whole-minute downtime accounting (SPEC §10) is not a configuration key yet",
-    ),
-    (
-        "V28-github-wording-exactly-99.0-gap",
-        "its {le 99.9, gt 99.0} band leaves exactly 99.0 % in no band; `[[sla]] credits` are \
-         upper bounds where the largest matching credit wins, so 99.0 % would owe 10 % \
-         (checked below: its bands are reported inexpressible)",
-    ),
-];
+/// Cases that need more than one ledger can hold, by id, and why they are left out here.
+const SKIPPED: &[(&str, &str)] = &[(
+    "V19-quorum-2-of-3",
+    "per-location timelines and a quorum (SPEC §9): one ledger here is one location",
+)];
 
 /// How long results keep going after the period ends: back-dating and the bundle's margin
 /// read past the end, and a result there must not change the month.
@@ -118,6 +106,7 @@ struct Band {
     upper_inclusive: bool,
     lower: Option<(u64, bool)>,
     upper_text: String,
+    lower_text: Option<String>,
     credit: u64,
     credit_text: String,
 }
@@ -140,6 +129,10 @@ impl Band {
             upper_inclusive,
             lower,
             upper_text: decimal_text(upper),
+            lower_text: value
+                .get("gte")
+                .or_else(|| value.get("gt"))
+                .map(decimal_text),
             credit: billionths(&value["credit_pct"]),
             credit_text: decimal_text(&value["credit_pct"]),
         }
@@ -170,20 +163,19 @@ impl Band {
             })
     }
 
-    /// Whether its upper bound alone — the config tier — holds `availability`.
+    /// Whether its upper bound holds `availability`.
     fn under(&self, availability: (u128, u128)) -> bool {
         let order = compare_bound(availability, self.upper);
         order.is_lt() || (self.upper_inclusive && order.is_eq())
     }
 }
 
-/// The case's bands as `[[sla]] credits`, or why they cannot be written so for it.
+/// The case's bands as `[[sla]] credits`: each band's upper bound (`below` <, `at_or_below`
+/// ≤) and lower bound (`above` >, `at_or_above` ≥), or why they cannot be written so for it.
 ///
-/// Config tiers are upper bounds (`below` <, `at_or_below` ≤) where the largest matching credit
-/// wins; the vectors' bands are closed ranges where the first match wins. A band's lower bound
-/// cannot be configured, so the tiers stand for the bands only where both readings owe the
-/// same credit: checked at the case's exact availability. (V26's single band owes nothing
-/// below 99.0 %, which tiers cannot say, but its month is at 99.86 %, where they agree.)
+/// The vectors' bands are ranges where the first match wins; config tiers are ranges where
+/// the largest matching credit wins. They stand for the bands only where both readings owe
+/// the same credit: checked at the case's exact availability.
 fn credits(tiers: &[Value], availability: (u128, u128)) -> Result<String, String> {
     let bands: Vec<Band> = tiers.iter().map(Band::parse).collect();
     let banded = bands
@@ -192,27 +184,32 @@ fn credits(tiers: &[Value], availability: (u128, u128)) -> Result<String, String
         .map_or(0, |band| band.credit);
     let tiered = bands
         .iter()
-        .filter(|band| band.under(availability))
+        .filter(|band| band.holds(availability))
         .map(|band| band.credit)
         .max()
         .unwrap_or(0);
     if banded != tiered {
         return Err(format!(
-            "at {}/{}, the bands owe {banded} billionths of a percent but upper-bound tiers \
-             would owe {tiered}",
+            "at {}/{}, the first matching band owes {banded} billionths of a percent but the \
+             most severe matching tier would owe {tiered}",
             availability.0, availability.1
         ));
     }
     let tiers: Vec<String> = bands
         .iter()
         .map(|band| {
-            let key = if band.upper_inclusive {
+            let upper = if band.upper_inclusive {
                 "at_or_below"
             } else {
                 "below"
             };
+            let lower = match (band.lower, &band.lower_text) {
+                (Some((_, true)), Some(text)) => format!("at_or_above = \"{text}%\", "),
+                (Some((_, false)), Some(text)) => format!("above = \"{text}%\", "),
+                _ => String::new(),
+            };
             format!(
-                "{{ {key} = \"{}%\", credit = \"{}%\" }}",
+                "{{ {lower}{upper} = \"{}%\", credit = \"{}%\" }}",
                 band.upper_text, band.credit_text
             )
         })
@@ -418,6 +415,25 @@ fn main_file(input: &Value, key: &Path, credits: &str) -> String {
         text(&policy, "unknown").unwrap_or("exclude"),
         text(&policy, "degraded_weight").unwrap_or("0"),
     );
+    // Not a vector field: the test below sets the leaf "hour" short, so a bundle carries no
+    // more results past the month than it must.
+    if let Some(hour) = input.get("evidence_hour").and_then(Value::as_str) {
+        text = text.replacen(
+            &format!("origin = \"{ORIGIN}\"\n"),
+            &format!("origin = \"{ORIGIN}\"\nhour = \"{hour}\"\n"),
+            1,
+        );
+    }
+    // SPEC §10 (V24): whole clock minutes, in runs of at least `min_consecutive_minutes`.
+    if policy.get("google_minutes").and_then(Value::as_bool) == Some(true) {
+        text += "downtime_unit = \"minute\"\n";
+        if let Some(minutes) = policy
+            .get("min_consecutive_minutes")
+            .and_then(Value::as_u64)
+        {
+            text += &format!("min_downtime_period = \"{minutes}m\"\n");
+        }
+    }
     for (start, end) in windows(input) {
         text += &format!(
             "\n[[maintenance]]\nprobes = [\"{PROBE}\"]\nstart = \"{start}\"\nend = \"{end}\"\n\
@@ -524,6 +540,20 @@ async fn bundle_report(id: &str, case: &Value, timing: &mut Timing) -> Result<Va
     config.main(&main_file(input, &key, &credits));
     config.probes("svc.toml", &probe_file(input, &sampling));
     let main = config.main_path();
+    let validated = run(Some(&main), &["validate"]).await;
+    succeeded(id, "validate", &validated)?;
+    // V28's bands leave exactly 99.0 % in no band: `validate` says so, located, and passes.
+    if id == "V28-github-wording-exactly-99.0-gap"
+        && !validated.stderr.contains(&format!(
+            "{}:15:11: sla \"{SLA}\": credits leave exactly 99% uncovered",
+            main.display()
+        ))
+    {
+        return Err(format!(
+            "{id}: validate did not warn about the gap at exactly 99.0 %:\n{}",
+            validated.stderr
+        ));
+    }
 
     let file = config.dir().join("results.jsonl");
     std::fs::write(&file, import_file(input, &checks)).expect("write the import file");
@@ -678,18 +708,6 @@ async fn verify_recomputes_the_reference_figures_from_imported_bundles() {
         }
         timings.push(timing);
     }
-    // The V28 skip holds only while its bands cannot be configured.
-    if let Some(v28) = cases
-        .iter()
-        .find(|c| text(c, "id") == Some("V28-github-wording-exactly-99.0-gap"))
-    {
-        let tiers = v28["input"]["credit_tiers"].as_array().expect("tiers");
-        if let Ok(credits) = credits(tiers, expected_availability(v28)) {
-            failures.push(format!(
-                "V28 is skipped as inexpressible, yet its bands read as {credits}"
-            ));
-        }
-    }
     for t in &timings {
         eprintln!(
             "{:<45} {:>6} results  import {:>7.2?}  evidence {:>7.2?}  verify {:>7.2?}  \
@@ -713,4 +731,56 @@ async fn verify_recomputes_the_reference_figures_from_imported_bundles() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// SPEC §10 through the whole evidence path: a run of down minutes crossing the month's end
+/// (23:58–00:30, 2 minutes in April, 30 in May) under `min_downtime_period = "13m"` counts its
+/// April minutes, since the run is judged whole. With results every 60 s (a 60 s degraded
+/// blip makes them that frequent) the probe's own margin past the month is 2 minutes, and with
+/// leaves of 10 minutes a bundle cut at that margin would end at 00:10, short of the 13
+/// minutes the run needs. So the bundle must carry results as far past the month as the report
+/// read them, and `verify` must read that far too (the document's `read_until`), or it sees a
+/// 12-minute run, counts nothing and disagrees.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_of_down_minutes_across_the_month_end_verifies_from_the_bundle() {
+    let case = serde_json::json!({
+        "id": "minutes-across-the-month-end",
+        "input": {
+            "month": "2024-04",
+            "target": "99.9",
+            "credit_tiers": [ { "lt": "99.9", "credit_pct": 10 } ],
+            "baseline": "up",
+            "intervals": [
+                { "start": "2024-04-10T12:00:00Z", "end": "2024-04-10T12:01:00Z", "state": "degraded" },
+                { "start": "2024-04-30T23:58:00Z", "end": "2024-05-01T00:30:00Z", "state": "down" }
+            ],
+            "policy": { "google_minutes": true, "min_consecutive_minutes": 13 },
+            "evidence_hour": "10m"
+        },
+        "expected": {
+            "degraded_s": "60",
+            "downtime_s": "120",
+            "availability_exact": "21599/21600",
+            "credit_pct": 0
+        }
+    });
+    let mut timing = Timing {
+        id: "minutes-across-the-month-end".to_owned(),
+        results: 0,
+        import: Duration::ZERO,
+        evidence: Duration::ZERO,
+        verify: Duration::ZERO,
+        total: Duration::ZERO,
+    };
+    let mut failures = Vec::new();
+    match bundle_report("minutes-across-the-month-end", &case, &mut timing).await {
+        Ok(report) => compare(
+            "minutes-across-the-month-end",
+            &case["expected"],
+            &report,
+            &mut failures,
+        ),
+        Err(failure) => failures.push(failure),
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
