@@ -177,9 +177,15 @@ async fn progress_shows_on_a_terminal_only() {
         out.display()
     ))
     .await;
-    assert!(shown.contains("lines exported"), "terminal showed: {shown:?}");
+    assert!(
+        shown.contains("lines exported"),
+        "terminal showed: {shown:?}"
+    );
     let written = std::fs::read_to_string(&out).expect("export file");
     assert!(written.lines().count() >= 20_000);
-    assert!(!written.contains("lines exported"), "progress stays off the file");
+    assert!(
+        !written.contains("lines exported"),
+        "progress stays off the file"
+    );
     assert_eq!(daemon.terminate().await, 0);
 }
