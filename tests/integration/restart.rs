@@ -254,7 +254,8 @@ async fn a_restart_longer_than_stale_after_breaks_the_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outage_lapsed_by_a_long_restart_still_ends_with_up() {
     let receiver = Receiver::start().await;
-    let address = tcp::refused_addr();
+    let refused = tcp::RefusedPort::new();
+    let address = refused.addr;
     let config = probe_of(address, "2s", &receiver);
     let daemon = Daemon::start(&config.main_path()).await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -268,7 +269,9 @@ async fn an_outage_lapsed_by_a_long_restart_still_ends_with_up() {
     }
     assert_eq!(daemon.terminate().await, 0);
     let before = std::time::SystemTime::now();
-    let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
+    let listener = tokio::net::TcpListener::bind(refused.release())
+        .await
+        .expect("bind");
     let serving = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             drop(stream);

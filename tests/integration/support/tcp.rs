@@ -139,6 +139,35 @@ pub async fn flood(text: &str) -> TestTcp {
 /// once could be, and its "refused" probe then found a server there.
 pub fn refused_addr() -> SocketAddr {
     static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+    let (addr, socket) = refusing_socket();
+    HELD.lock().unwrap_or_else(|p| p.into_inner()).push(socket);
+    addr
+}
+
+/// A refused loopback address that a test will serve later: it stays refused (and its port
+/// taken) until [`RefusedPort::release`] hands the port over.
+pub struct RefusedPort {
+    /// The address.
+    pub addr: SocketAddr,
+    socket: socket2::Socket,
+}
+
+impl RefusedPort {
+    /// Refused from now on.
+    pub fn new() -> RefusedPort {
+        let (addr, socket) = refusing_socket();
+        RefusedPort { addr, socket }
+    }
+
+    /// Frees the port for the test's own listener (bind it at once).
+    pub fn release(self) -> SocketAddr {
+        drop(self.socket);
+        self.addr
+    }
+}
+
+/// A socket bound to a free loopback port that never listens: connecting is refused.
+fn refusing_socket() -> (SocketAddr, socket2::Socket) {
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
     socket
@@ -149,8 +178,7 @@ pub fn refused_addr() -> SocketAddr {
         .ok()
         .and_then(|a| a.as_socket())
         .expect("local address");
-    HELD.lock().unwrap_or_else(|p| p.into_inner()).push(socket);
-    addr
+    (addr, socket)
 }
 
 async fn serve(
