@@ -23,6 +23,27 @@ pub(crate) struct Reporter {
     warnings: Vec<(usize, (usize, usize), Diagnostic)>,
 }
 
+/// A diagnostic at `span` of `file`, with what orders it: file, then position.
+fn located(
+    file: &SourceFile,
+    span: &Range<usize>,
+    context: Option<&str>,
+    message: String,
+) -> (usize, (usize, usize), Diagnostic) {
+    let (line, column) = file.position(span);
+    (
+        file.order(),
+        (line, column),
+        Diagnostic {
+            file: file.path().to_owned(),
+            line,
+            column,
+            context: context.map(str::to_owned),
+            message,
+        },
+    )
+}
+
 impl Reporter {
     /// Records a problem at `span` of `file`.
     pub(crate) fn error(
@@ -32,18 +53,8 @@ impl Reporter {
         context: Option<&str>,
         message: impl Into<String>,
     ) {
-        let (line, column) = file.position(span);
-        self.entries.push((
-            file.order(),
-            (line, column),
-            Diagnostic {
-                file: file.path().to_owned(),
-                line,
-                column,
-                context: context.map(str::to_owned),
-                message: message.into(),
-            },
-        ));
+        self.entries
+            .push(located(file, span, context, message.into()));
     }
 
     /// Records a warning at `span` of `file`: located like an error, but the load goes on.
@@ -54,18 +65,8 @@ impl Reporter {
         context: Option<&str>,
         message: impl Into<String>,
     ) {
-        let (line, column) = file.position(span);
-        self.warnings.push((
-            file.order(),
-            (line, column),
-            Diagnostic {
-                file: file.path().to_owned(),
-                line,
-                column,
-                context: context.map(str::to_owned),
-                message: message.into(),
-            },
-        ));
+        self.warnings
+            .push(located(file, span, context, message.into()));
     }
 
     pub(crate) fn is_empty(&self) -> bool {

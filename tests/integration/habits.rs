@@ -79,18 +79,19 @@ async fn init_writes_a_configuration_that_validates_and_never_overwrites() {
     assert!(again.stderr.contains("exists"), "{}", again.stderr);
 }
 
+/// A TCP probe checked every second.
+fn tcp_probe(name: &str, address: std::net::SocketAddr) -> String {
+    format!(
+        "[[probe]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"{address}\"\n\
+         interval = \"1s\"\ntimeout = \"500ms\"\n"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reload_says_whether_the_daemon_took_the_configuration() {
     let target = crate::support::tcp::pong().await;
     let config = crate::support::TestConfig::new();
-    config.probes(
-        "a.toml",
-        &format!(
-            "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"1s\"\n\
-             timeout = \"500ms\"\n",
-            target.addr
-        ),
-    );
+    config.probes("a.toml", &tcp_probe("a", target.addr));
     // No daemon yet: nothing to reload.
     let alone = config.cli(&["reload"]).await;
     assert_eq!(alone.code, 2);
@@ -100,14 +101,7 @@ async fn reload_says_whether_the_daemon_took_the_configuration() {
         alone.stderr
     );
     let daemon = crate::support::daemon::Daemon::start(&config.main_path()).await;
-    config.probes(
-        "b.toml",
-        &format!(
-            "[[probe]]\nname = \"b\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"1s\"\n\
-             timeout = \"500ms\"\n",
-            target.addr
-        ),
-    );
+    config.probes("b.toml", &tcp_probe("b", target.addr));
     let taken = daemon.cli(&["reload"]).await;
     assert_eq!(taken.code, 0, "{}", taken.stderr);
     assert!(taken.stdout.contains("2 probes"), "{}", taken.stdout);
