@@ -84,7 +84,7 @@ timeout  = "5s"
 # kind = "dns"
 # query = "www.example.com"
 # record_type = "A"
-# dns_server = "9.9.9.9:53"
+# dns_server = "192.0.2.53:53"     # your resolver (192.0.2.53 is a documentation address)
 "#;
 
 /// Writes the starter files, refusing to overwrite any that exist.

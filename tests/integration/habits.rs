@@ -119,12 +119,7 @@ async fn reload_says_whether_the_daemon_took_the_configuration() {
     );
     assert!(refused.stderr.contains("keeps its running configuration"));
     let status = daemon.cli(&["status", "--json"]).await.json();
-    let names: Vec<&str> = status["probes"]
-        .as_array()
-        .expect("probes")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names = crate::support::names(&status["probes"]);
     assert_eq!(names, vec!["a", "b"]);
     assert_eq!(daemon.terminate().await, 0);
 }

@@ -151,12 +151,7 @@ public = false
     assert_eq!(code, 200);
     assert_private_nowhere("status", &status);
     let status: serde_json::Value = serde_json::from_str(&status).expect("json");
-    let names: Vec<&str> = status["probes"]
-        .as_array()
-        .expect("probes")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names = crate::support::names(&status["probes"]);
     assert_eq!(names, ["web", "db", "cache"]);
 
     let (code, _, report) = get(&format!("{base}/api/v1/report")).await;
@@ -553,12 +548,7 @@ enabled = false
         assert_eq!(code, 404, "{path}: {body}");
     }
     let status = daemon.cli(&["status", "--json"]).await.json();
-    let names: Vec<&str> = status["probes"]
-        .as_array()
-        .expect("probes")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names = crate::support::names(&status["probes"]);
     assert_eq!(names, ["cache"], "{status:#}");
     assert_eq!(daemon.terminate().await, 0);
 }

@@ -577,22 +577,12 @@ async fn an_ongoing_outage_is_ongoing_and_a_disabled_probe_is_nowhere() {
             "{markdown}"
         );
     }
-    let names: Vec<&str> = report["probes"]
-        .as_array()
-        .expect("probes")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names = crate::support::names(&report["probes"]);
     assert_eq!(names, ["web"]);
     assert_eq!(report["slas"][0]["probes"], serde_json::json!(["web"]));
 
     let status = cli(&["status", "--json"]).await.json();
-    let names: Vec<&str> = status["probes"]
-        .as_array()
-        .expect("probes")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names = crate::support::names(&status["probes"]);
     assert_eq!(names, ["web"]);
     assert_eq!(status["summary"]["total"], 1);
     let text = cli(&["status"]).await.stdout;

@@ -249,6 +249,15 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The results of a `check --json` document, by probe name.
+/// The `name` of every object in a JSON list (`status --json`'s or a report's `probes`).
+pub fn names(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|item| item["name"].as_str())
+        .collect()
+}
+
 pub fn results_by_name(
     json: &serde_json::Value,
 ) -> std::collections::HashMap<String, serde_json::Value> {
