@@ -318,6 +318,11 @@ pub struct Recorder {
     /// When each location series last had a result: a location whose results stop
     /// arriving counts as unknown once it lags by `stale_after` and [`REPLICATION_SLACK`].
     last_seen: NameMap<Timestamp>,
+    /// A coordinator's location series, by series name (`web@fra1` → `web`, `fra1`), and
+    /// each located probe's series in the order of its `locations`: made at each
+    /// configuration, so a result costs lookups, not names built anew.
+    series: NameMap<(ProbeName, crate::model::LocationName)>,
+    located: NameMap<Vec<ProbeName>>,
     /// Whether the sentinel's newest result was a failure.
     monitor_offline: bool,
     alerter: Alerter,
@@ -357,6 +362,8 @@ impl Recorder {
             trackers: NameMap::default(),
             quorums: Quorums::default(),
             last_seen: NameMap::default(),
+            series: NameMap::default(),
+            located: NameMap::default(),
             monitor_offline: false,
             alerter: Alerter::default(),
             events: Vec::new(),
@@ -381,6 +388,8 @@ impl Recorder {
             None => config.probe_by_name(name).is_some_and(|p| p.enabled),
             Some((probe, location)) => located_spec(config, &probe, &location).is_some(),
         });
+        self.series.clear();
+        self.located.clear();
         self.quorums.retain(|name| {
             config.is_coordinator()
                 && config
@@ -441,8 +450,12 @@ impl Recorder {
         now: Timestamp,
     ) -> Result<(), LedgerError> {
         let mut newest: Option<LastCheck> = None;
+        let mut all_series = Vec::with_capacity(spec.locations.len());
         for location in &spec.locations {
             let series = spec.name.at_location(location);
+            self.series
+                .insert(series.clone(), (spec.name.clone(), location.clone()));
+            all_series.push(series.clone());
             let series_spec = query::locations::series_spec(spec, &series);
             if let Some(tracker) = self.trackers.get_mut(&series) {
                 tracker.set_thresholds(query::thresholds(spec));
@@ -474,6 +487,7 @@ impl Recorder {
             carry_counts(&mut status, previous.get(&series));
             board.insert(series, status);
         }
+        self.located.insert(spec.name.clone(), all_series);
         if self.quorums.state(&spec.name).is_none() {
             // New here (a start, or a probe added by a reload): its state as the ledger
             // leaves it, without alerting what was alerted before.
@@ -499,17 +513,17 @@ impl Recorder {
         spec: &crate::config::ProbeSpec,
         now: Timestamp,
     ) -> Vec<LocationState> {
-        spec.locations
+        let series_names = self.located.get(&spec.name).map_or(&[][..], Vec::as_slice);
+        series_names
             .iter()
-            .map(|location| {
-                let series = spec.name.at_location(location);
+            .map(|series| {
                 // Locations' results arrive in batches, one location's ahead of another's:
                 // a location is behind, not gone, until it lags by more than the slack.
-                let fresh = self.last_seen.get(&series).is_some_and(|at| {
+                let fresh = self.last_seen.get(series).is_some_and(|at| {
                     Duration::try_from(now.duration_since(*at))
                         .map_or(true, |age| age <= spec.stale_after + REPLICATION_SLACK)
                 });
-                match self.trackers.get(&series) {
+                match self.trackers.get(series) {
                     Some(tracker) if fresh => LocationState {
                         state: tracker.state(),
                         since: tracker.since(),
@@ -530,7 +544,7 @@ impl Recorder {
     async fn observe_replicated(&mut self, records: Vec<ResultRecord>) {
         let config = Arc::clone(&self.config.borrow());
         for record in &records {
-            let Some((probe, location)) = record.probe.split_location() else {
+            let Some((probe, location)) = self.series.get(&record.probe).cloned() else {
                 continue;
             };
             let Some(spec) = located_spec(&config, &probe, &location) else {
@@ -549,12 +563,6 @@ impl Recorder {
                 .or_insert(record.at);
             *seen_at = (*seen_at).max(record.at);
             let last = LastCheck::from(record);
-            if let Ok(mut board) = self.shared.board.write()
-                && let Some(status) = board.get_mut(&record.probe)
-            {
-                query::update_status(status, self.trackers.get(&record.probe), last.clone());
-                status.tally.record(record.outcome, record.latency, None);
-            }
             // Judged at the result's own time: a backlog drained late is judged as it
             // happened, not as stale.
             let states = self.location_states(spec, record.at);
@@ -583,13 +591,17 @@ impl Recorder {
             };
             let raised = self.alerter.observe(seen, Timestamp::now());
             self.events.extend(raised);
-            if let Ok(mut board) = self.shared.board.write()
-                && let Some(status) = board.get_mut(&probe)
-            {
-                status.state = state;
-                status.since = since;
-                status.last = Some(last);
-                status.checks_since_start += 1;
+            if let Ok(mut board) = self.shared.board.write() {
+                if let Some(status) = board.get_mut(&record.probe) {
+                    query::update_status(status, self.trackers.get(&record.probe), last.clone());
+                    status.tally.record(record.outcome, record.latency, None);
+                }
+                if let Some(status) = board.get_mut(&probe) {
+                    status.state = state;
+                    status.since = since;
+                    status.last = Some(last);
+                    status.checks_since_start += 1;
+                }
             }
         }
         if self.events.is_empty() {
