@@ -95,21 +95,24 @@ impl Ledger {
         let store = self.store()?;
         let after_last = match store.replication.last().map_err(|e| self.sled_error(e))? {
             None => 0,
-            Some((key, value)) => {
-                let first = entry_seq(&key)
-                    .ok_or_else(|| self.corrupt("replication", format!("key {}", hex(&key))))?;
-                let mut count = 0u64;
-                decode_entry(&key, &value, &mut |_, _| {
-                    count += 1;
-                    Ok(())
-                })
-                .map_err(|reason| self.corrupt("replication", reason))?;
-                first + count
-            }
+            Some((key, value)) => self.entry_end(&key, &value)?,
         };
         let next = after_last.max(self.replication_cursor()?);
         writer.replication_next = Some(next);
         Ok(next)
+    }
+
+    /// The sequence number after the last result of the entry stored under `key`.
+    fn entry_end(&self, key: &[u8], value: &[u8]) -> Result<u64, LedgerError> {
+        let first = entry_seq(key)
+            .ok_or_else(|| self.corrupt("replication", format!("key {}", hex(key))))?;
+        let mut count = 0u64;
+        decode_entry(key, value, &mut |_, _| {
+            count += 1;
+            Ok(())
+        })
+        .map_err(|reason| self.corrupt("replication", reason))?;
+        Ok(first + count)
     }
 
     /// The sequence number of the first result JetStream has not acknowledged.
@@ -208,49 +211,34 @@ impl Ledger {
             .insert(CURSOR_KEY, &cursor.to_be_bytes())
             .map_err(|e| self.sled_error(e))?;
         self.flush()?;
-        // An entry goes once its last result is behind the cursor: the next entry's key.
+        // Entries follow one another: every entry before the last one starting behind the
+        // cursor ends behind it; that last one may reach past it.
         let keys: Vec<sled::IVec> = store
             .replication
             .range(..cursor.to_be_bytes())
             .keys()
             .collect::<Result<_, _>>()
             .map_err(|e| self.sled_error(e))?;
+        let Some((last, before)) = keys.split_last() else {
+            return Ok(());
+        };
         let mut removals = sled::Batch::default();
-        let mut any = false;
-        for pair in keys.windows(2) {
-            if entry_seq(&pair[1]).is_some_and(|next| next <= cursor) {
-                removals.remove(&pair[0]);
-                any = true;
-            }
+        for key in before {
+            removals.remove(key);
         }
-        if let Some(last) = keys.last() {
-            let mut ends_behind = false;
-            let value = store
-                .replication
-                .get(last)
-                .map_err(|e| self.sled_error(e))?;
-            if let (Some(first), Some(value)) = (entry_seq(last), value) {
-                let mut count = 0u64;
-                if decode_entry(last, &value, &mut |_, _| {
-                    count += 1;
-                    Ok(())
-                })
-                .is_ok()
-                {
-                    ends_behind = first + count <= cursor;
-                }
-            }
-            if ends_behind {
-                removals.remove(last);
-                any = true;
-            }
+        let last_value = store
+            .replication
+            .get(last)
+            .map_err(|e| self.sled_error(e))?;
+        if let Some(value) = last_value
+            && self.entry_end(last, &value)? <= cursor
+        {
+            removals.remove(last);
         }
-        if any {
-            store
-                .replication
-                .apply_batch(removals)
-                .map_err(|e| self.sled_error(e))?;
-        }
+        store
+            .replication
+            .apply_batch(removals)
+            .map_err(|e| self.sled_error(e))?;
         Ok(())
     }
 
