@@ -9,6 +9,7 @@
 //! - [`ledger`] — durable results, markers and rollups in sled, behind a small synchronous API
 //! - [`report`] — pure availability math: months, timelines, maintenance, exact SLA figures
 //! - [`query`] — status, history, export and import answers, from the daemon or the ledger
+//! - [`render`] — month reports written for people: table, CSV, Markdown, printable HTML
 //! - [`evidence`] — the Merkle log, signed checkpoints and reports, bundles and `verify`
 //! - [`alert`] — alert rules, the durable outbox's delivery to webhook and desktop channels
 //! - [`daemon`] — scheduler, single ledger writer, reload, lifecycle, systemd notification
@@ -25,6 +26,7 @@ pub mod ledger;
 pub mod model;
 pub mod probe;
 pub mod query;
+pub mod render;
 pub mod replicate;
 pub mod report;
 pub mod threshold;

@@ -88,7 +88,7 @@ fn list(config_path: &Path, args: &AlertsArgs) -> anyhow::Result<Exit> {
             line.last_error.clone(),
         ]);
     }
-    print!("{}", super::report::columns(&rows));
+    print!("{}", crate::render::columns(&rows));
     Ok(Exit::Ok)
 }
 

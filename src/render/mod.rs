@@ -1,0 +1,110 @@
+//! How a month report is written for people: a table for the shell, CSV for spreadsheets,
+//! Markdown a vendor can paste into a client email, and printable HTML. The CLI prints them,
+//! the daemon sends the Markdown with a closed month's report (SPEC §10), so they live here
+//! rather than in `cli`. May use `query` and `model`.
+
+use std::fmt::Write as _;
+
+use crate::query::monthly::{self, Incident};
+
+mod csv;
+mod markdown;
+mod table;
+
+pub use csv::csv;
+pub use markdown::markdown;
+pub use table::table;
+
+pub fn cause(incident: &Incident) -> String {
+    match incident.error_class {
+        Some(class) => format!("{class}: {}", incident.detail),
+        None => incident.detail.clone(),
+    }
+}
+
+/// The cause a client may read: the error class alone, since the detail can hold internal
+/// addresses and OS error numbers — unless `[daemon].show_details` allows it.
+pub fn public_cause(incident: &Incident, show_details: bool) -> String {
+    match (incident.error_class, show_details) {
+        (_, true) => cause(incident),
+        (Some(class), false) => class.to_string(),
+        (None, false) => String::new(),
+    }
+}
+
+/// An ended incident's length to the second; an ongoing one's so far, to the minute.
+pub fn incident_duration(incident: &Incident) -> String {
+    if incident.end.is_none() {
+        format!(
+            "ongoing for {}",
+            monthly::minutes_text(incident.duration_seconds)
+        )
+    } else {
+        duration(incident.duration_seconds)
+    }
+}
+
+/// `2h 3m 4s`, to the second.
+pub fn duration(seconds: f64) -> String {
+    let whole = seconds.round().max(0.0) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(whole)).to_string()
+}
+
+pub fn pct(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.4}%"))
+}
+
+/// Rows as left-aligned columns, two spaces apart.
+pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn budget(seconds: f64) -> String {
+    if seconds < 0.0 {
+        format!("-{}", duration(-seconds))
+    } else {
+        duration(seconds)
+    }
+}
+
+/// How an SLA counting whole minutes counted its downtime (SPEC §10), in words; `None` when
+/// every down second counts.
+pub fn downtime_rule(sla: &monthly::SlaMonth) -> Option<String> {
+    if sla.downtime_unit.as_deref() != Some("minute") {
+        return None;
+    }
+    Some(match sla.min_downtime_minutes {
+        Some(run) if run > 1 => {
+            format!("only whole clock minutes entirely down, in runs of at least {run} minutes")
+        }
+        _ => "only whole clock minutes entirely down".to_owned(),
+    })
+}
+
+pub fn credit(sla: &monthly::SlaMonth) -> String {
+    if sla.credit_percent == 0.0 {
+        return "none".to_owned();
+    }
+    match &sla.currency {
+        Some(currency) => format!(
+            "{}% = {:.2} {currency}",
+            sla.credit_percent, sla.credit_amount
+        ),
+        None => format!("{}%", sla.credit_percent),
+    }
+}
