@@ -28,6 +28,7 @@ use crate::{
     query::{
         self, ExclusionSubject, QueryError, StatusReport, Summary,
         monthly::{self, Selection},
+        trend,
     },
 };
 
@@ -80,6 +81,9 @@ pub enum Request {
         /// The instant the report is computed for (`report --as-of`); now when absent.
         #[serde(default)]
         as_of: Option<Timestamp>,
+        /// The trend's length in months (`report --months`, SPEC §10); 1 when absent.
+        #[serde(default)]
+        months: Option<u32>,
     },
     /// A month's report, signed (`report --sign`, SPEC §8).
     SignedReport {
@@ -437,12 +441,25 @@ async fn answer(stream: UnixStream, handle: &Handle) -> std::io::Result<()> {
             probe,
             sla,
             as_of,
+            months,
         } => {
             let outcome = on_ledger(handle, Access::Read, move |config, ledger| {
                 let month = parse_month(&month)?;
                 let selection = Selection { probe, sla };
                 let as_of = as_of.unwrap_or_else(Timestamp::now);
-                monthly::month_document(config, ledger, month, as_of, &selection)
+                let mut document =
+                    monthly::month_document(config, ledger, month, as_of, &selection)?;
+                let months = months.unwrap_or(1);
+                trend::add_trend(
+                    config,
+                    ledger,
+                    &mut document,
+                    month,
+                    as_of,
+                    &selection,
+                    months,
+                )?;
+                Ok(document)
             })
             .await;
             reply(&mut write, &outcome).await

@@ -12,7 +12,10 @@ use super::{
 };
 use crate::{
     api::socket::Request,
-    query::monthly::{self, Incident, MonthDocument, Selection},
+    query::{
+        monthly::{self, Incident, MonthDocument, Selection},
+        trend,
+    },
     render::{self, cause, columns, incident_duration},
     report::Month,
 };
@@ -28,6 +31,9 @@ pub(super) enum Format {
     Csv,
     /// A client-ready summary.
     Markdown,
+    /// A printable page per SLA (print CSS, no external assets): open it in a browser and
+    /// print it to PDF.
+    Html,
 }
 
 /// Arguments of `upledger report`.
@@ -45,13 +51,17 @@ pub(super) struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Also show the last N months' availability per probe and SLA, ending with this month
+    /// (1 to 12).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=12))]
+    months: u32,
     /// The report as it stood at this instant (RFC 3339, or a duration back from now) instead
     /// of now: results after it are not counted, and a month it falls in is still in progress.
     #[arg(long, value_parser = parse_instant)]
     as_of: Option<Timestamp>,
     /// Sign the report (SPEC §8): write the JSON report, computed as of the hours the evidence
     /// log has sealed, to `--out` and an SSHSIG signature beside it (`FILE.sig`).
-    #[arg(long, conflicts_with_all = ["format", "as_of"])]
+    #[arg(long, conflicts_with_all = ["format", "as_of", "months"])]
     sign: bool,
     /// Where `--sign` writes the report [default: upledger-report-YYYY-MM.json].
     #[arg(long, requires = "sign")]
@@ -113,11 +123,12 @@ fn fetch(
                 probe: args.probe.clone(),
                 sla: args.sla.clone(),
                 as_of: args.as_of,
+                months: Some(args.months),
             };
             let document: MonthDocument =
                 serde_json::from_value(client::ask(&mut stream, &request)?)
                     .context("the daemon's report is malformed")?;
-            let incidents = if args.format == Format::Markdown {
+            let incidents = if matches!(args.format, Format::Markdown | Format::Html) {
                 let mut stream = match client::connect(config_path)? {
                     Some(Source::Daemon(stream)) => stream,
                     _ => bail!("the daemon stopped answering"),
@@ -139,10 +150,21 @@ fn fetch(
                 sla: args.sla.clone(),
             };
             let document = ledger.guard(|ledger| {
-                monthly::month_document(&config, ledger, month, as_of, &selection)
+                let mut document =
+                    monthly::month_document(&config, ledger, month, as_of, &selection)?;
+                trend::add_trend(
+                    &config,
+                    ledger,
+                    &mut document,
+                    month,
+                    as_of,
+                    &selection,
+                    args.months,
+                )?;
+                Ok::<_, crate::query::QueryError>(document)
             })?;
-            // Incidents come from raw results; only the Markdown summary lists them.
-            let incidents = if args.format == Format::Markdown {
+            // Incidents come from raw results; only the client summaries list them.
+            let incidents = if matches!(args.format, Format::Markdown | Format::Html) {
                 ledger.guard(|ledger| monthly::incidents(&config, ledger, month, as_of))?
             } else {
                 Vec::new()
@@ -164,6 +186,7 @@ pub(super) fn report(config_path: &Path, args: &ReportArgs) -> anyhow::Result<Ex
         Format::Table => render::table(&document),
         Format::Csv => render::csv(&document),
         Format::Markdown => render::markdown(&document, &incidents, show_details(config_path)),
+        Format::Html => render::html(&document, &incidents, show_details(config_path)),
     };
     print!("{text}");
     let missed = document.probes.iter().any(|p| !p.met) || document.slas.iter().any(|s| !s.met);

@@ -10,12 +10,12 @@ use super::{
     reader::{Ctx, Item, Section},
     spec::{
         BurnRule, ChannelKind, ChannelSpec, CreditTier, DEFAULT_BURN_RULES, DaemonSpec,
-        DowntimeUnit, EVENT_NAMES, EvidenceSpec, GroupSpec, LowerBound, MaintenanceSpec,
-        MaintenanceWhen, SlaSpec, TimePolicy, WitnessSpec, WitnessTarget, WitnessedLogSpec,
-        relative_to,
+        DowntimeUnit, EVENT_NAMES, EvidenceSpec, GroupSpec, LatencyObjective, LatencyRule,
+        LowerBound, MaintenanceSpec, MaintenanceWhen, SlaSpec, TimePolicy, WitnessSpec,
+        WitnessTarget, WitnessedLogSpec, relative_to,
     },
 };
-use crate::model::ProbeName;
+use crate::model::{Percent, ProbeName};
 
 /// Top-level keys of the main file.
 pub(crate) const MAIN_KEYS: &[&str] = &[
@@ -76,7 +76,10 @@ const SLA_KEYS: &[&str] = &[
     "degraded_weight",
     "downtime_unit",
     "min_downtime_period",
+    "latency",
+    "latency_credit",
 ];
+const LATENCY_KEYS: &[&str] = &["percentile", "share", "below"];
 const CREDIT_KEYS: &[&str] = &["below", "at_or_below", "above", "at_or_above", "credit"];
 const BURN_KEYS: &[&str] = &["long", "short", "factor"];
 const MAINTENANCE_KEYS: &[&str] = &["probes", "start", "end", "duration", "weekly", "reason"];
@@ -696,6 +699,20 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         (None, Some(item)) => ctx.integer(item, 1, 1_000),
     };
     let downtime_unit = read_downtime_unit(ctx, &section);
+    let latency = section
+        .get("latency")
+        .and_then(|item| read_latency(ctx, item));
+    let latency_credit = section.get("latency_credit").and_then(|item| {
+        let credit = ctx.percent(item)?;
+        if section.get("latency").is_none() {
+            ctx.error(
+                item,
+                "needs a latency objective (latency = { percentile = 95, below = \"300ms\" })",
+            );
+            return None;
+        }
+        Some(credit)
+    });
     if ctx.error_count() > errors_before {
         return None;
     }
@@ -715,6 +732,74 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         locations,
         quorum,
         downtime_unit,
+        latency,
+        latency_credit,
+    })
+}
+
+/// Reads `latency = { percentile = 95, below = "300ms" }` or `{ share = "99%", below =
+/// "500ms" }` (SPEC §10).
+fn read_latency(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<LatencyObjective> {
+    let example = "expected a table like { percentile = 95, below = \"300ms\" } or { share = \"99%\", below = \"500ms\" }";
+    let Some(table) = item.raw().as_table() else {
+        ctx.error(item, example);
+        return None;
+    };
+    let objective = Section {
+        file: item.file,
+        table,
+        span: item.span(),
+    };
+    let errors_before = ctx.error_count();
+    objective.reject_unknown_keys(ctx, LATENCY_KEYS, "a latency objective");
+    let rule = match (objective.get("percentile"), objective.get("share")) {
+        (Some(percentile), None) => {
+            // A bare number (95, 99.9): the percentile's rank, as a percentage of the checks.
+            let raw = percentile.raw();
+            let text = raw
+                .as_integer()
+                .map(|i| i.as_str())
+                .or_else(|| raw.as_float().map(|f| f.as_str()));
+            match text.and_then(|t| t.parse::<Percent>().ok()) {
+                Some(p) if p.parts_per_billion() > 0 => Some(LatencyRule::Percentile(p)),
+                _ => {
+                    ctx.error(
+                        percentile,
+                        "must be a number above 0 and at most 100, like 95 or 99.9",
+                    );
+                    None
+                }
+            }
+        }
+        (None, Some(share)) => match ctx.percent(share) {
+            Some(p) if p.parts_per_billion() > 0 => Some(LatencyRule::Share(p)),
+            Some(_) => {
+                ctx.error(share, "must be above 0%");
+                None
+            }
+            None => None,
+        },
+        _ => {
+            ctx.error(
+                item,
+                format!("a latency objective needs exactly one of percentile or share: {example}"),
+            );
+            None
+        }
+    };
+    let below = match objective.get("below") {
+        Some(below) => ctx.duration(below),
+        None => {
+            ctx.error(item, "a latency objective needs below = \"…ms\"");
+            None
+        }
+    };
+    if ctx.error_count() > errors_before {
+        return None;
+    }
+    Some(LatencyObjective {
+        rule: rule?,
+        below: below?,
     })
 }
 

@@ -17,8 +17,9 @@ pub use diagnostic::{ConfigError, Diagnostic, Diagnostics};
 pub use load::{SYSTEM_CONFIG, load, locate, socket_path};
 pub use normalised::{
     NORMALISED_VERSION, NormalisedConfig, NormalisedCredit, NormalisedDowntimeUnit,
-    NormalisedError, NormalisedEvidence, NormalisedLowerBound, NormalisedMaintenance,
-    NormalisedMode, NormalisedPolicy, NormalisedProbe, NormalisedSla, NormalisedWhen,
+    NormalisedError, NormalisedEvidence, NormalisedLatency, NormalisedLatencyKind,
+    NormalisedLowerBound, NormalisedMaintenance, NormalisedMode, NormalisedPolicy, NormalisedProbe,
+    NormalisedSla, NormalisedWhen,
 };
 pub use replication::majority;
 pub use spec::*;

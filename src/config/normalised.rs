@@ -14,7 +14,8 @@
 //! shortest text that reads back as the same `f64`). An absent optional value is `null`,
 //! never left out, so one configuration has one form and one hash — except for keys added
 //! after this form was first written (locations and quorum, SPEC §9; `downtime_unit`,
-//! `min_downtime_period_ms` and a credit band's `lower`, SPEC §10): those are left out when
+//! `min_downtime_period_ms`, a credit band's `lower`, `latency` and `latency_credit`, SPEC
+//! §10): those are left out when
 //! they hold their default, so a configuration not using them keeps the form and hash it had.
 //! May use `model` and the rest of `config`.
 
@@ -27,7 +28,8 @@ use super::{
     main_file::{check_leaf_hour, check_origin},
     spec::{
         CheckSpec, Config, CreditTier, DEFAULT_BURN_RULES, DaemonSpec, DowntimeUnit, EvidenceSpec,
-        LowerBound, MaintenanceSpec, MaintenanceWhen, Origin, ProbeSpec, SlaSpec, TimePolicy,
+        LatencyObjective, LatencyRule, LowerBound, MaintenanceSpec, MaintenanceWhen, Origin,
+        ProbeSpec, SlaSpec, TimePolicy,
     },
 };
 use crate::model::{LocationName, Percent, ProbeKind, ProbeName};
@@ -159,6 +161,39 @@ pub struct NormalisedSla {
     /// The shortest run of down minutes that counts, when longer than one minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_downtime_period_ms: Option<u64>,
+    /// The response-time objective, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<NormalisedLatency>,
+    /// The credit added when it is missed, exact text.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "option_percent_text"
+    )]
+    pub latency_credit: Option<Percent>,
+}
+
+/// A latency objective: `{"kind":"percentile","percent":"95%","below_ms":300}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisedLatency {
+    /// `percentile` or `share`.
+    pub kind: NormalisedLatencyKind,
+    /// The percentile's rank or the share, exact text.
+    #[serde(with = "percent_text")]
+    pub percent: Percent,
+    /// The bound.
+    pub below_ms: u64,
+}
+
+/// The form of a latency objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalisedLatencyKind {
+    /// `latency = { percentile, below }`.
+    Percentile,
+    /// `latency = { share, below }`.
+    Share,
 }
 
 /// A downtime unit other than the default second: the only one is `minute`, so the default
@@ -541,6 +576,22 @@ fn normalise_sla(sla: &SlaSpec) -> Result<NormalisedSla, NormalisedError> {
             DowntimeUnit::Minute { min_run } if min_run > 1 => Some(u64::from(min_run) * MINUTE_MS),
             _ => None,
         },
+        latency: sla
+            .latency
+            .map(|objective| {
+                let (kind, percent) = match objective.rule {
+                    LatencyRule::Percentile(p) => (NormalisedLatencyKind::Percentile, p),
+                    LatencyRule::Share(p) => (NormalisedLatencyKind::Share, p),
+                };
+                let below = format!("sla \"{}\": latency below", sla.name);
+                Ok::<_, NormalisedError>(NormalisedLatency {
+                    kind,
+                    percent,
+                    below_ms: millis(&below, objective.below)?,
+                })
+            })
+            .transpose()?,
+        latency_credit: sla.latency_credit,
     })
 }
 
@@ -622,7 +673,31 @@ fn sla_spec(sla: NormalisedSla) -> Result<SlaSpec, NormalisedError> {
         }
         credits.push(tier);
     }
+    let latency = match sla.latency {
+        None => None,
+        Some(objective) => {
+            if objective.percent.parts_per_billion() == 0 || objective.below_ms == 0 {
+                return Err(invalid(
+                    what(),
+                    "a latency objective needs a percentage above 0% and a bound above 0 ms",
+                ));
+            }
+            let rule = match objective.kind {
+                NormalisedLatencyKind::Percentile => LatencyRule::Percentile(objective.percent),
+                NormalisedLatencyKind::Share => LatencyRule::Share(objective.percent),
+            };
+            Some(LatencyObjective {
+                rule,
+                below: Duration::from_millis(objective.below_ms),
+            })
+        }
+    };
+    if sla.latency_credit.is_some() && latency.is_none() {
+        return Err(invalid(what(), "latency_credit needs a latency objective"));
+    }
     Ok(SlaSpec {
+        latency,
+        latency_credit: sla.latency_credit,
         client: sla.client,
         probes: sla.probes,
         all: sla.mode == NormalisedMode::All,
@@ -744,6 +819,31 @@ mod percent_text {
             )));
         }
         Ok(value)
+    }
+}
+
+/// [`percent_text`] for an optional percentage.
+mod option_percent_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::model::Percent;
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Percent>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => super::percent_text::serialize(value, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Percent>, D::Error> {
+        #[derive(Deserialize)]
+        struct Text(#[serde(with = "super::percent_text")] Percent);
+        Ok(Option::<Text>::deserialize(deserializer)?.map(|Text(p)| p))
     }
 }
 

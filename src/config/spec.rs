@@ -645,6 +645,41 @@ pub struct SlaSpec {
     pub quorum: Option<usize>,
     /// Seconds (default) or whole minutes, with the shortest run that counts.
     pub downtime_unit: DowntimeUnit,
+    /// A response-time objective (SPEC §10), judged on the month's successful checks.
+    pub latency: Option<LatencyObjective>,
+    /// Credit added when the latency objective is missed.
+    pub latency_credit: Option<Percent>,
+}
+
+/// An SLA's response-time objective (SPEC §10: `latency = { percentile, below }` or
+/// `{ share, below }`). Both forms say the same thing from two sides — "the p-th percentile is
+/// under the bound" holds exactly when "at least p % of the checks were under it" does — and
+/// are reported in the form the contract was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyObjective {
+    /// Which form, with its percentage.
+    pub rule: LatencyRule,
+    /// The bound; a check exactly at it is not under it.
+    pub below: Duration,
+}
+
+/// The two forms of a latency objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyRule {
+    /// Met when the month's p-th percentile (nearest rank) of successful checks is under the
+    /// bound.
+    Percentile(Percent),
+    /// Met when at least this share of the month's successful checks was under the bound.
+    Share(Percent),
+}
+
+impl LatencyRule {
+    /// The percentage either form names.
+    pub fn percent(self) -> Percent {
+        match self {
+            LatencyRule::Percentile(p) | LatencyRule::Share(p) => p,
+        }
+    }
 }
 
 /// When a maintenance window happens.

@@ -3,10 +3,12 @@
 //! May use `model`, `config`, `threshold`, `ledger` and `report`.
 
 pub mod days;
+pub mod latency;
 pub mod locations;
 pub mod monthly;
 pub mod source;
 pub mod tally;
+pub mod trend;
 
 use std::time::Duration;
 

@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     QueryError,
+    latency::LatencyObjectiveReport,
     locations::{Located, located, located_for_sla, raw_quorum, read_located},
     source::MonthSource,
+    trend::{Previous, TrendMonth},
 };
 use crate::{
     config::{Config, DowntimeUnit, ProbeSpec, SlaSpec},
@@ -140,6 +142,12 @@ pub struct ProbeMonth {
     /// maintenance, exclusions and target.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub locations: Vec<LocationMonth>,
+    /// The month before (SPEC §10, trend); absent from signed reports.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous: Option<Previous>,
+    /// With `report --months N`: the last N months, oldest first, ending with this one.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub trend: Vec<TrendMonth>,
 }
 
 /// One location's own month of a probe read over locations.
@@ -289,6 +297,15 @@ pub struct SlaMonth {
     /// With minutes: the shortest run of down minutes that counted.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub min_downtime_minutes: Option<u32>,
+    /// The response-time objective and how the month did (SPEC §10); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_objective: Option<LatencyObjectiveReport>,
+    /// The month before (SPEC §10, trend); absent from signed reports.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous: Option<Previous>,
+    /// With `report --months N`: the last N months, oldest first, ending with this one.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub trend: Vec<TrendMonth>,
 }
 
 /// The whole `report` document (SPEC §4.1).
@@ -847,7 +864,10 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
             now,
             member_specs.iter().copied(),
         );
-        if let Some(stored) = stored::<SlaMonth, S>(source, &key, closed)? {
+        // Figures stored before the SLA had (or lost) a latency objective are made again.
+        let stored_month = stored::<SlaMonth, S>(source, &key, closed)?
+            .filter(|s| s.latency_objective.is_some() == sla.latency.is_some());
+        if let Some(stored) = stored_month {
             sla_months.push(stored);
             continue;
         }
@@ -885,7 +905,8 @@ pub fn month_document_from<S: MonthSource + ?Sized>(
             .into_iter()
             .filter(|entry| entry.exclusion.sla.as_ref() == Some(&sla.name))
             .collect();
-        let entry = sla_month(sla, &members, &own, period, span, now, rule, &first_seen)?;
+        let mut entry = sla_month(sla, &members, &own, period, span, now, rule, &first_seen)?;
+        super::latency::apply(config, source, sla, &member_specs, &mut entry, period, now)?;
         if closed && entry.eligible_seconds > 0.0 {
             store(source, &key, &entry)?;
             stored_any = true;
@@ -1190,6 +1211,8 @@ fn probe_month(
         forecast: forecast(figures),
         quorum: None,
         locations: Vec::new(),
+        previous: None,
+        trend: Vec::new(),
     }
 }
 
@@ -1430,6 +1453,9 @@ fn sla_month(
             DowntimeUnit::Minute { min_run } => Some(min_run),
             DowntimeUnit::Second => None,
         },
+        latency_objective: None,
+        previous: None,
+        trend: Vec::new(),
     })
 }
 

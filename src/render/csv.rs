@@ -2,6 +2,9 @@
 
 use crate::query::monthly::MonthDocument;
 
+/// Columns of every row.
+const COLUMNS: usize = 28;
+
 /// RFC 4180 rows: a field holding a comma, a quote, CR or LF is quoted, its quotes doubled
 /// (an SLA named `acme, premium` stays one field).
 pub fn csv(document: &MonthDocument) -> String {
@@ -18,7 +21,7 @@ pub fn csv(document: &MonthDocument) -> String {
         out.push('\n');
     }
     let mut out = String::from(
-        "kind,name,month,target,availability,coverage,met,downtime_seconds,eligible_seconds,budget_seconds,budget_remaining_seconds,up_seconds,degraded_seconds,down_seconds,maintenance_seconds,unknown_seconds,excluded_seconds,checks,failed_checks,incidents,credit_percent,credit_amount,currency\n",
+        "kind,name,month,target,availability,coverage,met,downtime_seconds,eligible_seconds,budget_seconds,budget_remaining_seconds,up_seconds,degraded_seconds,down_seconds,maintenance_seconds,unknown_seconds,excluded_seconds,checks,failed_checks,incidents,credit_percent,credit_amount,currency,latency_kind,latency_percent,latency_bound_ms,latency_achieved,latency_met\n",
     );
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     for p in &document.probes {
@@ -44,7 +47,7 @@ pub fn csv(document: &MonthDocument) -> String {
             p.failed_checks.to_string(),
             p.incidents.to_string(),
         ];
-        fields.resize(23, String::new());
+        fields.resize(COLUMNS, String::new());
         row(&mut out, &fields);
     }
     for s in &document.slas {
@@ -67,6 +70,16 @@ pub fn csv(document: &MonthDocument) -> String {
             s.credit_amount.to_string(),
             s.currency.clone().unwrap_or_default(),
         ]);
+        if let Some(o) = &s.latency_objective {
+            fields.extend([
+                o.kind.clone(),
+                o.percent.to_string(),
+                o.bound_ms.to_string(),
+                opt(o.achieved),
+                o.met.to_string(),
+            ]);
+        }
+        fields.resize(COLUMNS, String::new());
         row(&mut out, &fields);
     }
     out

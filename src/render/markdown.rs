@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
-use super::{credit, downtime_rule, duration, incident_duration, pct, public_cause};
+use super::{
+    credit, downtime_rule, duration, incident_duration, latency_objective, pct, previous_text,
+    public_cause,
+};
 use crate::query::monthly::{self, Incident, MonthDocument};
 
 /// A Markdown section: its title, then "None." or the (optional) table header and lines.
@@ -65,8 +68,19 @@ pub fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: 
             "| Downtime counted | {}{rule} |",
             duration(sla.downtime_seconds)
         );
+        if let Some(objective) = &sla.latency_objective {
+            let _ = writeln!(out, "| Response time | {} |", latency_objective(objective));
+        }
         let _ = writeln!(out, "| Measurement coverage | {} |", pct(sla.coverage));
         let _ = writeln!(out, "| Service credit | {} |", credit(sla));
+        if let Some(previous) = &sla.previous {
+            let _ = writeln!(
+                out,
+                "| Previous month ({}) | {} |",
+                previous.month,
+                previous_text(previous)
+            );
+        }
         let _ = writeln!(out, "| Services covered | {} |\n", sla.probes.join(", "));
         let mine: Vec<&Incident> = incidents
             .iter()
@@ -159,7 +173,22 @@ fn imports_section(
     probes: Option<&[String]>,
     time: &dyn Fn(Timestamp) -> String,
 ) {
-    let lines: Vec<String> = document
+    let lines: Vec<String> = import_lines(document, probes, time)
+        .into_iter()
+        .map(|line| format!("- {line}"))
+        .collect();
+    if !lines.is_empty() {
+        section(out, "Imported results", None, &lines);
+    }
+}
+
+/// One sentence per import that brought results of `probes` (every probe when `None`).
+pub(super) fn import_lines(
+    document: &MonthDocument,
+    probes: Option<&[String]>,
+    time: &dyn Fn(Timestamp) -> String,
+) -> Vec<String> {
+    document
         .imports
         .iter()
         .filter(|import| {
@@ -175,16 +204,13 @@ fn imports_section(
                 .map(|(first, last)| format!(", checked {} to {}", time(first), time(last)))
                 .unwrap_or_default();
             format!(
-                "- {}: {} results imported by {by}, of {}{span}",
+                "{}: {} results imported by {by}, of {}{span}",
                 time(import.at),
                 import.results,
                 import.probes.join(", ")
             )
         })
-        .collect();
-    if !lines.is_empty() {
-        section(out, "Imported results", None, &lines);
-    }
+        .collect()
 }
 
 /// "back 1h 0m 0s" or "forward 1day": a clock step's size and direction.
@@ -207,23 +233,33 @@ fn clock_steps_section(
     document: &MonthDocument,
     time: &dyn Fn(Timestamp) -> String,
 ) {
-    if document.clock_steps.is_empty() {
-        return;
+    let lines: Vec<String> = clock_step_lines(document, time)
+        .into_iter()
+        .map(|line| format!("- {line}"))
+        .collect();
+    if !lines.is_empty() {
+        section(out, "Clock steps", None, &lines);
     }
-    let lines: Vec<String> = document
+}
+
+/// One sentence per clock step touching the month.
+pub(super) fn clock_step_lines(
+    document: &MonthDocument,
+    time: &dyn Fn(Timestamp) -> String,
+) -> Vec<String> {
+    document
         .clock_steps
         .iter()
         .map(|step| {
             format!(
-                "- {}: the monitor's clock was set {}; {} to {} counts as unknown",
+                "{}: the monitor's clock was set {}; {} to {} counts as unknown",
                 time(step.at),
                 step_text(step.step_seconds),
                 time(step.unknown_from),
                 time(step.unknown_to)
             )
         })
-        .collect();
-    section(out, "Clock steps", None, &lines);
+        .collect()
 }
 
 #[cfg(test)]

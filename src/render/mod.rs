@@ -5,13 +5,19 @@
 
 use std::fmt::Write as _;
 
-use crate::query::monthly::{self, Incident};
+use crate::query::{
+    latency::LatencyObjectiveReport,
+    monthly::{self, Incident},
+    trend::Previous,
+};
 
 mod csv;
+mod html;
 mod markdown;
 mod table;
 
 pub use csv::csv;
+pub use html::html;
 pub use markdown::markdown;
 pub use table::table;
 
@@ -107,4 +113,85 @@ pub fn credit(sla: &monthly::SlaMonth) -> String {
         ),
         None => format!("{}%", sla.credit_percent),
     }
+}
+
+/// A latency objective and how the month did, in words: "95th percentile under 300 ms:
+/// 212.4 ms, met" or "99% of checks under 500 ms: 98.7%, missed (credit +5%)".
+pub fn latency_objective(objective: &LatencyObjectiveReport) -> String {
+    let bound = number(objective.bound_ms);
+    let (rule, achieved) = match objective.kind.as_str() {
+        "percentile" => (
+            format!("{} percentile under {bound} ms", ordinal(objective.percent)),
+            objective.achieved.map(|v| format!("{} ms", number(v))),
+        ),
+        _ => (
+            format!("{}% of checks under {bound} ms", number(objective.percent)),
+            objective.achieved.map(|v| format!("{}%", number(v))),
+        ),
+    };
+    let verdict = match (objective.met, objective.checks) {
+        (_, 0) => "no successful check to judge".to_owned(),
+        (true, _) => "met".to_owned(),
+        (false, _) if objective.credit_percent > 0.0 => {
+            format!("missed (credit +{}%)", number(objective.credit_percent))
+        }
+        (false, _) => "missed".to_owned(),
+    };
+    match achieved {
+        Some(achieved) => format!("{rule}: {achieved}, {verdict}"),
+        None => format!("{rule}: {verdict}"),
+    }
+}
+
+/// A figure without trailing zeros: 300, 212.4.
+fn number(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// "95th", "99.9th", "1st", "2nd", "3rd", "11th".
+fn ordinal(percent: f64) -> String {
+    let text = number(percent);
+    let suffix = if text.contains('.') {
+        "th"
+    } else {
+        match (percent as u64 % 100, percent as u64 % 10) {
+            (11..=13, _) => "th",
+            (_, 1) => "st",
+            (_, 2) => "nd",
+            (_, 3) => "rd",
+            _ => "th",
+        }
+    };
+    format!("{text}{suffix}")
+}
+
+/// Text escaped for HTML and XML content and attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The month before in a few words: "99.98%, 8m 20s of downtime, 1 incident".
+pub fn previous_text(previous: &Previous) -> String {
+    if previous.availability.is_none() && previous.incidents == 0 {
+        return "no measurements".to_owned();
+    }
+    format!(
+        "{}, {} of downtime, {} incident{}",
+        pct(previous.availability),
+        duration(previous.downtime_seconds),
+        previous.incidents,
+        if previous.incidents == 1 { "" } else { "s" }
+    )
 }

@@ -2,8 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::{budget, columns, credit, downtime_rule, duration, markdown::step_text, pct};
-use crate::query::monthly::MonthDocument;
+use super::{
+    budget, columns, credit, downtime_rule, duration, latency_objective, markdown::step_text, pct,
+};
+use crate::query::{monthly::MonthDocument, trend::TrendMonth};
 
 fn heading(document: &MonthDocument) -> String {
     let state = if document.in_progress {
@@ -77,8 +79,12 @@ pub fn table(document: &MonthDocument) -> String {
             if let Some(rule) = downtime_rule(s) {
                 let _ = writeln!(out, "{}: downtime counts {rule}", s.name);
             }
+            if let Some(objective) = &s.latency_objective {
+                let _ = writeln!(out, "{}: {}", s.name, latency_objective(objective));
+            }
         }
     }
+    trend(&mut out, document);
     for p in document
         .probes
         .iter()
@@ -110,4 +116,57 @@ pub fn table(document: &MonthDocument) -> String {
         );
     }
     out
+}
+
+/// `report --months N`: each probe's and SLA's availability over the last N months, a column
+/// per month, oldest first; an asterisk marks a missed target.
+fn trend(out: &mut String, document: &MonthDocument) {
+    let rows: Vec<(String, &[TrendMonth])> = document
+        .probes
+        .iter()
+        .map(|p| (p.name.clone(), p.trend.as_slice()))
+        .chain(
+            document
+                .slas
+                .iter()
+                .map(|s| (format!("sla {}", s.name), s.trend.as_slice())),
+        )
+        .filter(|(_, trend)| trend.len() > 1)
+        .collect();
+    let Some((_, first)) = rows.first() else {
+        return;
+    };
+    let mut lines: Vec<Vec<String>> = vec![
+        std::iter::once("TREND".to_owned())
+            .chain(first.iter().map(|m| m.month.clone()))
+            .collect(),
+    ];
+    for (name, months) in &rows {
+        lines.push(
+            std::iter::once(name.clone())
+                .chain(months.iter().map(|m| match m.availability {
+                    Some(a) => format!("{a:.3}%{}", if m.met { "" } else { "*" }),
+                    None => "–".to_owned(),
+                }))
+                .collect(),
+        );
+    }
+    let width = |i: usize| {
+        lines
+            .iter()
+            .filter_map(|l| l.get(i))
+            .map(|c| c.chars().count())
+            .max()
+    };
+    out.push('\n');
+    for line in &lines {
+        let mut text = String::new();
+        for (i, cell) in line.iter().enumerate() {
+            let w = width(i).unwrap_or(0);
+            let _ = write!(text, "{cell:<w$}  ");
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out.push_str("(* target missed; – no measurements)\n");
 }

@@ -21,6 +21,7 @@
 mod exact;
 mod figures;
 mod interval;
+mod latency;
 mod month;
 mod quorum;
 mod sla;
@@ -31,6 +32,7 @@ pub use crate::model::{InvalidWeight, Weight};
 pub use exact::{Fraction, Seconds};
 pub use figures::{MonthInput, MonthReport};
 pub use interval::Interval;
+pub use latency::{LatencyVerdict, judge as judge_latency};
 pub use month::Month;
 pub use quorum::{combine_locations, quorum_state};
 pub use sla::{Policy, Terms, credit_tier, tier_applies};

@@ -29,6 +29,7 @@ mod locations;
 mod replication;
 mod report;
 mod restart;
+mod sla_terms;
 mod stop;
 mod systemd;
 mod validate;

@@ -218,6 +218,8 @@ pub fn render(
         }
     }
 
+    sla_families(&mut out, figures, &mut scratch);
+
     family(
         &mut out,
         "upledger_schedule_lag_seconds",
@@ -243,6 +245,98 @@ pub fn render(
     );
     let _ = writeln!(out, "upledger_schedule_lag_seconds_count {total}");
     out
+}
+
+/// The month so far of every SLA, and its latency objective where it has one (SPEC §10).
+fn sla_families(out: &mut String, figures: &Figures, scratch: &mut String) {
+    let slas = figures
+        .month
+        .as_ref()
+        .map(|doc| doc.slas.as_slice())
+        .unwrap_or_default();
+    family(
+        out,
+        "upledger_sla_availability_ratio",
+        "gauge",
+        "An SLA's availability this month so far (0-1); absent without evidence.",
+    );
+    for sla in slas {
+        if let Some(availability) = sla.availability {
+            let _ = writeln!(
+                out,
+                "upledger_sla_availability_ratio{{sla=\"{}\"}} {}",
+                label_value(&sla.name),
+                ratio_of_percent(availability, scratch)
+            );
+        }
+    }
+    family(
+        out,
+        "upledger_sla_met",
+        "gauge",
+        "1 while the SLA's month so far meets its terms (availability and latency objective), else 0.",
+    );
+    for sla in slas {
+        let _ = writeln!(
+            out,
+            "upledger_sla_met{{sla=\"{}\"}} {}",
+            label_value(&sla.name),
+            u8::from(sla.met)
+        );
+    }
+    let objectives: Vec<_> = slas
+        .iter()
+        .filter_map(|sla| {
+            sla.latency_objective
+                .as_ref()
+                .map(|o| (label_value(&sla.name), o))
+        })
+        .collect();
+    family(
+        out,
+        "upledger_sla_latency_objective_met",
+        "gauge",
+        "1 while the month's successful checks keep the SLA's latency objective, else 0.",
+    );
+    for (name, objective) in &objectives {
+        let _ = writeln!(
+            out,
+            "upledger_sla_latency_objective_met{{sla=\"{name}\"}} {}",
+            u8::from(objective.met)
+        );
+    }
+    family(
+        out,
+        "upledger_sla_latency_percentile_seconds",
+        "gauge",
+        "The month's percentile of successful check latencies that a percentile objective names.",
+    );
+    for (name, objective) in objectives.iter().filter(|(_, o)| o.kind == "percentile") {
+        if let Some(ms) = objective.achieved {
+            let _ = writeln!(
+                out,
+                "upledger_sla_latency_percentile_seconds{{sla=\"{name}\",percentile=\"{}\"}} {}",
+                objective.percent,
+                ms / 1e3
+            );
+        }
+    }
+    family(
+        out,
+        "upledger_sla_latency_under_bound_ratio",
+        "gauge",
+        "The share (0-1) of the month's successful checks under the latency objective's bound.",
+    );
+    for (name, objective) in &objectives {
+        if objective.checks > 0 {
+            let _ = writeln!(
+                out,
+                "upledger_sla_latency_under_bound_ratio{{sla=\"{name}\",bound_seconds=\"{}\"}} {}",
+                objective.bound_ms / 1e3,
+                objective.checks_under as f64 / objective.checks as f64
+            );
+        }
+    }
 }
 
 /// The families of probes read over locations: the quorum, and per location its state

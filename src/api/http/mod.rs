@@ -42,7 +42,7 @@ use crate::{
     config::Config,
     daemon::Handle,
     ledger::Ledger,
-    query::{self, ProbeStatus, QueryError, StatusReport, Summary, monthly},
+    query::{self, ProbeStatus, QueryError, StatusReport, Summary, monthly, trend},
     report::Month,
 };
 
@@ -517,6 +517,8 @@ async fn evidence_gauges(state: &HttpState, config: &Arc<Config>) -> metrics::Ev
 #[derive(Debug, Deserialize)]
 struct MonthParam {
     month: Option<String>,
+    /// `report`: the trend's length in months (SPEC §10), 1 to 12.
+    months: Option<u32>,
 }
 
 /// The month asked for, or the current one; `Err` is the message of a bad request.
@@ -538,23 +540,42 @@ async fn report_json(
         Ok(month) => month,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    let months = param.months.unwrap_or(1);
+    if !(1..=trend::MAX_MONTHS).contains(&months) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("months must be from 1 to {}", trend::MAX_MONTHS),
+        );
+    }
     let cached = state.figures().await;
-    let document = match cached
+    let current = cached
         .month
         .as_ref()
         .filter(|doc| doc.month == month.to_string())
-    {
-        Some(document) => (**document).clone(),
-        None => {
-            let computed = on_ledger(&state, move |config, ledger| {
-                let everything = monthly::Selection::default();
-                monthly::month_document(config, ledger, month, Timestamp::now(), &everything)
-            });
-            match computed.await {
-                Ok(document) => document,
-                Err(response) => return response,
-            }
-        }
+        .map(|document| (**document).clone());
+    // The month's own figures come from the cache when they are there; the months before
+    // it (`previous`, the trend) are read each time — closed months are stored, so cheaply.
+    let computed = on_ledger(&state, move |config, ledger| {
+        let everything = monthly::Selection::default();
+        let now = Timestamp::now();
+        let mut document = match current {
+            Some(document) => document,
+            None => monthly::month_document(config, ledger, month, now, &everything)?,
+        };
+        trend::add_trend(
+            config,
+            ledger,
+            &mut document,
+            month,
+            now,
+            &everything,
+            months,
+        )?;
+        Ok(document)
+    });
+    let document = match computed.await {
+        Ok(document) => document,
+        Err(response) => return response,
     };
     Json(figures::public_document(&config, document)).into_response()
 }
