@@ -1343,4 +1343,61 @@ mod tests {
         assert!(parse_weekly("Sun 25:00").is_err());
         assert!(parse_weekly("Sun").is_err());
     }
+
+    #[test]
+    fn latency_objectives_read_in_both_forms_and_bad_ones_are_located() {
+        let sla = |extra: &str| {
+            let (_dir, loaded) = load_main(&format!(
+                "[daemon]\nledger = \"l\"\n\n[[sla]]\nname = \"acme\"\nprobes = [\"*\"]\ntarget = \"99%\"\n{extra}"
+            ));
+            loaded.map(|config| (config.slas[0].latency, config.slas[0].latency_credit))
+        };
+        let pct = |text: &str| text.parse::<Percent>().expect("a percentage");
+        assert_eq!(
+            sla("latency = { percentile = 99.9, below = \"300ms\" }\nlatency_credit = \"5%\"\n"),
+            Ok((
+                Some(LatencyObjective {
+                    rule: LatencyRule::Percentile(pct("99.9")),
+                    below: Duration::from_millis(300),
+                }),
+                Some(pct("5%"))
+            ))
+        );
+        assert_eq!(
+            sla("latency = { share = \"99%\", below = \"1s\" }\n"),
+            Ok((
+                Some(LatencyObjective {
+                    rule: LatencyRule::Share(pct("99%")),
+                    below: Duration::from_secs(1),
+                }),
+                None
+            ))
+        );
+        for (extra, message) in [
+            (
+                "latency_credit = \"5%\"\n",
+                "upledger.toml:8:18: sla \"acme\": latency_credit: needs a latency objective",
+            ),
+            (
+                "latency = { percentile = 0, below = \"300ms\" }\n",
+                "upledger.toml:8:26: sla \"acme\": percentile: must be a number above 0 and at most 100",
+            ),
+            (
+                "latency = { percentile = 101, below = \"300ms\" }\n",
+                "must be a number above 0 and at most 100",
+            ),
+            (
+                "latency = { share = \"99%\" }\n",
+                "upledger.toml:8:11: sla \"acme\": latency: a latency objective needs below",
+            ),
+            (
+                "latency = { share = \"99%\", below = \"300ms\", above = \"1ms\" }\n",
+                "above",
+            ),
+            ("latency = \"300ms\"\n", "expected a table like"),
+        ] {
+            let error = sla(extra).expect_err(extra);
+            assert!(error.contains(message), "{extra}: {error}");
+        }
+    }
 }

@@ -1137,6 +1137,53 @@ enabled = false
     }
 
     #[test]
+    fn a_latency_objective_normalises_reads_back_and_is_absent_by_default() {
+        let (_dir, normalised) = rich();
+        let text = String::from_utf8(normalised.to_json()).expect("UTF-8");
+        assert!(!text.contains("latency"), "{text}");
+        let mut objective = normalised.clone();
+        objective.slas[0].latency = Some(NormalisedLatency {
+            kind: NormalisedLatencyKind::Share,
+            percent: "99.5%".parse().expect("a percentage"),
+            below_ms: 500,
+        });
+        objective.slas[0].latency_credit = Some("5%".parse().expect("a percentage"));
+        let json = String::from_utf8(objective.to_json()).expect("UTF-8");
+        let part =
+            r#""latency":{"kind":"share","percent":"99.5%","below_ms":500},"latency_credit":"5%""#;
+        assert!(json.contains(part), "{part} not in {json}");
+        assert_ne!(objective.sha256(), normalised.sha256());
+        let config = NormalisedConfig::from_json(json.as_bytes())
+            .and_then(NormalisedConfig::into_config)
+            .expect("a configuration");
+        assert_eq!(
+            config.slas[0].latency,
+            Some(LatencyObjective {
+                rule: LatencyRule::Share("99.5%".parse().expect("a percentage")),
+                below: Duration::from_millis(500),
+            })
+        );
+        let again = NormalisedConfig::from_config(&config).expect("whole milliseconds");
+        assert_eq!(again, objective, "read back as itself");
+        let refused = |json: &str| {
+            NormalisedConfig::from_json(json.as_bytes())
+                .and_then(NormalisedConfig::into_config)
+                .expect_err("refused")
+                .to_string()
+        };
+        let orphan = json.replacen(
+            r#""latency":{"kind":"share","percent":"99.5%","below_ms":500},"#,
+            "",
+            1,
+        );
+        assert!(refused(&orphan).contains("latency_credit needs a latency objective"));
+        let zero = json.replacen(r#""below_ms":500"#, r#""below_ms":0"#, 1);
+        assert!(refused(&zero).contains("a bound above 0 ms"));
+        let long = json.replacen(r#""latency_credit":"5%""#, r#""latency_credit":"5.0%""#, 1);
+        assert!(refused(&long).contains("not in its shortest form"));
+    }
+
+    #[test]
     fn a_duration_below_a_millisecond_has_no_normalised_form() {
         assert_eq!(millis("x", Duration::from_millis(1_500)).ok(), Some(1_500));
         let error = millis(
