@@ -3,7 +3,7 @@
 use crate::query::monthly::MonthDocument;
 
 /// Columns of every row.
-const COLUMNS: usize = 28;
+const COLUMNS: usize = 30;
 
 /// RFC 4180 rows: a field holding a comma, a quote, CR or LF is quoted, its quotes doubled
 /// (an SLA named `acme, premium` stays one field).
@@ -21,7 +21,7 @@ pub fn csv(document: &MonthDocument) -> String {
         out.push('\n');
     }
     let mut out = String::from(
-        "kind,name,month,target,availability,coverage,met,downtime_seconds,eligible_seconds,budget_seconds,budget_remaining_seconds,up_seconds,degraded_seconds,down_seconds,maintenance_seconds,unknown_seconds,excluded_seconds,checks,failed_checks,incidents,credit_percent,credit_amount,currency,latency_kind,latency_percent,latency_bound_ms,latency_achieved,latency_met\n",
+        "kind,name,month,target,availability,coverage,met,downtime_seconds,eligible_seconds,budget_seconds,budget_remaining_seconds,up_seconds,degraded_seconds,down_seconds,maintenance_seconds,unknown_seconds,excluded_seconds,checks,failed_checks,incidents,credit_percent,credit_amount,currency,latency_kind,latency_percent,latency_bound_ms,latency_achieved,latency_met,downtime_unit,min_downtime_minutes\n",
     );
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     for p in &document.probes {
@@ -70,15 +70,24 @@ pub fn csv(document: &MonthDocument) -> String {
             s.credit_amount.to_string(),
             s.currency.clone().unwrap_or_default(),
         ]);
-        if let Some(o) = &s.latency_objective {
-            fields.extend([
+        match &s.latency_objective {
+            Some(o) => fields.extend([
                 o.kind.clone(),
                 o.percent.to_string(),
                 o.bound_ms.to_string(),
                 opt(o.achieved),
                 o.met.to_string(),
-            ]);
+            ]),
+            None => fields.resize(28, String::new()),
         }
+        fields.extend([
+            s.downtime_unit
+                .clone()
+                .unwrap_or_else(|| "second".to_owned()),
+            s.min_downtime_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+        ]);
         fields.resize(COLUMNS, String::new());
         row(&mut out, &fields);
     }

@@ -248,6 +248,7 @@ async fn latency_objectives_are_judged_exactly_at_their_bounds() {
     assert_eq!(column("latency_kind"), "share");
     assert_eq!(column("latency_achieved"), "95");
     assert_eq!(column("latency_met"), "false");
+    assert_eq!(column("downtime_unit"), "second");
 }
 
 #[tokio::test(flavor = "multi_thread")]
