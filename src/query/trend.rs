@@ -96,41 +96,57 @@ pub fn add_trend(
         return Ok(());
     }
     let oldest_first: Vec<&MonthDocument> = earlier.iter().rev().collect();
+    let this_month = document.month.clone();
     for probe in &mut document.probes {
-        probe.trend = oldest_first
-            .iter()
-            .map(|doc| {
-                let found = doc.probes.iter().find(|p| p.name == probe.name);
-                TrendMonth {
-                    month: doc.month.clone(),
-                    availability: found.and_then(|p| p.availability),
-                    met: found.is_some_and(|p| p.met),
-                }
-            })
-            .chain(std::iter::once(TrendMonth {
-                month: document.month.clone(),
-                availability: probe.availability,
-                met: probe.met,
-            }))
-            .collect();
+        probe.trend = months_of(
+            &oldest_first,
+            &this_month,
+            (probe.availability, probe.met),
+            |doc| {
+                doc.probes
+                    .iter()
+                    .find(|p| p.name == probe.name)
+                    .map(|p| (p.availability, p.met))
+            },
+        );
     }
     for sla in &mut document.slas {
-        sla.trend = oldest_first
-            .iter()
-            .map(|doc| {
-                let found = doc.slas.iter().find(|s| s.name == sla.name);
-                TrendMonth {
-                    month: doc.month.clone(),
-                    availability: found.and_then(|s| s.availability),
-                    met: found.is_some_and(|s| s.met),
-                }
-            })
-            .chain(std::iter::once(TrendMonth {
-                month: document.month.clone(),
-                availability: sla.availability,
-                met: sla.met,
-            }))
-            .collect();
+        sla.trend = months_of(
+            &oldest_first,
+            &this_month,
+            (sla.availability, sla.met),
+            |doc| {
+                doc.slas
+                    .iter()
+                    .find(|s| s.name == sla.name)
+                    .map(|s| (s.availability, s.met))
+            },
+        );
     }
     Ok(())
+}
+
+/// One entry's trend: its figures in each earlier document (`find`), then this month's.
+fn months_of(
+    oldest_first: &[&MonthDocument],
+    this_month: &str,
+    (availability, met): (Option<f64>, bool),
+    find: impl Fn(&MonthDocument) -> Option<(Option<f64>, bool)>,
+) -> Vec<TrendMonth> {
+    oldest_first
+        .iter()
+        .map(|doc| {
+            let (availability, met) = find(doc).unwrap_or((None, false));
+            TrendMonth {
+                month: doc.month.clone(),
+                availability,
+                met,
+            }
+        })
+        .chain(std::iter::once(TrendMonth {
+            month: this_month.to_owned(),
+            availability,
+            met,
+        }))
+        .collect()
 }

@@ -9,11 +9,11 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 
 use super::{
-    credit, downtime_rule, duration, escape, incident_duration, latency_objective,
+    MonthHeading, credit, downtime_rule, duration, escape, incident_duration, latency_objective,
     markdown::{clock_step_lines, import_lines},
     pct, previous_text, public_cause,
 };
-use crate::query::monthly::{self, Incident, MonthDocument, SlaMonth};
+use crate::query::monthly::{Incident, MonthDocument, SlaMonth};
 
 /// Incidents listed per page; more are counted, not listed.
 pub const MAX_INCIDENTS: usize = 12;
@@ -44,19 +44,13 @@ footer{margin-top:6mm;color:#666;font-size:8.5pt}
 
 /// The whole document: a page per SLA, or one page of the probes when there is no SLA.
 pub fn html(document: &MonthDocument, incidents: &[Incident], show_details: bool) -> String {
-    let zone = jiff::tz::TimeZone::get(&document.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let time = |at: Timestamp| monthly::local_time_text(at, &zone);
-    let period = format!(
-        "{} to {} ({})",
-        time(document.period_start),
-        time(document.period_end),
-        document.timezone
+    let heading = MonthHeading::new(
+        document,
+        |as_of| format!("Month in progress: figures as of {as_of}"),
+        "Final figures",
     );
-    let status = if document.in_progress {
-        format!("Month in progress: figures as of {}", time(document.as_of))
-    } else {
-        "Final figures".to_owned()
-    };
+    let time = |at: Timestamp| heading.time(at);
+    let (period, status) = (&heading.period, &heading.status);
     let mut out = String::with_capacity(16_384);
     let _ = write!(
         out,
@@ -68,8 +62,8 @@ pub fn html(document: &MonthDocument, incidents: &[Incident], show_details: bool
     let page = Page {
         document,
         time: &time,
-        period: &period,
-        status: &status,
+        period,
+        status,
     };
     for sla in &document.slas {
         page.sla(&mut out, sla, incidents, show_details);

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 
 use super::{
-    credit, downtime_rule, duration, incident_duration, latency_objective, pct, previous_text,
-    public_cause,
+    MonthHeading, credit, downtime_rule, duration, incident_duration, latency_objective, pct,
+    previous_text, public_cause,
 };
-use crate::query::monthly::{self, Incident, MonthDocument};
+use crate::query::monthly::{Incident, MonthDocument};
 
 /// A Markdown section: its title, then "None." or the (optional) table header and lines.
 fn section(out: &mut String, title: &str, header: Option<&str>, lines: &[String]) {
@@ -29,21 +29,14 @@ fn section(out: &mut String, title: &str, header: Option<&str>, lines: &[String]
 /// The client-facing summary: times to the minute in the report's time zone, and no check
 /// details (see [`public_cause`]) unless `show_details`.
 pub fn markdown(document: &MonthDocument, incidents: &[Incident], show_details: bool) -> String {
-    // The zone was validated when the configuration loaded; UTC times are still true ones.
-    let zone = jiff::tz::TimeZone::get(&document.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let time = |at: Timestamp| monthly::local_time_text(at, &zone);
-    let mut out = String::new();
-    let period = format!(
-        "{} to {} ({})",
-        time(document.period_start),
-        time(document.period_end),
-        document.timezone
+    let heading = MonthHeading::new(
+        document,
+        |as_of| format!("month in progress, figures as of {as_of}"),
+        "final figures",
     );
-    let status = if document.in_progress {
-        format!("month in progress, figures as of {}", time(document.as_of))
-    } else {
-        "final figures".to_owned()
-    };
+    let time = |at: Timestamp| heading.time(at);
+    let (period, status) = (&heading.period, &heading.status);
+    let mut out = String::new();
     for sla in &document.slas {
         let client = sla.client.clone().unwrap_or_else(|| sla.name.clone());
         let _ = writeln!(

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::query::{
     latency::LatencyObjectiveReport,
-    monthly::{self, Incident},
+    monthly::{self, Incident, MonthDocument},
     trend::Previous,
 };
 
@@ -194,4 +194,48 @@ pub fn previous_text(previous: &Previous) -> String {
         previous.incidents,
         if previous.incidents == 1 { "" } else { "s" }
     )
+}
+
+/// What every client-facing form says about the month as a whole, in its time zone: the
+/// period and whether the figures are final, and how to write an instant to the minute.
+pub(crate) struct MonthHeading {
+    zone: jiff::tz::TimeZone,
+    /// "2026-10-01 00:00 CEST to 2026-11-01 00:00 CET (Europe/Berlin)".
+    pub period: String,
+    /// Whether the month is over, and as of when the figures are when it is not.
+    pub status: String,
+}
+
+impl MonthHeading {
+    /// `in_progress` words the status as the caller's sentence needs it.
+    pub fn new(
+        document: &MonthDocument,
+        in_progress: impl Fn(String) -> String,
+        closed: &str,
+    ) -> Self {
+        // The zone was validated when the configuration loaded; UTC times are still true ones.
+        let zone = jiff::tz::TimeZone::get(&document.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let time = |at: jiff::Timestamp| monthly::local_time_text(at, &zone);
+        let period = format!(
+            "{} to {} ({})",
+            time(document.period_start),
+            time(document.period_end),
+            document.timezone
+        );
+        let status = if document.in_progress {
+            in_progress(time(document.as_of))
+        } else {
+            closed.to_owned()
+        };
+        MonthHeading {
+            zone,
+            period,
+            status,
+        }
+    }
+
+    /// An instant to the minute in the report's zone.
+    pub fn time(&self, at: jiff::Timestamp) -> String {
+        monthly::local_time_text(at, &self.zone)
+    }
 }
