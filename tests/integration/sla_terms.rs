@@ -540,7 +540,7 @@ async fn a_latency_verdict_verifies_from_the_evidence_bundle() {
 }
 
 /// A running daemon publishes its SLAs' month so far in `/metrics`, with the latency
-/// objective's verdict and the figures it was judged on.
+/// objective's verdict and the figures it was judged on; its socket answers `--months`.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_show_each_sla_and_its_latency_objective() {
     let db = crate::support::tcp::pong().await;
@@ -597,5 +597,22 @@ async fn metrics_show_each_sla_and_its_latency_objective() {
         .find_map(|l| l.strip_prefix("upledger_sla_met{sla=\"instant\"} "))
         .unwrap_or_else(|| panic!("{metrics}"));
     assert_eq!(instant_met, sla_met, "{metrics}");
+
+    // Through the daemon's socket too: the month before (nothing measured then) and a trend.
+    let report = daemon
+        .cli(&["report", "--months", "2", "--format", "json"])
+        .await;
+    let document = report.json();
+    let fast = sla(&document, "fast");
+    assert_eq!(
+        fast["previous"]["availability"],
+        serde_json::Value::Null,
+        "{fast}"
+    );
+    assert_eq!(fast["trend"].as_array().map(Vec::len), Some(2), "{fast}");
+    assert_eq!(
+        fast["trend"][1]["availability"], fast["availability"],
+        "{fast}"
+    );
     assert_eq!(daemon.terminate().await, 0);
 }
