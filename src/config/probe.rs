@@ -690,12 +690,12 @@ pub(crate) fn parse_server(text: &str) -> Result<SocketAddr, String> {
 mod tests {
     use super::*;
 
+    /// A probe's name, display name and group.
+    type Shown = (String, Option<String>, Option<String>);
+
     /// Loads `probes` (with `main` as the main file) and returns each probe's name, display
     /// name and group, or the diagnostics, one a line.
-    fn shown(
-        main: &str,
-        probes: &str,
-    ) -> Result<Vec<(String, Option<String>, Option<String>)>, String> {
+    fn shown(main: &str, probes: &str) -> Result<Vec<Shown>, String> {
         let dir = tempfile::tempdir().expect("a temporary folder");
         std::fs::create_dir_all(dir.path().join("probes.d")).expect("a probes folder");
         std::fs::write(dir.path().join("upledger.toml"), main).expect("the main file");
