@@ -116,11 +116,15 @@ pub fn rewrite_span(
     Ok(())
 }
 
-/// The rollups of the UTC days the digests of `spec` have not finished, up to `now`: the day
-/// holding the digests' reach (or the probe's first result, before any digest) through today,
-/// but no further back than yesterday. Computed like the stored days, from the digests so far
-/// and the raw results after them, so today's bar shows the checks of the last minutes rather
-/// than waiting an hour for its first digest. Empty for a probe without results.
+/// The rollups of the UTC days the digests of `spec` have not finished, up to `now`: today,
+/// and yesterday while its digests are unfinished (nothing older: a digest backlog of days is
+/// the digest pass's to catch up on). Each is the stored rollup of the day, which reaches as
+/// far as the digests did when it was written, plus the rest of the day up to `now` computed
+/// the same way from the raw results (and any digests since), so today's bar shows the checks
+/// of the last minutes rather than waiting an hour for its first digest. Only the undigested
+/// tail (about an hour of results) is read: the stored part tells how far it reaches, so a
+/// digest pass running meanwhile neither doubles nor drops any time. Days whose stored
+/// rollups are complete are not returned; nor is anything for a probe without results.
 pub fn live_days(
     config: &Config,
     ledger: &Ledger,
@@ -132,19 +136,43 @@ pub fn live_days(
         return Ok(Vec::new());
     };
     let today = day_start(now);
-    // A digest backlog of days (a daemon stopped for a while) is the digest pass's to catch
-    // up on; the page computes at most two days per probe.
     let yesterday = today.checked_sub(DAY).unwrap_or(today);
-    let reach = coverage(ledger, spec, located.as_ref())?.unwrap_or(first);
-    let mut day = day_start(reach.max(first)).max(yesterday);
+    let stored = ledger.rollups(&spec.name, RollupKind::Day, yesterday, now)?;
     let mut days = Vec::with_capacity(2);
-    while day <= today && day < now {
-        let period = Interval::new(day, day.checked_add(DAY).unwrap_or(Timestamp::MAX));
-        let rollup = day_rollup(ledger, spec, located.as_ref(), period, first, now)?;
-        days.push((day, rollup));
-        day = period.end;
+    let mut day = yesterday.max(day_start(first));
+    while day <= today {
+        let end = day.checked_add(DAY).unwrap_or(Timestamp::MAX);
+        // A stored day spans [its start or the first result, the digests' reach then).
+        let start = day.max(first);
+        let (mut rollup, reach) = match stored.iter().find(|(stored_day, _)| *stored_day == day) {
+            Some((_, rollup)) => {
+                let reach = start.checked_add(rollup_span(rollup)).unwrap_or(end);
+                (rollup.clone(), reach)
+            }
+            None => (Rollup::default(), start),
+        };
+        if reach < end.min(now) {
+            let rest = Interval::new(reach, end);
+            rollup.add(&day_rollup(
+                ledger,
+                spec,
+                located.as_ref(),
+                rest,
+                first,
+                now,
+            )?);
+            days.push((day, rollup));
+        }
+        day = end;
     }
     Ok(days)
+}
+
+/// The time a stored day rollup spans: every millisecond of it is up, degraded, down or
+/// unknown.
+fn rollup_span(rollup: &Rollup) -> SignedDuration {
+    let ms = rollup.up_ms + rollup.degraded_ms + rollup.down_ms + rollup.unknown_ms;
+    SignedDuration::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 /// How far the digests of `spec` reach: of its own results, or for a probe read over
