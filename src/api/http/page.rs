@@ -34,7 +34,7 @@ main{max-width:60rem;margin:0 auto;padding:1rem}
 .top{display:flex;align-items:center;gap:.75rem;margin:.5rem 0 1rem}
 .top img{max-height:3rem;max-width:40%;height:auto}
 h1{font-size:1.5rem;margin:0}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
-.head{justify-content:flex-start;align-items:center;gap:.75rem}.head h2{margin:1.5rem 0 .5rem}
+.row.head{justify-content:flex-start;align-items:center;gap:.75rem}.head h2{margin:1.5rem 0 .5rem}
 .banner{padding:1rem;border-radius:.5rem;color:#fff;font-weight:600;margin-bottom:1rem}
 .banner.up{background:var(--up)}.banner.down{background:var(--down)}
 .banner.degraded,.banner.unknown{background:var(--warn)}
