@@ -559,6 +559,9 @@ mod tests {
              [[sla]]\nname = \"acme-premium\"\nclient = \"ACME Corp\"\nprobes = [\"api\", \"web\"]\n\
              target = \"99.95%\"\nmonthly_fee = 2000.0\ncurrency = \"EUR\"\n\
              credits = [ { below = \"99.95%\", credit = \"10%\" } ]\n\n\
+             [[sla]]\nname = \"db-basic\"\nprobes = [\"db\"]\ntarget = \"99.9%\"\n\
+             monthly_fee = 100.0\ncurrency = \"EUR\"\n\
+             credits = [ { below = \"99.9%\", credit = \"25%\" } ]\n\n\
              [[maintenance]]\nprobes = [\"api\", \"web\"]\nweekly = \"Sun 03:00\"\nduration = \"30m\"\n\
              reason = \"weekly patch window\"\n",
         )
@@ -601,8 +604,14 @@ mod tests {
                         .checked_add(jiff::SignedDuration::from_secs(30 * i))
                         .unwrap(),
                     latency: std::time::Duration::from_millis(3),
-                    outcome: crate::model::Outcome::Up,
-                    error_class: None,
+                    // The database fails for the last twenty minutes.
+                    outcome: if spec.name.as_str() == "db" && i >= 20 {
+                        crate::model::Outcome::Down
+                    } else {
+                        crate::model::Outcome::Up
+                    },
+                    error_class: (spec.name.as_str() == "db" && i >= 20)
+                        .then_some(crate::model::ErrorClass::Connect),
                     detail: String::new(),
                 });
             }
@@ -662,6 +671,12 @@ mod tests {
             "<dt>Credit if the month ended now</dt><dd>none</dd>",
             "Covers Public API, Customer portal",
             "weekly patch window <span class=\"muted\">(Public API, Customer portal)</span>",
+            "<span class=\"name\">db-basic</span></span><span class=\"pill missed\">missed so far</span>",
+            "<dt>Achieved this month</dt><dd>33.333%</dd>",
+            "<dt>Downtime budget left</dt><dd>none: overspent by 1m 58s</dd>",
+            "<dt>Credit if the month ended now</dt><dd>25% (25.00 EUR)</dd>",
+            "Covers Database",
+            "<li><strong>Database</strong> down since 2026-11-18 11:40 UTC, ongoing for 20m — connect</li>",
         ] {
             assert!(page.contains(shown), "the page lacks {shown:?}:\n{page}");
         }
