@@ -4,8 +4,8 @@
 //! a quarter of the daemon's CPU per check). The days are classified exactly as reports
 //! classify months, from the same evidence. The stored days trail the digests (by about an
 //! hour: `DIGEST_SETTLE` plus the daemon's digest period), so the days the digests have not
-//! finished — today, and yesterday shortly after midnight — are computed live for the page
-//! ([`live_days`]): from the digests so far and the raw results after them.
+//! finished — today, and yesterday shortly after midnight — are completed live for the page
+//! ([`live_days`]): the stored part, plus the raw results after it.
 
 use std::collections::BTreeSet;
 
@@ -171,7 +171,9 @@ pub fn live_days(
 /// The time a stored day rollup spans: every millisecond of it is up, degraded, down or
 /// unknown.
 fn rollup_span(rollup: &Rollup) -> SignedDuration {
-    let ms = rollup.up_ms + rollup.degraded_ms + rollup.down_ms + rollup.unknown_ms;
+    let ms = [rollup.degraded_ms, rollup.down_ms, rollup.unknown_ms]
+        .into_iter()
+        .fold(rollup.up_ms, u64::saturating_add);
     SignedDuration::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
