@@ -108,6 +108,10 @@ pub(crate) fn load_with_env(
         let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[replication]".into()), env);
         super::replication::read_replication(&mut ctx, section("replication"), main)
     };
+    let page = {
+        let mut ctx = Ctx::new(ctx_reporter(&mut ctx), Some("[page]".into()), env);
+        super::page::read_page(&mut ctx, section("page"), main)
+    };
     let defaults = section("defaults");
     if let Some(defaults) = &defaults {
         defaults.reject_unknown_keys(&mut ctx, &default_keys(), "[defaults]");
@@ -276,6 +280,7 @@ pub(crate) fn load_with_env(
     )
     .with_witness(witness)
     .with_replication(replication)
+    .with_page(page)
     .with_warnings(warnings))
 }
 
@@ -385,7 +390,10 @@ fn array_of_tables<'a>(
 /// Reports `[daemon]` written as `[[daemon]]`, `[[probe]]` written as `[probe]`, and the like.
 fn check_section_shapes(ctx: &mut Ctx<'_>, top: &Section<'_>) {
     for item in top.items() {
-        let single = matches!(item.name(), "daemon" | "defaults" | "evidence" | "witness");
+        let single = matches!(
+            item.name(),
+            "daemon" | "defaults" | "evidence" | "witness" | "page"
+        );
         let raw = item.raw();
         if single && !raw.is_table() {
             ctx.error(item, format!("expected a [{}] table", item.name()));

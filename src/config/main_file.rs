@@ -27,6 +27,7 @@ pub(crate) const MAIN_KEYS: &[&str] = &[
     "channel",
     "sla",
     "maintenance",
+    "page",
 ];
 const EVIDENCE_KEYS: &[&str] = &["signing_key", "origin", "hour", "witnesses"];
 const WITNESS_TARGET_KEYS: &[&str] = &["url", "key"];

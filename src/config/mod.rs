@@ -7,6 +7,7 @@ mod diagnostic;
 mod load;
 mod main_file;
 mod normalised;
+mod page;
 mod probe;
 mod reader;
 mod replication;

@@ -509,6 +509,8 @@ fn probe_spec(probe: NormalisedProbe) -> Result<ProbeSpec, NormalisedError> {
         remind_every: None,
         tags: Vec::new(),
         description: None,
+        display_name: None,
+        group: None,
         enabled: probe.enabled,
         public: false,
         quorum: match (probe.locations.len(), probe.quorum) {

@@ -30,6 +30,8 @@ pub(crate) const COMMON_KEYS: &[&str] = &[
     "quorum",
     "tags",
     "description",
+    "display_name",
+    "group",
     "enabled",
     "public",
 ];
@@ -76,7 +78,8 @@ pub(crate) fn default_keys() -> Vec<&'static str> {
         .chain(TCP_KEYS)
         .chain(DNS_KEYS)
         .copied()
-        .filter(|k| !matches!(*k, "name" | "kind"))
+        // A default display name would give every probe the same one.
+        .filter(|k| !matches!(*k, "name" | "kind" | "display_name"))
         .collect();
     keys.sort_unstable();
     keys.dedup();
@@ -240,6 +243,8 @@ pub(crate) fn read_probe(
     }
     let tags = read_or(ctx, &lookup, "tags", Ctx::string_list, Vec::new());
     let description = read(ctx, &lookup, "description", Ctx::string);
+    let display_name = read(ctx, &lookup, "display_name", |c, i| c.parsed(i, shown_text));
+    let group = read(ctx, &lookup, "group", |c, i| c.parsed(i, shown_text));
     let locations = read_or(
         ctx,
         &lookup,
@@ -288,12 +293,36 @@ pub(crate) fn read_probe(
         channels: channels?,
         tags: tags?,
         description,
+        display_name,
+        group,
         enabled: enabled?,
         public: public?,
         locations: locations?,
         quorum: quorum?,
         check: check?,
     })
+}
+
+/// The most characters of a text the status page shows for the configuration (a display
+/// name, a group heading, the page title): enough for any name, short enough for a phone.
+pub(crate) const MAX_SHOWN_CHARS: usize = 100;
+
+/// A text clients read on the status page: one line of 1 to [`MAX_SHOWN_CHARS`] characters,
+/// spaces at either end dropped.
+pub(crate) fn shown_text(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let chars = text.chars().count();
+    if text.is_empty() {
+        Err("must not be empty".to_owned())
+    } else if chars > MAX_SHOWN_CHARS {
+        Err(format!(
+            "must be at most {MAX_SHOWN_CHARS} characters (this one has {chars})"
+        ))
+    } else if text.chars().any(char::is_control) {
+        Err("must be one line of text (no line break or control character)".to_owned())
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
 /// Both values, when both are present and `conflict` holds between them.
@@ -660,6 +689,104 @@ pub(crate) fn parse_server(text: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A probe's name, display name and group.
+    type Shown = (String, Option<String>, Option<String>);
+
+    /// Loads `probes` (with `main` as the main file) and returns each probe's name, display
+    /// name and group, or the diagnostics, one a line.
+    fn shown(main: &str, probes: &str) -> Result<Vec<Shown>, String> {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir_all(dir.path().join("probes.d")).expect("a probes folder");
+        std::fs::write(dir.path().join("upledger.toml"), main).expect("the main file");
+        std::fs::write(dir.path().join("probes.d/p.toml"), probes).expect("a probe file");
+        let config =
+            crate::config::load(&dir.path().join("upledger.toml")).map_err(|e| e.to_string())?;
+        Ok(config
+            .probes
+            .iter()
+            .map(|p| (p.name.to_string(), p.display_name.clone(), p.group.clone()))
+            .collect())
+    }
+
+    fn tcp(name: &str, extra: &str) -> String {
+        format!("[[probe]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n{extra}")
+    }
+
+    #[test]
+    fn display_names_and_groups_are_read_and_groups_may_be_defaulted() {
+        let probes = [
+            tcp("api", "display_name = \" Public API \"\ngroup = \"Core\"\n"),
+            tcp("db", ""),
+        ]
+        .join("\n");
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            shown("", &probes),
+            Ok(vec![
+                ("api".to_owned(), some("Public API"), some("Core")),
+                ("db".to_owned(), None, None),
+            ])
+        );
+        assert_eq!(
+            shown("[defaults]\ngroup = \"Everything\"\n", &probes),
+            Ok(vec![
+                ("api".to_owned(), some("Public API"), some("Core")),
+                ("db".to_owned(), None, some("Everything")),
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_display_names_and_groups_are_located() {
+        let long = "é".repeat(101);
+        let probes = [
+            tcp("a", "display_name = \"\"\n"),
+            tcp("b", &format!("display_name = \"{long}\"\n")),
+            tcp("c", "group = \"two\\nlines\"\n"),
+            tcp("d", "group = 7\n"),
+        ]
+        .join("\n");
+        let error = shown("", &probes).expect_err("invalid");
+        for expected in [
+            "p.toml:5:16: probe \"a\": display_name: must not be empty",
+            "p.toml:11:16: probe \"b\": display_name: must be at most 100 characters (this one has 101)",
+            "p.toml:17:9: probe \"c\": group: must be one line of text",
+            "p.toml:23:9: probe \"d\": group: expected a string, found integer",
+        ] {
+            assert!(error.contains(expected), "{expected} not in:\n{error}");
+        }
+        let error =
+            shown("[defaults]\ndisplay_name = \"x\"\n", &tcp("a", "")).expect_err("invalid");
+        assert!(
+            error.contains("upledger.toml:2:1: unknown key \"display_name\" in [defaults]"),
+            "{error}"
+        );
+    }
+
+    /// Names and headings are presentation, not terms of a report: the normalised form (whose
+    /// hash the ledger commits to) leaves them out, so naming a probe keeps the hash it had.
+    #[test]
+    fn display_names_and_groups_leave_the_normalised_hash_alone() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir_all(dir.path().join("probes.d")).expect("a probes folder");
+        let main = dir.path().join("upledger.toml");
+        std::fs::write(&main, "[page]\ntitle = \"ACME\"\n").expect("the main file");
+        let hash = |probe: &str| {
+            std::fs::write(dir.path().join("probes.d/p.toml"), probe).expect("a probe file");
+            let config = crate::config::load(&main).expect("valid");
+            crate::config::NormalisedConfig::from_config(&config)
+                .expect("normalised")
+                .sha256()
+        };
+        assert_eq!(
+            hash(&tcp("api", "")),
+            hash(&tcp(
+                "api",
+                "display_name = \"Public API\"\ngroup = \"Core\"\n"
+            ))
+        );
+    }
 
     #[test]
     fn host_port_forms() {

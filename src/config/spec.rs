@@ -36,6 +36,8 @@ pub struct Config {
     pub witness: Option<WitnessSpec>,
     /// `[replication]`: this daemon's part in a fleet (SPEC §9), when it has one.
     pub replication: Option<ReplicationSpec>,
+    /// `[page]`: how the public status page presents the vendor.
+    pub page: PageSpec,
     /// What the configuration allows but probably does not mean (a credit table with a gap),
     /// each located like an error; they never stop a load.
     warnings: Vec<super::Diagnostic>,
@@ -70,6 +72,7 @@ impl Config {
             evidence,
             witness: None,
             replication: None,
+            page: PageSpec::default(),
             warnings: Vec::new(),
             probe_index,
         }
@@ -78,6 +81,12 @@ impl Config {
     /// The configuration with `[witness]` set.
     pub fn with_witness(mut self, witness: Option<WitnessSpec>) -> Self {
         self.witness = witness;
+        self
+    }
+
+    /// The configuration with `[page]` set.
+    pub fn with_page(mut self, page: PageSpec) -> Self {
+        self.page = page;
         self
     }
 
@@ -270,6 +279,12 @@ pub struct ProbeSpec {
     pub tags: Vec<String>,
     /// Free-form description.
     pub description: Option<String>,
+    /// The name clients read on the status page instead of `name` (one line, 1–100
+    /// characters); `None`: the page shows `name`.
+    pub display_name: Option<String>,
+    /// The heading the status page lists the probe under (one line, 1–100 characters);
+    /// `None`: the page's default heading.
+    pub group: Option<String>,
     /// Disabled probes are validated but never scheduled.
     pub enabled: bool,
     /// Hidden from the public listener when false.
@@ -288,6 +303,11 @@ impl ProbeSpec {
     /// The kind of check.
     pub fn kind(&self) -> ProbeKind {
         self.check.kind()
+    }
+
+    /// What a client reads for this probe: its `display_name`, else its name.
+    pub fn shown_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(self.name.as_str())
     }
 }
 
@@ -766,4 +786,60 @@ pub enum ReplicationRole {
     Agent,
     /// Stores every agent's results and evaluates probes over locations.
     Coordinator,
+}
+
+/// `[page]`: the public status page's title and logo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageSpec {
+    /// The page's `<title>` and heading (default [`PageSpec::DEFAULT_TITLE`]).
+    pub title: String,
+    /// An image shown before the title, read when the configuration was loaded.
+    pub logo: Option<Logo>,
+}
+
+impl PageSpec {
+    /// The title of a page whose `[page]` sets none.
+    pub const DEFAULT_TITLE: &'static str = "Service status";
+}
+
+impl Default for PageSpec {
+    fn default() -> Self {
+        PageSpec {
+            title: Self::DEFAULT_TITLE.to_owned(),
+            logo: None,
+        }
+    }
+}
+
+/// A logo image the page inlines (the page loads nothing from elsewhere).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Logo {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `image/png`, `image/jpeg` or `image/svg+xml`, from the file's content.
+    pub media_type: &'static str,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Logo {
+    /// A `data:` URI holding the image, for an `<img src>`.
+    pub fn data_uri(&self) -> String {
+        format!(
+            "data:{};base64,{}",
+            self.media_type,
+            <base64ct::Base64 as base64ct::Encoding>::encode_string(&self.bytes)
+        )
+    }
+}
+
+impl std::fmt::Debug for Logo {
+    // The bytes would flood any debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logo")
+            .field("path", &self.path)
+            .field("media_type", &self.media_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }

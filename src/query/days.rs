@@ -2,8 +2,10 @@
 //! digest pass moves on, instead of being merged into the ledger result by result: that
 //! merge was the dearest part of recording a check (a sled merge per probe per group commit,
 //! a quarter of the daemon's CPU per check). The days are classified exactly as reports
-//! classify months, from the same evidence. The cost: today's bar trails the digests, so it
-//! is at most about an hour old (`DIGEST_SETTLE` plus the daemon's digest period).
+//! classify months, from the same evidence. The stored days trail the digests (by about an
+//! hour: `DIGEST_SETTLE` plus the daemon's digest period), so the days the digests have not
+//! finished — today, and yesterday shortly after midnight — are completed live for the page
+//! ([`live_days`]): the stored part, plus the raw results after it.
 
 use std::collections::BTreeSet;
 
@@ -112,6 +114,67 @@ pub fn rewrite_span(
     }
     ledger.flush()?;
     Ok(())
+}
+
+/// The rollups of the UTC days the digests of `spec` have not finished, up to `now`: today,
+/// and yesterday while its digests are unfinished (nothing older: a digest backlog of days is
+/// the digest pass's to catch up on). Each is the stored rollup of the day, which reaches as
+/// far as the digests did when it was written, plus the rest of the day up to `now` computed
+/// the same way from the raw results (and any digests since), so today's bar shows the checks
+/// of the last minutes rather than waiting an hour for its first digest. Only the undigested
+/// tail (about an hour of results) is read: the stored part tells how far it reaches, so a
+/// digest pass running meanwhile neither doubles nor drops any time. Days whose stored
+/// rollups are complete are not returned; nor is anything for a probe without results.
+pub fn live_days(
+    config: &Config,
+    ledger: &Ledger,
+    spec: &ProbeSpec,
+    now: Timestamp,
+) -> Result<Vec<(Timestamp, Rollup)>, QueryError> {
+    let located = located(config, spec);
+    let Some(first) = first_result(ledger, spec, located.as_ref())? else {
+        return Ok(Vec::new());
+    };
+    let today = day_start(now);
+    let yesterday = today.checked_sub(DAY).unwrap_or(today);
+    let stored = ledger.rollups(&spec.name, RollupKind::Day, yesterday, now)?;
+    let mut days = Vec::with_capacity(2);
+    let mut day = yesterday.max(day_start(first));
+    while day <= today {
+        let end = day.checked_add(DAY).unwrap_or(Timestamp::MAX);
+        // A stored day spans [its start or the first result, the digests' reach then).
+        let start = day.max(first);
+        let (mut rollup, reach) = match stored.iter().find(|(stored_day, _)| *stored_day == day) {
+            Some((_, rollup)) => {
+                let reach = start.checked_add(rollup_span(rollup)).unwrap_or(end);
+                (rollup.clone(), reach)
+            }
+            None => (Rollup::default(), start),
+        };
+        if reach < end.min(now) {
+            let rest = Interval::new(reach, end);
+            rollup.add(&day_rollup(
+                ledger,
+                spec,
+                located.as_ref(),
+                rest,
+                first,
+                now,
+            )?);
+            days.push((day, rollup));
+        }
+        day = end;
+    }
+    Ok(days)
+}
+
+/// The time a stored day rollup spans: every millisecond of it is up, degraded, down or
+/// unknown.
+fn rollup_span(rollup: &Rollup) -> SignedDuration {
+    let ms = [rollup.degraded_ms, rollup.down_ms, rollup.unknown_ms]
+        .into_iter()
+        .fold(rollup.up_ms, u64::saturating_add);
+    SignedDuration::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 /// How far the digests of `spec` reach: of its own results, or for a probe read over
@@ -311,6 +374,83 @@ mod tests {
         }
         // Nothing new to digest: nothing rewritten, and the rollups stay as they are.
         assert_eq!(digest(&config, &ledger, until, &|| true).unwrap(), 0);
+    }
+
+    /// The state time of `records` over `[from, to)` by the raw timeline, as a rollup's
+    /// `[up, degraded, down, unknown]`.
+    fn raw_split(
+        config: &Config,
+        records: &[ResultRecord],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> [u64; 4] {
+        let spec = config.probe("web").unwrap();
+        let raw = Timeline::from_samples(
+            records.iter().filter(|r| r.at < to).map(Sample::from),
+            SampleRules::for_probe(spec),
+            to,
+        );
+        let mut split = [0u64; 4];
+        for segment in raw.clip(Interval::new(from, to)).segments() {
+            let ms = segment.end.duration_since(segment.start).as_millis() as u64;
+            let slot = match segment.state {
+                State::Up => 0,
+                State::Degraded => 1,
+                State::Down => 2,
+                _ => 3,
+            };
+            split[slot] += ms;
+        }
+        split
+    }
+
+    fn split_of(rollup: &Rollup) -> [u64; 4] {
+        [
+            rollup.up_ms,
+            rollup.degraded_ms,
+            rollup.down_ms,
+            rollup.unknown_ms,
+        ]
+    }
+
+    /// Today's bar before its first digest (and with the digests hours behind): computed live
+    /// from the results so far, as the raw timeline up to now has it; yesterday too while its
+    /// digests are unfinished, and nothing older.
+    #[test]
+    fn the_days_the_digests_have_not_finished_are_computed_live() {
+        let (_dir, config, ledger, records) = web_with_ten_days("[daemon]\nledger = \"ledger\"\n");
+        let spec = config.probe("web").unwrap();
+        // Day five, 05:17:20: nothing digested at all.
+        let day_five = ts(5 * 86_400);
+        let now = ts(5 * 86_400 + 5 * 3600 + 1040);
+        let live = live_days(&config, &ledger, spec, now).unwrap();
+        let days: Vec<Timestamp> = live.iter().map(|(day, _)| *day).collect();
+        assert_eq!(days, [ts(4 * 86_400), day_five], "yesterday and today");
+        assert_eq!(
+            split_of(&live[1].1),
+            raw_split(&config, &records, day_five, now)
+        );
+        assert_eq!(
+            live[1].1.checks,
+            records
+                .iter()
+                .filter(|r| r.at >= day_five && r.at < now)
+                .count() as u64
+        );
+        assert!(live[1].1.up_ms > 0, "{:?}", live[1].1);
+        // Digested up to 03:00 of day five: today alone, the same figures.
+        digest(&config, &ledger, ts(5 * 86_400 + 3 * 3600), &|| true).unwrap();
+        let live = live_days(&config, &ledger, spec, now).unwrap();
+        assert_eq!(live.len(), 1, "yesterday is finished");
+        assert_eq!(live[0].0, day_five);
+        assert_eq!(
+            split_of(&live[0].1),
+            raw_split(&config, &records, day_five, now)
+        );
+        // A probe without results has no live day.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let fresh = Ledger::open(&elsewhere.path().join("ledger")).unwrap();
+        assert!(live_days(&config, &fresh, spec, now).unwrap().is_empty());
     }
 
     /// A clock step recorded after the days were rolled up makes its span unknown in them.

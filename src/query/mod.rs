@@ -219,6 +219,12 @@ impl From<&ResultRecord> for LastCheck {
 pub struct ProbeStatus {
     /// Probe name.
     pub name: String,
+    /// The name clients read (`display_name`), when the probe has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The status page's heading for it (`group`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// `http`, `tcp` or `dns`.
     pub kind: &'static str,
     /// Confirmed state; `unknown` when the last result is older than `stale_after`.
@@ -373,6 +379,8 @@ pub fn probe_status(
     };
     ProbeStatus {
         name: spec.name.to_string(),
+        display_name: spec.display_name.clone(),
+        group: spec.group.clone(),
         kind: spec.kind().as_str(),
         state,
         since,

@@ -216,7 +216,7 @@ pub fn compute(config: &Config, ledger: &Ledger, now: Timestamp) -> Result<Figur
     incidents.reverse();
     let mut bars = HashMap::new();
     for spec in config.probes.iter().filter(|p| super::shown(p)) {
-        bars.insert(spec.name.to_string(), day_bars(ledger, &spec.name, now)?);
+        bars.insert(spec.name.to_string(), day_bars(config, ledger, spec, now)?);
     }
     Ok(Figures {
         month: Some(Arc::new(public_document(config, document))),
@@ -227,10 +227,14 @@ pub fn compute(config: &Config, ledger: &Ledger, now: Timestamp) -> Result<Figur
     })
 }
 
-/// Daily availability of `probe` over the last [`BAR_DAYS`] UTC days, from daily rollups.
+/// Daily availability of `spec` over the last [`BAR_DAYS`] UTC days: from the stored day
+/// rollups, and for the days their digests have not finished (today, always) from the
+/// results so far, so today's bar shows the last minutes' checks (see
+/// [`crate::query::days::live_days`]).
 fn day_bars(
+    config: &Config,
     ledger: &Ledger,
-    probe: &crate::model::ProbeName,
+    spec: &crate::config::ProbeSpec,
     now: Timestamp,
 ) -> Result<DayBars, String> {
     const DAY: SignedDuration = SignedDuration::from_hours(24);
@@ -239,9 +243,14 @@ fn day_bars(
     let first = today
         .checked_sub(DAY * (BAR_DAYS as i32 - 1))
         .map_err(|e| e.to_string())?;
-    let rollups = ledger
-        .rollups(probe, RollupKind::Day, first, now)
+    let mut rollups = ledger
+        .rollups(&spec.name, RollupKind::Day, first, now)
         .map_err(|e| e.to_string())?;
+    let live =
+        crate::query::days::live_days(config, ledger, spec, now).map_err(|e| e.to_string())?;
+    // A live day replaces what is stored of it (the stored part is in the live one).
+    rollups.retain(|(day, _)| !live.iter().any(|(live_day, _)| live_day == day));
+    rollups.extend(live);
     let mut days: Vec<(u64, u64)> = vec![(0, 0); BAR_DAYS as usize];
     for (day, rollup) in rollups {
         let index = day.duration_since(first).as_secs().div_euclid(86_400);
