@@ -118,14 +118,14 @@ pub fn credit(sla: &monthly::SlaMonth) -> String {
 /// A latency objective and how the month did, in words: "95th percentile under 300 ms:
 /// 212.4 ms, met" or "99% of checks under 500 ms: 98.7%, missed (credit +5%)".
 pub fn latency_objective(objective: &LatencyObjectiveReport) -> String {
-    let bound = number(objective.bound_ms);
+    let bound = milliseconds(objective.bound_ms);
     let (rule, achieved) = match objective.kind.as_str() {
         "percentile" => (
-            format!("{} percentile under {bound} ms", ordinal(objective.percent)),
-            objective.achieved.map(|v| format!("{} ms", number(v))),
+            format!("{} percentile under {bound}", ordinal(objective.percent)),
+            objective.achieved.map(milliseconds),
         ),
         _ => (
-            format!("{}% of checks under {bound} ms", number(objective.percent)),
+            format!("{}% of checks under {bound}", number(objective.percent)),
             objective.achieved.map(|v| format!("{}%", number(v))),
         ),
     };
@@ -140,6 +140,15 @@ pub fn latency_objective(objective: &LatencyObjectiveReport) -> String {
     match achieved {
         Some(achieved) => format!("{rule}: {achieved}, {verdict}"),
         None => format!("{rule}: {verdict}"),
+    }
+}
+
+/// "300 ms", "212.4 ms", "1.5 s".
+fn milliseconds(ms: f64) -> String {
+    if ms >= 1_000.0 {
+        format!("{} s", number(ms / 1_000.0))
+    } else {
+        format!("{} ms", number(ms))
     }
 }
 

@@ -74,6 +74,7 @@ target = "99.95%"
 monthly_fee = 2000.0
 currency = "EUR"
 credits = [ {{ below = "99.95%", credit = "10%" }}, {{ below = "99%", credit = "25%" }} ]
+latency = {{ share = "50%", below = "10s" }}
 
 [[maintenance]]
 probes = ["api", "web"]
@@ -187,6 +188,7 @@ address = "{batch}"
         "<dt>Target</dt><dd>99.95%</dd>",
         "<dt>Downtime budget left</dt><dd>",
         "<dt>Credit if the month ended now</dt><dd>none</dd>",
+        "<dt>Response time</dt><dd>50% of checks under 10 s: 100%, met</dd>",
         "Covers Public API, Customer portal",
         "database upgrade <span class=\"muted\">(Public API, Customer portal)</span>",
     ] {

@@ -321,6 +321,16 @@ fn agreement(html: &mut String, config: &Config, sla: &SlaMonth) {
                 .map_or_else(String::new, |c| format!(" {}", escape(c)))
         ),
     };
+    // The response-time objective (SPEC §10), where the agreement has one.
+    let latency = sla
+        .latency_objective
+        .as_ref()
+        .map_or_else(String::new, |objective| {
+            format!(
+                "<div><dt>Response time</dt><dd>{}</dd></div>",
+                escape(&crate::render::latency_objective(objective))
+            )
+        });
     let _ = write!(
         html,
         "<section class=\"probe sla\"><div class=\"row\"><span><span class=\"name\">{}</span>\
@@ -328,7 +338,7 @@ fn agreement(html: &mut String, config: &Config, sla: &SlaMonth) {
          <dl class=\"figs\"><div><dt>Target</dt><dd>{}%</dd></div>\
          <div><dt>Achieved this month</dt><dd>{achieved}</dd></div>\
          <div><dt>Downtime budget left</dt><dd>{budget}</dd></div>\
-         <div><dt>Credit if the month ended now</dt><dd>{credit}</dd></div></dl>",
+         <div><dt>Credit if the month ended now</dt><dd>{credit}</dd></div>{latency}</dl>",
         escape(&sla.name),
         sla.target,
     );
