@@ -7,7 +7,9 @@
 //! - the digest pass over the month (the daemon's background work, hour by hour);
 //! - the month in progress from digests — what `upledger report` costs on any day;
 //! - the closed month: first computed from digests and stored, then read back;
-//! - `upledger report --month` for the closed month as a whole process (sled open included).
+//! - `upledger report --month` for the closed month as a whole process (sled open included);
+//! - what an SLA's latency objective adds to its month (SPEC §10): its raw successful
+//!   latencies are read, a day at a time, for an exact verdict.
 //!
 //! `UPLEDGER_BENCH_PROBES` changes the number of probes.
 
@@ -136,6 +138,8 @@ fn main() {
         median(5, in_progress)
     );
 
+    latency_objective_cost(dir.path(), &ledger, month, in_progress);
+
     let started = Instant::now();
     let document = report(Timestamp::now());
     println!(
@@ -196,5 +200,51 @@ fn main() {
         "upledger report --month 2026-09 (closed, stored), whole process: median {:.0} ms, best {:.0} ms",
         timings[2].as_secs_f64() * 1e3,
         timings[0].as_secs_f64() * 1e3
+    );
+}
+
+/// The month in progress of an SLA over ten probes (`p-10` … `p-19`), with and without a
+/// latency objective: the difference is the objective's raw read, per result judged.
+fn latency_objective_cost(dir: &std::path::Path, ledger: &Ledger, month: Month, now: Timestamp) {
+    let main = dir.join("upledger.toml");
+    let original = std::fs::read_to_string(&main).expect("main");
+    std::fs::write(
+        &main,
+        format!(
+            "{original}\n[[sla]]\nname = \"plain\"\nprobes = [\"p-1?\"]\ntarget = \"99.9%\"\n\n\
+             [[sla]]\nname = \"fast\"\nprobes = [\"p-1?\"]\ntarget = \"99.9%\"\n\
+             latency = {{ percentile = 95, below = \"4ms\" }}\n"
+        ),
+    )
+    .expect("main with latency");
+    let config = upledger::config::load(&main).expect("config");
+    std::fs::write(&main, original).expect("main restored");
+    let median = |sla: &str| {
+        let selection = Selection {
+            probe: None,
+            sla: Some(sla.to_owned()),
+        };
+        let mut runs: Vec<(f64, monthly::MonthDocument)> = (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                let document = monthly::month_document(&config, ledger, month, now, &selection)
+                    .expect("report");
+                (started.elapsed().as_secs_f64() * 1e3, document)
+            })
+            .collect();
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        runs.swap_remove(2)
+    };
+    let (plain_ms, _) = median("plain");
+    let (fast_ms, document) = median("fast");
+    let judged = document.slas[0]
+        .latency_objective
+        .as_ref()
+        .map_or(0, |o| o.checks);
+    println!(
+        "an SLA of 10 probes, month in progress: median {plain_ms:.1} ms; with a latency objective \
+         {fast_ms:.1} ms: +{:.1} ms for {judged} checks judged, {:.0} ns/check",
+        fast_ms - plain_ms,
+        (fast_ms - plain_ms) * 1e6 / judged.max(1) as f64
     );
 }
