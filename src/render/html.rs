@@ -1,8 +1,10 @@
 //! The printable report (`report --format html`): one page per SLA a vendor prints to PDF from
 //! a browser and sends a client. Plain HTML with its CSS inline — no script, font, image or
 //! other external asset, so the file renders the same offline, years later. Each SLA's
-//! section ends with a page break; the incident list is cut at [`MAX_INCIDENTS`] rows so a
-//! section stays one A4 page (the Markdown and JSON forms list every incident).
+//! section ends with a page break and is laid out to stay on one A4 page however busy the
+//! month: the figures in two columns, the trend as a row of bars, and the lists cut at
+//! [`MAX_SERVICES`], [`MAX_INCIDENTS`] and [`MAX_LINES`] entries with the rest counted (the
+//! Markdown and JSON forms list everything).
 
 use std::fmt::Write as _;
 
@@ -16,30 +18,39 @@ use super::{
 use crate::query::monthly::{Incident, MonthDocument, SlaMonth};
 
 /// Incidents listed per page; more are counted, not listed.
-pub const MAX_INCIDENTS: usize = 12;
+pub const MAX_INCIDENTS: usize = 6;
+/// Services listed per page.
+pub const MAX_SERVICES: usize = 6;
+/// Entries of the list of maintenance, exclusions, imports and clock steps per page.
+pub const MAX_LINES: usize = 6;
 
 const STYLE: &str = r#"
-@page{size:A4;margin:16mm 15mm}
+@page{size:A4;margin:14mm 14mm}
 *{box-sizing:border-box}
-body{margin:0;color:#1b1b1b;background:#fff;font:10.5pt/1.4 "Helvetica Neue",Arial,"Liberation Sans",sans-serif}
-.page{max-width:180mm;margin:0 auto;padding:8mm 0;break-after:page;page-break-after:always}
+body{margin:0;color:#1b1b1b;background:#fff;font:9.5pt/1.35 "Helvetica Neue",Arial,"Liberation Sans",sans-serif}
+.page{max-width:182mm;margin:0 auto;break-after:page;page-break-after:always}
 .page:last-child{break-after:auto;page-break-after:auto}
-header{border-bottom:2px solid #1b1b1b;padding-bottom:3mm;margin-bottom:5mm}
-h1{font-size:17pt;margin:0 0 1mm}h2{font-size:11.5pt;margin:5mm 0 2mm}
+header{border-bottom:2px solid #1b1b1b;padding-bottom:2mm;margin-bottom:4mm}
+h1{font-size:16pt;margin:0 0 1mm}h2{font-size:10.5pt;margin:4mm 0 1.5mm}
 .sub{color:#555}
-.verdict{font-size:13pt;font-weight:600;padding:3mm 4mm;border-radius:2mm;margin:0 0 4mm}
+.verdict{font-size:12pt;font-weight:600;padding:2.5mm 4mm;border-radius:2mm;margin:0 0 3mm}
 .verdict.met{background:#e7f4ea;color:#1e5e2c}.verdict.missed{background:#fbe9e9;color:#8c1c1c}
+dl.figures{display:grid;grid-template-columns:1fr 1fr;gap:0 6mm;margin:0}
+dl.figures div{display:flex;gap:2mm;border-bottom:1px solid #ddd;padding:1mm 0;break-inside:avoid}
+dl.figures dt{flex:0 0 40%;font-weight:600;color:#444}dl.figures dd{margin:0}
+dl.figures div.wide{grid-column:1/3}dl.figures div.wide dt{flex-basis:19%}
 table{width:100%;border-collapse:collapse;break-inside:avoid}
-th,td{text-align:left;padding:1.2mm 2mm;border-bottom:1px solid #ddd;vertical-align:top}
+th,td{text-align:left;padding:.8mm 2mm;border-bottom:1px solid #ddd;vertical-align:top}
 th{font-weight:600;color:#444}
-table.figures th{width:38%}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.trend td{padding:.8mm 2mm}
-.trend .bar{display:inline-block;height:2.6mm;background:#2e7d32;vertical-align:middle}
-.trend .bar.missed{background:#c62828}
+.trend{display:flex;gap:1.5mm;align-items:flex-end;break-inside:avoid}
+.trend div{flex:1;text-align:center;font-size:7.5pt;color:#444}
+.trend .bar{height:16mm;display:flex;align-items:flex-end;background:#f1f1f1}
+.trend .bar span{display:block;width:100%;background:#2e7d32}
+.trend .missed .bar span{background:#c62828}
 ul{margin:0;padding-left:5mm}
-footer{margin-top:6mm;color:#666;font-size:8.5pt}
-@media screen{body{background:#eee}.page{background:#fff;margin:8mm auto;padding:12mm 15mm;box-shadow:0 1px 4px #0003}}
+.note{color:#666;font-size:8pt;margin-top:1mm}
+@media screen{body{background:#eee}.page{background:#fff;margin:8mm auto;padding:12mm 14mm;box-shadow:0 1px 4px #0003}}
 "#;
 
 /// The whole document: a page per SLA, or one page of the probes when there is no SLA.
@@ -90,11 +101,12 @@ impl Page<'_> {
         let _ = write!(
             out,
             "<section class=\"page sla\" data-sla=\"{}\"><header><h1>Service availability report</h1>\
-             <div class=\"sub\">{} · {} · agreement <b>{}</b></div></header>",
+             <div class=\"sub\">{} · {} · agreement <b>{}</b></div>{}</header>",
             escape(&sla.name),
             escape(&client),
             escape(&self.document.month),
-            escape(&sla.name)
+            escape(&sla.name),
+            self.period_line()
         );
         let (class, word) = if sla.met {
             ("met", "met")
@@ -138,29 +150,52 @@ impl Page<'_> {
             ));
         }
         rows.push(("Services covered".into(), sla.probes.join(", ")));
-        out.push_str("<table class=\"figures\">");
-        for (label, value) in &rows {
+        // Short figures two to a row; a long one (the services, the response-time sentence)
+        // takes a row of its own, after them, so the columns stay aligned.
+        let is_wide = |value: &str| value.chars().count() > 30;
+        let (wide, short): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, value)| is_wide(value));
+        out.push_str("<dl class=\"figures\">");
+        for (label, value) in short {
             let _ = write!(
                 out,
-                "<tr><th>{}</th><td>{}</td></tr>",
+                "<div><dt>{}</dt><dd>{}</dd></div>",
                 escape(label),
                 escape(value)
             );
         }
-        out.push_str("</table>");
+        for (label, value) in wide {
+            let _ = write!(
+                out,
+                "<div class=\"wide\"><dt>{}</dt><dd>{}</dd></div>",
+                escape(label),
+                escape(value)
+            );
+        }
+        out.push_str("</dl>");
 
-        let members: Vec<_> = self
+        let mut members: Vec<_> = self
             .document
             .probes
             .iter()
             .filter(|p| sla.probes.contains(&p.name))
             .collect();
         if members.len() > 1 {
-            out.push_str(
-                "<h2>Services</h2><table><tr><th>Service</th><th class=\"num\">Availability</th>\
+            // The services that cost the most first, so a cut list keeps what matters.
+            members.sort_by(|a, b| b.downtime_seconds.total_cmp(&a.downtime_seconds));
+            let _ = write!(
+                out,
+                "<h2>Services{}</h2><table><tr><th>Service</th><th class=\"num\">Availability</th>\
                  <th class=\"num\">Downtime</th><th class=\"num\">Incidents</th></tr>",
+                if members.len() > MAX_SERVICES {
+                    format!(
+                        " (the {MAX_SERVICES} with the most downtime of {})",
+                        members.len()
+                    )
+                } else {
+                    String::new()
+                }
             );
-            for p in members {
+            for p in members.iter().take(MAX_SERVICES) {
                 let _ = write!(
                     out,
                     "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
@@ -211,28 +246,36 @@ impl Page<'_> {
                 );
             }
         }
-        let windows: Vec<String> = sla
+        // Everything that took time out of the figures or put results into them, in one
+        // list: a reader must know of each, and the full report has the details.
+        let notes: Vec<String> = sla
             .maintenance
             .iter()
-            .map(|w| format!("{} to {}: {}", time(w.start), time(w.end), w.reason))
+            .map(|w| {
+                let (start, end) = (time(w.start), time(w.end));
+                format!("Planned maintenance {start} to {end}: {}", w.reason)
+            })
+            .chain(sla.exclusions.iter().map(|e| {
+                let (from, to) = (time(e.from), time(e.to));
+                format!("Excluded {from} to {to}: {}", e.reason)
+            }))
+            .chain(
+                import_lines(self.document, Some(&sla.probes), time)
+                    .into_iter()
+                    .map(|line| format!("Imported results: {line}")),
+            )
+            .chain(
+                clock_step_lines(self.document, time)
+                    .into_iter()
+                    .map(|line| format!("Clock step: {line}")),
+            )
             .collect();
-        list(out, "Planned maintenance", &windows, true);
-        let exclusions: Vec<String> = sla
-            .exclusions
-            .iter()
-            .map(|e| format!("{} to {}: {}", time(e.from), time(e.to), e.reason))
-            .collect();
-        list(out, "Exclusions", &exclusions, false);
-        let imports = import_lines(self.document, Some(&sla.probes), time);
-        list(out, "Imported results", &imports, false);
-        let steps = clock_step_lines(self.document, time);
-        list(out, "Clock steps", &steps, false);
-        self.footer(out);
+        list(out, "Maintenance and adjustments", &notes);
         out.push_str("</section>");
     }
 
-    /// The last months' availability as a table with a bar per month (scaled from the
-    /// lowest month shown to 100 %, so small differences near the target stay visible).
+    /// The last months' availability as a row of bars, scaled from the lowest month shown
+    /// (or the target, if lower) to 100 %, so differences near the target stay visible.
     fn trend(&self, out: &mut String, sla: &SlaMonth) {
         let floor = sla
             .trend
@@ -243,25 +286,27 @@ impl Page<'_> {
             .floor();
         let _ = write!(
             out,
-            "<h2>Last {} months</h2><table class=\"trend\"><tr><th>Month</th>\
-             <th class=\"num\">Availability</th><th>Against {}%</th></tr>",
+            "<h2>Last {} months (target {}%)</h2><div class=\"trend\">",
             sla.trend.len(),
             sla.target
         );
         for month in &sla.trend {
-            let width = month.availability.map_or(0.0, |a| {
-                ((a - floor) / (100.0 - floor) * 100.0).clamp(0.0, 100.0)
+            let height = month.availability.map_or(0.0, |a| {
+                ((a - floor) / (100.0 - floor) * 100.0).clamp(2.0, 100.0)
             });
+            let value = month
+                .availability
+                .map_or_else(|| "–".to_owned(), |a| format!("{a:.3}%"));
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td><span class=\"bar{}\" \
-                 style=\"width:{width:.1}%\"></span></td></tr>",
+                "<div class=\"{}\"><div class=\"bar\"><span style=\"height:{height:.1}%\"></span></div>\
+                 {}<br>{}</div>",
+                if month.met { "met" } else { "missed" },
                 escape(&month.month),
-                escape(&pct(month.availability)),
-                if month.met { "" } else { " missed" }
+                escape(&value)
             );
         }
-        out.push_str("</table>");
+        out.push_str("</div>");
     }
 
     /// Without SLAs: every probe on one page.
@@ -269,10 +314,11 @@ impl Page<'_> {
         let _ = write!(
             out,
             "<section class=\"page\"><header><h1>Availability report</h1>\
-             <div class=\"sub\">{}</div></header><table><tr><th>Service</th>\
+             <div class=\"sub\">{}</div>{}</header><table><tr><th>Service</th>\
              <th class=\"num\">Target</th><th class=\"num\">Achieved</th>\
              <th class=\"num\">Downtime</th><th class=\"num\">Incidents</th></tr>",
-            escape(&self.document.month)
+            escape(&self.document.month),
+            self.period_line()
         );
         for p in &self.document.probes {
             let _ = write!(
@@ -287,36 +333,47 @@ impl Page<'_> {
             );
         }
         out.push_str("</table>");
-        let imports = import_lines(self.document, None, self.time);
-        list(out, "Imported results", &imports, false);
-        let steps = clock_step_lines(self.document, self.time);
-        list(out, "Clock steps", &steps, false);
-        self.footer(out);
+        let notes: Vec<String> = import_lines(self.document, None, self.time)
+            .into_iter()
+            .map(|line| format!("Imported results: {line}"))
+            .chain(
+                clock_step_lines(self.document, self.time)
+                    .into_iter()
+                    .map(|line| format!("Clock step: {line}")),
+            )
+            .collect();
+        list(out, "Adjustments", &notes);
         out.push_str("</section>");
     }
 
-    fn footer(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "<footer>Period {}. {}. Availability is time-weighted; time without measurements \
-             counts as unknown, never as up.</footer>",
+    /// The period, whether the figures are final, and the rule a reader most needs.
+    fn period_line(&self) -> String {
+        format!(
+            "<div class=\"note\">Period {}. {}. Availability is time-weighted; time without \
+             measurements counts as unknown, never as up.</div>",
             escape(self.period),
             escape(self.status)
-        );
+        )
     }
 }
 
-/// A titled list; an empty one is shown as "None." when `always`, else left out.
-fn list(out: &mut String, title: &str, lines: &[String], always: bool) {
+/// A titled list, "None." when empty, cut at [`MAX_LINES`] entries.
+fn list(out: &mut String, title: &str, lines: &[String]) {
+    let _ = write!(out, "<h2>{}</h2>", escape(title));
     if lines.is_empty() {
-        if always {
-            let _ = write!(out, "<h2>{}</h2><p>None.</p>", escape(title));
-        }
+        out.push_str("<p>None.</p>");
         return;
     }
-    let _ = write!(out, "<h2>{}</h2><ul>", escape(title));
-    for line in lines {
+    out.push_str("<ul>");
+    for line in lines.iter().take(MAX_LINES) {
         let _ = write!(out, "<li>{}</li>", escape(line));
+    }
+    if lines.len() > MAX_LINES {
+        let _ = write!(
+            out,
+            "<li class=\"sub\">and {} more, listed in the full report</li>",
+            lines.len() - MAX_LINES
+        );
     }
     out.push_str("</ul>");
 }

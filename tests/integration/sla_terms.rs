@@ -351,20 +351,60 @@ async fn reports_carry_the_previous_month_and_the_trend() {
     assert_eq!(too_many.code, 2, "{}", too_many.stderr);
 }
 
+/// A busy year for the printable report: a check an hour of `api` and `web` from November
+/// 2025 to October 2026, `web` failing once every 500 hours, and `api` down 03:00–04:00 on
+/// each of October's first 14 days.
+fn busy_year() -> String {
+    let second = |text: &str| text.parse::<Timestamp>().expect("ts").as_second();
+    let october = second("2026-10-01T00:00:00Z");
+    let mut lines = String::new();
+    let hours = (second("2025-11-01T00:00:00Z")..second("2026-11-01T00:00:00Z")).step_by(3_600);
+    for (hour, at) in hours.enumerate() {
+        let api_down = (october..october + 14 * 86_400).contains(&at) && (at / 3_600) % 24 == 3;
+        let web_down = hour % 500 == 7;
+        lines += &line("api", at, if api_down { "down" } else { "up" }, 120.5);
+        lines += &line("web", at, if web_down { "down" } else { "up" }, 120.5);
+    }
+    lines
+}
+
+/// The most a month's printable page has to hold: two members, a year's trend, 15
+/// incidents, eight maintenance windows and an import — still one A4 page per SLA, with the
+/// figures on it, as headless Chromium prints it.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_html_report_prints_one_page_per_sla() {
-    let config = config(
-        "\n[[sla]]\nname = \"acme-premium\"\nclient = \"ACME Corp\"\nprobes = [\"api\"]\n\
+    let windows: String = (1..=8)
+        .map(|day| {
+            format!(
+                "\n[[maintenance]]\nprobes = [\"api\", \"web\"]\nstart = \"2026-10-{:02}T10:00:00Z\"\n\
+                 duration = \"10m\"\nreason = \"rolling upgrade {day}\"\n",
+                day + 15
+            )
+        })
+        .collect();
+    let config = TestConfig::new();
+    config.main(&format!(
+        "[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\n{windows}\n\
+         [[sla]]\nname = \"acme-premium\"\nclient = \"ACME Corp\"\nprobes = [\"api\", \"web\"]\n\
          target = \"99.5%\"\nmonthly_fee = 2000.0\ncurrency = \"EUR\"\n\
-         credits = [ { below = \"99.5%\", credit = \"10%\" } ]\n\
-         latency = { percentile = 95, below = \"300ms\" }\n\
+         credits = [ {{ below = \"99.5%\", credit = \"10%\" }}, {{ below = \"99%\", credit = \"25%\" }} ]\n\
+         latency = {{ percentile = 95, below = \"300ms\" }}\n\
          \n[[sla]]\nname = \"globex\"\nclient = \"Globex <Ltd> & Co\"\nprobes = [\"api\"]\n\
-         target = \"90%\"\n",
+         target = \"90%\"\n"
+    ));
+    config.probes(
+        "p.toml",
+        "[[probe]]\nname = \"api\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ninterval = \"1h\"\n\
+         stale_after = \"2h\"\nfailure_threshold = 1\n\n\
+         [[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ninterval = \"1h\"\n\
+         stale_after = \"2h\"\nfailure_threshold = 1\n",
     );
-    import(&config, "october.jsonl", &october()).await;
+    import(&config, "year.jsonl", &busy_year()).await;
     let html = cli(
         &config,
-        &["report", "--month", "2026-10", "--format", "html"],
+        &[
+            "report", "--month", "2026-10", "--months", "12", "--format", "html",
+        ],
     )
     .await;
     assert!(html.code <= 1, "{}", html.stderr);
@@ -377,6 +417,14 @@ async fn the_html_report_prints_one_page_per_sla() {
     assert!(
         page.contains("Globex &lt;Ltd&gt; &amp; Co"),
         "escaped: {page}"
+    );
+    assert!(
+        page.contains("and 9 more, listed in the full report"),
+        "{page}"
+    );
+    assert!(
+        page.contains("and 3 more, listed in the full report"),
+        "{page}"
     );
     for external in ["<script", "<link", "src=\"http", "url(http", "@import"] {
         assert!(!page.contains(external), "no external asset: {external}");
@@ -432,17 +480,45 @@ async fn the_html_report_prints_one_page_per_sla() {
         .map(|n| n.trim().parse::<u32>().expect("page count"))
         .unwrap_or_else(|| panic!("{info}"));
     assert_eq!(pages, 2, "one page per SLA");
+    // The figures on each page are the report's own.
+    let json = cli(
+        &config,
+        &[
+            "report", "--month", "2026-10", "--months", "12", "--format", "json",
+        ],
+    )
+    .await
+    .json();
+    let achieved = |name: &str| {
+        let availability = sla(&json, name)["availability"]
+            .as_f64()
+            .expect("availability");
+        format!("Achieved {availability:.4}%")
+    };
+    let (acme, globex) = (achieved("acme-premium"), achieved("globex"));
     for (number, needles) in [
         (
             1,
             [
                 "acme-premium",
                 "ACME Corp",
-                "99.5%",
-                "95th percentile under 300 ms",
+                acme.as_str(),
+                "95th percentile under 300 ms: 120.5 ms, met",
+                "25% = 500.00 EUR",
+                "2026-09",
             ],
         ),
-        (2, ["globex", "Globex <Ltd> & Co", "90%", "Final figures"]),
+        (
+            2,
+            [
+                "globex",
+                "Globex <Ltd> & Co",
+                globex.as_str(),
+                "Final figures",
+                "Previous month",
+                "rolling upgrade 1",
+            ],
+        ),
     ] {
         let text = poppler_page("pdftotext", &pdf, number).await;
         for needle in needles {
