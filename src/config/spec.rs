@@ -645,6 +645,10 @@ pub struct SlaSpec {
     pub quorum: Option<usize>,
     /// Seconds (default) or whole minutes, with the shortest run that counts.
     pub downtime_unit: DowntimeUnit,
+    /// Channels (`[[channel]]` names, each declared) that get the `report` event of every
+    /// month once it closes (SPEC §10). Delivery only: it changes no figure, so it is not in
+    /// the normalised configuration.
+    pub report_to: Vec<String>,
 }
 
 /// When a maintenance window happens.

@@ -683,6 +683,7 @@ fn policies_come_from_the_sla_config() {
         locations: None,
         quorum: None,
         downtime_unit: DowntimeUnit::Minute { min_run: 5 },
+        report_to: Vec::new(),
     };
     let terms = Terms::for_sla(&sla).unwrap();
     assert_eq!(terms.downtime_unit, DowntimeUnit::Minute { min_run: 5 });
