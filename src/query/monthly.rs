@@ -999,6 +999,24 @@ fn is_closed<'a>(
         .is_ok_and(|closes| now >= closes)
 }
 
+/// When `sla`'s figures for `period` become final and are stored, as [`month_document`]
+/// decides it: the period's end, widened by the SLA's [`downtime_reach`], plus the longest
+/// [`margin`] of its enabled members. `None` when that lies beyond what a timestamp holds.
+/// The daemon sends a closed month's `report` from this instant on (SPEC §10).
+pub fn sla_closes_at(config: &Config, sla: &SlaSpec, period: Interval) -> Option<Timestamp> {
+    let settle = config
+        .probes
+        .iter()
+        .filter(|p| p.enabled && covers(sla, &p.name))
+        .map(margin)
+        .max()
+        .unwrap_or(SignedDuration::ZERO);
+    widened(period, downtime_reach(sla))
+        .end
+        .checked_add(settle)
+        .ok()
+}
+
 /// The stored figures of a closed period; `None` for an open one or one not stored yet (or
 /// stored by an older, incompatible build: then it is recomputed and stored again).
 fn stored<T: for<'de> Deserialize<'de>, S: MonthSource + ?Sized>(
