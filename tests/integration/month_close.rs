@@ -1,0 +1,297 @@
+//! Month close delivery (SPEC §10) end to end: daemons started under libfaketime a few seconds
+//! before a month ends (an absolute start time, which also overrides the offset CI's faketime
+//! passes give this process) send one `report` per SLA to a real webhook receiver once the
+//! month closes — also when killed right at the close and started again — and none again after.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use crate::support::{TestConfig, daemon::Daemon, keygen, switch::Target, webhook::Receiver};
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Environment that starts a daemon's wall clock at `at` (UTC, `YYYY-MM-DD HH:MM:SS`), running
+/// from there at the real pace; tokio's timers keep the real monotonic clock.
+fn clock_at(at: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("LD_PRELOAD", LIBFAKETIME.to_owned()),
+        ("FAKETIME", format!("@{at}")),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+        // Not the shared clock of an outer `faketime` (CI's offset passes): this one starts
+        // at its own instant.
+        ("FAKETIME_DISABLE_SHM", "1".to_owned()),
+        ("TZ", "UTC".to_owned()),
+    ]
+}
+
+async fn start_at(config: &TestConfig, at: &str) -> Daemon {
+    let env = clock_at(at);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Daemon::start_with(
+        &config.main_path(),
+        &env,
+        &["FAKETIME_TIMESTAMP_FILE", "FAKETIME_SHARED"],
+    )
+    .await
+}
+
+/// Two SLAs over one probe each (`alpha` over `api`, `beta` over `db`), both reported to the
+/// webhook `ops`; margins of two seconds, so a month closes seconds after its end.
+fn config(api: SocketAddr, db: SocketAddr, receiver: &Receiver, key: Option<&Path>) -> TestConfig {
+    let config = TestConfig::new();
+    let evidence = key.map_or_else(String::new, |key| {
+        format!(
+            "[evidence]\nsigning_key = \"{}\"\nhour = \"2s\"\n",
+            key.display()
+        )
+    });
+    config.main(&format!(
+        r#"
+[daemon]
+ledger = "data/ledger"
+socket = "data/upledger.sock"
+
+{evidence}
+[[channel]]
+name = "ops"
+kind = "webhook"
+url = "{url}"
+events = ["down", "up"]
+
+[[sla]]
+name = "alpha"
+client = "ACME Corp"
+probes = ["api"]
+target = "99.9%"
+report_to = ["ops"]
+
+[[sla]]
+name = "beta"
+probes = ["db"]
+target = "99.95%"
+monthly_fee = 100.0
+currency = "EUR"
+credits = [ {{ below = "99.95%", credit = "10%" }} ]
+report_to = ["ops"]
+"#,
+        url = receiver.url()
+    ));
+    let probe = |name: &str, addr: SocketAddr| {
+        format!(
+            "[[probe]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"{addr}\"\ninterval = \"500ms\"\n\
+             timeout = \"400ms\"\nfailure_threshold = 2\nsuccess_threshold = 1\nstale_after = \"1s\"\n"
+        )
+    };
+    config.probes("p.toml", &(probe("api", api) + &probe("db", db)));
+    config
+}
+
+/// The `report` deliveries so far, by SLA: each delivery's id, in arrival order.
+fn reports(receiver: &Receiver) -> BTreeMap<String, Vec<String>> {
+    let mut by_sla: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for received in receiver.received() {
+        if received.header("x-upledger-event") != "report" {
+            continue;
+        }
+        let sla = received.json()["sla"].as_str().unwrap_or("?").to_owned();
+        by_sla
+            .entry(sla)
+            .or_default()
+            .push(received.header("x-upledger-delivery").to_owned());
+    }
+    by_sla
+}
+
+/// Distinct report ids per SLA: at-least-once delivery may repeat an id, never add one.
+fn distinct(receiver: &Receiver) -> BTreeMap<String, BTreeSet<String>> {
+    reports(receiver)
+        .into_iter()
+        .map(|(sla, ids)| (sla, ids.into_iter().collect()))
+        .collect()
+}
+
+async fn wait_for_reports(receiver: &Receiver, daemon: &Daemon, within: Duration) {
+    let deadline = Instant::now() + within;
+    while distinct(receiver).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no report for each SLA; received {:?}\nlog:\n{}",
+            reports(receiver),
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn assert_once_each(receiver: &Receiver) {
+    let ids = distinct(receiver);
+    assert_eq!(
+        ids.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["alpha", "beta"],
+        "{ids:?}"
+    );
+    for (sla, ids) in &ids {
+        assert_eq!(ids.len(), 1, "one report of {sla}: {ids:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_month_sends_one_signed_report_per_sla_and_none_again_after_a_restart() {
+    let receiver = Receiver::start().await;
+    let api = Target::start().await;
+    let mut db = Target::start().await;
+    let keys = tempfile::tempdir().expect("a key folder");
+    let key = keygen(keys.path(), "upledger", "ops@example.com").await;
+    let config = config(api.addr, db.addr, &receiver, Some(&key));
+
+    let daemon = start_at(&config, "2027-01-31 23:59:50").await;
+    // `db` is down for about four seconds before the month ends: `beta` misses its target.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    db.down();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    db.up().await;
+    assert!(
+        reports(&receiver).is_empty(),
+        "nothing is reported before the month closes"
+    );
+    wait_for_reports(&receiver, &daemon, Duration::from_secs(30)).await;
+    assert_once_each(&receiver);
+
+    let bodies: BTreeMap<String, serde_json::Value> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.header("x-upledger-event") == "report")
+        .map(|r| (r.json()["sla"].as_str().unwrap_or("?").to_owned(), r.json()))
+        .collect();
+    for (sla, body) in &bodies {
+        assert_eq!(body["event"], "report");
+        assert_eq!(body["month"], "2027-01");
+        assert!(body["id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(
+            body["at"]
+                .as_str()
+                .is_some_and(|at| at.starts_with("2027-02-01T00:00:"))
+        );
+        let report = &body["report"];
+        assert_eq!(report["month"], "2027-01");
+        assert_eq!(report["in_progress"], false);
+        assert_eq!(report["slas"][0]["name"], sla.as_str());
+        assert!(
+            report["slas"][0]["eligible_seconds"].as_f64() > Some(5.0),
+            "{report}"
+        );
+        // The figures are the month's final ones: what `report` says, from the stored month.
+        let shown = daemon
+            .cli(&[
+                "report", "--month", "2027-01", "--sla", sla, "--format", "json",
+            ])
+            .await
+            .json();
+        assert_eq!(report["slas"], shown["slas"], "{sla}");
+        assert_eq!(report["probes"], shown["probes"], "{sla}");
+        let markdown = body["markdown"].as_str().expect("the Markdown summary");
+        assert!(
+            markdown.contains(&format!("Agreement **{sla}**")),
+            "{markdown}"
+        );
+        assert!(markdown.contains("final figures"), "{markdown}");
+        // The signed report: the document as signed, over the same figures, and its signature.
+        let signed = &body["signed_report"];
+        let json: serde_json::Value =
+            serde_json::from_str(signed["json"].as_str().expect("the signed JSON")).expect("JSON");
+        assert_eq!(json["month"], "2027-01");
+        assert_eq!(json["evidence"]["sla"], sla.as_str());
+        for figure in [
+            "availability_exact",
+            "downtime_seconds",
+            "met",
+            "credit_percent",
+        ] {
+            assert_eq!(
+                json["slas"][0][figure], report["slas"][0][figure],
+                "{sla} {figure}"
+            );
+        }
+        assert!(
+            signed["signature"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("-----BEGIN SSH SIGNATURE-----")),
+            "{signed}"
+        );
+    }
+    let alpha = &bodies["alpha"];
+    assert_eq!(alpha["report"]["slas"][0]["met"], true);
+    assert_eq!(
+        alpha["summary"],
+        "alpha 2027-01: 100% (target 99.9%, met), credit none"
+    );
+    assert!(
+        alpha["markdown"]
+            .as_str()
+            .is_some_and(|m| m.contains("ACME Corp"))
+    );
+    let beta = &bodies["beta"];
+    assert_eq!(beta["report"]["slas"][0]["met"], false, "{beta}");
+    assert_eq!(beta["report"]["slas"][0]["credit_percent"], 10.0);
+    let summary = beta["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("beta 2027-01: ")
+            && summary.ends_with("% (target 99.95%, MISSED), credit 10% = 10.00 EUR"),
+        "{summary}"
+    );
+
+    // None again while it keeps running, nor after a restart in the next month.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_once_each(&receiver);
+    assert_eq!(daemon.terminate().await, 0);
+    let daemon = start_at(&config, "2027-02-01 00:02:00").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_once_each(&receiver);
+    assert_eq!(
+        reports(&receiver).values().map(Vec::len).sum::<usize>(),
+        2,
+        "nothing redelivered: {:?}",
+        reports(&receiver)
+    );
+    assert_eq!(daemon.terminate().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_at_the_close_reports_each_sla_once_after_it_restarts() {
+    let receiver = Receiver::start().await;
+    let api = Target::start().await;
+    let db = Target::start().await;
+    let config = config(api.addr, db.addr, &receiver, None);
+
+    // The month ends 8 s after the start, closes 2 s later (with the grace, due 3.4 s after
+    // the end): killed then, the reports may or may not be queued, or delivered.
+    let started = Instant::now();
+    let daemon = start_at(&config, "2027-03-31 23:59:52").await;
+    let close = started + Duration::from_millis(11_400);
+    tokio::time::sleep(close.saturating_duration_since(Instant::now())).await;
+    daemon.kill9().await;
+    let before = reports(&receiver);
+
+    let daemon = start_at(&config, "2027-04-01 00:01:00").await;
+    wait_for_reports(&receiver, &daemon, Duration::from_secs(30)).await;
+    assert_once_each(&receiver);
+    for (sla, ids) in &before {
+        assert!(
+            distinct(&receiver)[sla].is_superset(&ids.iter().cloned().collect()),
+            "{sla}: the id delivered before the kill is the one id"
+        );
+    }
+    assert_eq!(daemon.terminate().await, 0);
+
+    // And none again after a further restart.
+    let daemon = start_at(&config, "2027-04-01 00:02:00").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_once_each(&receiver);
+    let log = daemon.log();
+    assert!(!log.contains("report queued"), "{log}");
+    assert_eq!(daemon.terminate().await, 0);
+}
