@@ -90,23 +90,30 @@ report_to = ["ops"]
     config
 }
 
-/// The `report` deliveries so far, by SLA: each delivery's id, in arrival order.
+/// The `report` deliveries so far, by SLA and month (`alpha 2027-01`): each delivery's id, in
+/// arrival order.
 fn reports(receiver: &Receiver) -> BTreeMap<String, Vec<String>> {
     let mut by_sla: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for received in receiver.received() {
         if received.header("x-upledger-event") != "report" {
             continue;
         }
-        let sla = received.json()["sla"].as_str().unwrap_or("?").to_owned();
+        let body = received.json();
+        let key = format!(
+            "{} {}",
+            body["sla"].as_str().unwrap_or("?"),
+            body["month"].as_str().unwrap_or("?")
+        );
         by_sla
-            .entry(sla)
+            .entry(key)
             .or_default()
             .push(received.header("x-upledger-delivery").to_owned());
     }
     by_sla
 }
 
-/// Distinct report ids per SLA: at-least-once delivery may repeat an id, never add one.
+/// Distinct report ids per SLA and month: at-least-once delivery may repeat an id, never add
+/// one.
 fn distinct(receiver: &Receiver) -> BTreeMap<String, BTreeSet<String>> {
     reports(receiver)
         .into_iter()
@@ -114,9 +121,10 @@ fn distinct(receiver: &Receiver) -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
-async fn wait_for_reports(receiver: &Receiver, daemon: &Daemon, within: Duration) {
-    let deadline = Instant::now() + within;
-    while distinct(receiver).len() < 2 {
+/// Waits until both SLAs' reports of each of `months` have arrived.
+async fn wait_for_reports(receiver: &Receiver, daemon: &Daemon, months: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while distinct(receiver).len() < 2 * months.len() {
         assert!(
             Instant::now() < deadline,
             "no report for each SLA; received {:?}\nlog:\n{}",
@@ -127,15 +135,18 @@ async fn wait_for_reports(receiver: &Receiver, daemon: &Daemon, within: Duration
     }
 }
 
-fn assert_once_each(receiver: &Receiver) {
+/// Exactly one report id per SLA and month, for `months` and no other.
+fn assert_once_each(receiver: &Receiver, months: &[&str]) {
     let ids = distinct(receiver);
-    assert_eq!(
-        ids.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["alpha", "beta"],
-        "{ids:?}"
-    );
-    for (sla, ids) in &ids {
-        assert_eq!(ids.len(), 1, "one report of {sla}: {ids:?}");
+    let expected: Vec<String> = months
+        .iter()
+        .flat_map(|month| [format!("alpha {month}"), format!("beta {month}")])
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(ids.keys().cloned().collect::<Vec<_>>(), expected, "{ids:?}");
+    for (report, ids) in &ids {
+        assert_eq!(ids.len(), 1, "one report of {report}: {ids:?}");
     }
 }
 
@@ -158,8 +169,8 @@ async fn a_closing_month_sends_one_signed_report_per_sla_and_none_again_after_a_
         reports(&receiver).is_empty(),
         "nothing is reported before the month closes"
     );
-    wait_for_reports(&receiver, &daemon, Duration::from_secs(30)).await;
-    assert_once_each(&receiver);
+    wait_for_reports(&receiver, &daemon, &["2027-01"]).await;
+    assert_once_each(&receiver, &["2027-01"]);
 
     let bodies: BTreeMap<String, serde_json::Value> = receiver
         .received()
@@ -246,11 +257,11 @@ async fn a_closing_month_sends_one_signed_report_per_sla_and_none_again_after_a_
 
     // None again while it keeps running, nor after a restart in the next month.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_once_each(&receiver);
+    assert_once_each(&receiver, &["2027-01"]);
     assert_eq!(daemon.terminate().await, 0);
     let daemon = start_at(&config, "2027-02-01 00:02:00").await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_once_each(&receiver);
+    assert_once_each(&receiver, &["2027-01"]);
     assert_eq!(
         reports(&receiver).values().map(Vec::len).sum::<usize>(),
         2,
@@ -267,30 +278,44 @@ async fn a_daemon_killed_at_the_close_reports_each_sla_once_after_it_restarts() 
     let db = Target::start().await;
     let config = config(api.addr, db.addr, &receiver, None);
 
-    // The month ends 8 s after the start, closes 2 s later (with the grace, due 3.4 s after
-    // the end): killed then, the reports may or may not be queued, or delivered.
+    // March ends 8 s after the start and its reports are due 3.4 s later (margin 2 s, timeout
+    // and grace 1.4 s): killed at that instant, before they are queued, the daemon is stopped
+    // when March closes. The next run reports it.
     let started = Instant::now();
     let daemon = start_at(&config, "2027-03-31 23:59:52").await;
     let close = started + Duration::from_millis(11_400);
     tokio::time::sleep(close.saturating_duration_since(Instant::now())).await;
     daemon.kill9().await;
     let before = reports(&receiver);
-
     let daemon = start_at(&config, "2027-04-01 00:01:00").await;
-    wait_for_reports(&receiver, &daemon, Duration::from_secs(30)).await;
-    assert_once_each(&receiver);
-    for (sla, ids) in &before {
+    wait_for_reports(&receiver, &daemon, &["2027-03"]).await;
+    assert_once_each(&receiver, &["2027-03"]);
+    for (report, ids) in &before {
         assert!(
-            distinct(&receiver)[sla].is_superset(&ids.iter().cloned().collect()),
-            "{sla}: the id delivered before the kill is the one id"
+            distinct(&receiver)[report].is_superset(&ids.iter().cloned().collect()),
+            "{report}: the id delivered before the kill is the one id"
         );
     }
     assert_eq!(daemon.terminate().await, 0);
 
+    // April: killed the moment its reports are queued (delivered or not yet): the next run
+    // delivers what is pending under the same ids and raises nothing new.
+    let daemon = start_at(&config, "2027-04-30 23:59:52").await;
+    daemon
+        .wait_for_log("month closed: report queued", Duration::from_secs(30))
+        .await;
+    daemon.kill9().await;
+    let daemon = start_at(&config, "2027-05-01 00:01:00").await;
+    wait_for_reports(&receiver, &daemon, &["2027-03", "2027-04"]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_once_each(&receiver, &["2027-03", "2027-04"]);
+    assert!(!daemon.log().contains("report queued"), "{}", daemon.log());
+    assert_eq!(daemon.terminate().await, 0);
+
     // And none again after a further restart.
-    let daemon = start_at(&config, "2027-04-01 00:02:00").await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_once_each(&receiver);
+    let daemon = start_at(&config, "2027-05-01 00:02:00").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_once_each(&receiver, &["2027-03", "2027-04"]);
     let log = daemon.log();
     assert!(!log.contains("report queued"), "{log}");
     assert_eq!(daemon.terminate().await, 0);
