@@ -106,6 +106,11 @@ pub fn report_entries(
         .iter()
         .filter(|name| config.channels.iter().any(|c| &c.name == *name))
         .filter_map(|name| entry_for(event, name))
+        .map(|entry| OutboxEntry {
+            // What `upledger alerts` and a desktop notification's title name.
+            subject: Some(sla.name.clone()),
+            ..entry
+        })
         .collect()
 }
 
