@@ -10,7 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{TestConfig, daemon::Daemon, keygen, switch::Target, webhook::Receiver};
+use crate::support::{
+    TestConfig, daemon::Daemon, keygen, public, switch::Target, webhook::Receiver,
+};
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
@@ -26,6 +28,24 @@ fn clock_at(at: &str) -> Vec<(&'static str, String)> {
         ("FAKETIME_DISABLE_SHM", "1".to_owned()),
         ("TZ", "UTC".to_owned()),
     ]
+}
+
+/// `ssh-keygen -Y verify` of `report` (with `report.sig` beside it) as `vendor`; its exit code.
+fn ssh_keygen_verify(allowed: &Path, report: &Path) -> i32 {
+    let input = std::fs::File::open(report).expect("open the report");
+    let mut signature = report.as_os_str().to_owned();
+    signature.push(".sig");
+    std::process::Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(allowed)
+        .args(["-I", "vendor", "-n", "upledger-report", "-s"])
+        .arg(signature)
+        .stdin(input)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ssh-keygen ({e}): this test needs openssh-client"))
+        .status
+        .code()
+        .unwrap_or(-1)
 }
 
 /// Whether libfaketime is there (Debian package faketime; .ci/run installs it); says so if not.
@@ -170,6 +190,13 @@ async fn a_closing_month_sends_one_signed_report_per_sla_and_none_again_after_a_
     let keys = tempfile::tempdir().expect("a key folder");
     let key = keygen(keys.path(), "upledger", "ops@example.com").await;
     let config = config(api.addr, db.addr, &receiver, Some(&key));
+    let allowed = keys.path().join("allowed_signers");
+    let public_key = std::fs::read_to_string(public(&key)).expect("the public key");
+    std::fs::write(
+        &allowed,
+        format!("vendor namespaces=\"upledger-report\" {public_key}"),
+    )
+    .expect("allowed_signers");
 
     let daemon = start_at(&config, "2027-01-31 23:59:50").await;
     // `db` is down for about four seconds before the month ends: `beta` misses its target.
@@ -239,12 +266,12 @@ async fn a_closing_month_sends_one_signed_report_per_sla_and_none_again_after_a_
                 "{sla} {figure}"
             );
         }
-        assert!(
-            signed["signature"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("-----BEGIN SSH SIGNATURE-----")),
-            "{signed}"
-        );
+        // What the client does with it: OpenSSH checks the bytes as sent.
+        let signature = signed["signature"].as_str().expect("a signature");
+        let report_file = keys.path().join(format!("{sla}.json"));
+        std::fs::write(&report_file, signed["json"].as_str().unwrap_or_default()).expect("write");
+        std::fs::write(keys.path().join(format!("{sla}.json.sig")), signature).expect("write");
+        assert_eq!(ssh_keygen_verify(&allowed, &report_file), 0, "{sla}");
     }
     let alpha = &bodies["alpha"];
     assert_eq!(alpha["report"]["slas"][0]["met"], true);
