@@ -6,7 +6,10 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ErrorClass, State};
+use crate::{
+    model::{ErrorClass, State},
+    query::monthly::MonthDocument,
+};
 
 /// Kinds of alert (the names channels subscribe to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,6 +36,9 @@ pub enum EventKind {
     LogSilent,
     /// `upledger alerts test`: checks a channel end to end.
     Test,
+    /// A month closed: an SLA's final figures, sent to the channels its `report_to` names
+    /// (SPEC §10).
+    Report,
 }
 
 impl EventKind {
@@ -49,6 +55,7 @@ impl EventKind {
             EventKind::LogFork => "log_fork",
             EventKind::LogSilent => "log_silent",
             EventKind::Test => "test",
+            EventKind::Report => "report",
         }
     }
 }
@@ -81,6 +88,16 @@ pub struct BurnReport {
     pub long_rate: f64,
     /// Burn rate over the short window.
     pub short_rate: f64,
+}
+
+/// A closed month's signed report (SPEC §8), as `upledger report --sign` writes it: the JSON
+/// document exactly as signed, and its SSHSIG signature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedReportText {
+    /// The signed JSON report, byte for byte (verify these bytes, not a re-encoding).
+    pub json: String,
+    /// The armored SSHSIG signature (namespace `upledger-report`).
+    pub signature: String,
 }
 
 /// One alert (SPEC §6). Fields that do not apply are `null`.
@@ -127,6 +144,20 @@ pub struct Event {
     /// What the witness saw (`log_fork`: the two tree heads; `log_silent`: since when).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The month a `report` is about, `YYYY-MM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    /// A `report`'s figures: the month document of its SLA and the probes it covers, as
+    /// `upledger report --month M --sla S --format json` prints it. Boxed: other events do
+    /// without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Box<MonthDocument>>,
+    /// A `report`'s client-facing Markdown summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markdown: Option<String>,
+    /// A `report`'s signed form, when a signing key is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_report: Option<SignedReportText>,
     /// A repeat of a `down` alert while the probe stays down (`remind_every`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reminder: bool,
@@ -155,6 +186,10 @@ impl Event {
             cert_days_left: None,
             log: None,
             detail: None,
+            month: None,
+            report: None,
+            markdown: None,
+            signed_report: None,
             reminder: false,
             summary: String::new(),
         }
@@ -222,6 +257,76 @@ impl Event {
                 self.log.as_deref().unwrap_or("?")
             ),
             EventKind::Test => "upledger test alert: this channel works".to_owned(),
+            EventKind::Report => self.report_line(),
         };
+    }
+}
+
+impl Event {
+    /// A `report`'s one line: `acme-premium 2026-11: 99.97% (target 99.95%, met), credit
+    /// none` — what a desktop notification shows.
+    fn report_line(&self) -> String {
+        let sla_name = self.sla.as_deref().unwrap_or("?");
+        let month = self.month.as_deref().unwrap_or("?");
+        let Some(sla) = self
+            .report
+            .as_ref()
+            .and_then(|document| document.slas.iter().find(|s| s.name == sla_name))
+        else {
+            return format!("{sla_name} {month}: report");
+        };
+        let availability = sla.availability.map_or_else(
+            || "no eligible time".to_owned(),
+            |a| format!("{}%", trimmed(a)),
+        );
+        let credit = if sla.credit_percent == 0.0 {
+            "none".to_owned()
+        } else {
+            match &sla.currency {
+                Some(currency) => format!(
+                    "{}% = {:.2} {currency}",
+                    trimmed(sla.credit_percent),
+                    sla.credit_amount
+                ),
+                None => format!("{}%", trimmed(sla.credit_percent)),
+            }
+        };
+        format!(
+            "{sla_name} {month}: {availability} (target {}%, {}), credit {credit}",
+            trimmed(sla.target),
+            if sla.met { "met" } else { "MISSED" }
+        )
+    }
+}
+
+/// A percentage to at most four decimals, without trailing zeros (`99.97`, `100`).
+fn trimmed(value: f64) -> String {
+    let text = format!("{value:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_line_names_the_sla_and_month_and_trims_its_percentages() {
+        assert_eq!(trimmed(99.97), "99.97");
+        assert_eq!(trimmed(100.0), "100");
+        assert_eq!(trimmed(99.123_456), "99.1235");
+        assert_eq!(trimmed(10.0), "10");
+        let at = Timestamp::from_second(1_801_440_000).expect("an instant");
+        let mut event = Event::new(EventKind::Report, None, at);
+        event.sla = Some("acme".to_owned());
+        event.month = Some("2027-01".to_owned());
+        event.summarize();
+        // Without figures (never sent so, but a payload is data): still one true line.
+        assert_eq!(event.summary, "acme 2027-01: report");
+        let json = serde_json::to_value(&event).expect("JSON");
+        assert_eq!(json["event"], "report");
+        assert_eq!(json["month"], "2027-01");
+        for absent in ["report", "markdown", "signed_report"] {
+            assert!(json.get(absent).is_none(), "{absent} in {json}");
+        }
     }
 }

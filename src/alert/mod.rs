@@ -95,6 +95,25 @@ pub fn entry_for(event: &Event, channel: &str) -> Option<OutboxEntry> {
     })
 }
 
+/// The outbox entries of a closed month's `report`: one per channel the SLA's `report_to`
+/// names. Those channels asked for it by name, so their `events` lists do not filter it.
+pub fn report_entries(
+    config: &Config,
+    sla: &crate::config::SlaSpec,
+    event: &Event,
+) -> Vec<OutboxEntry> {
+    sla.report_to
+        .iter()
+        .filter(|name| config.channels.iter().any(|c| &c.name == *name))
+        .filter_map(|name| entry_for(event, name))
+        .map(|entry| OutboxEntry {
+            // What `upledger alerts` and a desktop notification's title name.
+            subject: Some(sla.name.clone()),
+            ..entry
+        })
+        .collect()
+}
+
 /// Stores a `test` event for `channel` (which must exist) and returns it as stored: what
 /// `upledger alerts test` sends through the normal delivery path.
 pub fn queue_test(

@@ -154,6 +154,13 @@ pub(crate) fn load_with_env(
             channel_names.push(name);
         }
     }
+    // An SLA's `report_to` names channels the same way (SPEC §10).
+    for sla in array("sla") {
+        let name = sla.get("name").and_then(|item| item.raw().as_str());
+        let context = name.map(|name| format!("sla \"{name}\""));
+        let mut ctx = Ctx::new(&mut reporter, context, env);
+        main_file::check_report_to(&mut ctx, &sla, &channel_names);
+    }
 
     // Probe files, in name order so load order (and error order) is stable. Each file is
     // parsed in parts of a few dozen `[[probe]]` tables: a spanned parse tree costs about a

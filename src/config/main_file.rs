@@ -79,6 +79,7 @@ const SLA_KEYS: &[&str] = &[
     "min_downtime_period",
     "latency",
     "latency_credit",
+    "report_to",
 ];
 const LATENCY_KEYS: &[&str] = &["percentile", "share", "below"];
 const CREDIT_KEYS: &[&str] = &["below", "at_or_below", "above", "at_or_above", "credit"];
@@ -714,6 +715,10 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         }
         Some(credit)
     });
+    let report_to = section
+        .get("report_to")
+        .and_then(|item| ctx.string_list(item))
+        .unwrap_or_default();
     if ctx.error_count() > errors_before {
         return None;
     }
@@ -735,6 +740,7 @@ pub(crate) fn read_sla(ctx: &mut Ctx<'_>, section: Section<'_>) -> Option<SlaSpe
         downtime_unit,
         latency,
         latency_credit,
+        report_to,
     })
 }
 
@@ -802,6 +808,38 @@ fn read_latency(ctx: &mut Ctx<'_>, item: Item<'_>) -> Option<LatencyObjective> {
         rule: rule?,
         below: below?,
     })
+}
+
+/// Checks that each name in an `[[sla]]`'s `report_to` is a declared `[[channel]]`, each
+/// unknown one reported at its own place in the list. Run once every channel is known
+/// (channels with errors of their own count as declared, as for a probe's `channels`).
+pub(crate) fn check_report_to(ctx: &mut Ctx<'_>, section: &Section<'_>, known_channels: &[&str]) {
+    let Some(item) = section.get("report_to") else {
+        return;
+    };
+    let unknown = |name: &str| format!("unknown channel \"{name}\" (no [[channel]] has that name)");
+    match item.raw() {
+        DeValue::String(name) if !known_channels.contains(&name.as_ref()) => {
+            ctx.error(item, unknown(name));
+        }
+        DeValue::Array(array) => {
+            for element in array.iter() {
+                if let DeValue::String(name) = element.get_ref()
+                    && !known_channels.contains(&name.as_ref())
+                {
+                    ctx.error(
+                        Item {
+                            value: element,
+                            ..item
+                        },
+                        unknown(name),
+                    );
+                }
+            }
+        }
+        // A value of the wrong type was reported when the SLA was read.
+        _ => {}
+    }
 }
 
 /// Reads `downtime_unit` and `min_downtime_period` (SPEC §10). The period is a whole number
@@ -1287,6 +1325,53 @@ mod tests {
             let error = unit(extra).expect_err(extra);
             assert!(error.contains(message), "{message} not in:\n{error}");
         }
+    }
+
+    #[test]
+    fn report_to_names_declared_channels_and_an_unknown_one_is_located() {
+        let channels = "[[channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\n\
+                        [[channel]]\nname = \"desk\"\nkind = \"desktop\"\n\n";
+        let report_to = |main: &str| {
+            let (_dir, loaded) = load_main(main);
+            loaded.map(|config| config.slas[0].report_to.clone())
+        };
+        assert_eq!(report_to(&sla_main("")), Ok(Vec::new()));
+        assert_eq!(
+            report_to(&format!(
+                "{channels}{}",
+                sla_main("report_to = [\"ops\", \"desk\"]\n")
+            )),
+            Ok(vec!["ops".to_owned(), "desk".to_owned()])
+        );
+        assert_eq!(
+            report_to(&format!("{channels}{}", sla_main("report_to = \"ops\"\n"))),
+            Ok(vec!["ops".to_owned()])
+        );
+        // Each unknown name at its own place in the list (line 14: nine lines of channels first).
+        let error = report_to(&format!(
+            "{channels}{}",
+            sla_main("report_to = [\"ops\", \"opz\", \"pager\"]\n")
+        ))
+        .expect_err("unknown channels");
+        for expected in [
+            "upledger.toml:14:21: sla \"acme\": report_to: unknown channel \"opz\" (no [[channel]] has that name)",
+            "upledger.toml:14:28: sla \"acme\": report_to: unknown channel \"pager\" (no [[channel]] has that name)",
+        ] {
+            assert!(error.contains(expected), "{expected} not in:\n{error}");
+        }
+        assert!(!error.contains("\"ops\" (no"), "{error}");
+        let error = report_to(&sla_main("report_to = \"ops\"\n")).expect_err("no channels");
+        assert!(
+            error.contains(
+                "upledger.toml:5:13: sla \"acme\": report_to: unknown channel \"ops\" (no [[channel]] has that name)"
+            ),
+            "{error}"
+        );
+        let error = report_to(&sla_main("report_to = [1]\n")).expect_err("not a name");
+        assert!(
+            error.contains("upledger.toml:5:14: sla \"acme\": report_to:"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! `min_downtime_period_ms`, a credit band's `lower`, `latency` and `latency_credit`, SPEC
 //! §10): those are left out when
 //! they hold their default, so a configuration not using them keeps the form and hash it had.
+//! An SLA's `report_to` (SPEC §10) names channels, which decide where a report goes and no
+//! figure in it, so it is not part of the form at all: setting it keeps the hash.
 //! May use `model` and the rest of `config`.
 
 use std::{path::PathBuf, time::Duration};
@@ -714,6 +716,8 @@ fn sla_spec(sla: NormalisedSla) -> Result<SlaSpec, NormalisedError> {
         locations: sla.locations,
         quorum: sla.quorum,
         downtime_unit,
+        // Where reports are sent is not a term of the agreement's figures (see the module doc).
+        report_to: Vec::new(),
         name: sla.name,
     })
 }
@@ -883,6 +887,7 @@ maintenance = "up"
 maintenance_notice = "72h"
 unknown = "down"
 degraded_weight = 0.3
+report_to = ["ops"]
 
 [[sla]]
 name = "either"
@@ -976,7 +981,9 @@ enabled = false
             "hooks.example.com",
             "127.0.0.1",
             "keys/upledger",
+            // A channel name, also as an SLA's `report_to`: delivery is not a term.
             "ops",
+            "report_to",
         ] {
             assert!(!text.contains(hidden), "{hidden} in {text}");
         }

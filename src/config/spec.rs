@@ -669,6 +669,10 @@ pub struct SlaSpec {
     pub latency: Option<LatencyObjective>,
     /// Credit added when the latency objective is missed.
     pub latency_credit: Option<Percent>,
+    /// Channels (`[[channel]]` names, each declared) that get the `report` event of every
+    /// month once it closes (SPEC §10). Delivery only: it changes no figure, so it is not in
+    /// the normalised configuration.
+    pub report_to: Vec<String>,
 }
 
 /// An SLA's response-time objective (SPEC §10: `latency = { percentile, below }` or

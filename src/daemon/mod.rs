@@ -1,6 +1,6 @@
 //! The long-running daemon: scheduler, the single ledger writer, reload, lifecycle and systemd
-//! notification. May use `model`, `config`, `probe`, `threshold`, `ledger`, `query` and
-//! `evidence`.
+//! notification. May use `model`, `config`, `probe`, `threshold`, `ledger`, `query`,
+//! `render`, `alert` and `evidence`.
 //!
 //! Shape (after mini-redis): [`Daemon::start`] opens the ledger and arms every probe;
 //! [`Daemon::run`] waits for signals — SIGHUP reloads, SIGTERM/SIGINT (or the shutdown token)
@@ -11,6 +11,7 @@
 //! with a log line saying what was not written.
 
 pub mod clock;
+mod closing;
 pub mod cosigning;
 pub mod lag;
 pub mod memory;
@@ -265,6 +266,11 @@ impl Daemon {
             daemon.scheduling.child_token(),
         ));
         daemon.loops.spawn(watch_budgets(
+            daemon.shared.clone(),
+            daemon.config.subscribe(),
+            daemon.scheduling.child_token(),
+        ));
+        daemon.loops.spawn(closing::report_closed_months(
             daemon.shared.clone(),
             daemon.config.subscribe(),
             daemon.scheduling.child_token(),

@@ -7,10 +7,13 @@
 //! module builds payloads and decides retries.
 //!
 //! Tree `alert_marks` holds, by name, the alerts that may go out only once: a budget threshold
-//! per month, a burn-rate rule while it keeps firing.
+//! per month, a burn-rate rule while it keeps firing, a closed month's report per SLA
+//! ([`Ledger::outbox_add_once`], which stores the mark and the entries in one transaction).
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use sled::Transactional;
 
 use super::{Ledger, LedgerError, hex};
 
@@ -82,6 +85,46 @@ impl Ledger {
             .map_err(|e| self.sled_error(e))?;
         self.flush()?;
         Ok(keys)
+    }
+
+    /// Stores `entries` and sets the once-only `mark` in one sled transaction, then flushes;
+    /// returns `false`, storing nothing, when `mark` was set already. A crash leaves both or
+    /// neither, so an alert that must be raised exactly once (a closed month's report, SPEC
+    /// §10) is neither lost nor raised twice by a restart at the wrong moment.
+    pub fn outbox_add_once(
+        &self,
+        mark: &str,
+        entries: &[OutboxEntry],
+    ) -> Result<bool, LedgerError> {
+        let store = self.store()?;
+        let mut encoded = Vec::with_capacity(entries.len());
+        for entry in entries {
+            // Ids are taken outside the transaction (a retried transaction must not take new
+            // ones); an id left unused after an abort is only a gap in the order.
+            let key = store.db.generate_id().map_err(|e| self.sled_error(e))?;
+            encoded.push((key.to_be_bytes(), self.encode_entry(entry)?));
+        }
+        let stored = (&store.outbox, &store.alert_marks)
+            .transaction(|(outbox, marks)| {
+                if marks.get(mark.as_bytes())?.is_some() {
+                    return Ok(false);
+                }
+                for (key, value) in &encoded {
+                    outbox.insert(&key[..], value.as_slice())?;
+                }
+                marks.insert(mark.as_bytes(), &[][..])?;
+                Ok::<bool, sled::transaction::ConflictableTransactionError<()>>(true)
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => self.sled_error(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    self.corrupt("outbox", "the once-only transaction was aborted")
+                }
+            })?;
+        if stored {
+            self.flush()?;
+        }
+        Ok(stored)
     }
 
     /// Replaces a stored entry (after an attempt) and flushes.
@@ -253,5 +296,36 @@ mod tests {
             1
         );
         assert_eq!(ledger.outbox_recent(10).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_once_only_mark_stores_its_entries_once_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        let mark = "report/2027-01/UTC/acme";
+        assert!(!ledger.alert_marked(mark).unwrap());
+        assert!(
+            ledger
+                .outbox_add_once(mark, &[entry("r-ops", 0), entry("r-desk", 0)])
+                .unwrap()
+        );
+        assert!(ledger.alert_marked(mark).unwrap());
+        assert!(!ledger.outbox_add_once(mark, &[entry("again", 1)]).unwrap());
+        drop(ledger);
+
+        let ledger = crate::ledger::tests::reopen(dir.path());
+        assert!(!ledger.outbox_add_once(mark, &[entry("again", 2)]).unwrap());
+        let ids: Vec<String> = ledger
+            .outbox_pending()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.entry.id)
+            .collect();
+        assert_eq!(ids, ["r-ops", "r-desk"]);
+        assert!(
+            ledger
+                .outbox_add_once("report/2027-01/UTC/other", &[entry("o", 3)])
+                .unwrap()
+        );
     }
 }

@@ -1020,6 +1020,24 @@ fn is_closed<'a>(
         .is_ok_and(|closes| now >= closes)
 }
 
+/// When `sla`'s figures for `period` become final and are stored, as [`month_document`]
+/// decides it: the period's end, widened by the SLA's [`downtime_reach`], plus the longest
+/// [`margin`] of its enabled members. `None` when that lies beyond what a timestamp holds.
+/// The daemon sends a closed month's `report` from this instant on (SPEC §10).
+pub fn sla_closes_at(config: &Config, sla: &SlaSpec, period: Interval) -> Option<Timestamp> {
+    let settle = config
+        .probes
+        .iter()
+        .filter(|p| p.enabled && covers(sla, &p.name))
+        .map(margin)
+        .max()
+        .unwrap_or(SignedDuration::ZERO);
+    widened(period, downtime_reach(sla))
+        .end
+        .checked_add(settle)
+        .ok()
+}
+
 /// The stored figures of a closed period; `None` for an open one or one not stored yet (or
 /// stored by an older, incompatible build: then it is recomputed and stored again).
 fn stored<T: for<'de> Deserialize<'de>, S: MonthSource + ?Sized>(
@@ -1855,6 +1873,42 @@ pub(super) mod tests {
         let records = ten_days();
         ledger.append(&records).unwrap();
         (dir, config, ledger, records)
+    }
+
+    #[test]
+    fn an_sla_closes_after_its_enabled_members_longest_margin_and_its_own_reach() {
+        let main = "[[sla]]\nname = \"seconds\"\nprobes = [\"a\", \"b\", \"off\"]\ntarget = \"99.9%\"\n\n\
+                    [[sla]]\nname = \"minutes\"\nprobes = [\"b\"]\ntarget = \"99.9%\"\n\
+                    downtime_unit = \"minute\"\nmin_downtime_period = \"5m\"\n";
+        let probe = |name: &str, extra: &str| {
+            format!(
+                "[[probe]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n{extra}"
+            )
+        };
+        let probes = probe(
+            "a",
+            "interval = \"30s\"\nfailure_threshold = 3\nstale_after = \"60s\"\n",
+        ) + &probe(
+            "b",
+            "interval = \"10s\"\ntimeout = \"5s\"\nfailure_threshold = 2\nstale_after = \"20s\"\n",
+        ) + &probe("off", "enabled = false\ninterval = \"1h\"\n");
+        let (_dir, config, _ledger) = ledger_with(main, &probes, &[]);
+        let month: Month = "2026-10".parse().unwrap();
+        let period = month.bounds(&config.daemon.timezone).unwrap();
+        let closes = |name: &str| {
+            let sla = config.slas.iter().find(|s| s.name == name).unwrap();
+            sla_closes_at(&config, sla, period).unwrap()
+        };
+        // a: 3 × 30 s + 60 s; the disabled probe's hour does not count.
+        assert_eq!(
+            closes("seconds"),
+            period.end + SignedDuration::from_secs(150)
+        );
+        // b: 2 × 10 s + 20 s, after a run of 5 down minutes' reach of 6 minutes.
+        assert_eq!(
+            closes("minutes"),
+            period.end + SignedDuration::from_secs(6 * 60 + 40)
+        );
     }
 
     /// A configuration (`main` plus `probes`) in a temporary folder and a ledger holding

@@ -685,6 +685,7 @@ fn policies_come_from_the_sla_config() {
         downtime_unit: DowntimeUnit::Minute { min_run: 5 },
         latency: None,
         latency_credit: None,
+        report_to: Vec::new(),
     };
     let terms = Terms::for_sla(&sla).unwrap();
     assert_eq!(terms.downtime_unit, DowntimeUnit::Minute { min_run: 5 });

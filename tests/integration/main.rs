@@ -26,6 +26,7 @@ mod import;
 mod keygen;
 mod listener_abuse;
 mod locations;
+mod month_close;
 mod page;
 mod replication;
 mod report;
