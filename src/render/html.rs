@@ -149,7 +149,15 @@ impl Page<'_> {
                 previous_text(previous),
             ));
         }
-        rows.push(("Services covered".into(), sla.probes.join(", ")));
+        let covered = match sla.probes.len() {
+            n if n > MAX_SERVICES * 2 => format!(
+                "{} and {} more",
+                sla.probes[..MAX_SERVICES * 2].join(", "),
+                n - MAX_SERVICES * 2
+            ),
+            _ => sla.probes.join(", "),
+        };
+        rows.push(("Services covered".into(), covered));
         // Short figures two to a row; a long one (the services, the response-time sentence)
         // takes a row of its own, after them, so the columns stay aligned.
         let is_wide = |value: &str| value.chars().count() > 30;
