@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use super::{
     Exit,
     client::{self, Source},
+    progress::Progress,
 };
 use crate::{
     api::socket::Request,
@@ -157,6 +158,8 @@ pub(super) fn evidence(config_path: &Path, args: &EvidenceArgs) -> anyhow::Resul
     let Some(source) = client::connect(config_path)? else {
         return Ok(Exit::Usage);
     };
+    // A large month takes a while: say what is under way (on a terminal only).
+    let mut progress = Progress::stages();
     let bundle: Bundle = match source {
         Source::Daemon(mut stream) => {
             let request = Request::Evidence {
@@ -164,6 +167,7 @@ pub(super) fn evidence(config_path: &Path, args: &EvidenceArgs) -> anyhow::Resul
                 probe: args.probe.clone(),
                 sla: args.sla.clone(),
             };
+            progress.waiting("the daemon builds the bundle");
             serde_json::from_value(client::ask(&mut stream, &request)?)
                 .context("the daemon's evidence bundle is malformed")?
         }
@@ -172,7 +176,14 @@ pub(super) fn evidence(config_path: &Path, args: &EvidenceArgs) -> anyhow::Resul
             let keeper = Keeper::load(&config)?;
             let selection = selection(&args.probe, &args.sla);
             ledger.guard(|ledger| {
-                keeper.bundle(ledger, &config, month, &selection, Timestamp::now())
+                keeper.bundle_watched(
+                    ledger,
+                    &config,
+                    month,
+                    &selection,
+                    Timestamp::now(),
+                    &mut progress,
+                )
             })?
         }
     };
@@ -182,9 +193,11 @@ pub(super) fn evidence(config_path: &Path, args: &EvidenceArgs) -> anyhow::Resul
              nothing (make a key with `upledger keygen`)"
         );
     }
+    progress.waiting("writing the bundle");
     let written = bundle
         .write_to(&args.out)
         .with_context(|| format!("writing the bundle into {}", args.out.display()))?;
+    drop(progress);
     eprintln!(
         "wrote {} files into {}; the client runs: upledger verify {} --allowed-signers \
          allowed_signers --identity <origin>",
@@ -212,7 +225,10 @@ pub(super) fn verify(args: &VerifyArgs) -> Exit {
         witness_keys: args.witness_keys.clone(),
         quorum: args.quorum,
     };
-    match verify::verify(&options) {
+    let mut progress = Progress::stages();
+    let outcome = verify::verify_watched(&options, &mut progress);
+    drop(progress);
+    match outcome {
         Ok(verified) => {
             for line in &verified.checked {
                 println!("ok: {line}");

@@ -1,5 +1,6 @@
-//! Progress on long work (`import`, `export` to a file), drawn on stderr only when stderr is a
-//! terminal: a pipe, a file or a journal gets nothing, as with `cp` or `rsync`.
+//! Progress on long work (`import`, `export` to a file, `evidence`, `verify`), drawn on stderr
+//! only when stderr is a terminal: a pipe, a file or a journal gets nothing, as with `cp` or
+//! `rsync`.
 
 use std::time::Duration;
 
@@ -32,6 +33,13 @@ impl Progress {
         Progress(bar)
     }
 
+    /// The stages of evidence work as the library reports them ([`crate::evidence::Progress`]),
+    /// one after the other on one line: a bar for a stage of known length, else a spinner.
+    pub(super) fn stages() -> Progress {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        Progress(bar)
+    }
+
     /// `n` more done.
     pub(super) fn inc(&self, n: u64) {
         self.0.inc(n);
@@ -45,6 +53,27 @@ impl Progress {
         );
         self.0.set_message(what);
         self.0.enable_steady_tick(Duration::from_millis(200));
+    }
+}
+
+impl crate::evidence::Progress for Progress {
+    fn stage(&mut self, what: &'static str, total: u64) {
+        if total == 0 {
+            self.waiting(what);
+            return;
+        }
+        self.0.disable_steady_tick();
+        self.0.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(what);
+    }
+
+    fn advance(&mut self, n: u64) {
+        self.0.inc(n);
     }
 }
 

@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    EvidenceError,
+    EvidenceError, Progress,
     key::SigningKey,
     leaf::{HourLeaf, Leaf, export_line, hex},
     log::{LedgerNodes, config_value_name, hour_floor},
@@ -270,7 +270,8 @@ pub fn signed_report(
     Ok((SignedReport { json, signature }, signed))
 }
 
-/// Builds the evidence bundle of `month` for `selection` (see the module doc).
+/// Builds the evidence bundle of `month` for `selection` (see the module doc), telling
+/// `progress` about its stages: the report, each probe's results and leaves, each leaf's proof.
 pub fn build(
     ledger: &Ledger,
     config: &Config,
@@ -278,7 +279,9 @@ pub fn build(
     month: Month,
     selection: &Selection,
     now: Timestamp,
+    progress: &mut dyn Progress,
 ) -> Result<Bundle, EvidenceError> {
+    progress.stage("computing the signed report", 0);
     let (report, signed) = signed_report(ledger, config, key, month, selection, now)?;
     let anchor = anchor(ledger)?;
     let nodes = LedgerNodes(ledger);
@@ -296,6 +299,7 @@ pub fn build(
     };
     let mut leaf_indexes: Vec<u64> = Vec::new();
     let mut results = String::new();
+    progress.stage("probes' results gathered", probes.len() as u64);
     for probe in &probes {
         let margin = margin(config, probe);
         let from = hour_floor(
@@ -346,6 +350,7 @@ pub fn build(
             results.push_str(&export_line(&record));
             results.push('\n');
         }
+        progress.advance(1);
     }
     // Every control leaf: follow the chain back from the newest.
     let mut control = ledger
@@ -381,6 +386,7 @@ pub fn build(
     leaf_indexes.dedup();
     leaf_indexes.retain(|index| *index < anchor.size);
     let mut leaves = String::new();
+    progress.stage("leaves proved", leaf_indexes.len() as u64);
     for index in leaf_indexes {
         let bytes = ledger
             .log_leaf(index)?
@@ -392,7 +398,9 @@ pub fn build(
         };
         leaves.push_str(&serde_json::to_string(&line).unwrap_or_default());
         leaves.push('\n');
+        progress.advance(1);
     }
+    progress.stage("consistency proofs", 0);
     let sha = &signed.evidence.config_sha256;
     let config_json = match ledger.log_value(&config_value_name(sha))? {
         Some(json) => String::from_utf8_lossy(&json).into_owned(),

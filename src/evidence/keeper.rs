@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use jiff::Timestamp;
 
 use super::{
-    EvidenceError,
+    EvidenceError, Progress, Unwatched,
     bundle::{self, Bundle, SignedDocument, SignedReport},
     key::{KeyError, SigningKey},
     leaf::Leaf,
@@ -160,8 +160,22 @@ impl Keeper {
         selection: &Selection,
         now: Timestamp,
     ) -> Result<Bundle, EvidenceError> {
+        self.bundle_watched(ledger, config, month, selection, now, &mut Unwatched)
+    }
+
+    /// [`Keeper::bundle`], telling `progress` how far it got (a large month takes a while).
+    pub fn bundle_watched(
+        &self,
+        ledger: &Ledger,
+        config: &Config,
+        month: Month,
+        selection: &Selection,
+        now: Timestamp,
+        progress: &mut dyn Progress,
+    ) -> Result<Bundle, EvidenceError> {
+        progress.stage("catching up the evidence log", 0);
         self.caught_up(ledger, config, now, |signing, _| {
-            bundle::build(ledger, config, signing.key, month, selection, now)
+            bundle::build(ledger, config, signing.key, month, selection, now, progress)
         })
     }
 }

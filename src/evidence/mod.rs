@@ -18,6 +18,26 @@ pub mod witness;
 
 use crate::ledger::LedgerError;
 
+/// How far long evidence work has got — building a bundle, verifying one — for a caller that
+/// shows it (the CLI draws a progress line on a terminal). A trait the caller passes in, not a
+/// progress bar here: the library draws nothing, knows no terminal and stays usable where
+/// nobody watches (the daemon, the tests).
+pub trait Progress {
+    /// A new stage begins: `what` is done `total` times (0: an unknown number of times).
+    fn stage(&mut self, what: &'static str, total: u64);
+    /// `n` more of the current stage are done.
+    fn advance(&mut self, n: u64);
+}
+
+/// Progress nobody watches.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unwatched;
+
+impl Progress for Unwatched {
+    fn stage(&mut self, _what: &'static str, _total: u64) {}
+    fn advance(&mut self, _n: u64) {}
+}
+
 /// Why evidence could not be kept, built or read.
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {

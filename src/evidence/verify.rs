@@ -22,6 +22,7 @@ use base64ct::{Base64, Encoding};
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
+    Progress, Unwatched,
     bundle::{BundleLeaf, Consistency, EvidenceRef, REPORT_NAMESPACE, files},
     cosign,
     key::{AllowedSigners, PublicKey},
@@ -105,6 +106,15 @@ const TIME_TOLERANCE: SignedDuration = SignedDuration::from_secs(60);
 
 /// Runs every check; see the module doc.
 pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
+    verify_watched(options, &mut Unwatched)
+}
+
+/// [`verify`], telling `progress` how far it got: a large month's bundle holds tens of
+/// thousands of leaves and results per probe.
+pub fn verify_watched(
+    options: &VerifyOptions,
+    progress: &mut dyn Progress,
+) -> Result<Verified, VerifyError> {
     let dir = &options.dir;
     if !dir.is_dir() {
         return Err(VerifyError::Usage(format!(
@@ -287,7 +297,7 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
     }
 
     // 4. Leaves and their proofs.
-    let leaves = included_leaves(dir, &checkpoint)?;
+    let leaves = included_leaves(dir, &checkpoint, progress)?;
     verified.checked.push(format!(
         "leaves: {} included in the checkpoint",
         leaves.len()
@@ -329,7 +339,7 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
         .map_err(|e| invalid(format!("{}: month: {e}", files::REPORT)))?;
     let covered: Vec<String> = document.probes.iter().map(|p| p.name.clone()).collect();
     let results_text = read_text(dir, files::RESULTS)?;
-    let results = check_results(&results_text, &leaves, &covered, &config)?;
+    let results = check_results(&results_text, &leaves, &covered, &config, progress)?;
     check_complete(&leaves, &covered, document.period_start, document.as_of)?;
     verified.checked.push(format!(
         "results: {} lines, each hour's recomputed leaf matches; every hour of {} has a leaf \
@@ -375,6 +385,7 @@ pub fn verify(options: &VerifyOptions) -> Result<Verified, VerifyError> {
     // As of the instant the report read up to: past the month when an SLA judges runs of
     // down minutes across its end (SPEC §10), else the month's `as_of`.
     let read_until = document.read_until.unwrap_or(document.as_of);
+    progress.stage("recomputing the figures", 0);
     let recomputed = month_document_from(
         &config,
         &source,
@@ -614,8 +625,10 @@ fn check_consistency(
 fn included_leaves(
     dir: &Path,
     checkpoint: &Checkpoint,
+    progress: &mut dyn Progress,
 ) -> Result<BTreeMap<u64, LeafDoc>, VerifyError> {
     let text = read_text(dir, files::LEAVES)?;
+    progress.stage("leaves checked", text.lines().count() as u64);
     let mut leaves = BTreeMap::new();
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -645,6 +658,7 @@ fn included_leaves(
         if leaves.insert(entry.index, doc).is_some() {
             return Err(invalid(format!("{}: leaf {} twice", at(), entry.index)));
         }
+        progress.advance(1);
     }
     Ok(leaves)
 }
@@ -754,7 +768,9 @@ fn check_results(
     leaves: &BTreeMap<u64, LeafDoc>,
     covered: &[String],
     config: &Config,
+    progress: &mut dyn Progress,
 ) -> Result<Vec<ResultRecord>, VerifyError> {
+    progress.stage("results read", text.lines().count() as u64);
     // Lines per probe, in file order (which must be time order within a probe).
     let mut lines: HashMap<&str, Vec<(Timestamp, &str)>> = HashMap::new();
     let mut records = Vec::new();
@@ -788,10 +804,13 @@ fn check_results(
         }
         entry.push((line.at, raw));
         records.push(line.into_record(probe));
+        progress.advance(1);
     }
+    progress.stage("probes' hours checked", covered.len() as u64);
     for probe in covered {
         let probe_lines = lines.get(probe.as_str()).map_or(&[][..], Vec::as_slice);
         check_probe_hours(probe, probe_lines, leaves)?;
+        progress.advance(1);
     }
     Ok(records)
 }

@@ -178,3 +178,103 @@ async fn progress_shows_on_a_terminal_only() {
     );
     assert_eq!(daemon.terminate().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_and_verify_show_progress_on_a_terminal_only() {
+    let config = crate::support::TestConfig::new();
+    let key = crate::support::keygen(config.dir(), "vendor-key", "habits.example.test").await;
+    config.main(&format!(
+        "[daemon]\nledger = \"data/ledger\"\nsocket = \"data/upledger.sock\"\n\n\
+         [evidence]\nsigning_key = \"{}\"\norigin = \"habits.example.test\"\n",
+        key.display()
+    ));
+    config.probes(
+        "a.toml",
+        "[[probe]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
+    );
+    // Ten days of last month, a result a minute: a bundle of hundreds of hour leaves.
+    let this_month = jiff::Timestamp::now()
+        .in_tz("UTC")
+        .expect("UTC")
+        .first_of_month()
+        .expect("month start")
+        .start_of_day()
+        .expect("day start");
+    let last_month = this_month
+        .checked_sub(jiff::Span::new().months(1))
+        .expect("last month");
+    let from = last_month.timestamp();
+    let lines: String = (0..14_400)
+        .map(|i| {
+            let at = from + jiff::SignedDuration::from_mins(i);
+            format!("{{\"probe\":\"a\",\"at\":\"{at}\",\"outcome\":\"up\",\"latency_ms\":1.0}}\n")
+        })
+        .collect();
+    let input = config.dir().join("in.jsonl");
+    std::fs::write(&input, lines).expect("write");
+    let imported = config.cli(&["import", &input.display().to_string()]).await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let month = last_month.strftime("%Y-%m").to_string();
+    let binary = env!("CARGO_BIN_EXE_upledger");
+    let main = config.main_path();
+    let key_arg = crate::support::public(&key).display().to_string();
+
+    // Piped: only the commands' own words.
+    let piped = config.dir().join("piped");
+    let built = config
+        .cli(&[
+            "evidence",
+            "--month",
+            &month,
+            "--out",
+            &piped.display().to_string(),
+        ])
+        .await;
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert_eq!(built.stderr.lines().count(), 1, "{}", built.stderr);
+    let verified = upledger()
+        .arg("verify")
+        .arg(&piped)
+        .args(["--key", &key_arg])
+        .run()
+        .await;
+    assert_eq!(verified.code, 0, "{}\n{}", verified.stdout, verified.stderr);
+    assert!(verified.stderr.is_empty(), "{}", verified.stderr);
+    assert!(
+        !verified.stdout.contains("leaves checked"),
+        "{}",
+        verified.stdout
+    );
+
+    // On a terminal: the stages, cleared at the end; stdout keeps its lines.
+    let shown_dir = config.dir().join("shown");
+    let shown = on_a_terminal(&format!(
+        "{binary} --config {} evidence --month {month} --out {}",
+        main.display(),
+        shown_dir.display()
+    ))
+    .await;
+    assert!(
+        shown.contains("leaves proved"),
+        "terminal showed: {shown:?}"
+    );
+    assert!(shown.contains("wrote "), "terminal showed: {shown:?}");
+    let report = config.dir().join("verify.txt");
+    let shown = on_a_terminal(&format!(
+        "{binary} verify {} --key {key_arg} > {}",
+        shown_dir.display(),
+        report.display()
+    ))
+    .await;
+    assert!(
+        shown.contains("leaves checked"),
+        "terminal showed: {shown:?}"
+    );
+    assert!(shown.contains("results read"), "terminal showed: {shown:?}");
+    let report = std::fs::read_to_string(&report).expect("verify's output");
+    assert!(report.contains("valid: "), "{report}");
+    assert!(
+        !report.contains("leaves checked"),
+        "progress stays off stdout"
+    );
+}
