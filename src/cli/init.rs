@@ -83,8 +83,8 @@ timeout  = "5s"
 # name = "dns-www"
 # kind = "dns"
 # query = "www.example.com"
-# record_type = "A"
-# dns_server = "192.0.2.53:53"     # your resolver (192.0.2.53 is a documentation address)
+# record = "A"
+# server = "192.0.2.53:53"         # your resolver (192.0.2.53 is a documentation address)
 "#;
 
 /// Writes the starter files, refusing to overwrite any that exist.

@@ -77,6 +77,39 @@ async fn init_writes_a_configuration_that_validates_and_never_overwrites() {
     let again = upledger().arg("init").arg(&target).run().await;
     assert_eq!(again.code, 2);
     assert!(again.stderr.contains("exists"), "{}", again.stderr);
+
+    // Every commented example, uncommented as written, validates too: a user copies them.
+    let probes = target.join("probes.d/probes.toml");
+    let text = std::fs::read_to_string(&probes).expect("the probes file");
+    let uncommented: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest.starts_with("[[probe]]")
+                    || rest.split_once(" =").is_some_and(|(key, _)| {
+                        key.trim()
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+            {
+                rest.to_owned()
+            }
+            _ => line.to_owned(),
+        })
+        .map(|line| line + "\n")
+        .collect();
+    assert!(
+        uncommented.matches("[[probe]]").count() >= 4,
+        "{uncommented}"
+    );
+    std::fs::write(&probes, uncommented).expect("the uncommented probes");
+    let validate = upledger()
+        .arg("--config")
+        .arg(&main)
+        .arg("validate")
+        .run()
+        .await;
+    assert_eq!(validate.code, 0, "{}{}", validate.stdout, validate.stderr);
 }
 
 /// A TCP probe checked every second.
