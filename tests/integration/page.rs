@@ -148,6 +148,12 @@ address = "{batch}"
     };
 
     assert!(page.contains("<title>ACME Cloud status</title>"), "{page}");
+    // Badges a vendor embeds for clients carry the display name too (the URL keeps the name).
+    for path in ["/badge/api.svg", "/badge/api/state.svg"] {
+        let (code, svg) = get(&format!("{base}{path}")).await;
+        assert_eq!(code, 200, "{path}");
+        assert!(svg.contains("<title>Public API"), "{path}: {svg}");
+    }
     assert!(page.contains("<h1>ACME Cloud status</h1>"), "{page}");
     assert!(
         page.contains("<header class=\"top\"><img src=\"data:image/svg+xml;base64,"),

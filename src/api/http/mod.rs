@@ -689,7 +689,7 @@ async fn availability_badge(
         .month
         .as_ref()
         .and_then(|doc| doc.probes.iter().find(|p| p.name == name));
-    svg(badge::availability(spec.name.as_str(), month))
+    svg(badge::availability(spec.shown_name(), month))
 }
 
 async fn state_badge(AxumState(state): AxumState<HttpState>, Path(name): Path<String>) -> Response {
@@ -706,7 +706,7 @@ async fn state_badge(AxumState(state): AxumState<HttpState>, Path(name): Path<St
         .iter()
         .find(|p| p.name == spec.name.as_str())
         .map(|p| p.state);
-    svg(badge::state(spec.name.as_str(), current))
+    svg(badge::state(spec.shown_name(), current))
 }
 
 fn svg(body: String) -> Response {
