@@ -25,7 +25,7 @@
 //! May use `config`, `ledger`, `query`, `render`, `alert` and `evidence`.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, PoisonError},
     time::Duration,
 };
@@ -56,6 +56,9 @@ const CLOSE_LOOK: Duration = Duration::from_secs(1);
 /// next commit.
 const CLOSE_GRACE: SignedDuration = SignedDuration::from_secs(1);
 
+/// How long after a failed look the month is looked at again.
+const RETRY_AFTER: SignedDuration = SignedDuration::from_secs(60);
+
 /// What a look at one SLA's last month came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -79,6 +82,9 @@ pub(super) async fn report_closed_months(
     // Months settled in this run (mark set, or nothing measured), so a look costs no ledger
     // read for them.
     let mut settled: HashSet<String> = HashSet::new();
+    // Months whose last look failed, and when to look again: a failure (a damaged ledger, a
+    // signing error) is retried, but not every second with a month's computation each time.
+    let mut retry_at: HashMap<String, Timestamp> = HashMap::new();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -94,7 +100,7 @@ pub(super) async fn report_closed_months(
         };
         for sla in current.slas.iter().filter(|sla| !sla.report_to.is_empty()) {
             let mark = mark(month, &current.daemon.timezone_name, &sla.name);
-            if settled.contains(&mark) {
+            if settled.contains(&mark) || retry_at.get(&mark).is_some_and(|at| now < *at) {
                 continue;
             }
             let Some(due) = monthly::sla_closes_at(&current, sla, period)
@@ -124,10 +130,18 @@ pub(super) async fn report_closed_months(
                     shared.alerts.notify_one();
                 }
                 Ok(Err(e)) => {
-                    warn!(sla = %sla.name, month = %month, error = %e, "cannot queue the closed month's report; retrying")
+                    warn!(sla = %sla.name, month = %month, error = %e, "cannot queue the closed month's report; retrying in a minute");
+                    retry_at.insert(
+                        mark,
+                        now.saturating_add(RETRY_AFTER).unwrap_or(Timestamp::MAX),
+                    );
                 }
                 Err(e) => {
-                    warn!(sla = %sla.name, month = %month, error = %e, "month report task failed")
+                    warn!(sla = %sla.name, month = %month, error = %e, "month report task failed; retrying in a minute");
+                    retry_at.insert(
+                        mark,
+                        now.saturating_add(RETRY_AFTER).unwrap_or(Timestamp::MAX),
+                    );
                 }
             }
         }
