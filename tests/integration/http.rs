@@ -393,32 +393,10 @@ async fn promtool_accepts(metrics: &str) {
 async fn chromium_renders(url: &str, dir: &Path) {
     let shot = dir.join("status.png");
     let chromium = |extra: &[String]| {
-        let mut command = tokio::process::Command::new("chromium");
-        command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=480,1200",
-            ])
-            .arg(format!(
-                "--user-data-dir={}",
-                dir.join("chromium").display()
-            ))
-            .args(extra)
-            .arg(url)
-            // Chromium is only the viewer here; under `faketime` (CI runs the suite on chosen
-            // dates) its zygote hangs, so it keeps the real clock.
-            .env_remove("LD_PRELOAD")
-            .env_remove("FAKETIME")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
+        let extra: Vec<String> = std::iter::once("--window-size=480,1200".to_owned())
+            .chain(extra.iter().cloned())
+            .collect();
+        crate::support::chromium::command(&dir.join("chromium"), &extra, url)
     };
     let screenshot = tokio::time::timeout(
         Duration::from_secs(60),

@@ -6,7 +6,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 
@@ -351,31 +350,14 @@ async fn screenshot(dir: &Path, width: u32, url: &str, shot: &Path) {
 /// `width`×2000; its stdout.
 async fn chromium(dir: &Path, width: u32, extra: &[String], url: &str) -> String {
     let profile = tempfile::tempdir_in(dir).expect("a profile folder");
-    let run = tokio::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--window-size={width},2000"))
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(url)
-        // Chromium is only the viewer here; under `faketime` its zygote hangs.
-        .env_remove("LD_PRELOAD")
-        .env_remove("FAKETIME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("chromium finishes within 60 s")
-        .expect("chromium (Debian package chromium) is installed");
+    let extra: Vec<String> = [
+        "--hide-scrollbars".to_owned(),
+        format!("--window-size={width},2000"),
+    ]
+    .into_iter()
+    .chain(extra.iter().cloned())
+    .collect();
+    let command = crate::support::chromium::command(profile.path(), &extra, url);
+    let output = crate::support::chromium::run(command, Duration::from_secs(60)).await;
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

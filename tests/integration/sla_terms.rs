@@ -2,7 +2,7 @@
 //! their bounds, the month before and the last months' trend, and the printable HTML report
 //! turned into a PDF by headless Chromium, one page per SLA.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -434,36 +434,15 @@ async fn the_html_report_prints_one_page_per_sla() {
     let html_file = dir.join("report.html");
     std::fs::write(&html_file, page).expect("write html");
     let pdf = dir.join("report.pdf");
-    let printed = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-pdf-header-footer",
-            ])
-            .arg(format!(
-                "--user-data-dir={}",
-                dir.join("chromium").display()
-            ))
-            .arg(format!("--print-to-pdf={}", pdf.display()))
-            .arg(format!("file://{}", html_file.display()))
-            // Chromium only renders here; under `faketime` (CI's date passes) it hangs.
-            .env_remove("LD_PRELOAD")
-            .env_remove("FAKETIME")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output(),
-    )
-    .await
-    .expect("chromium prints within 90 s")
-    .expect("chromium (Debian package chromium) is installed");
+    let print = crate::support::chromium::command(
+        &dir.join("chromium"),
+        &[
+            "--no-pdf-header-footer".to_owned(),
+            format!("--print-to-pdf={}", pdf.display()),
+        ],
+        &format!("file://{}", html_file.display()),
+    );
+    let printed = crate::support::chromium::run(print, Duration::from_secs(90)).await;
     assert!(
         pdf.exists(),
         "no PDF:\n{}",
