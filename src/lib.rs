@@ -12,6 +12,7 @@
 //! - [`render`] — month reports written for people: table, CSV, Markdown, printable HTML
 //! - [`evidence`] — the Merkle log, signed checkpoints and reports, bundles and `verify`
 //! - [`alert`] — alert rules, the durable outbox's delivery to webhook and desktop channels
+//! - [`replicate`] — results between locations over NATS JetStream (agents and coordinator)
 //! - [`daemon`] — scheduler, single ledger writer, reload, lifecycle, systemd notification
 //! - [`api`] — the unix admin socket the query commands talk to
 //! - [`cli`] — the command line, the only place that uses `anyhow`
