@@ -1163,17 +1163,7 @@ mod tests {
     /// Loads a configuration whose main file is `main` (and one probe), returning it or its
     /// diagnostics, one a line.
     fn load_main(main: &str) -> (tempfile::TempDir, Result<super::super::Config, String>) {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        std::fs::create_dir_all(dir.path().join("probes.d")).expect("a probes folder");
-        std::fs::write(dir.path().join("upledger.toml"), main).expect("the main file");
-        std::fs::write(
-            dir.path().join("probes.d/p.toml"),
-            "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
-        )
-        .expect("a probe file");
-        let loaded =
-            crate::config::load(&dir.path().join("upledger.toml")).map_err(|e| e.to_string());
-        (dir, loaded)
+        crate::config::load_in_folder(main, &[])
     }
 
     const KEY: &str =

@@ -76,21 +76,8 @@ mod tests {
     /// Loads a main file `main` (with one probe) from a folder holding `files`, returning the
     /// configuration's `[page]` or its diagnostics, one a line.
     fn load(main: &str, files: &[(&str, &[u8])]) -> (tempfile::TempDir, Result<PageSpec, String>) {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        std::fs::create_dir_all(dir.path().join("probes.d")).expect("a probes folder");
-        std::fs::write(dir.path().join("upledger.toml"), main).expect("the main file");
-        std::fs::write(
-            dir.path().join("probes.d/p.toml"),
-            "[[probe]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
-        )
-        .expect("a probe file");
-        for (name, bytes) in files {
-            std::fs::write(dir.path().join(name), bytes).expect("a file");
-        }
-        let loaded = crate::config::load(&dir.path().join("upledger.toml"))
-            .map(|config| config.page)
-            .map_err(|e| e.to_string());
-        (dir, loaded)
+        let (dir, loaded) = crate::config::load_in_folder(main, files);
+        (dir, loaded.map(|config| config.page))
     }
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";

@@ -343,17 +343,7 @@ mod tests {
         assert_eq!(stored.len(), 12, "every day the digests reached");
         for (day, rollup) in stored {
             let span = Interval::new(day, day.checked_add(DAY).unwrap().min(until));
-            let mut expected = [0u64; 4];
-            for segment in raw.clip(span).segments() {
-                let ms = segment.end.duration_since(segment.start).as_millis() as u64;
-                let slot = match segment.state {
-                    State::Up => 0,
-                    State::Degraded => 1,
-                    State::Down => 2,
-                    _ => 3,
-                };
-                expected[slot] += ms;
-            }
+            let expected = state_split(&raw, span);
             let got = [
                 rollup.up_ms,
                 rollup.degraded_ms,
@@ -390,8 +380,13 @@ mod tests {
             SampleRules::for_probe(spec),
             to,
         );
+        state_split(&raw, Interval::new(from, to))
+    }
+
+    /// The state time of `timeline` over `span`, as a rollup's `[up, degraded, down, unknown]`.
+    fn state_split(timeline: &Timeline, span: Interval) -> [u64; 4] {
         let mut split = [0u64; 4];
-        for segment in raw.clip(Interval::new(from, to)).segments() {
+        for segment in timeline.clip(span).segments() {
             let ms = segment.end.duration_since(segment.start).as_millis() as u64;
             let slot = match segment.state {
                 State::Up => 0,

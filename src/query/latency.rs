@@ -56,13 +56,12 @@ pub(super) fn apply<S: MonthSource + ?Sized>(
         return Ok(());
     };
     let until = now.min(period.end);
-    let mut left_out: Vec<Interval> = entry
+    let left_out: Vec<Interval> = entry
         .maintenance
         .iter()
         .map(|w| Interval::new(w.start, w.end))
         .chain(entry.exclusions.iter().map(|e| Interval::new(e.from, e.to)))
         .collect();
-    left_out.sort_by_key(|i| i.start);
     let mut latencies: Vec<Duration> = Vec::new();
     for spec in members {
         let series: Vec<ProbeName> = match located_for_sla(config, sla, spec)? {
@@ -110,7 +109,7 @@ pub(super) fn apply<S: MonthSource + ?Sized>(
 }
 
 /// Adds the latencies of `series`' successful checks in `[from, to)` outside `left_out`
-/// (sorted by start) to `out`, a day at a time: a month of a probe checked every second is
+/// to `out`, a day at a time: a month of a probe checked every second is
 /// 2.6 million results, too many to hold as records at once.
 fn successful_latencies<S: MonthSource + ?Sized>(
     source: &S,

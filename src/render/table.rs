@@ -151,22 +151,7 @@ fn trend(out: &mut String, document: &MonthDocument) {
                 .collect(),
         );
     }
-    let width = |i: usize| {
-        lines
-            .iter()
-            .filter_map(|l| l.get(i))
-            .map(|c| c.chars().count())
-            .max()
-    };
     out.push('\n');
-    for line in &lines {
-        let mut text = String::new();
-        for (i, cell) in line.iter().enumerate() {
-            let w = width(i).unwrap_or(0);
-            let _ = write!(text, "{cell:<w$}  ");
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    }
+    out.push_str(&columns(&lines));
     out.push_str("(* target missed; – no measurements)\n");
 }
